@@ -1,0 +1,133 @@
+"""Record codecs of meta: domain types <-> bytes. The formats are in protos/regent/proto/meta.proto, but for
+the region_state row, whose fixed binary layout is defined here (see RegionStateRow).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from meta.states import RegionState
+from meta.types import (
+    ColumnFamily,
+    RegionInfo,
+    ServerName,
+    TableDescriptor,
+    TableState,
+    TransitKind,
+)
+from regent.proto import common_pb2, meta_pb2
+
+_ROW_V1 = 1
+_ROW_HEAD = struct.Struct(">BBBBQQHH")  # version, state, kind, attempts, proc_id, open_seq_num, |server|, |target|
+
+
+@dataclass(slots=True)
+class RegionStateRow:
+    """The value of a `region_state` row: where a region is and which procedure, if any, is moving it.
+
+    Layout (big-endian): version u8 = 1, state u8, transit kind u8, attempts u8, proc_id u64,
+    open_seq_num u64, len(server) u16, len(target) u16, server, target; the server names as UTF-8
+    `host:port:startcode`, empty for none. `target` is where a move is headed.
+    """
+
+    state: RegionState
+    server: ServerName | None = None
+    proc_id: int = 0
+    kind: TransitKind = TransitKind.NONE
+    open_seq_num: int = 0
+    attempts: int = 0
+    target: ServerName | None = None
+
+
+_names: dict[bytes, ServerName] = {}
+
+
+def _server(raw: bytes) -> ServerName | None:
+    """Decode a server name, sharing one object per incarnation (a million rows name a few servers)."""
+    if not raw:
+        return None
+    name = _names.get(raw)
+    if name is None:
+        name = _names[raw] = ServerName.parse(raw.decode())
+    return name
+
+
+def encode_region_state(row: RegionStateRow) -> bytes:
+    server = str(row.server).encode() if row.server else b""
+    target = str(row.target).encode() if row.target else b""
+    head = _ROW_HEAD.pack(
+        _ROW_V1,
+        row.state,
+        row.kind,
+        min(row.attempts, 255),
+        row.proc_id,
+        row.open_seq_num,
+        len(server),
+        len(target),
+    )
+    return head + server + target
+
+
+def decode_region_state(raw: bytes) -> RegionStateRow:
+    """Decode a region_state value; raise ValueError naming what is wrong with a malformed one."""
+    if len(raw) < _ROW_HEAD.size or raw[0] != _ROW_V1:
+        raise ValueError(f"region_state value is not a version-1 row ({len(raw)} bytes, first {raw[:1]!r})")
+    version, state, kind, attempts, proc_id, seq, n_server, n_target = _ROW_HEAD.unpack_from(raw)
+    end = _ROW_HEAD.size + n_server
+    if end + n_target != len(raw):
+        raise ValueError(f"region_state value has {len(raw)} bytes, its header announces {end + n_target}")
+    return RegionStateRow(
+        RegionState(state),
+        _server(raw[_ROW_HEAD.size : end]),
+        proc_id,
+        TransitKind(kind),
+        seq,
+        attempts,
+        _server(raw[end:]),
+    )
+
+
+def encode_region_info(info: RegionInfo) -> bytes:
+    return region_info_to_proto(info).SerializeToString()
+
+
+def decode_region_info(raw: bytes) -> RegionInfo:
+    return region_info_from_proto(common_pb2.RegionInfo.FromString(raw))
+
+
+def region_info_to_proto(info: RegionInfo) -> common_pb2.RegionInfo:
+    return common_pb2.RegionInfo(
+        region_id=info.region_id,
+        table=info.table,
+        start_key=info.start_key,
+        end_key=info.end_key,
+        split=info.split,
+        offline=info.offline,
+    )
+
+
+def region_info_from_proto(msg: common_pb2.RegionInfo) -> RegionInfo:
+    return RegionInfo(msg.region_id, msg.table, msg.start_key, msg.end_key, msg.split, msg.offline)
+
+
+def server_to_proto(server: ServerName) -> common_pb2.ServerName:
+    return common_pb2.ServerName(host=server.host, port=server.port, startcode=server.startcode)
+
+
+def server_from_proto(msg: common_pb2.ServerName) -> ServerName:
+    return ServerName(msg.host, msg.port, msg.startcode)
+
+
+def encode_table(table: TableDescriptor) -> bytes:
+    return meta_pb2.TableRecord(
+        name=table.name,
+        families=[common_pb2.ColumnFamily(name=f.name, max_versions=f.max_versions) for f in table.families],
+        state=int(table.state),  # type: ignore[arg-type]
+    ).SerializeToString()
+
+
+def decode_table(raw: bytes) -> TableDescriptor:
+    msg = meta_pb2.TableRecord.FromString(raw)
+    families = tuple(ColumnFamily(f.name, f.max_versions) for f in msg.families)
+    return TableDescriptor(msg.name, families, TableState(msg.state))

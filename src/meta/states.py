@@ -1,0 +1,87 @@
+"""The region state machine: HBase 2.x's states, the legal transitions as data, and the one function that
+changes a region's state.
+
+Nothing here does I/O. The master's assignment core and the tests call `transition()`; nothing else assigns
+`.state` on a region.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Protocol
+
+from meta.errors import IllegalTransition
+
+
+class RegionState(enum.IntEnum):
+    """Numbers are stored in meta and match RegionStateCode in protos/regent/proto/common.proto."""
+
+    OFFLINE = 0
+    OPENING = 1
+    OPEN = 2
+    CLOSING = 3
+    CLOSED = 4
+    FAILED_OPEN = 5
+    ABNORMALLY_CLOSED = 6
+    SPLITTING = 7
+    SPLIT = 8
+    SPLITTING_NEW = 9
+    MERGING = 10
+    MERGED = 11
+    MERGING_NEW = 12
+
+
+S = RegionState
+
+#: Every legal transition, and nothing else. (docs/architecture.md explains each cause.)
+TRANSITIONS: Mapping[RegionState, frozenset[RegionState]] = {
+    # assign: a server is chosen and OPENING is persisted before the open is sent
+    S.OFFLINE: frozenset({S.OPENING}),
+    S.CLOSED: frozenset({S.OPENING, S.SPLITTING, S.MERGING, S.SPLIT, S.MERGED, S.OFFLINE}),
+    S.ABNORMALLY_CLOSED: frozenset({S.OPENING, S.CLOSED}),
+    S.FAILED_OPEN: frozenset({S.OPENING, S.CLOSED}),
+    # OPENING -> OPENING: the open failed or could not be sent, retried on another server
+    S.OPENING: frozenset({S.OPEN, S.OPENING, S.FAILED_OPEN, S.ABNORMALLY_CLOSED}),
+    S.OPEN: frozenset({S.CLOSING, S.ABNORMALLY_CLOSED, S.SPLITTING, S.MERGING}),
+    S.CLOSING: frozenset({S.CLOSED, S.ABNORMALLY_CLOSED}),
+    # split: OPEN -> SPLITTING -> CLOSING -> CLOSED -> SPLIT; back to OPEN if abandoned before the point
+    # of no return. Daughters are born SPLITTING_NEW, the merged child MERGING_NEW; both are then assigned.
+    S.SPLITTING: frozenset({S.CLOSING, S.OPEN, S.ABNORMALLY_CLOSED}),
+    S.MERGING: frozenset({S.CLOSING, S.OPEN, S.ABNORMALLY_CLOSED}),
+    S.SPLITTING_NEW: frozenset({S.OPENING}),
+    S.MERGING_NEW: frozenset({S.OPENING}),
+    S.SPLIT: frozenset(),
+    S.MERGED: frozenset(),
+}
+
+#: States in which a region is being moved by a procedure (a "region in transition" in HBase's words).
+TRANSIENT: frozenset[RegionState] = frozenset({S.OPENING, S.CLOSING, S.SPLITTING, S.MERGING})
+
+#: States from which an assign may start.
+ASSIGNABLE: frozenset[RegionState] = frozenset(s for s, targets in TRANSITIONS.items() if S.OPENING in targets)
+
+# A flat set of (from, to) pairs: the membership test on the hot path is one hash lookup.
+_LEGAL: frozenset[tuple[RegionState, RegionState]] = frozenset(
+    (src, dst) for src, targets in TRANSITIONS.items() for dst in targets
+)
+
+
+class HasRegionState(Protocol):
+    """Anything that holds a region's current state: the master's region nodes, the tests' models."""
+
+    region_id: int
+    state: RegionState
+
+
+def check(region_id: int, current: RegionState, target: RegionState) -> None:
+    """Raise IllegalTransition unless `current -> target` is legal."""
+    if (current, target) not in _LEGAL:
+        raise IllegalTransition(region_id, current, target)
+
+
+def transition(region: HasRegionState, target: RegionState) -> None:
+    """Move `region` to `target`, or raise IllegalTransition naming the region, its state and the target."""
+    if (region.state, target) not in _LEGAL:
+        raise IllegalTransition(region.region_id, region.state, target)
+    region.state = target
