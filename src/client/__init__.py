@@ -1,0 +1,1 @@
+"""The SDK: Connection, Admin, region location cache, retries. Reached through `regent.connect()`."""

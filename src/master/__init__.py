@@ -1,0 +1,1 @@
+"""The master daemon: election, meta, assignment, liveness. Only the CLI imports it."""

@@ -1,0 +1,154 @@
+"""The master daemon's I/O shell: gRPC server, election, meta, signals. What it decides lives elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from master.election import ElectionLock
+from master.errors import MasterStartError
+from master.services import MasterService
+from meta import MetaError, MetaStore, MetaWriter, WriteBatch, keys
+from regent.config import GRPC_OPTIONS
+from regent.proto import master_pb2_grpc
+
+log = structlog.get_logger("master")
+
+
+@dataclass(frozen=True, slots=True)
+class MasterConfig:
+    rootdir: Path
+    port: int
+    host: str = "127.0.0.1"
+    shutdown_grace_s: float = 2.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Master:
+    """What the services see: whether this master is active, its epoch, meta."""
+
+    def __init__(self, config: MasterConfig) -> None:
+        self.config = config
+        self.active = False
+        self.epoch = 0
+        self.store: MetaStore | None = None
+        self.writer: MetaWriter | None = None
+
+    @property
+    def cluster_id(self) -> str:
+        return self.store.cluster_id if self.store else ""
+
+
+def prepare_rootdir(rootdir: Path) -> Path:
+    """Create ROOTDIR if needed and check this user may write it; raise MasterStartError otherwise."""
+    rootdir = rootdir.expanduser().absolute()
+    if rootdir.exists() and not rootdir.is_dir():
+        raise MasterStartError(f"ROOTDIR {rootdir} exists and is not a directory")
+    try:
+        rootdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MasterStartError(f"cannot create ROOTDIR {rootdir}: {exc.strerror}") from None
+    if not os.access(rootdir, os.R_OK | os.W_OK | os.X_OK):
+        raise MasterStartError(f"ROOTDIR {rootdir} is not readable and writable by this user")
+    return rootdir
+
+
+def bump_epoch(store: MetaStore) -> int:
+    """Increment the master epoch in meta (one durable write) and return the new value."""
+    batch = WriteBatch().update(
+        "info", b"master_epoch", lambda raw: keys.u64((keys.from_u64(raw) if raw else 0) + 1)
+    )
+    store.bootstrap_write(batch)
+    return store.epoch
+
+
+async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
+    """Run a master until `stop` is set: bind, wait to be elected, open meta, serve."""
+    rootdir = prepare_rootdir(config.rootdir)
+    master = Master(config)
+    election = ElectionLock(rootdir)
+    health_servicer = health.aio.HealthServicer()
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        bound = server.add_insecure_port(config.address)
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        election.close()
+        raise MasterStartError(f"cannot listen on {config.address}: the port is in use or the address is not local")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    log.info("master_started", address=config.address, rootdir=str(rootdir), pid=os.getpid())
+    try:
+        if await _until_elected(election, stop):
+            await _run_active(master, election, health_servicer, rootdir, stop)
+    finally:
+        await server.stop(config.shutdown_grace_s)
+        if master.writer is not None:
+            await master.writer.stop()
+        if master.store is not None:
+            master.store.close()
+        election.close()
+        log.info("master_stopped", address=config.address)
+
+
+async def _until_elected(election: ElectionLock, stop: asyncio.Event) -> bool:
+    """Wait for the election lock or for `stop`; True if elected."""
+    acquire = asyncio.ensure_future(election.acquire())
+    if not acquire.done():
+        log.info("master_waiting_as_backup", lock=str(election.path))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not acquire.done():
+        acquire.cancel()
+        return False
+    return True
+
+
+async def _run_active(
+    master: Master,
+    election: ElectionLock,
+    health_servicer: health.aio.HealthServicer,
+    rootdir: Path,
+    stop: asyncio.Event,
+) -> None:
+    try:
+        master.store = MetaStore.open(rootdir / "meta")
+        master.epoch = bump_epoch(master.store)
+    except MetaError as exc:
+        raise MasterStartError(str(exc)) from None
+    master.writer = MetaWriter(master.store, epoch=master.epoch)
+    master.writer.start()
+    election.announce(f"{master.config.address} pid={os.getpid()} epoch={master.epoch}")
+    master.active = True
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("master_active", epoch=master.epoch, cluster_id=master.cluster_id)
+    await stop.wait()
+    master.active = False
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
+def run(config: MasterConfig) -> None:
+    """Run a master in this process until SIGTERM or SIGINT."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,74 @@
+"""The `regent` command: daemons, the local cluster, benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regent", description="Regent: a region coordinator in the style of HBase 2.x.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    master = sub.add_parser("master", help="run a master (active, or backup until the active one dies)")
+    master.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
+    master.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
+    master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
+    bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    bmeta = bench_sub.add_parser("meta", help="region-state transitions through meta's single writer vs raw LMDB")
+    bmeta.add_argument("--regions", type=_positive, default=1_000_000)
+    bmeta.add_argument("--callers", type=_positive, default=10, help="concurrent callers (default 10)")
+    bmeta.add_argument("--batch", type=_positive, default=1000, help="rows per submitted batch (default 1000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from regent import logs
+
+    try:
+        if args.command == "master":
+            from master import daemon
+
+            logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
+            daemon.run(daemon.MasterConfig(rootdir=args.rootdir, port=args.port, host=args.host))
+        elif args.command == "bench":
+            logs.configure("bench", level="warning")
+            if args.bench == "meta":
+                from regent.bench import meta
+
+                print(json.dumps(meta.run(args.regions, args.callers, args.batch)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in {"master", "meta", "regionserver", "client"}:
+            print(f"regent: error: {exc}", file=sys.stderr)
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Settings shared by the daemons and the CLI, and parsing of the addresses operators type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: gRPC channel and server options every Regent process uses. SO_REUSEPORT is off so that a port in use
+#: is an error rather than two daemons silently sharing it; messages may be large (columnar batches).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_address(text: str) -> Address:
+    """Parse "host:port"; raise ValueError saying what is wrong."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port with a port in 1..65535, got {text!r}")
+    return Address(host, int(port))
+
+
+def parse_addresses(text: str) -> list[Address]:
+    """Parse "host:port[,host:port...]"."""
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"expected host:port[,host:port...], got {text!r}")
+    return [parse_address(p) for p in parts]

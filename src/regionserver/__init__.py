@@ -1,0 +1,1 @@
+"""The RegionServer daemon. Only the CLI imports it."""
