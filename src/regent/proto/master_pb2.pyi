@@ -282,6 +282,11 @@ Global___ReportRegionStateTransitionResponse: _TypeAlias = ReportRegionStateTran
 
 @_typing.final
 class GetClusterInfoRequest(_message.Message):
+    """Errors travel as gRPC status codes; the trailing metadata key "regent-error" names the error
+    (TableExists, TableNotFound, RegionNotFound, RegionInTransition, ServerNotFound, NotActiveMaster,
+    InvalidArgument, YouAreDead, Stale, ...) so that the client raises the same named exception.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -363,15 +368,19 @@ class CreateTableResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REGIONS_FIELD_NUMBER: _builtins.int
+    PROC_ID_FIELD_NUMBER: _builtins.int
     regions: _builtins.int
+    proc_id: _builtins.int
+    """the assignment of the new regions, 0 if none could start"""
     def __init__(
         self,
         *,
         regions: _builtins.int = ...,
+        proc_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["regions", b"regions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proc_id", b"proc_id", "regions", b"regions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -539,16 +548,47 @@ Global___LiveServer: _TypeAlias = LiveServer  # noqa: Y015
 class ClusterStatusResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class RegionsByStateEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SERVERS_FIELD_NUMBER: _builtins.int
     REGIONS_IN_TRANSITION_FIELD_NUMBER: _builtins.int
     MASTER_EPOCH_FIELD_NUMBER: _builtins.int
     REGIONS_FIELD_NUMBER: _builtins.int
+    REGIONS_BY_STATE_FIELD_NUMBER: _builtins.int
+    ACTIVE_SINCE_MS_FIELD_NUMBER: _builtins.int
+    STARTUP_ASSIGNMENT_MS_FIELD_NUMBER: _builtins.int
     master_epoch: _builtins.int
     regions: _builtins.int
+    active_since_ms: _builtins.int
+    """wall clock when this master became active"""
+    startup_assignment_ms: _builtins.int
+    """how long the startup assignment took; 0 while running"""
     @_builtins.property
     def servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___LiveServer]: ...
     @_builtins.property
     def regions_in_transition(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegionLocation]: ...
+    @_builtins.property
+    def regions_by_state(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """state name -> count"""
+
     def __init__(
         self,
         *,
@@ -556,10 +596,13 @@ class ClusterStatusResponse(_message.Message):
         regions_in_transition: _abc.Iterable[Global___RegionLocation] | None = ...,
         master_epoch: _builtins.int = ...,
         regions: _builtins.int = ...,
+        regions_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        active_since_ms: _builtins.int = ...,
+        startup_assignment_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["master_epoch", b"master_epoch", "regions", b"regions", "regions_in_transition", b"regions_in_transition", "servers", b"servers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_since_ms", b"active_since_ms", "master_epoch", b"master_epoch", "regions", b"regions", "regions_by_state", b"regions_by_state", "regions_in_transition", b"regions_in_transition", "servers", b"servers", "startup_assignment_ms", b"startup_assignment_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -230,6 +230,11 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
                 _registered_method=True)
+        self.GetRegion = channel.unary_unary(
+                '/regent.v1.Master/GetRegion',
+                request_serializer=regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.RegionLocation.FromString,
+                _registered_method=True)
         self.ClusterStatus = channel.unary_unary(
                 '/regent.v1.Master/ClusterStatus',
                 request_serializer=regent_dot_proto_dot_master__pb2.ClusterStatusRequest.SerializeToString,
@@ -278,6 +283,12 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRegion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ClusterStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -316,6 +327,11 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.Move,
                     request_deserializer=regent_dot_proto_dot_master__pb2.RegionRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'GetRegion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegion,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.RegionRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.RegionLocation.SerializeToString,
             ),
             'ClusterStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ClusterStatus,
@@ -487,6 +503,33 @@ class Master:
             '/regent.v1.Master/Move',
             regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/GetRegion',
+            regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.RegionLocation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,7 @@ class MasterStub:
     Assign: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     Unassign: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     Move: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
+    GetRegion: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]
     ClusterStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]
 
 @_typing.type_check_only
@@ -101,6 +102,7 @@ class MasterAsyncStub(MasterStub):
     Assign: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     Unassign: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     Move: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    GetRegion: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]  # type: ignore[assignment]
     ClusterStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]  # type: ignore[assignment]
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
@@ -147,6 +149,13 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.RegionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetRegion(
+        self,
+        request: _master_pb2.RegionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RegionLocation, _abc.Awaitable[_master_pb2.RegionLocation]]: ...
 
     @_abc_1.abstractmethod
     def ClusterStatus(
