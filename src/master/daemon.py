@@ -12,12 +12,15 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from master import catalog
+from master.active import ActiveMaster, AssignmentConfig
 from master.election import ElectionLock
 from master.errors import MasterStartError
-from master.services import MasterService
-from meta import MetaError, MetaStore, MetaWriter, WriteBatch, keys
+from master.services import MasterService, RegionServerStatusService
+from meta import MetaError, MetaStore, MetaWriter, ServerName, WriteBatch, keys
+from meta.codec import server_from_proto
 from regent.config import GRPC_OPTIONS
-from regent.proto import master_pb2_grpc
+from regent.proto import master_pb2_grpc, meta_pb2
 
 log = structlog.get_logger("master")
 
@@ -28,6 +31,7 @@ class MasterConfig:
     port: int
     host: str = "127.0.0.1"
     shutdown_grace_s: float = 2.0
+    assignment: AssignmentConfig = AssignmentConfig()
 
     @property
     def address(self) -> str:
@@ -35,11 +39,11 @@ class MasterConfig:
 
 
 class Master:
-    """What the services see: whether this master is active, its epoch, meta."""
+    """What the services see: the active master's state once elected (None while a backup)."""
 
     def __init__(self, config: MasterConfig) -> None:
         self.config = config
-        self.active = False
+        self.active: ActiveMaster | None = None
         self.epoch = 0
         self.store: MetaStore | None = None
         self.writer: MetaWriter | None = None
@@ -80,6 +84,7 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
     health_servicer = health.aio.HealthServicer()
     server = grpc.aio.server(options=GRPC_OPTIONS)
     master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
+    master_pb2_grpc.add_RegionServerStatusServicer_to_server(RegionServerStatusService(master), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
         bound = server.add_insecure_port(config.address)
@@ -96,6 +101,8 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
             await _run_active(master, election, health_servicer, rootdir, stop)
     finally:
         await server.stop(config.shutdown_grace_s)
+        if master.active is not None:
+            await master.active.stop()
         if master.writer is not None:
             await master.writer.stop()
         if master.store is not None:
@@ -128,17 +135,32 @@ async def _run_active(
     try:
         master.store = MetaStore.open(rootdir / "meta")
         master.epoch = bump_epoch(master.store)
+        loaded = catalog.load(master.store)
+        known = _known_servers(master.store)
     except MetaError as exc:
         raise MasterStartError(str(exc)) from None
     master.writer = MetaWriter(master.store, epoch=master.epoch)
     master.writer.start()
+    active = ActiveMaster(master.config.assignment, master.store, master.writer, master.epoch, loaded, known)
     election.announce(f"{master.config.address} pid={os.getpid()} epoch={master.epoch}")
-    master.active = True
+    master.active = active
+    await active.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    log.info("master_active", epoch=master.epoch, cluster_id=master.cluster_id)
-    await stop.wait()
-    master.active = False
+    log.info("master_active", epoch=master.epoch, cluster_id=master.cluster_id, regions=len(loaded.regions),
+             tables=len(loaded.tables), known_servers=len(known))
+    stopping = asyncio.ensure_future(stop.wait())
+    failing = asyncio.ensure_future(active.failed.wait())
+    await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    failing.cancel()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    if active.failed.is_set():
+        raise MasterStartError("meta could not be written: this master stepped down")
+
+
+def _known_servers(store: MetaStore) -> list[ServerName]:
+    with store.snapshot() as snap:
+        return [server_from_proto(meta_pb2.ServerRecord.FromString(raw).server) for _, raw in snap.scan("servers")]
 
 
 def run(config: MasterConfig) -> None:

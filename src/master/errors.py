@@ -1,9 +1,63 @@
-"""Errors of the master daemon."""
+"""Errors of the master. Each request error has a `code`: the name the client turns back into the same
+named exception (the trailing metadata key "regent-error" carries it, see protos/regent/proto/master.proto).
+"""
+
+from __future__ import annotations
 
 
 class MasterError(Exception):
     """Base of the master's errors."""
 
+    code = "MasterError"
+
 
 class MasterStartError(MasterError):
     """The master cannot start: bad ROOTDIR, port in use, unreadable meta. The message is one line."""
+
+
+class RequestError(MasterError):
+    """A request the master refuses; the message says what was expected and what was found."""
+
+    code = "RequestError"
+
+
+class InvalidArgument(RequestError):
+    code = "InvalidArgument"
+
+
+class TableExists(RequestError):
+    code = "TableExists"
+
+
+class TableNotFound(RequestError):
+    code = "TableNotFound"
+
+
+class RegionNotFound(RequestError):
+    code = "RegionNotFound"
+
+
+class RegionInTransition(RequestError):
+    """A procedure is already attached to the region: one at a time."""
+
+    code = "RegionInTransition"
+
+
+class ServerNotFound(RequestError):
+    code = "ServerNotFound"
+
+
+class NotActiveMaster(RequestError):
+    code = "NotActiveMaster"
+
+
+class YouAreDead(RequestError):
+    """Told to a RegionServer incarnation the master has declared dead: it must stop serving and exit."""
+
+    code = "YouAreDead"
+
+
+class ServerNotRegistered(RequestError):
+    """The incarnation is not known to this master (a new master after failover): register again."""
+
+    code = "ServerNotRegistered"

@@ -1,19 +1,168 @@
-"""gRPC services of the master: they translate protobuf to domain calls and back, nothing more."""
+"""gRPC services of the master: they check and translate protobuf to domain calls and back, nothing more.
+
+Every refusal is a gRPC status with a clear message and the error's name in the trailing metadata key
+"regent-error", which the client turns back into the same named exception.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from master.active import ActiveMaster
+from master.errors import (
+    InvalidArgument,
+    NotActiveMaster,
+    RegionInTransition,
+    RegionNotFound,
+    RequestError,
+    ServerNotFound,
+    ServerNotRegistered,
+    TableExists,
+    TableNotFound,
+    YouAreDead,
+)
+from master.regions import RegionNode
+from meta import ColumnFamily, MetaWriteError, ServerName, TableDescriptor
+from meta.codec import region_info_to_proto, server_to_proto
 from regent.proto import master_pb2, master_pb2_grpc
 
 if TYPE_CHECKING:
     from master.daemon import Master
 
+MAX_TRANSITIONS_PER_REPORT = 200_000
+MAX_REGIONS_PER_TABLE = 2_000_000
+
+_STATUS: dict[type[RequestError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    TableExists: grpc.StatusCode.ALREADY_EXISTS,
+    TableNotFound: grpc.StatusCode.NOT_FOUND,
+    RegionNotFound: grpc.StatusCode.NOT_FOUND,
+    ServerNotFound: grpc.StatusCode.NOT_FOUND,
+    RegionInTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    NotActiveMaster: grpc.StatusCode.UNAVAILABLE,
+    YouAreDead: grpc.StatusCode.FAILED_PRECONDITION,
+    ServerNotRegistered: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+R = TypeVar("R")
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]
+
+
+def rpc(handler: Handler[R]) -> Handler[R]:
+    """Turn the master's errors into gRPC statuses with the error's name in "regent-error"."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await handler(self, request, context)
+        except RequestError as exc:
+            code = _STATUS.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION)
+            await _abort(context, code, exc.code, str(exc))
+        except MetaWriteError as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "MetaUnavailable", f"meta write failed: {exc}")
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
+    context.set_trailing_metadata((("regent-error", name),))
+    await context.abort(code, message)
+
+
+def _active(master: Master) -> ActiveMaster:
+    if master.active is None:
+        raise NotActiveMaster(f"master {master.config.address} is not the active master")
+    return master.active
+
+
+def _server(msg: Any, what: str = "server") -> ServerName:
+    if not msg.host or not 0 < msg.port < 65536 or msg.startcode <= 0:
+        raise InvalidArgument(
+            f"{what} must have a host, a port in 1..65535 and a positive startcode, got "
+            f"{msg.host!r}:{msg.port}:{msg.startcode}"
+        )
+    return ServerName(msg.host, msg.port, msg.startcode)
+
+
+def location(node: RegionNode) -> master_pb2.RegionLocation:
+    loc = master_pb2.RegionLocation(
+        info=region_info_to_proto(node.info), state=int(node.state), proc_id=node.proc_id  # type: ignore[arg-type]
+    )
+    if node.server is not None:
+        loc.server.CopyFrom(server_to_proto(node.server))
+    return loc
+
+
+class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
+    """What RegionServers call: startup, heartbeats, transition reports."""
+
+    def __init__(self, master: Master) -> None:
+        self._master = master
+
+    @rpc
+    async def RegionServerStartup(
+        self, request: master_pb2.RegionServerStartupRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RegionServerStartupResponse:
+        active = _active(self._master)
+        name = _server(request)
+        await active.server_startup(name)
+        return master_pb2.RegionServerStartupResponse(
+            master_epoch=active.epoch, cluster_id=active.store.cluster_id,
+            heartbeat_interval_ms=active.config.heartbeat_ms, lease_ms=active.config.lease_ms,
+        )
+
+    @rpc
+    async def RegionServerReport(
+        self, request: master_pb2.RegionServerReportRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RegionServerReportResponse:
+        active = _active(self._master)
+        active.heartbeat(_server(request.server), request.load.region_count, request.load.requests)
+        return master_pb2.RegionServerReportResponse(master_epoch=active.epoch)
+
+    @rpc
+    async def ReportRegionStateTransition(
+        self, request: master_pb2.ReportRegionStateTransitionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ReportRegionStateTransitionResponse:
+        active = _active(self._master)
+        name = _server(request.server)
+        if not request.transitions:
+            raise InvalidArgument("a transition report must carry at least one batch")
+        batches = []
+        total = 0
+        for i, batch in enumerate(request.transitions):
+            code = int(batch.code)
+            if code not in (master_pb2.OPENED, master_pb2.FAILED_OPEN_REPORT, master_pb2.CLOSED_REPORT):
+                raise InvalidArgument(f"batch #{i}: unknown transition code {code}")
+            region_ids, proc_ids, seqs = list(batch.region_ids), list(batch.proc_ids), list(batch.open_seq_nums)
+            if not region_ids or len(proc_ids) != len(region_ids):
+                raise InvalidArgument(
+                    f"batch #{i}: needs one procedure id per region, got {len(region_ids)} regions and "
+                    f"{len(proc_ids)} procedure ids"
+                )
+            if code == master_pb2.OPENED and len(seqs) != len(region_ids):
+                raise InvalidArgument(f"batch #{i}: OPENED needs one open sequence number per region")
+            total += len(region_ids)
+            batches.append((code, region_ids, proc_ids, seqs))
+        if total > MAX_TRANSITIONS_PER_REPORT:
+            raise InvalidArgument(f"a report may carry at most {MAX_TRANSITIONS_PER_REPORT} transitions, got {total}")
+        results = await active.report(name, batches)
+        return master_pb2.ReportRegionStateTransitionResponse(
+            results=[
+                master_pb2.TransitionResult(rejected=[i for i, _ in r], reasons=[why for _, why in r])
+                for r in results
+            ]
+        )
+
 
 class MasterService(master_pb2_grpc.MasterServicer):
+    """What clients and operators call."""
+
     def __init__(self, master: Master) -> None:
         self._master = master
 
@@ -22,9 +171,93 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.ClusterInfo:
         m = self._master
         return master_pb2.ClusterInfo(
-            active=m.active,
-            master_epoch=m.epoch,
-            cluster_id=m.cluster_id,
-            master=m.config.address,
-            pid=os.getpid(),
+            active=m.active is not None, master_epoch=m.epoch, cluster_id=m.cluster_id,
+            master=m.config.address, pid=os.getpid(),
         )
+
+    @rpc
+    async def CreateTable(
+        self, request: master_pb2.CreateTableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CreateTableResponse:
+        active = _active(self._master)
+        from master import catalog
+
+        try:
+            table = TableDescriptor(
+                request.name, tuple(ColumnFamily(f.name, f.max_versions or 1) for f in request.families)
+            )
+            if request.split_keys and request.num_regions:
+                raise ValueError("give split_keys or num_regions, not both")
+            if request.num_regions > MAX_REGIONS_PER_TABLE or len(request.split_keys) >= MAX_REGIONS_PER_TABLE:
+                raise ValueError(f"a table may have at most {MAX_REGIONS_PER_TABLE} regions at creation")
+            split_keys = list(request.split_keys) or catalog.uniform_split_keys(request.num_regions)
+            catalog.check_split_keys(split_keys)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        regions, proc_id = await active.create_table(table, split_keys)
+        return master_pb2.CreateTableResponse(regions=regions, proc_id=proc_id)
+
+    @rpc
+    async def TableRegions(
+        self, request: master_pb2.TableRegionsRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.TableRegionsResponse:
+        nodes = _active(self._master).table(request.name)
+        return master_pb2.TableRegionsResponse(regions=[location(n) for n in nodes])
+
+    @rpc
+    async def GetRegion(
+        self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RegionLocation:
+        node = _active(self._master).am.regions.get(request.region_id)
+        if node is None:
+            raise RegionNotFound(f"region {request.region_id} does not exist")
+        return location(node)
+
+    @rpc
+    async def Assign(
+        self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        active = _active(self._master)
+        proc_id, effects = active.am.assign(request.region_id, active.resolve_server(request.server))
+        await active.apply(effects)
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def Unassign(
+        self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        active = _active(self._master)
+        proc_id, effects = active.am.unassign(request.region_id)
+        await active.apply(effects)
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def Move(
+        self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        active = _active(self._master)
+        proc_id, effects = active.am.move(request.region_id, active.resolve_server(request.server))
+        await active.apply(effects)
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def ClusterStatus(
+        self, request: master_pb2.ClusterStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ClusterStatusResponse:
+        active = _active(self._master)
+        servers = [
+            master_pb2.LiveServer(
+                server=server_to_proto(info.name), region_count=active.am.load[info.name],
+                requests=info.requests, last_heartbeat_age_ms=active.servers.age_ms(info),
+            )
+            for info in active.servers.infos()
+        ]
+        rit = active.am.regions_in_transition()[:1000]
+        return master_pb2.ClusterStatusResponse(
+            servers=servers, regions_in_transition=[location(n) for n in rit], master_epoch=active.epoch,
+            regions=len(active.am.regions),
+            regions_by_state={s.name: c for s, c in active.am.by_state.items() if c},
+            active_since_ms=active.active_since_ms, startup_assignment_ms=active.startup_assignment_ms,
+        )
+
+

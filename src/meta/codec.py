@@ -54,19 +54,34 @@ def _server(raw: bytes) -> ServerName | None:
 
 
 def encode_region_state(row: RegionStateRow) -> bytes:
-    server = str(row.server).encode() if row.server else b""
-    target = str(row.target).encode() if row.target else b""
-    head = _ROW_HEAD.pack(
-        _ROW_V1,
+    return pack_region_state(
         row.state,
         row.kind,
-        min(row.attempts, 255),
+        row.attempts,
         row.proc_id,
         row.open_seq_num,
-        len(server),
-        len(target),
+        server_bytes(row.server),
+        server_bytes(row.target),
     )
-    return head + server + target
+
+
+def server_bytes(server: ServerName | None) -> bytes:
+    """A server name as stored in a region_state row (empty for none)."""
+    return str(server).encode() if server else b""
+
+
+def pack_region_state(
+    state: int, kind: int, attempts: int, proc_id: int, open_seq_num: int, server: bytes, target: bytes
+) -> bytes:
+    """The region_state row from its fields, with the server names already encoded: the hot path of
+    assignment calls this once per region and transition, so it builds no objects."""
+    return (
+        _ROW_HEAD.pack(
+            _ROW_V1, state, kind, min(attempts, 255), proc_id, open_seq_num, len(server), len(target)
+        )
+        + server
+        + target
+    )
 
 
 def decode_region_state(raw: bytes) -> RegionStateRow:

@@ -35,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
     master.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    master.add_argument("--min-servers", type=_positive, default=1,
+                        help="RegionServers to wait for before the startup assignment (default 1)")
+    master.add_argument("--startup-grace-ms", type=_positive, default=3000,
+                        help="how long to wait for RegionServers meta knew to come back (default 3000)")
+    master.add_argument("--max-attempts", type=_positive, default=10,
+                        help="failed opens of a region before it is FAILED_OPEN (default 10)")
+
+    rs = sub.add_parser("regionserver", help="run a RegionServer")
+    rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
+    rs.add_argument("--master", required=True, help="master address(es): host:port[,host:port...]")
+    rs.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
+    rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
+    from regent import local
+
+    local.add_arguments(sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes"))
 
     bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
@@ -42,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     bmeta.add_argument("--regions", type=_positive, default=1_000_000)
     bmeta.add_argument("--callers", type=_positive, default=10, help="concurrent callers (default 10)")
     bmeta.add_argument("--batch", type=_positive, default=1000, help="rows per submitted batch (default 1000)")
+    bassign = bench_sub.add_parser("assign", help="startup assignment of N regions on K RegionServers, and its floor")
+    bassign.add_argument("--regions", type=_positive, default=1_000_000)
+    bassign.add_argument("--servers", type=_positive, default=10)
+    bassign.add_argument("--json", action="store_true", help="print only the JSON object (no progress bar)")
+    bassign.add_argument("--skip-floor", action="store_true", help="do not measure the floor")
+    bassign.add_argument("--profile", type=Path, help="write a pyinstrument profile of the master here (HTML)")
     return parser
 
 
@@ -54,17 +76,40 @@ def main(argv: Sequence[str] | None = None) -> None:
             from master import daemon
 
             logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
-            daemon.run(daemon.MasterConfig(rootdir=args.rootdir, port=args.port, host=args.host))
+            assignment = daemon.AssignmentConfig(
+                min_servers=args.min_servers, startup_grace_s=args.startup_grace_ms / 1000,
+                max_attempts=args.max_attempts,
+            )
+            daemon.run(daemon.MasterConfig(rootdir=args.rootdir, port=args.port, host=args.host, assignment=assignment))
+        elif args.command == "regionserver":
+            from regent.config import parse_addresses
+            from regionserver import daemon as rs_daemon
+
+            try:
+                masters = parse_addresses(args.master)
+            except ValueError as exc:
+                build_parser().error(f"--master: {exc}")
+            logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
+            rs_daemon.run(rs_daemon.RegionServerConfig(args.rootdir, masters, args.port, args.host))
+        elif args.command == "local":
+            from regent import local
+
+            sys.exit(local.main(args))
         elif args.command == "bench":
             logs.configure("bench", level="warning")
             if args.bench == "meta":
                 from regent.bench import meta
 
                 print(json.dumps(meta.run(args.regions, args.callers, args.batch)))
+            elif args.bench == "assign":
+                from regent.bench import assign
+
+                print(json.dumps(assign.run(args.regions, args.servers, quiet=args.json, floor=not args.skip_floor,
+                                            profile=args.profile)))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] in {"master", "meta", "regionserver", "client"}:
+        if type(exc).__module__.split(".")[0] in {"master", "meta", "regionserver", "client", "regent"}:
             print(f"regent: error: {exc}", file=sys.stderr)
             sys.exit(1)
         raise

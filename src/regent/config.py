@@ -13,6 +13,15 @@ GRPC_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
 
+#: Channels reconnect fast: gRPC's default backoff (1 s, growing 1.6x to 120 s) would leave a RegionServer or
+#: a client failing fast for seconds after a master restarts or fails over.
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    *GRPC_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Address:

@@ -1,0 +1,442 @@
+"""The assignment core: the master's decisions about regions, with no I/O in it.
+
+Requests (assign, unassign, move, startup) and outcomes (reports, failed dispatches) go in; Effects come out:
+region_state rows to persist and orders to send once they are durable. The I/O shell (master.driver) persists
+before it sends, so every transient state is in meta before the order that acts on it leaves the master.
+
+One procedure at most per region: `proc_id` != 0 marks it. A region's transition procedure keeps its state
+in the region's own region_state row (kind, target, attempts), so a step and the region it moves are one write.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from master import placement
+from master.errors import InvalidArgument, RegionInTransition, RegionNotFound
+from master.regions import RegionMap, RegionNode
+from master.servers import ServerManager
+from meta import RegionInfo, RegionState, ServerName, TransitKind
+from meta.codec import pack_region_state, server_bytes
+from meta.states import ASSIGNABLE, transition
+
+S = RegionState
+
+
+@dataclass(slots=True)
+class OpenOrders:
+    """Opens for one server, columnar: the i-th entry of each list is one open."""
+
+    region_ids: list[int] = field(default_factory=list)
+    proc_ids: list[int] = field(default_factory=list)
+    open_seq_nums: list[int] = field(default_factory=list)
+    infos: list[RegionInfo] = field(default_factory=list)
+
+    def add(self, node: RegionNode) -> None:
+        self.region_ids.append(node.region_id)
+        self.proc_ids.append(node.proc_id)
+        self.open_seq_nums.append(node.open_seq_num)
+        self.infos.append(node.info)
+
+    def extend(self, other: OpenOrders) -> None:
+        self.region_ids += other.region_ids
+        self.proc_ids += other.proc_ids
+        self.open_seq_nums += other.open_seq_nums
+        self.infos += other.infos
+
+
+@dataclass(slots=True)
+class CloseOrders:
+    region_ids: list[int] = field(default_factory=list)
+    proc_ids: list[int] = field(default_factory=list)
+
+    def add(self, node: RegionNode) -> None:
+        self.region_ids.append(node.region_id)
+        self.proc_ids.append(node.proc_id)
+
+    def extend(self, other: CloseOrders) -> None:
+        self.region_ids += other.region_ids
+        self.proc_ids += other.proc_ids
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a decision needs done: rows made durable first, then orders sent."""
+
+    rows: list[tuple[bytes, bytes]] = field(default_factory=list)
+    opens: dict[ServerName, OpenOrders] = field(default_factory=dict)
+    closes: dict[ServerName, CloseOrders] = field(default_factory=dict)
+
+    def open(self, server: ServerName, node: RegionNode) -> None:
+        orders = self.opens.get(server)
+        if orders is None:
+            orders = self.opens[server] = OpenOrders()
+        orders.add(node)
+
+    def close(self, server: ServerName, node: RegionNode) -> None:
+        orders = self.closes.get(server)
+        if orders is None:
+            orders = self.closes[server] = CloseOrders()
+        orders.add(node)
+
+    def __iadd__(self, other: Effects) -> Effects:
+        self.rows += other.rows
+        for server, opens in other.opens.items():
+            self.opens.setdefault(server, OpenOrders()).extend(opens)
+        for server, closes in other.closes.items():
+            self.closes.setdefault(server, CloseOrders()).extend(closes)
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.opens or self.closes)
+
+
+OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
+
+
+class AssignmentManager:
+    def __init__(
+        self,
+        regions: RegionMap,
+        servers: ServerManager,
+        *,
+        max_attempts: int = 10,
+        next_proc_id: int = 1,
+        next_open_seq_num: int = 1,
+    ) -> None:
+        self.regions = regions
+        self.servers = servers
+        self.max_attempts = max_attempts
+        self.next_proc_id = next_proc_id
+        self.next_open_seq_num = next_open_seq_num
+        self.load: Counter[ServerName] = Counter()  # regions open or opening on each server
+        self.by_state: Counter[RegionState] = Counter()
+        self.in_transition: dict[int, RegionNode] = {}
+        self.waiting: dict[int, RegionNode] = {}  # to be assigned when a server is available
+        for node in regions:
+            self.by_state[node.state] += 1
+            if node.server is not None and node.state in (S.OPEN, S.OPENING):
+                self.load[node.server] += 1
+            if node.proc_id:
+                self.in_transition[node.region_id] = node
+
+    # ---- requests ----
+
+    def assign(self, region_id: int, server: ServerName | None = None) -> tuple[int, Effects]:
+        node = self._idle(region_id)
+        if node.state not in ASSIGNABLE:
+            raise InvalidArgument(
+                f"region {region_id} is {node.state.name}: assign needs one of "
+                + ", ".join(sorted(s.name for s in ASSIGNABLE))
+            )
+        effects = Effects()
+        proc_id = self._attach(node, TransitKind.ASSIGN)
+        node.attempts = 0
+        self._open(node, server or self._pick(), effects)
+        return proc_id, effects
+
+    def unassign(self, region_id: int) -> tuple[int, Effects]:
+        node = self._idle(region_id)
+        self._need_open(node, "unassign")
+        effects = Effects()
+        proc_id = self._attach(node, TransitKind.UNASSIGN)
+        self._close(node, effects)
+        return proc_id, effects
+
+    def move(self, region_id: int, server: ServerName | None = None) -> tuple[int, Effects]:
+        node = self._idle(region_id)
+        self._need_open(node, "move")
+        if server is not None and server == node.server:
+            raise InvalidArgument(f"region {region_id} is already open on {server}")
+        effects = Effects()
+        proc_id = self._attach(node, TransitKind.MOVE)
+        node.target = server
+        self._close(node, effects)
+        return proc_id, effects
+
+    def assign_all(self, nodes: Sequence[RegionNode]) -> Effects:
+        """Assign many idle regions at once (startup, new tables): retain, else even contiguous spreads.
+
+        The hot path of a million-region startup: one pass, no objects per region beyond the row bytes.
+        """
+        effects = Effects()
+        live = self.servers.live()
+        if not live:
+            self.waiting.update((n.region_id, n) for n in nodes)
+            return effects
+        for server, chunk in placement.plan(nodes, live, self.load).items():
+            self._open_many(chunk, server, effects)
+        return effects
+
+    def plan(self, nodes: Sequence[RegionNode]) -> dict[ServerName, list[RegionNode]]:
+        """Where `nodes` would go now (retain, else even contiguous spreads); they wait until opened."""
+        self.waiting.update((n.region_id, n) for n in nodes)
+        return placement.plan(nodes, self.servers.live(), self.load)
+
+    def open_chunk(self, server: ServerName, nodes: Sequence[RegionNode]) -> Effects:
+        """Open planned regions on `server` (a chunk of a plan: the startup pipelines these)."""
+        effects = Effects()
+        for node in nodes:
+            self.waiting.pop(node.region_id, None)
+        self._open_many(nodes, server, effects)
+        return effects
+
+    def take_over(self, nodes: Iterable[RegionNode]) -> tuple[Effects, list[RegionNode]]:
+        """A master became active: decide for each region of an enabled table what happens to it.
+
+        Open on a live incarnation: stays. In transition on a live server: its order is sent again (the
+        server de-duplicates by procedure id). On a server that is gone: ABNORMALLY_CLOSED, then an unassign
+        ends CLOSED and everything else is reassigned. Never assigned, closed or failed: assigned.
+        Return the effects and the regions to assign.
+        """
+        effects = Effects()
+        to_assign: list[RegionNode] = []
+        live = self.servers.is_live
+        for node in nodes:
+            state, server = node.state, node.server
+            if state in (S.SPLIT, S.MERGED) or node.info.offline:
+                continue
+            on_live = server is not None and live(server)
+            if on_live and server is not None:
+                if state is S.OPEN:
+                    continue
+                if node.proc_id and state is S.OPENING:
+                    effects.open(server, node)
+                    continue
+                if node.proc_id and state is S.CLOSING:
+                    effects.close(server, node)
+                    continue
+            if state in (S.OPEN, S.OPENING, S.CLOSING):
+                unassigning = node.kind is TransitKind.UNASSIGN
+                self._to(node, S.ABNORMALLY_CLOSED)
+                if server is not None and self.load[server] > 0:
+                    self.load[server] -= 1  # node.server stays: the last location, for retain
+                self._detach(node)
+                if unassigning:
+                    self._to(node, S.CLOSED)
+                    effects.rows.append(node.row())
+                    continue
+            elif node.proc_id:
+                self._detach(node)
+            if node.state in ASSIGNABLE:
+                to_assign.append(node)
+        return effects, to_assign
+
+    def assign_waiting(self) -> Effects:
+        """Assign the regions that were waiting for a server, if one is live now."""
+        if not self.waiting or not self.servers.live():
+            return Effects()
+        nodes = sorted(self.waiting.values(), key=lambda n: n.region_id)
+        self.waiting.clear()
+        return self.assign_all(nodes)
+
+    # ---- outcomes ----
+
+    def report(
+        self,
+        server: ServerName,
+        code: int,
+        region_ids: Sequence[int],
+        proc_ids: Sequence[int],
+        open_seq_nums: Sequence[int],
+    ) -> tuple[list[tuple[int, str]], Effects]:
+        """Apply a batch of reported outcomes from `server` (a live incarnation: the caller checked).
+
+        Return the rejected (index, reason) pairs and the effects of the accepted ones. A report is accepted
+        only from the procedure's target server with the matching procedure id; a repeat of an outcome
+        already applied is accepted again without effect (a retried report).
+        """
+        rejected: list[tuple[int, str]] = []
+        effects = Effects()
+        get = self.regions.get
+        seqs = open_seq_nums if len(open_seq_nums) == len(region_ids) else [0] * len(region_ids)
+        for i, (region_id, proc_id, seq) in enumerate(zip(region_ids, proc_ids, seqs, strict=False)):
+            node = get(region_id)
+            if node is None:
+                rejected.append((i, f"region {region_id} is unknown"))
+            elif node.proc_id != proc_id or node.server != server:
+                if not (code == OPENED and node.state is S.OPEN and node.server == server
+                        and node.open_seq_num == seq):
+                    rejected.append((i, self._stale(node, server, proc_id)))
+            elif code == OPENED:
+                if node.state is not S.OPENING or seq != node.open_seq_num:
+                    rejected.append((i, f"region {region_id} is {node.state.name} with open sequence "
+                                        f"number {node.open_seq_num}; OPENED reported {seq}"))
+                    continue
+                self._to(node, S.OPEN)
+                self._detach(node)
+                effects.rows.append(node.row())
+            elif code == FAILED_OPEN:
+                if node.state is not S.OPENING:
+                    rejected.append((i, f"region {region_id} is {node.state.name}, not OPENING"))
+                    continue
+                self._retry_open(node, effects)
+            elif code == CLOSED:
+                if node.state is not S.CLOSING:
+                    rejected.append((i, f"region {region_id} is {node.state.name}, not CLOSING"))
+                    continue
+                self._closed(node, effects)
+            else:
+                rejected.append((i, f"unknown transition code {code}"))
+        return rejected, effects
+
+    def dispatch_failed(self, server: ServerName, opens: OpenOrders, closes: CloseOrders) -> Effects:
+        """Orders that could not be delivered to `server`: opens are retried elsewhere. Undelivered closes
+        stay with the server: if it is dead, its crash procedure owns the region."""
+        effects = Effects()
+        for region_id, proc_id in zip(opens.region_ids, opens.proc_ids, strict=True):
+            node = self.regions.get(region_id)
+            if node is not None and node.proc_id == proc_id and node.state is S.OPENING and node.server == server:
+                self._retry_open(node, effects)
+        return effects
+
+    # ---- queries ----
+
+    def regions_in_transition(self) -> list[RegionNode]:
+        return sorted(self.in_transition.values(), key=lambda n: n.region_id)
+
+    def settled(self) -> bool:
+        """Nothing in transition and nothing waiting for a server."""
+        return not self.in_transition and not self.waiting
+
+    # ---- steps ----
+
+    def _idle(self, region_id: int) -> RegionNode:
+        node = self.regions.get(region_id)
+        if node is None:
+            raise RegionNotFound(f"region {region_id} does not exist")
+        if node.proc_id:
+            raise RegionInTransition(
+                f"region {region_id} is {node.state.name} under procedure {node.proc_id} "
+                f"({node.kind.name.lower()}): one procedure at a time, try again when it is done"
+            )
+        if node.region_id in self.waiting:
+            raise RegionInTransition(f"region {region_id} is waiting for a RegionServer to be assigned to")
+        return node
+
+    @staticmethod
+    def _need_open(node: RegionNode, what: str) -> None:
+        if node.state is not S.OPEN:
+            raise InvalidArgument(f"region {node.region_id} is {node.state.name}: {what} needs it OPEN")
+
+    def _pick(self, avoid: ServerName | None = None) -> ServerName:
+        server = placement.pick(self.servers.live(), self.load, avoid)
+        if server is None:
+            raise InvalidArgument("no RegionServer is live: nothing can be assigned now")
+        return server
+
+    def _attach(self, node: RegionNode, kind: TransitKind) -> int:
+        node.proc_id = self.next_proc_id
+        self.next_proc_id += 1
+        node.kind = kind
+        self.in_transition[node.region_id] = node
+        return node.proc_id
+
+    def _detach(self, node: RegionNode) -> None:
+        node.proc_id = 0
+        node.kind = TransitKind.NONE
+        node.attempts = 0
+        node.target = None
+        self.in_transition.pop(node.region_id, None)
+
+    def _to(self, node: RegionNode, state: RegionState) -> None:
+        previous = node.state
+        transition(node, state)
+        self.by_state[previous] -= 1
+        self.by_state[state] += 1
+
+    def _set_server(self, node: RegionNode, server: ServerName | None) -> None:
+        if node.server is not None and self.load[node.server] > 0:
+            self.load[node.server] -= 1
+        node.server = server
+        if server is not None:
+            self.load[server] += 1
+
+    def _open(self, node: RegionNode, server: ServerName, effects: Effects) -> None:
+        self._to(node, S.OPENING)
+        self._set_server(node, server)
+        node.open_seq_num = self.next_open_seq_num
+        self.next_open_seq_num += 1
+        effects.rows.append(node.row())
+        effects.open(server, node)
+
+    def _open_many(self, nodes: Iterable[RegionNode], server: ServerName, effects: Effects) -> None:
+        """_open for many regions onto one server, with the per-region work cut to the bone."""
+        orders = effects.opens.setdefault(server, OpenOrders())
+        rows = effects.rows
+        server_raw = server_bytes(server)
+        opening, assign = S.OPENING, TransitKind.ASSIGN
+        proc_id, seq = self.next_proc_id, self.next_open_seq_num
+        count = 0
+        for node in nodes:
+            if node.proc_id:
+                raise RegionInTransition(f"region {node.region_id} is under procedure {node.proc_id}")
+            previous = node.state
+            transition(node, opening)
+            self.by_state[previous] -= 1
+            if node.server is not None and previous in (S.OPEN, S.OPENING):
+                self.load[node.server] -= 1
+            node.server, node.target = server, None
+            node.proc_id, node.kind, node.open_seq_num, node.attempts = proc_id, assign, seq, 0
+            self.in_transition[node.region_id] = node
+            rows.append((node.region_id.to_bytes(8, "big"),
+                         pack_region_state(opening, assign, 0, proc_id, seq, server_raw, b"")))
+            orders.add(node)
+            proc_id += 1
+            seq += 1
+            count += 1
+        self.by_state[opening] += count
+        self.load[server] += count
+        self.next_proc_id, self.next_open_seq_num = proc_id, seq
+
+    def _close(self, node: RegionNode, effects: Effects) -> None:
+        self._to(node, S.CLOSING)
+        effects.rows.append(node.row())
+        assert node.server is not None
+        effects.close(node.server, node)
+
+    def _closed(self, node: RegionNode, effects: Effects) -> None:
+        self._to(node, S.CLOSED)
+        self._set_server(node, None)
+        if node.kind is TransitKind.MOVE:
+            target = node.target if node.target and self.servers.is_live(node.target) else None
+            node.target = None
+            try:
+                self._open(node, target or self._pick(), effects)
+            except InvalidArgument:  # no server is live: the region waits for one
+                self._detach(node)
+                self.waiting[node.region_id] = node
+                effects.rows.append(node.row())
+            return
+        self._detach(node)
+        effects.rows.append(node.row())
+
+    def _retry_open(self, node: RegionNode, effects: Effects) -> None:
+        failed_on = node.server
+        node.attempts += 1
+        if node.attempts >= self.max_attempts:
+            self._to(node, S.FAILED_OPEN)
+            self._set_server(node, None)
+            self._detach(node)
+            node.attempts = self.max_attempts
+            effects.rows.append(node.row())
+            return
+        try:
+            server = self._pick(avoid=failed_on)
+        except InvalidArgument:
+            self._to(node, S.FAILED_OPEN)
+            self._set_server(node, None)
+            self._detach(node)
+            self.waiting[node.region_id] = node
+            effects.rows.append(node.row())
+            return
+        self._open(node, server, effects)
+
+    @staticmethod
+    def _stale(node: RegionNode, server: ServerName, proc_id: int) -> str:
+        where = f"on {node.server}" if node.server else "on no server"
+        proc = f"procedure {node.proc_id}" if node.proc_id else "no procedure"
+        return (f"stale report for region {node.region_id} from {server} (procedure {proc_id}): "
+                f"the region is {node.state.name} {where} with {proc}")

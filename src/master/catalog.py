@@ -1,0 +1,97 @@
+"""Loading meta into memory when a master becomes active, and the rows of a new table.
+
+A region with no region_state row has never been assigned: it loads as OFFLINE (HBase does the same), so
+creating a table writes only its RegionInfo rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from master.regions import RegionMap, RegionNode, initial_row
+from meta import MetaStore, RegionInfo, TableDescriptor, WriteBatch, keys
+from meta.codec import decode_region_info, decode_region_state, decode_table, encode_region_info, encode_table
+from meta.types import MAX_BOUNDARY_KEY
+
+COUNTERS = (b"next_region_id", b"next_proc_id", b"next_open_seq_num")
+
+
+@dataclass(slots=True)
+class Catalog:
+    tables: dict[str, TableDescriptor] = field(default_factory=dict)
+    regions: RegionMap = field(default_factory=RegionMap)
+    counters: dict[bytes, int] = field(default_factory=dict)
+
+
+def load(store: MetaStore) -> Catalog:
+    """Read every table, region and region state from one snapshot of meta."""
+    catalog = Catalog()
+    with store.snapshot() as snap:
+        for _, raw in snap.scan("tables"):
+            table = decode_table(raw)
+            catalog.tables[table.name] = table
+        states = {keys.from_u64(k): decode_region_state(v) for k, v in snap.scan("region_state")}
+        offline = initial_row()
+        nodes = []
+        for _, raw in snap.scan("regions"):
+            info = decode_region_info(raw)
+            nodes.append(RegionNode(info, states.get(info.region_id, offline)))
+        for name in COUNTERS:
+            value = snap.get("info", name)
+            catalog.counters[name] = keys.from_u64(value) if value else 1
+    catalog.regions.add(nodes)
+    return catalog
+
+
+def counter_updates(batch: WriteBatch, values: dict[bytes, int]) -> WriteBatch:
+    """Persist id counters as the max of meta's and ours (batches may commit out of submission order)."""
+    for name, value in values.items():
+        batch.update("info", name, _at_least(value))
+    return batch
+
+
+def _at_least(value: int):  # type: ignore[no-untyped-def]
+    def fn(raw: bytes | None) -> bytes:
+        return keys.u64(max(value, keys.from_u64(raw) if raw else 0))
+
+    return fn
+
+
+def uniform_split_keys(num_regions: int) -> list[bytes]:
+    """num_regions - 1 split keys spread evenly over the byte key space (fixed-width big-endian numbers)."""
+    if num_regions <= 1:
+        return []
+    width = max(1, (num_regions.bit_length() + 7) // 8 + 1)
+    space = 256**width
+    return [(i * space // num_regions).to_bytes(width, "big") for i in range(1, num_regions)]
+
+
+def check_split_keys(split_keys: Sequence[bytes]) -> None:
+    """Raise ValueError unless the split keys are non-empty, short enough, strictly increasing."""
+    for i, key in enumerate(split_keys):
+        if not key:
+            raise ValueError(f"split key #{i} is empty: the first region already starts at the empty key")
+        if len(key) > MAX_BOUNDARY_KEY:
+            raise ValueError(f"split key #{i} has {len(key)} bytes, at most {MAX_BOUNDARY_KEY} are allowed")
+        if i and key <= split_keys[i - 1]:
+            raise ValueError(f"split keys must be strictly increasing: #{i - 1} {split_keys[i - 1]!r} >= #{i} {key!r}")
+
+
+def new_table_rows(
+    table: TableDescriptor, split_keys: Sequence[bytes], first_region_id: int, chunk: int = 50_000
+) -> tuple[list[WriteBatch], list[RegionInfo]]:
+    """The batches that create `table` and its regions; the table row goes in the last one, so a table
+    is visible only once all its regions are written."""
+    bounds = [b"", *split_keys, b""]
+    infos = [
+        RegionInfo(first_region_id + i, table.name, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
+    ]
+    batches = []
+    for s in range(0, len(infos), chunk):
+        part = infos[s : s + chunk]
+        rows = [(keys.region_key(i.table, i.start_key, i.region_id), encode_region_info(i)) for i in part]
+        batches.append(WriteBatch().put_many("regions", rows))
+    batches[-1].put("tables", table.name.encode(), encode_table(table))
+    counter_updates(batches[-1], {b"next_region_id": first_region_id + len(infos)})
+    return batches, infos

@@ -1,0 +1,150 @@
+"""Sending orders to RegionServers: one sender task per server, batching whatever is queued for it into
+one ExecuteProcedures call (columnar, chunked), never one RPC per region."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+
+from master.assignment import CloseOrders, OpenOrders
+from meta import ServerName
+from meta.codec import server_to_proto
+from regent.config import CHANNEL_OPTIONS
+from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+
+log = structlog.get_logger("master.dispatch")
+
+CHUNK = 20_000  # orders per RPC: about 1 MB of columns
+RETRIES = 5  # deliveries tried before the orders are given back as failed
+CALL_TIMEOUT_S = 10.0
+
+OnFailed = Callable[[ServerName, OpenOrders, CloseOrders, str], None]
+
+
+@dataclass(slots=True)
+class _Queue:
+    opens: OpenOrders = field(default_factory=OpenOrders)
+    closes: CloseOrders = field(default_factory=CloseOrders)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class Dispatcher:
+    def __init__(self, epoch: int, on_failed: OnFailed, is_live: Callable[[ServerName], bool]) -> None:
+        self._epoch = epoch
+        self._on_failed = on_failed
+        self._is_live = is_live
+        self._queues: dict[ServerName, _Queue] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.calls = 0
+
+    def send(self, server: ServerName, opens: OpenOrders | None = None, closes: CloseOrders | None = None) -> None:
+        queue = self._queues.get(server)
+        if queue is None:
+            queue = self._queues[server] = _Queue()
+            queue.task = asyncio.get_running_loop().create_task(self._sender(server, queue), name=f"dispatch-{server}")
+        if opens:
+            queue.opens.extend(opens)
+        if closes:
+            queue.closes.extend(closes)
+        queue.ready.set()
+
+    def forget(self, server: ServerName) -> None:
+        """Stop sending to a dead incarnation; what was queued is dropped (its crash procedure owns it)."""
+        queue = self._queues.pop(server, None)
+        if queue and queue.task:
+            queue.task.cancel()
+
+    async def close(self) -> None:
+        for queue in self._queues.values():
+            if queue.task:
+                queue.task.cancel()
+        for channel in self._channels.values():
+            await channel.close()
+
+    def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
+        channel = self._channels.get(server.address)
+        if channel is None:
+            channel = self._channels[server.address] = grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
+        return regionserver_pb2_grpc.RegionServerAdminStub(channel)
+
+    async def _sender(self, server: ServerName, queue: _Queue) -> None:
+        stub = self._stub(server)
+        while True:
+            await queue.ready.wait()
+            queue.ready.clear()
+            opens, closes = queue.opens, queue.closes
+            queue.opens, queue.closes = OpenOrders(), CloseOrders()
+            for request, part_opens, part_closes in _requests(server, self._epoch, opens, closes):
+                error = await self._deliver(stub, server, request)
+                if error is not None:
+                    if self._is_live(server):
+                        self._on_failed(server, part_opens, part_closes, error)
+                    else:
+                        log.info("orders_dropped_for_dead_server", server=str(server), orders=len(part_opens.region_ids))
+
+    async def _deliver(
+        self, stub: regionserver_pb2_grpc.RegionServerAdminStub, server: ServerName,
+        request: regionserver_pb2.ExecuteProceduresRequest,
+    ) -> str | None:
+        """Send one request; None once delivered, else why it could not be."""
+        delay = 0.05
+        for attempt in range(RETRIES):
+            try:
+                self.calls += 1
+                await stub.ExecuteProcedures(request, timeout=CALL_TIMEOUT_S)
+                return None
+            except grpc.aio.AioRpcError as exc:
+                # Refused for its content (wrong startcode, old epoch, bad field): retrying will not help.
+                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    return f"{exc.code().name}: {exc.details()}"
+                if attempt == RETRIES - 1 or not self._is_live(server):
+                    return f"{exc.code().name}: {exc.details()}"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return "undeliverable"
+
+
+def _requests(
+    server: ServerName, epoch: int, opens: OpenOrders, closes: CloseOrders
+) -> list[tuple[regionserver_pb2.ExecuteProceduresRequest, OpenOrders, CloseOrders]]:
+    target = server_to_proto(server)
+    out = []
+    for s in range(0, max(len(opens.region_ids), 1), CHUNK):
+        part = OpenOrders(
+            opens.region_ids[s : s + CHUNK], opens.proc_ids[s : s + CHUNK],
+            opens.open_seq_nums[s : s + CHUNK], opens.infos[s : s + CHUNK],
+        )
+        part_closes = closes if s == 0 else CloseOrders()
+        request = regionserver_pb2.ExecuteProceduresRequest(
+            target=target, master_epoch=epoch, opens=_table_opens(part),
+            closes=regionserver_pb2.Closes(region_ids=part_closes.region_ids, proc_ids=part_closes.proc_ids),
+        )
+        if part.region_ids or part_closes.region_ids:
+            out.append((request, part, part_closes))
+    return out
+
+
+def _table_opens(orders: OpenOrders) -> list[regionserver_pb2.TableOpens]:
+    """Columnar opens, one group per table (startup orders are nearly always one table)."""
+    by_table: dict[str, list[int]] = {}
+    for i, info in enumerate(orders.infos):
+        by_table.setdefault(info.table, []).append(i)
+    groups = []
+    for table, index in by_table.items():
+        infos = [orders.infos[i] for i in index]
+        groups.append(
+            regionserver_pb2.TableOpens(
+                table=table,
+                region_ids=[orders.region_ids[i] for i in index],
+                proc_ids=[orders.proc_ids[i] for i in index],
+                open_seq_nums=[orders.open_seq_nums[i] for i in index],
+                start_keys=[i.start_key for i in infos],
+                end_keys=[i.end_key for i in infos],
+            )
+        )
+    return groups

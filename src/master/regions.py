@@ -1,0 +1,100 @@
+"""The master's in-memory view of every region: one RegionNode per region, indexed by id and by table.
+
+Meta is the durable copy; this is the working copy the assignment core decides on. A node's `state` changes
+only through meta.states.transition (called by master.assignment).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+
+from meta import RegionInfo, RegionState, RegionStateRow
+from meta.codec import pack_region_state, server_bytes
+
+
+class RegionNode:
+    """One region as the master sees it. `proc_id` != 0 while a transition procedure is attached."""
+
+    __slots__ = ("attempts", "info", "kind", "open_seq_num", "proc_id", "region_id", "server", "state", "target")
+
+    def __init__(self, info: RegionInfo, row: RegionStateRow) -> None:
+        self.info = info
+        self.region_id = info.region_id
+        self.state = row.state
+        self.server = row.server
+        self.proc_id = row.proc_id
+        self.kind = row.kind
+        self.open_seq_num = row.open_seq_num
+        self.attempts = row.attempts
+        self.target = row.target
+
+    @property
+    def in_transition(self) -> bool:
+        return self.proc_id != 0
+
+    def row(self) -> tuple[bytes, bytes]:
+        """This node as a region_state row (key, value), ready for the writer."""
+        return self.region_id.to_bytes(8, "big"), pack_region_state(
+            self.state,
+            self.kind,
+            self.attempts,
+            self.proc_id,
+            self.open_seq_num,
+            server_bytes(self.server),
+            server_bytes(self.target),
+        )
+
+    def as_row(self) -> RegionStateRow:
+        return RegionStateRow(
+            self.state, self.server, self.proc_id, self.kind, self.open_seq_num, self.attempts, self.target
+        )
+
+    def __repr__(self) -> str:
+        where = f" on {self.server}" if self.server else ""
+        proc = f" proc={self.proc_id}({self.kind.name})" if self.proc_id else ""
+        return f"<region {self.region_id} {self.info.table} {self.state.name}{where}{proc}>"
+
+
+class RegionMap:
+    """Every region node, by id and, per table, in start-key order."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, RegionNode] = {}
+        self._tables: dict[str, list[RegionNode]] = {}
+
+    def add(self, nodes: Iterable[RegionNode]) -> None:
+        touched: set[str] = set()
+        for node in nodes:
+            self._by_id[node.region_id] = node
+            self._tables.setdefault(node.info.table, []).append(node)
+            touched.add(node.info.table)
+        for table in touched:
+            self._tables[table].sort(key=lambda n: (n.info.start_key, n.region_id))
+
+    def get(self, region_id: int) -> RegionNode | None:
+        return self._by_id.get(region_id)
+
+    def table(self, name: str) -> list[RegionNode]:
+        return self._tables.get(name, [])
+
+    def tables(self) -> list[str]:
+        return list(self._tables)
+
+    def locate(self, table: str, row: bytes) -> RegionNode | None:
+        """The region of `table` whose range holds `row` (split parents excluded)."""
+        nodes = [n for n in self.table(table) if not n.info.offline]
+        i = bisect.bisect_right([n.info.start_key for n in nodes], row) - 1
+        return nodes[i] if i >= 0 and nodes[i].info.contains(row) else None
+
+    def __iter__(self) -> Iterator[RegionNode]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def initial_row() -> RegionStateRow:
+    """The state of a region that has never been assigned."""
+    return RegionStateRow(RegionState.OFFLINE)
+

@@ -1,0 +1,274 @@
+"""The RegionServer daemon's I/O shell: its gRPC service, its link to the masters, heartbeats, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from meta import ServerName
+from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address
+from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regionserver.hosting import Hosting
+
+log = structlog.get_logger("regionserver")
+
+REPORT_LIMIT = 50_000  # outcomes per report
+MAX_ORDERS = 200_000  # orders per ExecuteProcedures
+
+
+class RegionServerStartError(Exception):
+    """The RegionServer cannot start (port in use, bad ROOTDIR). The message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegionServerConfig:
+    rootdir: Path
+    masters: list[Address]
+    port: int
+    host: str = "127.0.0.1"
+
+
+class Fatal(Exception):
+    """The master declared this incarnation dead: stop serving and exit."""
+
+
+class MasterLink:
+    """Calls to whichever master is active, following it across failovers."""
+
+    def __init__(self, masters: list[Address]) -> None:
+        self._addresses = [str(a) for a in masters]
+        self._channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self._addresses}
+        self._current = 0
+
+    @property
+    def stub(self) -> master_pb2_grpc.RegionServerStatusStub:
+        return master_pb2_grpc.RegionServerStatusStub(self._channels[self._addresses[self._current]])
+
+    def next(self) -> None:
+        self._current = (self._current + 1) % len(self._addresses)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+
+def _error_name(exc: grpc.aio.AioRpcError) -> str:
+    for key, value in exc.trailing_metadata() or ():
+        if key == "regent-error":
+            return str(value)
+    return ""
+
+
+class RegionServer:
+    def __init__(self, config: RegionServerConfig) -> None:
+        self.config = config
+        self.name = ServerName(config.host, config.port, int(time.time() * 1000))
+        self.hosting = Hosting()
+        self.link = MasterLink(config.masters)
+        self.epoch = 0
+        self.heartbeat_s = 1.0
+        self.registered = asyncio.Event()
+        self.work = asyncio.Event()
+        self.dead = asyncio.Event()
+
+    # ---- orders from the master ----
+
+    def execute(self, request: regionserver_pb2.ExecuteProceduresRequest) -> tuple[int, int]:
+        target = request.target
+        if (target.host, target.port, target.startcode) != (self.name.host, self.name.port, self.name.startcode):
+            raise OrderRefused(
+                f"orders for {target.host}:{target.port}:{target.startcode} reached {self.name}: refused"
+            )
+        if request.master_epoch < self.epoch:
+            raise OrderRefused(f"orders from master epoch {request.master_epoch}, this server follows {self.epoch}")
+        self.epoch = request.master_epoch
+        count = sum(len(g.region_ids) for g in request.opens) + len(request.closes.region_ids)
+        if count == 0:
+            raise OrderRefused("an ExecuteProcedures call must carry at least one open or close")
+        if count > MAX_ORDERS:
+            raise OrderRefused(f"at most {MAX_ORDERS} orders per call, got {count}")
+        accepted = duplicates = 0
+        for group in request.opens:
+            columns = [group.region_ids, group.proc_ids, group.open_seq_nums, group.start_keys, group.end_keys]
+            if len({len(c) for c in columns}) != 1:
+                raise OrderRefused(f"table {group.table!r}: open columns differ in length {[len(c) for c in columns]}")
+        closes = request.closes
+        if len(closes.region_ids) != len(closes.proc_ids):
+            raise OrderRefused("closes need one procedure id per region")
+        for group in request.opens:
+            a, d = self.hosting.open_many(
+                group.table, list(group.region_ids), list(group.proc_ids), list(group.open_seq_nums),
+                list(group.start_keys), list(group.end_keys),
+            )
+            accepted, duplicates = accepted + a, duplicates + d
+        a, d = self.hosting.close_many(list(closes.region_ids), list(closes.proc_ids))
+        self.work.set()
+        return accepted + a, duplicates + d
+
+    # ---- talking to the master ----
+
+    async def register(self) -> None:
+        """Register with the active master, trying every address until one accepts."""
+        delay = 0.02
+        while True:
+            try:
+                response = await self.link.stub.RegionServerStartup(
+                    master_pb2.RegionServerStartupRequest(
+                        host=self.name.host, port=self.name.port, startcode=self.name.startcode,
+                        current_time_ms=int(time.time() * 1000), region_ids=list(self.hosting.online),
+                    ),
+                    timeout=5.0,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if _error_name(exc) == "YouAreDead":
+                    raise Fatal(exc.details()) from None
+                self.link.next()
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+                continue
+            self.epoch = max(self.epoch, response.master_epoch)
+            self.heartbeat_s = max(0.05, response.heartbeat_interval_ms / 1000)
+            self.registered.set()
+            log.info("server_registered", server=str(self.name), epoch=response.master_epoch)
+            return
+
+    async def _call(self, method: str, request: object) -> object:
+        """One call to the active master; re-register or fail over as the master says."""
+        while True:
+            await self.registered.wait()
+            try:
+                return await getattr(self.link.stub, method)(request, timeout=30.0)
+            except grpc.aio.AioRpcError as exc:
+                name = _error_name(exc)
+                if name == "YouAreDead":
+                    raise Fatal(exc.details()) from None
+                if name == "ServerNotRegistered":
+                    self.registered.clear()
+                    await self.register()
+                    continue
+                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or name:
+                    self.registered.clear()
+                    self.link.next()
+                    await self.register()
+                    continue
+                raise
+
+    async def heartbeats(self) -> None:
+        while True:
+            load = master_pb2.ServerLoad(region_count=len(self.hosting.online), requests=self.hosting.requests)
+            await self._call("RegionServerReport", master_pb2.RegionServerReportRequest(
+                server=self._proto_name(), load=load))
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def reports(self) -> None:
+        """Send outcomes as they come, many per call; one report in flight at a time."""
+        while True:
+            await self.work.wait()
+            self.work.clear()
+            while len(self.hosting.outbox):
+                report = self.hosting.take_report(REPORT_LIMIT)
+                request = master_pb2.ReportRegionStateTransitionRequest(
+                    server=self._proto_name(),
+                    transitions=[
+                        master_pb2.TransitionBatch(code=code, region_ids=ids, proc_ids=procs, open_seq_nums=seqs)  # type: ignore[arg-type]
+                        for code, ids, procs, seqs in report
+                    ],
+                )
+                try:
+                    response = await self._call("ReportRegionStateTransition", request)
+                except grpc.aio.AioRpcError as exc:
+                    log.error("report_refused", error=exc.details(), transitions=sum(len(r[1]) for r in report))
+                    continue
+                assert isinstance(response, master_pb2.ReportRegionStateTransitionResponse)
+                closed = self.hosting.answered(report, [list(r.rejected) for r in response.results])
+                if closed:
+                    log.warning("regions_closed_after_rejected_open", regions=len(closed),
+                                reason=response.results[0].reasons[0] if response.results[0].reasons else "")
+
+    def _proto_name(self) -> common_pb2.ServerName:
+        return common_pb2.ServerName(host=self.name.host, port=self.name.port, startcode=self.name.startcode)
+
+
+class OrderRefused(Exception):
+    """Orders refused for their content or their sender; the master must not retry them."""
+
+
+class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
+    def __init__(self, server: RegionServer) -> None:
+        self._server = server
+
+    async def ExecuteProcedures(
+        self, request: regionserver_pb2.ExecuteProceduresRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.ExecuteProceduresResponse:
+        try:
+            accepted, duplicates = self._server.execute(request)
+        except OrderRefused as exc:
+            context.set_trailing_metadata((("regent-error", "OrderRefused"),))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return regionserver_pb2.ExecuteProceduresResponse(accepted=accepted, duplicates=duplicates)
+
+    async def GetOnlineRegions(
+        self, request: regionserver_pb2.GetOnlineRegionsRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.GetOnlineRegionsResponse:
+        online = self._server.hosting.online
+        return regionserver_pb2.GetOnlineRegionsResponse(
+            region_ids=list(online), open_seq_nums=[r.open_seq_num for r in online.values()]
+        )
+
+
+async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
+    rs = RegionServer(config)
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{config.host}:{config.port}")
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise RegionServerStartError(f"cannot listen on {config.host}:{config.port}: the port is in use")
+    await server.start()
+    log.info("regionserver_started", server=str(rs.name), pid=os.getpid())
+
+    async def lifecycle() -> None:
+        await rs.register()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await asyncio.gather(rs.heartbeats(), rs.reports())
+
+    main = asyncio.ensure_future(lifecycle())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, main}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done() and isinstance(main.exception(), Fatal):
+            served = rs.hosting.stop_serving()
+            log.error("server_declared_dead_exiting", server=str(rs.name), regions_dropped=served,
+                      reason=str(main.exception()))
+            raise RegionServerStartError(f"declared dead by the master: {main.exception()}")
+        if main.done():
+            main.result()
+    finally:
+        main.cancel()
+        stopping.cancel()
+        await server.stop(1.0)
+        await rs.link.close()
+        log.info("regionserver_stopped", server=str(rs.name))
+
+
+def run(config: RegionServerConfig) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,132 @@
+"""What a RegionServer hosts, as pure state: orders in, outcomes out, reports' answers applied.
+
+A region is served (in `online`) only after the master accepted its OPENED report. Orders are de-duplicated by
+procedure id. No I/O here: regionserver.daemon moves orders in and reports out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
+
+
+@dataclass(slots=True)
+class HostedRegion:
+    region_id: int
+    table: str
+    start_key: bytes
+    end_key: bytes
+    open_seq_num: int
+    proc_id: int
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Outcomes waiting to be reported, columnar per transition code."""
+
+    region_ids: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
+    proc_ids: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
+    seqs: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
+
+    def add(self, code: int, region_id: int, proc_id: int, seq: int = 0) -> None:
+        self.region_ids[code].append(region_id)
+        self.proc_ids[code].append(proc_id)
+        self.seqs[code].append(seq)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.region_ids.values())
+
+
+Report = list[tuple[int, list[int], list[int], list[int]]]  # (code, region_ids, proc_ids, open_seq_nums)
+
+
+class Hosting:
+    def __init__(self) -> None:
+        self.online: dict[int, HostedRegion] = {}
+        self.opening: dict[int, HostedRegion] = {}  # opened, OPENED reported, not yet accepted
+        self.procs: set[int] = set()  # procedure ids of orders not yet finished (de-duplication)
+        self.outbox = Outbox()
+        self.requests = 0
+
+    def open_many(
+        self, table: str, region_ids: Sequence[int], proc_ids: Sequence[int], seqs: Sequence[int],
+        start_keys: Sequence[bytes], end_keys: Sequence[bytes],
+    ) -> tuple[int, int]:
+        """Take open orders; return (accepted, duplicates). Opening an empty region costs no I/O."""
+        accepted = duplicates = 0
+        procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
+        for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
+            if proc in procs:
+                duplicates += 1
+                continue
+            procs.add(proc)
+            current = online.get(rid)
+            if current is not None and current.open_seq_num == seq:
+                add(OPENED, rid, proc, seq)  # already open under this very open: report it again
+            else:
+                opening[rid] = HostedRegion(rid, table, start, end, seq, proc)
+                add(OPENED, rid, proc, seq)
+            accepted += 1
+        return accepted, duplicates
+
+    def close_many(self, region_ids: Sequence[int], proc_ids: Sequence[int]) -> tuple[int, int]:
+        """Stop serving at once, then report CLOSED (a region this server does not hold is closed already)."""
+        accepted = duplicates = 0
+        for rid, proc in zip(region_ids, proc_ids, strict=True):
+            if proc in self.procs:
+                duplicates += 1
+                continue
+            self.procs.add(proc)
+            self.online.pop(rid, None)
+            self.opening.pop(rid, None)
+            self.outbox.add(CLOSED, rid, proc)
+            accepted += 1
+        return accepted, duplicates
+
+    def take_report(self, limit: int) -> Report:
+        """Up to `limit` outcomes, columnar, leaving the rest for the next report."""
+        report: Report = []
+        box = self.outbox
+        for code in (OPENED, FAILED_OPEN, CLOSED):
+            ids = box.region_ids[code]
+            if not ids or limit <= 0:
+                continue
+            n = min(limit, len(ids))
+            report.append((code, ids[:n], box.proc_ids[code][:n], box.seqs[code][:n]))
+            del ids[:n], box.proc_ids[code][:n], box.seqs[code][:n]
+            limit -= n
+        return report
+
+    def give_back(self, report: Report) -> None:
+        """A report that could not be delivered: its outcomes go out again with the next one."""
+        for code, ids, procs, seqs in report:
+            for rid, proc, seq in zip(ids, procs, seqs, strict=True):
+                self.outbox.add(code, rid, proc, seq)
+
+    def answered(self, report: Report, rejected: Sequence[Sequence[int]]) -> list[int]:
+        """Apply the master's answer; return the regions closed because their OPENED was rejected."""
+        closed = []
+        for (code, ids, procs, _), refused in zip(report, rejected, strict=True):
+            refused_set = set(refused)
+            for i, (rid, proc) in enumerate(zip(ids, procs, strict=True)):
+                self.procs.discard(proc)
+                if code != OPENED:
+                    continue
+                region = self.opening.get(rid)
+                if region is None or region.proc_id != proc:
+                    continue
+                del self.opening[rid]
+                if i in refused_set:
+                    closed.append(rid)
+                else:
+                    self.online[rid] = region
+        return closed
+
+    def stop_serving(self) -> int:
+        """Drop every region (fenced or declared dead); return how many were served."""
+        served = len(self.online)
+        self.online.clear()
+        self.opening.clear()
+        return served
