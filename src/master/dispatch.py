@@ -131,6 +131,15 @@ def _requests(
 
 def _table_opens(orders: OpenOrders) -> list[regionserver_pb2.TableOpens]:
     """Columnar opens, one group per table (startup orders are nearly always one table)."""
+    if len({info.table for info in orders.infos}) == 1:
+        infos = orders.infos
+        return [
+            regionserver_pb2.TableOpens(
+                table=infos[0].table, region_ids=orders.region_ids, proc_ids=orders.proc_ids,
+                open_seq_nums=orders.open_seq_nums, start_keys=[i.start_key for i in infos],
+                end_keys=[i.end_key for i in infos],
+            )
+        ]
     by_table: dict[str, list[int]] = {}
     for i, info in enumerate(orders.infos):
         by_table.setdefault(info.table, []).append(i)

@@ -38,7 +38,7 @@ class RegionNode:
         return self.region_id.to_bytes(8, "big"), pack_region_state(
             self.state,
             self.kind,
-            self.attempts,
+            min(self.attempts, 255),
             self.proc_id,
             self.open_seq_num,
             server_bytes(self.server),

@@ -252,7 +252,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
             )
             for info in active.servers.infos()
         ]
-        rit = active.am.regions_in_transition()[:1000]
+        rit = active.am.regions_in_transition(limit=1000)
         return master_pb2.ClusterStatusResponse(
             servers=servers, regions_in_transition=[location(n) for n in rit], master_epoch=active.epoch,
             regions=len(active.am.regions),

@@ -18,8 +18,10 @@ from meta.types import (
 )
 from regent.proto import common_pb2, meta_pb2
 
-_ROW_V1 = 1
-_ROW_HEAD = struct.Struct(">BBBBQQHH")  # version, state, kind, attempts, proc_id, open_seq_num, |server|, |target|
+ROW_VERSION = 1
+#: version, state, kind, attempts, proc_id, open_seq_num, len(server), len(target); then server, target.
+ROW_HEAD = struct.Struct(">BBBBQQHH")
+_ROW_V1, _ROW_HEAD = ROW_VERSION, ROW_HEAD
 
 
 @dataclass(slots=True)
@@ -57,7 +59,7 @@ def encode_region_state(row: RegionStateRow) -> bytes:
     return pack_region_state(
         row.state,
         row.kind,
-        row.attempts,
+        min(row.attempts, 255),
         row.proc_id,
         row.open_seq_num,
         server_bytes(row.server),
@@ -65,9 +67,17 @@ def encode_region_state(row: RegionStateRow) -> bytes:
     )
 
 
+_encoded: dict[ServerName, bytes] = {}
+
+
 def server_bytes(server: ServerName | None) -> bytes:
-    """A server name as stored in a region_state row (empty for none)."""
-    return str(server).encode() if server else b""
+    """A server name as stored in a region_state row (empty for none), encoded once per incarnation."""
+    if server is None:
+        return b""
+    raw = _encoded.get(server)
+    if raw is None:
+        raw = _encoded[server] = str(server).encode()
+    return raw
 
 
 def pack_region_state(
@@ -76,9 +86,7 @@ def pack_region_state(
     """The region_state row from its fields, with the server names already encoded: the hot path of
     assignment calls this once per region and transition, so it builds no objects."""
     return (
-        _ROW_HEAD.pack(
-            _ROW_V1, state, kind, min(attempts, 255), proc_id, open_seq_num, len(server), len(target)
-        )
+        _ROW_HEAD.pack(_ROW_V1, state, kind, attempts, proc_id, open_seq_num, len(server), len(target))
         + server
         + target
     )

@@ -236,11 +236,14 @@ def _open_databases(env: Any, path: Path) -> dict[str, Any]:
         found = ", ".join(repr(n.decode(errors="replace")) for n in names[:5])
         raise MetaForeignError(f"{path} is an LMDB environment but not Regent's meta (it holds {found})")
     with env.begin() as txn:
-        dbs = {db: env.open_db(db.encode(), txn=txn, create=False) for db in DATABASES}
-        schema = txn.get(b"schema", db=dbs["info"])
+        info = env.open_db(b"info", txn=txn, create=False)
+        schema = txn.get(b"schema", db=info)
     if schema != SCHEMA:
         raise MetaForeignError(f"{path} holds meta schema {schema!r}, this Regent reads {SCHEMA!r}")
-    return dbs
+    # Handles opened in a read transaction die with it: open them for good in a write transaction that
+    # changes nothing (LMDB writes no page for it).
+    with env.begin(write=True) as txn:
+        return {db: env.open_db(db.encode(), txn=txn, create=False) for db in DATABASES}
 
 
 def _create(env: Any) -> dict[str, Any]:

@@ -132,7 +132,7 @@ class RegionServer:
                     raise Fatal(exc.details()) from None
                 self.link.next()
                 await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.5)
+                delay = min(delay * 1.5, 0.1)  # a master that is starting answers soon
                 continue
             self.epoch = max(self.epoch, response.master_epoch)
             self.heartbeat_s = max(0.05, response.heartbeat_interval_ms / 1000)
