@@ -28,8 +28,9 @@ from master.errors import (
 from master.regions import RegionNode
 from master.servers import ServerManager
 from meta import MetaStore, MetaWriteError, MetaWriter, ServerName, TableDescriptor, TableState, WriteBatch
-from meta.codec import server_to_proto
-from regent.proto import meta_pb2
+from meta import keys
+from meta.codec import intern_server, server_from_proto, server_to_proto
+from regent.proto import common_pb2, meta_pb2
 
 log = structlog.get_logger("master")
 
@@ -43,6 +44,38 @@ class AssignmentConfig:
     max_attempts: int = 10
     heartbeat_ms: int = 1000
     lease_ms: int = 3000
+    stuck_after_ms: int = 10_000
+
+
+@dataclass(slots=True)
+class ServerCrash:
+    """A server crash procedure: its record in meta lives from the death until its regions are recovered."""
+
+    proc_id: int
+    server: ServerName
+    started: float  # monotonic
+    submitted_ms: int
+
+    def record(self) -> meta_pb2.ProcedureRecord:
+        return meta_pb2.ProcedureRecord(
+            proc_id=self.proc_id, kind="server_crash", step="recover", submitted_ms=self.submitted_ms,
+            updated_ms=self.submitted_ms, payload=server_to_proto(self.server).SerializeToString(),
+        )
+
+    @classmethod
+    def from_record(cls, raw: bytes) -> ServerCrash:
+        record = meta_pb2.ProcedureRecord.FromString(raw)
+        server = server_from_proto(common_pb2.ServerName.FromString(record.payload))
+        return cls(record.proc_id, intern_server(server), time.monotonic(), record.submitted_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureView:
+    proc_id: int
+    kind: str
+    step: str
+    age_s: float
+    region_id: int | None
 
 
 class ActiveMaster:
@@ -60,7 +93,9 @@ class ActiveMaster:
             catalog.regions, self.servers, max_attempts=config.max_attempts,
             next_proc_id=catalog.counters[b"next_proc_id"],
             next_open_seq_num=catalog.counters[b"next_open_seq_num"],
+            stuck_after_s=config.stuck_after_ms / 1000, table_enabled=self._table_enabled,
         )
+        self.crashes: dict[int, ServerCrash] = {}  # server crash procedures running, by procedure id
         self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live)
         self.known_servers = list(known_servers)
         self.active_since_ms = int(time.time() * 1000)
@@ -71,8 +106,14 @@ class ActiveMaster:
         self._startup_done = False
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(self._startup(), name="startup-assignment"))
+    async def start(self, unfinished: Sequence[ServerCrash] = ()) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._startup(unfinished), name="startup-assignment"))
+        self._tasks.append(loop.create_task(self._chores(), name="chores"))
+
+    def _table_enabled(self, table: str) -> bool:
+        descriptor = self.catalog.tables.get(table)
+        return descriptor is not None and descriptor.state in (TableState.ENABLED, TableState.ENABLING)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -82,10 +123,13 @@ class ActiveMaster:
 
     # ---- carrying out decisions ----
 
-    async def apply(self, effects: Effects) -> None:
-        """Persist the effects' rows (one group-committed batch), then send their orders."""
-        if effects.rows:
+    async def apply(self, effects: Effects, *, finished: Sequence[ServerCrash] = ()) -> None:
+        """Persist the effects' rows (one group-committed batch), then send their orders. Server crash
+        procedures in `finished` end in the same transaction as the rows that recover their regions."""
+        if effects.rows or finished:
             batch = WriteBatch().put_many("region_state", effects.rows)
+            for crash in finished:
+                batch.delete("procedures", keys.u64(crash.proc_id))
             catalog_mod.counter_updates(batch, {
                 b"next_proc_id": self.am.next_proc_id, b"next_open_seq_num": self.am.next_open_seq_num,
             })
@@ -95,6 +139,10 @@ class ActiveMaster:
                 log.error("meta_write_failed_stepping_down", error=str(exc))
                 self.failed.set()
                 raise
+        for crash in finished:
+            if self.crashes.pop(crash.proc_id, None) is not None:
+                log.info("server_crash_recovered", server=str(crash.server), proc_id=crash.proc_id,
+                         ms=int((time.monotonic() - crash.started) * 1000))
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
@@ -115,17 +163,22 @@ class ActiveMaster:
 
     # ---- startup ----
 
-    async def _startup(self) -> None:
+    async def _startup(self, unfinished: Sequence[ServerCrash]) -> None:
         await self._wait_for_servers()
-        enabled = [n for t, d in self.catalog.tables.items() if d.state is TableState.ENABLED
-                   for n in self.catalog.regions.table(t)]
-        enabled.sort(key=lambda n: n.region_id)
-        effects, to_assign = self.am.take_over(enabled)
+        for crash in unfinished:  # a previous master died in the middle of these: finish them
+            self.crashes[crash.proc_id] = crash
+            self.servers.dead.add(crash.server)
+        for server in self.known_servers:
+            if not self.servers.is_live(server) and server not in self.servers.dead:
+                await self._record_crash(server, "did not come back after the master changed")
+        nodes = sorted(self.am.regions, key=lambda n: n.region_id)
+        effects, to_assign = self.am.take_over(nodes)
+        crashes = list(self.crashes.values())
         plan = self.am.plan(to_assign)
         self._startup_planned = True
         log.info("startup_assignment_started", regions=len(to_assign), servers=len(plan),
                  waited_ms=int((time.monotonic() - self._startup_started) * 1000))
-        pending = [asyncio.ensure_future(self.apply(effects))]
+        pending = [asyncio.ensure_future(self.apply(effects, finished=crashes))]
         rounds = max((len(nodes) for nodes in plan.values()), default=0)
         for start in range(0, rounds, STARTUP_CHUNK):
             for server, nodes in plan.items():
@@ -158,6 +211,8 @@ class ActiveMaster:
     # ---- RegionServers ----
 
     async def server_startup(self, name: ServerName) -> None:
+        if name in self.servers.dead:
+            raise YouAreDead(f"server {name} was declared dead: stop serving and exit")
         try:
             replaced = self.servers.register(name)
         except ValueError as exc:
@@ -165,21 +220,69 @@ class ActiveMaster:
         record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
         await self.writer.write(WriteBatch().put("servers", name.address.encode(), record.SerializeToString()))
         log.info("server_registered", server=str(name), replaced=[str(s) for s in replaced])
-        effects = Effects()
-        for old in replaced:
-            self.dispatcher.forget(old)
-            effects += self._server_gone(old)
-        if self._startup_done:
-            effects += self.am.assign_waiting()
-        await self.apply(effects)
         self._server_arrived.set()
+        for old in replaced:
+            await self.server_died(old, f"a new incarnation {name} started on its address")
+        if self._startup_done:
+            await self.apply(self.am.assign_waiting())
 
-    def _server_gone(self, server: ServerName) -> Effects:
-        nodes = [n for n in self.am.regions if n.server == server]
-        effects, to_assign = self.am.take_over(nodes)
-        if to_assign:
-            effects += self.am.assign_all(to_assign)
-        return effects
+    async def server_died(self, server: ServerName, reason: str) -> None:
+        """Run a server crash procedure: persisted first, then every region of `server` recovered and the
+        procedure ended in one transaction. A master that dies in between finishes it at its start."""
+        if any(c.server == server for c in self.crashes.values()):
+            return  # already being recovered
+        crash = await self._record_crash(server, reason)
+        await self.apply(self.am.server_dead(crash.server), finished=[crash])
+
+    async def _record_crash(self, server: ServerName, reason: str) -> ServerCrash:
+        self.servers.expire(server)
+        self.servers.dead.add(server)
+        self.dispatcher.forget(server)
+        crash = ServerCrash(self.am.next_proc_id, server, time.monotonic(), int(time.time() * 1000))
+        self.am.next_proc_id += 1
+        self.crashes[crash.proc_id] = crash
+        dead = meta_pb2.ServerRecord(server=server_to_proto(server), dead=True)
+        batch = WriteBatch().put("procedures", keys.u64(crash.proc_id), crash.record().SerializeToString())
+        batch.put("servers", server.address.encode(), dead.SerializeToString())
+        catalog_mod.counter_updates(batch, {b"next_proc_id": self.am.next_proc_id})
+        await self.writer.write(batch)
+        log.warning("server_declared_dead", server=str(server), reason=reason, proc_id=crash.proc_id)
+        return crash
+
+    async def _chores(self) -> None:
+        """Leases and stuck procedures, checked ten times per heartbeat interval."""
+        interval = max(0.02, self.config.heartbeat_ms / 1000 / 10)
+        while True:
+            await asyncio.sleep(interval)
+            if not self._startup_planned:
+                continue
+            for server in self.servers.expired():
+                await self.server_died(server, f"no heartbeat for {self.config.lease_ms} ms")
+            effects = self.am.stuck(time.monotonic())
+            if effects:
+                log.warning("stuck_procedures_retried", servers=len(effects.opens) + len(effects.closes))
+                await self.apply(effects)
+
+    def list_procedures(self, limit: int = 1000) -> list[ProcedureView]:
+        now = time.monotonic()
+        views = [
+            ProcedureView(c.proc_id, "server_crash", f"recover the regions of {c.server}", now - c.started, None)
+            for c in self.crashes.values()
+        ]
+        for node in self.am.regions_in_transition(limit):
+            stamp = self.am.stamps.get(node.region_id, now)
+            step = f"{node.state.name} on {node.server}" if node.server else node.state.name
+            views.append(ProcedureView(node.proc_id, node.kind.name.lower(), step, now - stamp, node.region_id))
+        return views
+
+    async def bypass(self, proc_id: int) -> None:
+        crash = self.crashes.get(proc_id)
+        if crash is not None:
+            await self.apply(Effects(), finished=[crash])
+            log.warning("procedure_bypassed", proc_id=proc_id, kind="server_crash")
+            return
+        await self.apply(self.am.bypass(proc_id))
+        log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")
 
     def heartbeat(self, name: ServerName, region_count: int, requests: int) -> None:
         if not self.servers.heartbeat(name, region_count, requests):

@@ -11,12 +11,13 @@ in the region's own region_state row (kind, target, attempts), so a step and the
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from master import placement
-from master.errors import InvalidArgument, RegionInTransition, RegionNotFound
+from master.errors import InvalidArgument, ProcedureNotFound, RegionInTransition, RegionNotFound
 from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
@@ -106,10 +107,18 @@ class AssignmentManager:
         max_attempts: int = 10,
         next_proc_id: int = 1,
         next_open_seq_num: int = 1,
+        stuck_after_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        table_enabled: Callable[[str], bool] = lambda table: True,
     ) -> None:
         self.regions = regions
         self.servers = servers
         self.max_attempts = max_attempts
+        self.stuck_after_s = stuck_after_s
+        self.clock = clock
+        self.table_enabled = table_enabled
+        self.stamps: dict[int, float] = {}  # region id -> time of its procedure's last step, oldest first
+        self.retries: dict[int, int] = {}  # region id -> orders re-sent for its current step
         self.next_proc_id = next_proc_id
         self.next_open_seq_num = next_open_seq_num
         self.load: Counter[ServerName] = Counter()  # regions open or opening on each server
@@ -185,12 +194,12 @@ class AssignmentManager:
         return effects
 
     def take_over(self, nodes: Iterable[RegionNode]) -> tuple[Effects, list[RegionNode]]:
-        """A master became active: decide for each region of an enabled table what happens to it.
+        """A master became active: decide for each region what happens to it.
 
         Open on a live incarnation: stays. In transition on a live server: its order is sent again (the
-        server de-duplicates by procedure id). On a server that is gone: ABNORMALLY_CLOSED, then an unassign
-        ends CLOSED and everything else is reassigned. Never assigned, closed or failed: assigned.
-        Return the effects and the regions to assign.
+        server de-duplicates by procedure id). On a server that is gone: recovered as after a crash (see
+        _recover). Idle and not open, in an enabled table: to be assigned. Return the effects and the
+        regions to assign.
         """
         effects = Effects()
         to_assign: list[RegionNode] = []
@@ -199,8 +208,7 @@ class AssignmentManager:
             state, server = node.state, node.server
             if state in (S.SPLIT, S.MERGED) or node.info.offline:
                 continue
-            on_live = server is not None and live(server)
-            if on_live and server is not None:
+            if server is not None and live(server):
                 if state is S.OPEN:
                     continue
                 if node.proc_id and state is S.OPENING:
@@ -210,20 +218,101 @@ class AssignmentManager:
                     effects.close(server, node)
                     continue
             if state in (S.OPEN, S.OPENING, S.CLOSING):
-                unassigning = node.kind is TransitKind.UNASSIGN
-                self._to(node, S.ABNORMALLY_CLOSED)
-                if server is not None and self.load[server] > 0:
-                    self.load[server] -= 1  # node.server stays: the last location, for retain
+                self._recover(node, effects, to_assign)
+                continue
+            if node.proc_id:
                 self._detach(node)
-                if unassigning:
-                    self._to(node, S.CLOSED)
-                    effects.rows.append(node.row())
-                    continue
-            elif node.proc_id:
-                self._detach(node)
-            if node.state in ASSIGNABLE:
+            if node.state in ASSIGNABLE and self.table_enabled(node.info.table):
                 to_assign.append(node)
         return effects, to_assign
+
+    def server_dead(self, server: ServerName) -> Effects:
+        """`server` died: every region it held or was opening or closing is recovered (batched, contiguous).
+
+        The caller expired the server first, so nothing is placed on it again.
+        """
+        effects = Effects()
+        to_assign: list[RegionNode] = []
+        for node in self.regions:
+            if node.server is server and node.state in (S.OPEN, S.OPENING, S.CLOSING):
+                self._recover(node, effects, to_assign)
+        self.load.pop(server, None)
+        effects += self.assign_all(to_assign)
+        return effects
+
+    def _recover(self, node: RegionNode, effects: Effects, to_assign: list[RegionNode]) -> None:
+        """The server of an OPEN, OPENING or CLOSING region is gone: the region is ABNORMALLY_CLOSED, then
+
+        - an unassign in flight, or any region of a table that is not enabled, ends CLOSED;
+        - an assign or move in flight carries on, same procedure, on the move's target or another server;
+        - an idle region goes to `to_assign` (a new assign, batched by the caller).
+        node.server stays as the region's last location, so a later assign may retain it.
+        """
+        self._to(node, S.ABNORMALLY_CLOSED)
+        gone = node.server
+        if node.kind is TransitKind.UNASSIGN or not self.table_enabled(node.info.table):
+            self._to(node, S.CLOSED)
+            self._detach(node)
+            effects.rows.append(node.row())
+            return
+        if not node.proc_id:
+            to_assign.append(node)
+            return
+        target = node.target if node.kind is TransitKind.MOVE else None
+        if target is not None and not self.servers.is_live(target):
+            target = None
+        try:
+            self._open(node, target or self._pick(avoid=gone), effects)
+        except InvalidArgument:  # no server is live: the region waits for one
+            self._detach(node)
+            self.waiting[node.region_id] = node
+            effects.rows.append(node.row())
+
+    def stuck(self, now: float) -> Effects:
+        """Procedures with no progress for `stuck_after_s` (doubling per retry): their order is sent again.
+
+        Never forgotten: a region stays here until its procedure ends or an operator bypasses it.
+        """
+        effects = Effects()
+        due = []
+        for region_id, stamp in self.stamps.items():
+            if now - stamp < self.stuck_after_s:
+                break  # stamps are kept in time order: the rest is younger
+            due.append((region_id, stamp))
+        for region_id, stamp in due:
+            node = self.regions.get(region_id)
+            if node is None or not node.proc_id or node.server is None:
+                del self.stamps[region_id]
+                continue
+            retries = self.retries.get(region_id, 0)
+            if now - stamp < min(self.stuck_after_s * 2**retries, 300.0):
+                continue
+            if node.state is S.OPENING:
+                effects.open(node.server, node)
+            elif node.state is S.CLOSING:
+                effects.close(node.server, node)
+            self.retries[region_id] = retries + 1
+            self._stamp(node, now)
+        return effects
+
+    def bypass(self, proc_id: int) -> Effects:
+        """Force the region transition procedure `proc_id` to end (HBCK2's bypass), for a stuck region.
+
+        The region is marked ABNORMALLY_CLOSED where it was in flight (it may or may not be open on its
+        server: a close is sent to be sure) and left without procedure, for the operator to assign.
+        """
+        node = next((n for n in self.in_transition.values() if n.proc_id == proc_id), None)
+        if node is None:
+            raise ProcedureNotFound(f"no region transition procedure {proc_id} is running")
+        effects = Effects()
+        server = node.server
+        if node.state in (S.OPENING, S.CLOSING):
+            self._to(node, S.ABNORMALLY_CLOSED)
+            if server is not None and self.servers.is_live(server):
+                effects.close(server, node)
+        self._detach(node)
+        effects.rows.append(node.row())
+        return effects
 
     def assign_waiting(self) -> Effects:
         """Assign the regions that were waiting for a server, if one is live now."""
@@ -264,7 +353,8 @@ class AssignmentManager:
     ) -> None:
         """OPENED reports, the hot path of assignment: regions whose report matches their procedure exactly
         are finished here in one tight loop; anything else goes through _report_each."""
-        get, pop, rows = self.regions.get, self.in_transition.pop, effects.rows
+        get, pop, pop_stamp, rows = self.regions.get, self.in_transition.pop, self.stamps.pop, effects.rows
+        retries = self.retries
         opening, opened_state, none = S.OPENING, S.OPEN, TransitKind.NONE
         server_raw = server_bytes(server)
         pack, n_server = ROW_HEAD.pack, len(server_raw)
@@ -279,6 +369,9 @@ class AssignmentManager:
             transition(node, opened_state)
             node.proc_id, node.kind, node.attempts, node.target = 0, none, 0, None
             pop(region_id, None)
+            pop_stamp(region_id, None)
+            if retries:
+                retries.pop(region_id, None)
             rows.append((region_id.to_bytes(8, "big"), pack(ROW_VERSION, opened_state, 0, 0, 0, seq, n_server, 0) + server_raw))
             opened += 1
         self.by_state[opening] -= opened
@@ -375,12 +468,19 @@ class AssignmentManager:
         self.in_transition[node.region_id] = node
         return node.proc_id
 
+    def _stamp(self, node: RegionNode, now: float | None = None) -> None:
+        """Record a step of the region's procedure (moves it to the end: stamps stay in time order)."""
+        self.stamps.pop(node.region_id, None)
+        self.stamps[node.region_id] = self.clock() if now is None else now
+
     def _detach(self, node: RegionNode) -> None:
         node.proc_id = 0
         node.kind = TransitKind.NONE
         node.attempts = 0
         node.target = None
         self.in_transition.pop(node.region_id, None)
+        self.stamps.pop(node.region_id, None)
+        self.retries.pop(node.region_id, None)
 
     def _to(self, node: RegionNode, state: RegionState) -> None:
         previous = node.state
@@ -400,6 +500,8 @@ class AssignmentManager:
         self._set_server(node, server)
         node.open_seq_num = self.next_open_seq_num
         self.next_open_seq_num += 1
+        self._stamp(node)
+        self.retries.pop(node.region_id, None)
         effects.rows.append(node.row())
         effects.open(server, node)
 
@@ -409,7 +511,7 @@ class AssignmentManager:
         server_raw = server_bytes(server)
         pack, n_server = ROW_HEAD.pack, len(server_raw)
         opening, assign, in_transition, load = S.OPENING, TransitKind.ASSIGN, self.in_transition, self.load
-        by_state = self.by_state
+        by_state, stamps, now = self.by_state, self.stamps, self.clock()
         proc_id, seq = self.next_proc_id, self.next_open_seq_num
         for node in nodes:
             if node.proc_id:
@@ -422,6 +524,7 @@ class AssignmentManager:
             node.server, node.target = server, None
             node.proc_id, node.kind, node.open_seq_num, node.attempts = proc_id, assign, seq, 0
             in_transition[node.region_id] = node
+            stamps[node.region_id] = now
             # pack_region_state, inlined: this line runs once per region of a startup
             rows.append((node.region_id.to_bytes(8, "big"),
                          pack(ROW_VERSION, opening, assign, 0, proc_id, seq, n_server, 0) + server_raw))
@@ -438,6 +541,7 @@ class AssignmentManager:
 
     def _close(self, node: RegionNode, effects: Effects) -> None:
         self._to(node, S.CLOSING)
+        self._stamp(node)
         effects.rows.append(node.row())
         assert node.server is not None
         effects.close(node.server, node)

@@ -13,12 +13,12 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from master import catalog
-from master.active import ActiveMaster, AssignmentConfig
+from master.active import ActiveMaster, AssignmentConfig, ServerCrash
 from master.election import ElectionLock
 from master.errors import MasterStartError
 from master.services import MasterService, RegionServerStatusService
 from meta import MetaError, MetaStore, MetaWriter, ServerName, WriteBatch, keys
-from meta.codec import server_from_proto
+from meta.codec import intern_server, server_from_proto
 from regent.config import GRPC_OPTIONS
 from regent.proto import master_pb2_grpc, meta_pb2
 
@@ -136,15 +136,16 @@ async def _run_active(
         master.store = MetaStore.open(rootdir / "meta")
         master.epoch = bump_epoch(master.store)
         loaded = catalog.load(master.store)
-        known = _known_servers(master.store)
+        known, dead, unfinished = _servers_and_crashes(master.store)
     except MetaError as exc:
         raise MasterStartError(str(exc)) from None
     master.writer = MetaWriter(master.store, epoch=master.epoch)
     master.writer.start()
     active = ActiveMaster(master.config.assignment, master.store, master.writer, master.epoch, loaded, known)
+    active.servers.dead.update(dead)
     election.announce(f"{master.config.address} pid={os.getpid()} epoch={master.epoch}")
     master.active = active
-    await active.start()
+    await active.start(unfinished)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("master_active", epoch=master.epoch, cluster_id=master.cluster_id, regions=len(loaded.regions),
              tables=len(loaded.tables), known_servers=len(known))
@@ -158,9 +159,16 @@ async def _run_active(
         raise MasterStartError("meta could not be written: this master stepped down")
 
 
-def _known_servers(store: MetaStore) -> list[ServerName]:
+def _servers_and_crashes(store: MetaStore) -> tuple[list[ServerName], list[ServerName], list[ServerCrash]]:
+    """The incarnations meta knew alive and dead, and the server crash procedures left unfinished."""
+    alive, dead = [], []
     with store.snapshot() as snap:
-        return [server_from_proto(meta_pb2.ServerRecord.FromString(raw).server) for _, raw in snap.scan("servers")]
+        for _, raw in snap.scan("servers"):
+            record = meta_pb2.ServerRecord.FromString(raw)
+            (dead if record.dead else alive).append(intern_server(server_from_proto(record.server)))
+        crashes = [ServerCrash.from_record(raw) for _, raw in snap.scan("procedures")
+                   if meta_pb2.ProcedureRecord.FromString(raw).kind == "server_crash"]
+    return alive, dead, crashes
 
 
 def run(config: MasterConfig) -> None:

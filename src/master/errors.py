@@ -43,6 +43,10 @@ class RegionInTransition(RequestError):
     code = "RegionInTransition"
 
 
+class ProcedureNotFound(RequestError):
+    code = "ProcedureNotFound"
+
+
 class ServerNotFound(RequestError):
     code = "ServerNotFound"
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from meta import ServerName
+from meta.codec import intern_server
 
 
 @dataclass(slots=True)
@@ -30,6 +31,9 @@ class ServerManager:
 
     def register(self, name: ServerName) -> list[ServerName]:
         """Record a starting incarnation; return the older incarnations on its host:port, now dead."""
+        if name in self.dead:
+            raise ValueError(f"server {name} was declared dead: a dead incarnation cannot come back")
+        name = intern_server(name)
         now = self._clock()
         replaced = []
         current = self._live.get(name.address)

@@ -43,15 +43,22 @@ class RegionStateRow:
 
 
 _names: dict[bytes, ServerName] = {}
+_canonical: dict[ServerName, ServerName] = {}
+
+
+def intern_server(name: ServerName) -> ServerName:
+    """The one shared ServerName object of an incarnation: the master compares servers by identity on its
+    hot paths (a million regions name a handful of servers)."""
+    return _canonical.setdefault(name, name)
 
 
 def _server(raw: bytes) -> ServerName | None:
-    """Decode a server name, sharing one object per incarnation (a million rows name a few servers)."""
+    """Decode a server name into its shared object."""
     if not raw:
         return None
     name = _names.get(raw)
     if name is None:
-        name = _names[raw] = ServerName.parse(raw.decode())
+        name = _names[raw] = intern_server(ServerName.parse(raw.decode()))
     return name
 
 

@@ -16,7 +16,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from meta import ServerName
 from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
-from regionserver.hosting import Hosting
+from meta import keys
+from regionserver.hosting import HostedRegion, Hosting
+from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
 log = structlog.get_logger("regionserver")
 
@@ -75,6 +77,8 @@ class RegionServer:
         self.link = MasterLink(config.masters)
         self.epoch = 0
         self.heartbeat_s = 1.0
+        self.lease_s = 3.0
+        self.lease_until = float("inf")  # monotonic: past it, this server must not serve anything
         self.registered = asyncio.Event()
         self.work = asyncio.Event()
         self.dead = asyncio.Event()
@@ -107,11 +111,74 @@ class RegionServer:
             a, d = self.hosting.open_many(
                 group.table, list(group.region_ids), list(group.proc_ids), list(group.open_seq_nums),
                 list(group.start_keys), list(group.end_keys),
+                with_store=regions_with_store(self.config.rootdir, group.table), opener=self._open_store,
             )
             accepted, duplicates = accepted + a, duplicates + d
         a, d = self.hosting.close_many(list(closes.region_ids), list(closes.proc_ids))
         self.work.set()
         return accepted + a, duplicates + d
+
+    def _open_store(self, region: HostedRegion) -> str | None:
+        """Claim the store of a region that has one; None on success, else why the open failed."""
+        path = region_dir(self.config.rootdir, region.table, region.region_id)
+        try:
+            region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=False)
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    # ---- data ----
+
+    def serving(self, region_id: int, row: bytes) -> HostedRegion:
+        """The region, if this server may serve `row` of it now; else raise NotServing."""
+        if time.monotonic() >= self.lease_until:
+            self.fence("a request came after the lease ran out")
+            raise NotServing(f"server {self.name} lost its lease: it serves nothing")
+        region = self.hosting.online.get(region_id)
+        if region is None:
+            raise NotServing(f"region {region_id} is not served by {self.name}")
+        if not region.contains(row):
+            raise NotServing(f"row {row!r} is outside region {region_id}")
+        return region
+
+    def put(self, region_id: int, row: bytes, column: bytes, value: bytes) -> None:
+        region = self.serving(region_id, row)
+        try:
+            if region.store is None:  # the first write creates the store, claiming it
+                path = region_dir(self.config.rootdir, region.table, region.region_id)
+                region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=True)
+            region.store.put(keys.escape(row) + column, value)
+        except Fenced as exc:
+            self.hosting.drop(region_id)
+            log.error("region_fenced_closed", region=region_id, reason=str(exc))
+            raise NotServing(str(exc)) from None
+
+    def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
+        region = self.serving(region_id, row)
+        return region.store.get(keys.escape(row) + column) if region.store is not None else None
+
+    def fence(self, why: str) -> None:
+        """Stop serving everything at once: the master may already be handing the regions to others."""
+        if self.dead.is_set():
+            return
+        dropped = self.hosting.stop_serving()
+        log.error("lease_lost_fenced", server=str(self.name), regions_dropped=dropped, reason=why)
+        self.dead.set()
+
+    async def watch_lease(self) -> None:
+        """Self-fencing: stop serving before the master's lease on this server can run out."""
+        while not self.dead.is_set():
+            remaining = self.lease_until - time.monotonic()
+            if remaining <= 0:
+                self.fence(f"no heartbeat acknowledged for {self.lease_s:.1f} s less a safety margin")
+                return
+            await asyncio.sleep(min(remaining, 0.05))
+
+    def _renewed(self, sent_at: float) -> None:
+        """A heartbeat sent at `sent_at` was acknowledged: the master's lease runs at least until
+        sent_at + lease; stop a third of a lease earlier than that, whatever the clocks' drift."""
+        self.lease_until = max(self.lease_until if self.lease_until != float("inf") else 0.0,
+                               sent_at + self.lease_s * 2 / 3)
 
     # ---- talking to the master ----
 
@@ -119,6 +186,7 @@ class RegionServer:
         """Register with the active master, trying every address until one accepts."""
         delay = 0.02
         while True:
+            sent_at = time.monotonic()
             try:
                 response = await self.link.stub.RegionServerStartup(
                     master_pb2.RegionServerStartupRequest(
@@ -136,6 +204,8 @@ class RegionServer:
                 continue
             self.epoch = max(self.epoch, response.master_epoch)
             self.heartbeat_s = max(0.05, response.heartbeat_interval_ms / 1000)
+            self.lease_s = max(self.heartbeat_s * 2, response.lease_ms / 1000)
+            self._renewed(sent_at)
             self.registered.set()
             log.info("server_registered", server=str(self.name), epoch=response.master_epoch)
             return
@@ -164,8 +234,10 @@ class RegionServer:
     async def heartbeats(self) -> None:
         while True:
             load = master_pb2.ServerLoad(region_count=len(self.hosting.online), requests=self.hosting.requests)
+            sent_at = time.monotonic()
             await self._call("RegionServerReport", master_pb2.RegionServerReportRequest(
                 server=self._proto_name(), load=load))
+            self._renewed(sent_at)
             await asyncio.sleep(self.heartbeat_s)
 
     async def reports(self) -> None:
@@ -195,6 +267,31 @@ class RegionServer:
 
     def _proto_name(self) -> common_pb2.ServerName:
         return common_pb2.ServerName(host=self.name.host, port=self.name.port, startcode=self.name.startcode)
+
+
+class NotServing(Exception):
+    """This server does not serve the region (any more): the client must look it up again."""
+
+
+class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
+    def __init__(self, server: RegionServer) -> None:
+        self._server = server
+
+    async def Put(self, request: regionserver_pb2.PutRequest, context: grpc.aio.ServicerContext) -> regionserver_pb2.PutResponse:
+        try:
+            self._server.put(request.region_id, request.row, request.column, request.value)
+        except NotServing as exc:
+            context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return regionserver_pb2.PutResponse()
+
+    async def Get(self, request: regionserver_pb2.GetRequest, context: grpc.aio.ServicerContext) -> regionserver_pb2.GetResponse:
+        try:
+            value = self._server.get(request.region_id, request.row, request.column)
+        except NotServing as exc:
+            context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return regionserver_pb2.GetResponse(found=value is not None, value=value or b"")
 
 
 class OrderRefused(Exception):
@@ -228,6 +325,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     rs = RegionServer(config)
     server = grpc.aio.server(options=GRPC_OPTIONS)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
+    regionserver_pb2_grpc.add_RegionServerDataServicer_to_server(DataService(rs), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
@@ -242,12 +340,15 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     async def lifecycle() -> None:
         await rs.register()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await asyncio.gather(rs.heartbeats(), rs.reports())
+        await asyncio.gather(rs.heartbeats(), rs.reports(), rs.watch_lease())
 
     main = asyncio.ensure_future(lifecycle())
     stopping = asyncio.ensure_future(stop.wait())
+    fenced = asyncio.ensure_future(rs.dead.wait())
     try:
-        await asyncio.wait({stopping, main}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({stopping, main, fenced}, return_when=asyncio.FIRST_COMPLETED)
+        if rs.dead.is_set():
+            raise RegionServerStartError(f"{rs.name} lost its lease and stopped serving: exiting")
         if main.done() and isinstance(main.exception(), Fatal):
             served = rs.hosting.stop_serving()
             log.error("server_declared_dead_exiting", server=str(rs.name), regions_dropped=served,
@@ -258,6 +359,8 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     finally:
         main.cancel()
         stopping.cancel()
+        fenced.cancel()
+        rs.hosting.stop_serving()
         await server.stop(1.0)
         await rs.link.close()
         log.info("regionserver_stopped", server=str(rs.name))

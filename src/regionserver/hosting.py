@@ -6,8 +6,9 @@ procedure id. No I/O here: regionserver.daemon moves orders in and reports out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
@@ -20,6 +21,10 @@ class HostedRegion:
     end_key: bytes
     open_seq_num: int
     proc_id: int
+    store: Any = None  # its RegionStore once opened or created (regionserver.store)
+
+    def contains(self, row: bytes) -> bool:
+        return self.start_key <= row and (not self.end_key or row < self.end_key)
 
 
 @dataclass(slots=True)
@@ -53,8 +58,13 @@ class Hosting:
     def open_many(
         self, table: str, region_ids: Sequence[int], proc_ids: Sequence[int], seqs: Sequence[int],
         start_keys: Sequence[bytes], end_keys: Sequence[bytes],
+        with_store: Collection[int] = (), opener: Callable[[HostedRegion], str | None] | None = None,
     ) -> tuple[int, int]:
-        """Take open orders; return (accepted, duplicates). Opening an empty region costs no I/O."""
+        """Take open orders; return (accepted, duplicates).
+
+        A region that never held data has no store and opening it costs nothing; one in `with_store` is
+        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN).
+        """
         accepted = duplicates = 0
         procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
@@ -66,8 +76,13 @@ class Hosting:
             if current is not None and current.open_seq_num == seq:
                 add(OPENED, rid, proc, seq)  # already open under this very open: report it again
             else:
-                opening[rid] = HostedRegion(rid, table, start, end, seq, proc)
-                add(OPENED, rid, proc, seq)
+                region = HostedRegion(rid, table, start, end, seq, proc)
+                failure = opener(region) if opener is not None and rid in with_store else None
+                if failure is None:
+                    opening[rid] = region
+                    add(OPENED, rid, proc, seq)
+                else:
+                    add(FAILED_OPEN, rid, proc, seq)
             accepted += 1
         return accepted, duplicates
 
@@ -79,8 +94,7 @@ class Hosting:
                 duplicates += 1
                 continue
             self.procs.add(proc)
-            self.online.pop(rid, None)
-            self.opening.pop(rid, None)
+            self.drop(rid)
             self.outbox.add(CLOSED, rid, proc)
             accepted += 1
         return accepted, duplicates
@@ -117,16 +131,24 @@ class Hosting:
                 region = self.opening.get(rid)
                 if region is None or region.proc_id != proc:
                     continue
-                del self.opening[rid]
                 if i in refused_set:
+                    self.drop(rid)
                     closed.append(rid)
                 else:
+                    del self.opening[rid]
                     self.online[rid] = region
         return closed
+
+    def drop(self, region_id: int) -> None:
+        """Stop serving a region at once and close its store."""
+        for regions in (self.online, self.opening):
+            region = regions.pop(region_id, None)
+            if region is not None and region.store is not None:
+                region.store.close()
 
     def stop_serving(self) -> int:
         """Drop every region (fenced or declared dead); return how many were served."""
         served = len(self.online)
-        self.online.clear()
-        self.opening.clear()
+        for region_id in [*self.online, *self.opening]:
+            self.drop(region_id)
         return served

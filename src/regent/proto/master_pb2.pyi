@@ -607,3 +607,112 @@ class ClusterStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClusterStatusResponse: _TypeAlias = ClusterStatusResponse  # noqa: Y015
+
+@_typing.final
+class ListProceduresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """0 = 1000"""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProceduresRequest: _TypeAlias = ListProceduresRequest  # noqa: Y015
+
+@_typing.final
+class ProcedureInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    AGE_S_FIELD_NUMBER: _builtins.int
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    proc_id: _builtins.int
+    kind: _builtins.str
+    """assign, unassign, move, server_crash"""
+    step: _builtins.str
+    """what it is doing now"""
+    age_s: _builtins.float
+    """since its last step"""
+    region_id: _builtins.int
+    """0 for procedures that are not about one region"""
+    def __init__(
+        self,
+        *,
+        proc_id: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        step: _builtins.str = ...,
+        age_s: _builtins.float = ...,
+        region_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "kind", b"kind", "proc_id", b"proc_id", "region_id", b"region_id", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcedureInfo: _TypeAlias = ProcedureInfo  # noqa: Y015
+
+@_typing.final
+class ListProceduresResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROCEDURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def procedures(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcedureInfo]: ...
+    def __init__(
+        self,
+        *,
+        procedures: _abc.Iterable[Global___ProcedureInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["procedures", b"procedures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProceduresResponse: _TypeAlias = ListProceduresResponse  # noqa: Y015
+
+@_typing.final
+class BypassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    proc_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        proc_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proc_id", b"proc_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BypassRequest: _TypeAlias = BypassRequest  # noqa: Y015
+
+@_typing.final
+class BypassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BypassResponse: _TypeAlias = BypassResponse  # noqa: Y015

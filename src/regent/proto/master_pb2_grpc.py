@@ -240,6 +240,16 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.ClusterStatusRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.ClusterStatusResponse.FromString,
                 _registered_method=True)
+        self.ListProcedures = channel.unary_unary(
+                '/regent.v1.Master/ListProcedures',
+                request_serializer=regent_dot_proto_dot_master__pb2.ListProceduresRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ListProceduresResponse.FromString,
+                _registered_method=True)
+        self.Bypass = channel.unary_unary(
+                '/regent.v1.Master/Bypass',
+                request_serializer=regent_dot_proto_dot_master__pb2.BypassRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.BypassResponse.FromString,
+                _registered_method=True)
 
 
 class MasterServicer:
@@ -295,6 +305,18 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProcedures(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Bypass(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MasterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -337,6 +359,16 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.ClusterStatus,
                     request_deserializer=regent_dot_proto_dot_master__pb2.ClusterStatusRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.ClusterStatusResponse.SerializeToString,
+            ),
+            'ListProcedures': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProcedures,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ListProceduresRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ListProceduresResponse.SerializeToString,
+            ),
+            'Bypass': grpc.unary_unary_rpc_method_handler(
+                    servicer.Bypass,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.BypassRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.BypassResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -557,6 +589,60 @@ class Master:
             '/regent.v1.Master/ClusterStatus',
             regent_dot_proto_dot_master__pb2.ClusterStatusRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.ClusterStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProcedures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/ListProcedures',
+            regent_dot_proto_dot_master__pb2.ListProceduresRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ListProceduresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Bypass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Bypass',
+            regent_dot_proto_dot_master__pb2.BypassRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.BypassResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -90,6 +90,8 @@ class MasterStub:
     Move: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     GetRegion: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]
     ClusterStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]
+    ListProcedures: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]
+    Bypass: _grpc.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]
 
 @_typing.type_check_only
 class MasterAsyncStub(MasterStub):
@@ -104,6 +106,8 @@ class MasterAsyncStub(MasterStub):
     Move: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     GetRegion: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]  # type: ignore[assignment]
     ClusterStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]  # type: ignore[assignment]
+    ListProcedures: _aio.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]  # type: ignore[assignment]
+    Bypass: _aio.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]  # type: ignore[assignment]
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
     """---- clients and operators -> master ----"""
@@ -163,5 +167,19 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.ClusterStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.ClusterStatusResponse, _abc.Awaitable[_master_pb2.ClusterStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListProcedures(
+        self,
+        request: _master_pb2.ListProceduresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ListProceduresResponse, _abc.Awaitable[_master_pb2.ListProceduresResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Bypass(
+        self,
+        request: _master_pb2.BypassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.BypassResponse, _abc.Awaitable[_master_pb2.BypassResponse]]: ...
 
 def add_MasterServicer_to_server(servicer: MasterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from regent.proto import common_pb2 as regent_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17regent/proto/meta.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"p\n\x0bTableRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.regent.v1.TableStateCode\"y\n\x0fProcedureRecord\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x14\n\x0csubmitted_ms\x18\x04 \x01(\x04\x12\x12\n\nupdated_ms\x18\x05 \x01(\x04\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\"Z\n\x0cServerRecord\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x15\n\rregistered_ms\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x65\x61\x64\x18\x03 \x01(\x08*H\n\x0eTableStateCode\x12\x0b\n\x07\x45NABLED\x10\x00\x12\x0c\n\x08\x44ISABLED\x10\x01\x12\x0c\n\x08\x45NABLING\x10\x02\x12\r\n\tDISABLING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17regent/proto/meta.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"p\n\x0bTableRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.regent.v1.TableStateCode\"y\n\x0fProcedureRecord\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x14\n\x0csubmitted_ms\x18\x04 \x01(\x04\x12\x12\n\nupdated_ms\x18\x05 \x01(\x04\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\"Z\n\x0cServerRecord\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x15\n\rregistered_ms\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x65\x61\x64\x18\x03 \x01(\x08\"J\n\x0bRegionOwner\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0copen_seq_num\x18\x02 \x01(\x04*H\n\x0eTableStateCode\x12\x0b\n\x07\x45NABLED\x10\x00\x12\x0c\n\x08\x44ISABLED\x10\x01\x12\x0c\n\x08\x45NABLING\x10\x02\x12\r\n\tDISABLING\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'regent.proto.meta_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TABLESTATECODE']._serialized_start=394
-  _globals['_TABLESTATECODE']._serialized_end=466
+  _globals['_TABLESTATECODE']._serialized_start=470
+  _globals['_TABLESTATECODE']._serialized_end=542
   _globals['_TABLERECORD']._serialized_start=65
   _globals['_TABLERECORD']._serialized_end=177
   _globals['_PROCEDURERECORD']._serialized_start=179
   _globals['_PROCEDURERECORD']._serialized_end=300
   _globals['_SERVERRECORD']._serialized_start=302
   _globals['_SERVERRECORD']._serialized_end=392
+  _globals['_REGIONOWNER']._serialized_start=394
+  _globals['_REGIONOWNER']._serialized_end=468
 # @@protoc_insertion_point(module_scope)

@@ -149,3 +149,31 @@ class ServerRecord(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServerRecord: _TypeAlias = ServerRecord  # noqa: Y015
+
+@_typing.final
+class RegionOwner(_message.Message):
+    """The owner record of a region's own store (ROOTDIR/data/<table>/<region id>/, db `owner`, key "owner").
+    The server that opens a region claims it with the open sequence number the master gave that open; every
+    write checks it, so an older owner that wakes up cannot write after a newer one took over.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVER_FIELD_NUMBER: _builtins.int
+    OPEN_SEQ_NUM_FIELD_NUMBER: _builtins.int
+    open_seq_num: _builtins.int
+    @_builtins.property
+    def server(self) -> _common_pb2.ServerName: ...
+    def __init__(
+        self,
+        *,
+        server: _common_pb2.ServerName | None = ...,
+        open_seq_num: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["server", b"server"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_seq_num", b"open_seq_num", "server", b"server"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionOwner: _TypeAlias = RegionOwner  # noqa: Y015

@@ -139,3 +139,124 @@ class RegionServerAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RegionServerDataStub:
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Put = channel.unary_unary(
+                '/regent.v1.RegionServerData/Put',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.PutRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.PutResponse.FromString,
+                _registered_method=True)
+        self.Get = channel.unary_unary(
+                '/regent.v1.RegionServerData/Get',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.GetRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.GetResponse.FromString,
+                _registered_method=True)
+
+
+class RegionServerDataServicer:
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    def Put(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Get(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RegionServerDataServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Put': grpc.unary_unary_rpc_method_handler(
+                    servicer.Put,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.PutRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.PutResponse.SerializeToString,
+            ),
+            'Get': grpc.unary_unary_rpc_method_handler(
+                    servicer.Get,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.GetRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.GetResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'regent.v1.RegionServerData', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('regent.v1.RegionServerData', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RegionServerData:
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    @staticmethod
+    def Put(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerData/Put',
+            regent_dot_proto_dot_regionserver__pb2.PutRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.PutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Get(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerData/Get',
+            regent_dot_proto_dot_regionserver__pb2.GetRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.GetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -59,3 +59,46 @@ class RegionServerAdminServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_regionserver_pb2.GetOnlineRegionsResponse, _abc.Awaitable[_regionserver_pb2.GetOnlineRegionsResponse]]: ...
 
 def add_RegionServerAdminServicer_to_server(servicer: RegionServerAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RegionServerDataStub:
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RegionServerDataAsyncStub: ...
+    Put: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.PutRequest, _regionserver_pb2.PutResponse]
+    Get: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.GetRequest, _regionserver_pb2.GetResponse]
+
+@_typing.type_check_only
+class RegionServerDataAsyncStub(RegionServerDataStub):
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Put: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.PutRequest, _regionserver_pb2.PutResponse]  # type: ignore[assignment]
+    Get: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.GetRequest, _regionserver_pb2.GetResponse]  # type: ignore[assignment]
+
+class RegionServerDataServicer(metaclass=_abc_1.ABCMeta):
+    """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
+    (Families, versions and batches come with the data-path issue.)
+    """
+
+    @_abc_1.abstractmethod
+    def Put(
+        self,
+        request: _regionserver_pb2.PutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.PutResponse, _abc.Awaitable[_regionserver_pb2.PutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Get(
+        self,
+        request: _regionserver_pb2.GetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.GetResponse, _abc.Awaitable[_regionserver_pb2.GetResponse]]: ...
+
+def add_RegionServerDataServicer_to_server(servicer: RegionServerDataServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
