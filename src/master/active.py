@@ -7,6 +7,7 @@ durable through the single writer first, orders dispatched after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,16 +26,25 @@ from master.errors import (
     TableNotFound,
     YouAreDead,
 )
-from master.regions import RegionNode
+from master.regions import RegionNode, initial_row
 from master.servers import ServerManager
-from meta import MetaStore, MetaWriteError, MetaWriter, ServerName, TableDescriptor, TableState, WriteBatch
-from meta import keys
+from meta import (
+    MetaStore,
+    MetaWriteError,
+    MetaWriter,
+    ServerName,
+    TableDescriptor,
+    TableState,
+    WriteBatch,
+    keys,
+)
 from meta.codec import intern_server, server_from_proto, server_to_proto
 from regent.proto import common_pb2, meta_pb2
 
 log = structlog.get_logger("master")
 
 STARTUP_CHUNK = 5_000  # regions per startup order: small enough to pipeline, large enough to batch
+SLICE = 50_000  # regions handled between two turns of the event loop in long operations (about 50 ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,12 @@ class ServerCrash:
 
     def record(self) -> meta_pb2.ProcedureRecord:
         return meta_pb2.ProcedureRecord(
-            proc_id=self.proc_id, kind="server_crash", step="recover", submitted_ms=self.submitted_ms,
-            updated_ms=self.submitted_ms, payload=server_to_proto(self.server).SerializeToString(),
+            proc_id=self.proc_id,
+            kind="server_crash",
+            step="recover",
+            submitted_ms=self.submitted_ms,
+            updated_ms=self.submitted_ms,
+            payload=server_to_proto(self.server).SerializeToString(),
         )
 
     @classmethod
@@ -80,7 +94,12 @@ class ProcedureView:
 
 class ActiveMaster:
     def __init__(
-        self, config: AssignmentConfig, store: MetaStore, writer: MetaWriter, epoch: int, catalog: Catalog,
+        self,
+        config: AssignmentConfig,
+        store: MetaStore,
+        writer: MetaWriter,
+        epoch: int,
+        catalog: Catalog,
         known_servers: Sequence[ServerName],
     ) -> None:
         self.config = config
@@ -90,10 +109,13 @@ class ActiveMaster:
         self.catalog = catalog
         self.servers = ServerManager(lease_s=config.lease_ms / 1000)
         self.am = AssignmentManager(
-            catalog.regions, self.servers, max_attempts=config.max_attempts,
+            catalog.regions,
+            self.servers,
+            max_attempts=config.max_attempts,
             next_proc_id=catalog.counters[b"next_proc_id"],
             next_open_seq_num=catalog.counters[b"next_open_seq_num"],
-            stuck_after_s=config.stuck_after_ms / 1000, table_enabled=self._table_enabled,
+            stuck_after_s=config.stuck_after_ms / 1000,
+            table_enabled=self._table_enabled,
         )
         self.crashes: dict[int, ServerCrash] = {}  # server crash procedures running, by procedure id
         self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live)
@@ -130,9 +152,13 @@ class ActiveMaster:
             batch = WriteBatch().put_many("region_state", effects.rows)
             for crash in finished:
                 batch.delete("procedures", keys.u64(crash.proc_id))
-            catalog_mod.counter_updates(batch, {
-                b"next_proc_id": self.am.next_proc_id, b"next_open_seq_num": self.am.next_open_seq_num,
-            })
+            catalog_mod.counter_updates(
+                batch,
+                {
+                    b"next_proc_id": self.am.next_proc_id,
+                    b"next_open_seq_num": self.am.next_open_seq_num,
+                },
+            )
             try:
                 await self.writer.write(batch)
             except MetaWriteError as exc:
@@ -141,8 +167,12 @@ class ActiveMaster:
                 raise
         for crash in finished:
             if self.crashes.pop(crash.proc_id, None) is not None:
-                log.info("server_crash_recovered", server=str(crash.server), proc_id=crash.proc_id,
-                         ms=int((time.monotonic() - crash.started) * 1000))
+                log.info(
+                    "server_crash_recovered",
+                    server=str(crash.server),
+                    proc_id=crash.proc_id,
+                    ms=int((time.monotonic() - crash.started) * 1000),
+                )
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
@@ -150,13 +180,22 @@ class ActiveMaster:
         if not self._startup_done and self._startup_planned and self.am.settled():
             self._startup_done = True
             self.startup_assignment_ms = max(1, int((time.monotonic() - self._startup_started) * 1000))
-            log.info("startup_assignment_finished", regions=len(self.am.regions), ms=self.startup_assignment_ms)
+            log.info(
+                "startup_assignment_finished", regions=len(self.am.regions), ms=self.startup_assignment_ms
+            )
 
     _startup_planned = False
 
-    def _dispatch_failed(self, server: ServerName, opens: OpenOrders, closes: CloseOrders, error: str) -> None:
-        log.warning("orders_undeliverable", server=str(server), opens=len(opens.region_ids),
-                    closes=len(closes.region_ids), error=error)
+    def _dispatch_failed(
+        self, server: ServerName, opens: OpenOrders, closes: CloseOrders, error: str
+    ) -> None:
+        log.warning(
+            "orders_undeliverable",
+            server=str(server),
+            opens=len(opens.region_ids),
+            closes=len(closes.region_ids),
+            error=error,
+        )
         effects = self.am.dispatch_failed(server, opens, closes)
         if effects:
             asyncio.get_running_loop().create_task(self.apply(effects))
@@ -171,13 +210,25 @@ class ActiveMaster:
         for server in self.known_servers:
             if not self.servers.is_live(server) and server not in self.servers.dead:
                 await self._record_crash(server, "did not come back after the master changed")
-        nodes = sorted(self.am.regions, key=lambda n: n.region_id)
-        effects, to_assign = self.am.take_over(nodes)
+        # Cut into slices with a turn of the loop between them: heartbeats must be answered well within
+        # a RegionServer's self-fencing margin, even while a million regions are taken over.
+        nodes = list(self.am.regions)
+        effects, to_assign = Effects(), []
+        for start in range(0, len(nodes), SLICE):
+            part_effects, part = self.am.take_over(nodes[start : start + SLICE])
+            effects += part_effects
+            to_assign += part
+            await asyncio.sleep(0)
+        to_assign.sort(key=lambda n: n.region_id)
         crashes = list(self.crashes.values())
         plan = self.am.plan(to_assign)
         self._startup_planned = True
-        log.info("startup_assignment_started", regions=len(to_assign), servers=len(plan),
-                 waited_ms=int((time.monotonic() - self._startup_started) * 1000))
+        log.info(
+            "startup_assignment_started",
+            regions=len(to_assign),
+            servers=len(plan),
+            waited_ms=int((time.monotonic() - self._startup_started) * 1000),
+        )
         pending = [asyncio.ensure_future(self.apply(effects, finished=crashes))]
         rounds = max((len(nodes) for nodes in plan.values()), default=0)
         for start in range(0, rounds, STARTUP_CHUNK):
@@ -203,10 +254,8 @@ class ActiveMaster:
                 return
             self._server_arrived.clear()
             timeout = max(0.01, deadline - time.monotonic()) if live else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server_arrived.wait(), timeout)
-            except TimeoutError:
-                pass
 
     # ---- RegionServers ----
 
@@ -218,7 +267,9 @@ class ActiveMaster:
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
         record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
-        await self.writer.write(WriteBatch().put("servers", name.address.encode(), record.SerializeToString()))
+        await self.writer.write(
+            WriteBatch().put("servers", name.address.encode(), record.SerializeToString())
+        )
         log.info("server_registered", server=str(name), replaced=[str(s) for s in replaced])
         self._server_arrived.set()
         for old in replaced:
@@ -253,7 +304,11 @@ class ActiveMaster:
         """Leases and stuck procedures, checked ten times per heartbeat interval."""
         interval = max(0.02, self.config.heartbeat_ms / 1000 / 10)
         while True:
+            expected = time.monotonic() + interval
             await asyncio.sleep(interval)
+            late = time.monotonic() - expected
+            if late > interval:  # this master's loop was stalled: nobody could be heard meanwhile
+                self.servers.forgive(late)
             if not self._startup_planned:
                 continue
             for server in self.servers.expired():
@@ -266,13 +321,17 @@ class ActiveMaster:
     def list_procedures(self, limit: int = 1000) -> list[ProcedureView]:
         now = time.monotonic()
         views = [
-            ProcedureView(c.proc_id, "server_crash", f"recover the regions of {c.server}", now - c.started, None)
+            ProcedureView(
+                c.proc_id, "server_crash", f"recover the regions of {c.server}", now - c.started, None
+            )
             for c in self.crashes.values()
         ]
         for node in self.am.regions_in_transition(limit):
             stamp = self.am.stamps.get(node.region_id, now)
             step = f"{node.state.name} on {node.server}" if node.server else node.state.name
-            views.append(ProcedureView(node.proc_id, node.kind.name.lower(), step, now - stamp, node.region_id))
+            views.append(
+                ProcedureView(node.proc_id, node.kind.name.lower(), step, now - stamp, node.region_id)
+            )
         return views
 
     async def bypass(self, proc_id: int) -> None:
@@ -307,8 +366,12 @@ class ActiveMaster:
             effects += batch_effects
         await self.apply(effects)
         if any(results):
-            log.warning("reports_rejected", server=str(name), rejected=sum(len(r) for r in results),
-                        first=next(r for r in results if r)[0][1])
+            log.warning(
+                "reports_rejected",
+                server=str(name),
+                rejected=sum(len(r) for r in results),
+                first=next(r for r in results if r)[0][1],
+            )
         return results
 
     # ---- admin ----
@@ -326,7 +389,7 @@ class ActiveMaster:
         except BaseException:
             self.catalog.tables.pop(table.name, None)
             raise
-        nodes = [RegionNode(info, catalog_mod.initial_row()) for info in infos]
+        nodes = [RegionNode(info, initial_row()) for info in infos]
         self.catalog.regions.add(nodes)
         for node in nodes:
             self.am.by_state[node.state] += 1

@@ -5,7 +5,7 @@ region_state rows to persist and orders to send once they are durable. The I/O s
 before it sends, so every transient state is in meta before the order that acts on it leaves the master.
 
 One procedure at most per region: `proc_id` != 0 marks it. A region's transition procedure keeps its state
-in the region's own region_state row (kind, target, attempts), so a step and the region it moves are one write.
+in the region's own region_state row (kind, target, attempts): a step and the region it moves are one write.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from master.errors import InvalidArgument, ProcedureNotFound, RegionInTransition
 from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
-from meta.codec import ROW_HEAD, ROW_VERSION, pack_region_state, server_bytes
+from meta.codec import ROW_HEAD, ROW_VERSION, server_bytes
 from meta.states import ASSIGNABLE, transition
 
 S = RegionState
@@ -125,12 +125,10 @@ class AssignmentManager:
         self.by_state: Counter[RegionState] = Counter()
         self.in_transition: dict[int, RegionNode] = {}
         self.waiting: dict[int, RegionNode] = {}  # to be assigned when a server is available
-        for node in regions:
-            self.by_state[node.state] += 1
-            if node.server is not None and node.state in (S.OPEN, S.OPENING):
-                self.load[node.server] += 1
-            if node.proc_id:
-                self.in_transition[node.region_id] = node
+        # C-level passes: a master taking over a million regions spends well under a second here.
+        self.by_state.update(n.state for n in regions)
+        self.load.update(n.server for n in regions if n.server is not None and n.state in (S.OPEN, S.OPENING))
+        self.in_transition.update((n.region_id, n) for n in regions if n.proc_id)
 
     # ---- requests ----
 
@@ -344,12 +342,19 @@ class AssignmentManager:
         if code == OPENED:
             self._opened(server, region_ids, proc_ids, seqs, rejected, effects)
         else:
-            self._report_each(server, code, range(len(region_ids)), region_ids, proc_ids, seqs, rejected, effects)
+            self._report_each(
+                server, code, range(len(region_ids)), region_ids, proc_ids, seqs, rejected, effects
+            )
         return rejected, effects
 
     def _opened(
-        self, server: ServerName, region_ids: Sequence[int], proc_ids: Sequence[int], seqs: Sequence[int],
-        rejected: list[tuple[int, str]], effects: Effects,
+        self,
+        server: ServerName,
+        region_ids: Sequence[int],
+        proc_ids: Sequence[int],
+        seqs: Sequence[int],
+        rejected: list[tuple[int, str]],
+        effects: Effects,
     ) -> None:
         """OPENED reports, the hot path of assignment: regions whose report matches their procedure exactly
         are finished here in one tight loop; anything else goes through _report_each."""
@@ -362,8 +367,13 @@ class AssignmentManager:
         opened = 0
         for i, (region_id, proc_id, seq) in enumerate(zip(region_ids, proc_ids, seqs, strict=True)):
             node = get(region_id)
-            if (node is None or node.proc_id != proc_id or node.state is not opening
-                    or node.open_seq_num != seq or (node.server is not server and node.server != server)):
+            if (
+                node is None
+                or node.proc_id != proc_id
+                or node.state is not opening
+                or node.open_seq_num != seq
+                or (node.server is not server and node.server != server)
+            ):
                 others.append(i)
                 continue
             transition(node, opened_state)
@@ -372,7 +382,12 @@ class AssignmentManager:
             pop_stamp(region_id, None)
             if retries:
                 retries.pop(region_id, None)
-            rows.append((region_id.to_bytes(8, "big"), pack(ROW_VERSION, opened_state, 0, 0, 0, seq, n_server, 0) + server_raw))
+            rows.append(
+                (
+                    region_id.to_bytes(8, "big"),
+                    pack(ROW_VERSION, opened_state, 0, 0, 0, seq, n_server, 0) + server_raw,
+                )
+            )
             opened += 1
         self.by_state[opening] -= opened
         self.by_state[opened_state] += opened
@@ -380,8 +395,15 @@ class AssignmentManager:
             self._report_each(server, OPENED, others, region_ids, proc_ids, seqs, rejected, effects)
 
     def _report_each(
-        self, server: ServerName, code: int, indexes: Iterable[int], region_ids: Sequence[int],
-        proc_ids: Sequence[int], seqs: Sequence[int], rejected: list[tuple[int, str]], effects: Effects,
+        self,
+        server: ServerName,
+        code: int,
+        indexes: Iterable[int],
+        region_ids: Sequence[int],
+        proc_ids: Sequence[int],
+        seqs: Sequence[int],
+        rejected: list[tuple[int, str]],
+        effects: Effects,
     ) -> None:
         get = self.regions.get
         for i in indexes:
@@ -390,13 +412,22 @@ class AssignmentManager:
             if node is None:
                 rejected.append((i, f"region {region_id} is unknown"))
             elif node.proc_id != proc_id or node.server != server:
-                if not (code == OPENED and node.state is S.OPEN and node.server == server
-                        and node.open_seq_num == seq):
+                if not (
+                    code == OPENED
+                    and node.state is S.OPEN
+                    and node.server == server
+                    and node.open_seq_num == seq
+                ):
                     rejected.append((i, self._stale(node, server, proc_id)))
             elif code == OPENED:
                 if node.state is not S.OPENING or seq != node.open_seq_num:
-                    rejected.append((i, f"region {region_id} is {node.state.name} with open sequence "
-                                        f"number {node.open_seq_num}; OPENED reported {seq}"))
+                    rejected.append(
+                        (
+                            i,
+                            f"region {region_id} is {node.state.name} with open sequence "
+                            f"number {node.open_seq_num}; OPENED reported {seq}",
+                        )
+                    )
                     continue
                 self._to(node, S.OPEN)
                 self._detach(node)
@@ -420,7 +451,12 @@ class AssignmentManager:
         effects = Effects()
         for region_id, proc_id in zip(opens.region_ids, opens.proc_ids, strict=True):
             node = self.regions.get(region_id)
-            if node is not None and node.proc_id == proc_id and node.state is S.OPENING and node.server == server:
+            if (
+                node is not None
+                and node.proc_id == proc_id
+                and node.state is S.OPENING
+                and node.server == server
+            ):
                 self._retry_open(node, effects)
         return effects
 
@@ -526,8 +562,12 @@ class AssignmentManager:
             in_transition[node.region_id] = node
             stamps[node.region_id] = now
             # pack_region_state, inlined: this line runs once per region of a startup
-            rows.append((node.region_id.to_bytes(8, "big"),
-                         pack(ROW_VERSION, opening, assign, 0, proc_id, seq, n_server, 0) + server_raw))
+            rows.append(
+                (
+                    node.region_id.to_bytes(8, "big"),
+                    pack(ROW_VERSION, opening, assign, 0, proc_id, seq, n_server, 0) + server_raw,
+                )
+            )
             proc_id += 1
             seq += 1
         orders = effects.opens.setdefault(server, OpenOrders())
@@ -587,5 +627,7 @@ class AssignmentManager:
     def _stale(node: RegionNode, server: ServerName, proc_id: int) -> str:
         where = f"on {node.server}" if node.server else "on no server"
         proc = f"procedure {node.proc_id}" if node.proc_id else "no procedure"
-        return (f"stale report for region {node.region_id} from {server} (procedure {proc_id}): "
-                f"the region is {node.state.name} {where} with {proc}")
+        return (
+            f"stale report for region {node.region_id} from {server} (procedure {proc_id}): "
+            f"the region is {node.state.name} {where} with {proc}"
+        )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from master.regions import RegionMap, RegionNode, initial_row
 from meta import MetaStore, RegionInfo, TableDescriptor, WriteBatch, keys
 from meta.codec import decode_region_info, decode_region_state, decode_table, encode_region_info, encode_table
+from meta.store import Snapshot
 from meta.types import MAX_BOUNDARY_KEY
 
 COUNTERS = (b"next_region_id", b"next_proc_id", b"next_open_seq_num")
@@ -22,26 +23,59 @@ class Catalog:
     tables: dict[str, TableDescriptor] = field(default_factory=dict)
     regions: RegionMap = field(default_factory=RegionMap)
     counters: dict[bytes, int] = field(default_factory=dict)
+    #: region_state values as read, by key: a standby compares them to find what changed since.
+    raw_states: dict[bytes, bytes] = field(default_factory=dict)
 
 
-def load(store: MetaStore) -> Catalog:
-    """Read every table, region and region state from one snapshot of meta."""
+def load(store: MetaStore, *, keep_raw: bool = False) -> Catalog:
+    """Read every table, region and region state from one snapshot of meta. A standby keeps the raw
+    region_state values (`keep_raw`) to refresh cheaply when it takes over."""
     catalog = Catalog()
     with store.snapshot() as snap:
-        for _, raw in snap.scan("tables"):
-            table = decode_table(raw)
-            catalog.tables[table.name] = table
-        states = {keys.from_u64(k): decode_region_state(v) for k, v in snap.scan("region_state")}
+        _load_small(snap, catalog)
+        raw_states = dict(snap.scan("region_state"))
+        states = {keys.from_u64(k): decode_region_state(v) for k, v in raw_states.items()}
+        if keep_raw:
+            catalog.raw_states = raw_states
+        del raw_states
         offline = initial_row()
         nodes = []
         for _, raw in snap.scan("regions"):
             info = decode_region_info(raw)
             nodes.append(RegionNode(info, states.get(info.region_id, offline)))
-        for name in COUNTERS:
-            value = snap.get("info", name)
-            catalog.counters[name] = keys.from_u64(value) if value else 1
     catalog.regions.add(nodes)
     return catalog
+
+
+def refresh(store: MetaStore, catalog: Catalog) -> Catalog:
+    """Bring a catalog loaded earlier (by a standby master) up to date with meta.
+
+    Regions rarely change (tables, splits, merges): if their count moved, this is a full load. Region
+    states change all the time: every row is read, and only those whose bytes differ are decoded.
+    """
+    with store.snapshot() as snap:
+        if snap.count("regions") != len(catalog.regions) or snap.count("tables") != len(catalog.tables):
+            return load(store)
+        _load_small(snap, catalog)
+        known, get = catalog.raw_states, catalog.regions.get
+        for key, raw in snap.scan("region_state"):
+            if known.get(key) == raw:
+                continue
+            known[key] = raw
+            node = get(int.from_bytes(key, "big"))
+            if node is not None:
+                node.update_raw(raw)
+    return catalog
+
+
+def _load_small(snap: Snapshot, catalog: Catalog) -> None:
+    catalog.tables.clear()
+    for _, raw in snap.scan("tables"):
+        table = decode_table(raw)
+        catalog.tables[table.name] = table
+    for name in COUNTERS:
+        value = snap.get("info", name)
+        catalog.counters[name] = keys.from_u64(value) if value else 1
 
 
 def counter_updates(batch: WriteBatch, values: dict[bytes, int]) -> WriteBatch:
@@ -75,7 +109,9 @@ def check_split_keys(split_keys: Sequence[bytes]) -> None:
         if len(key) > MAX_BOUNDARY_KEY:
             raise ValueError(f"split key #{i} has {len(key)} bytes, at most {MAX_BOUNDARY_KEY} are allowed")
         if i and key <= split_keys[i - 1]:
-            raise ValueError(f"split keys must be strictly increasing: #{i - 1} {split_keys[i - 1]!r} >= #{i} {key!r}")
+            raise ValueError(
+                f"split keys must be strictly increasing: #{i - 1} {split_keys[i - 1]!r} >= #{i} {key!r}"
+            )
 
 
 def new_table_rows(

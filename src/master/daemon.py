@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -19,10 +20,12 @@ from master.errors import MasterStartError
 from master.services import MasterService, RegionServerStatusService
 from meta import MetaError, MetaStore, MetaWriter, ServerName, WriteBatch, keys
 from meta.codec import intern_server, server_from_proto
-from regent.config import GRPC_OPTIONS
+from regent.config import GRPC_OPTIONS, port_problem
 from regent.proto import master_pb2_grpc, meta_pb2
 
 log = structlog.get_logger("master")
+
+STANDBY_REFRESH_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class MasterConfig:
     port: int
     host: str = "127.0.0.1"
     shutdown_grace_s: float = 2.0
-    assignment: AssignmentConfig = AssignmentConfig()
+    assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
 
     @property
     def address(self) -> str:
@@ -47,6 +50,8 @@ class Master:
         self.epoch = 0
         self.store: MetaStore | None = None
         self.writer: MetaWriter | None = None
+        self.standby: catalog.Catalog | None = None  # what a backup loaded while it waited
+        self.standby_at = 0.0  # monotonic time of the standby's last refresh
 
     @property
     def cluster_id(self) -> str:
@@ -82,6 +87,9 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
     master = Master(config)
     election = ElectionLock(rootdir)
     health_servicer = health.aio.HealthServicer()
+    if (problem := port_problem(config.host, config.port)) is not None:
+        election.close()
+        raise MasterStartError(problem)
     server = grpc.aio.server(options=GRPC_OPTIONS)
     master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
     master_pb2_grpc.add_RegionServerStatusServicer_to_server(RegionServerStatusService(master), server)
@@ -92,12 +100,14 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         bound = 0
     if bound == 0:
         election.close()
-        raise MasterStartError(f"cannot listen on {config.address}: the port is in use or the address is not local")
+        raise MasterStartError(
+            f"cannot listen on {config.address}: the port is in use or the address is not local"
+        )
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     log.info("master_started", address=config.address, rootdir=str(rootdir), pid=os.getpid())
     try:
-        if await _until_elected(election, stop):
+        if await _until_elected(election, stop, master, rootdir):
             await _run_active(master, election, health_servicer, rootdir, stop)
     finally:
         await server.stop(config.shutdown_grace_s)
@@ -111,18 +121,57 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         log.info("master_stopped", address=config.address)
 
 
-async def _until_elected(election: ElectionLock, stop: asyncio.Event) -> bool:
-    """Wait for the election lock or for `stop`; True if elected."""
+async def _until_elected(election: ElectionLock, stop: asyncio.Event, master: Master, rootdir: Path) -> bool:
+    """Wait for the election lock or for `stop`; True if elected. A backup loads meta while it waits (a
+    warm standby), so that taking over costs a refresh, not a full load."""
     acquire = asyncio.ensure_future(election.acquire())
+    await asyncio.sleep(0)
     if not acquire.done():
         log.info("master_waiting_as_backup", lock=str(election.path))
+        await _load_standby(master, rootdir / "meta")
     stopping = asyncio.ensure_future(stop.wait())
+    refreshing = asyncio.ensure_future(_refresh_standby(master, rootdir / "meta", acquire))
     await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
+    refreshing.cancel()
     if not acquire.done():
         acquire.cancel()
         return False
     return True
+
+
+async def _load_standby(master: Master, meta_dir: Path) -> None:
+    if not (meta_dir / "data.mdb").exists():
+        return  # no meta yet: the first active master creates it
+    try:
+        master.store = MetaStore.open(meta_dir)
+        started = time.monotonic()
+        master.standby = catalog.load(master.store, keep_raw=True)
+    except MetaError as exc:
+        log.warning("standby_load_failed", error=str(exc))
+        return
+    master.standby_at = time.monotonic()
+    log.info(
+        "master_standby_ready",
+        regions=len(master.standby.regions),
+        ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+async def _refresh_standby(master: Master, meta_dir: Path, elected: asyncio.Future[None]) -> None:
+    """Keep a backup's catalog close to meta, so that taking over re-reads little: every few seconds, and
+    only when meta changed (LMDB's last transaction id moved)."""
+    seen = -1
+    while not elected.done():
+        await asyncio.sleep(STANDBY_REFRESH_S)
+        if master.store is None or master.standby is None:
+            await _load_standby(master, meta_dir)
+            continue
+        txnid = master.store.last_txnid()
+        if txnid != seen and not elected.done():
+            seen = txnid
+            master.standby = catalog.refresh(master.store, master.standby)
+            master.standby_at = time.monotonic()
 
 
 async def _run_active(
@@ -132,10 +181,18 @@ async def _run_active(
     rootdir: Path,
     stop: asyncio.Event,
 ) -> None:
+    started = time.monotonic()
     try:
-        master.store = MetaStore.open(rootdir / "meta")
+        if master.store is None:
+            master.store = MetaStore.open(rootdir / "meta")
         master.epoch = bump_epoch(master.store)
-        loaded = catalog.load(master.store)
+        warm = master.standby is not None
+        if master.standby is not None:
+            loaded = catalog.refresh(master.store, master.standby)
+            loaded.raw_states = {}  # an active master has no use for them
+            master.standby = None
+        else:
+            loaded = catalog.load(master.store)
         known, dead, unfinished = _servers_and_crashes(master.store)
     except MetaError as exc:
         raise MasterStartError(str(exc)) from None
@@ -147,8 +204,16 @@ async def _run_active(
     master.active = active
     await active.start(unfinished)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    log.info("master_active", epoch=master.epoch, cluster_id=master.cluster_id, regions=len(loaded.regions),
-             tables=len(loaded.tables), known_servers=len(known))
+    log.info(
+        "master_active",
+        epoch=master.epoch,
+        cluster_id=master.cluster_id,
+        regions=len(loaded.regions),
+        tables=len(loaded.tables),
+        known_servers=len(known),
+        warm=warm,
+        ms=int((time.monotonic() - started) * 1000),
+    )
     stopping = asyncio.ensure_future(stop.wait())
     failing = asyncio.ensure_future(active.failed.wait())
     await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,13 +226,17 @@ async def _run_active(
 
 def _servers_and_crashes(store: MetaStore) -> tuple[list[ServerName], list[ServerName], list[ServerCrash]]:
     """The incarnations meta knew alive and dead, and the server crash procedures left unfinished."""
-    alive, dead = [], []
+    alive: list[ServerName] = []
+    dead: list[ServerName] = []
     with store.snapshot() as snap:
         for _, raw in snap.scan("servers"):
             record = meta_pb2.ServerRecord.FromString(raw)
             (dead if record.dead else alive).append(intern_server(server_from_proto(record.server)))
-        crashes = [ServerCrash.from_record(raw) for _, raw in snap.scan("procedures")
-                   if meta_pb2.ProcedureRecord.FromString(raw).kind == "server_crash"]
+        crashes = [
+            ServerCrash.from_record(raw)
+            for _, raw in snap.scan("procedures")
+            if meta_pb2.ProcedureRecord.FromString(raw).kind == "server_crash"
+        ]
     return alive, dead, crashes
 
 

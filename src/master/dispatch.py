@@ -42,11 +42,15 @@ class Dispatcher:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.calls = 0
 
-    def send(self, server: ServerName, opens: OpenOrders | None = None, closes: CloseOrders | None = None) -> None:
+    def send(
+        self, server: ServerName, opens: OpenOrders | None = None, closes: CloseOrders | None = None
+    ) -> None:
         queue = self._queues.get(server)
         if queue is None:
             queue = self._queues[server] = _Queue()
-            queue.task = asyncio.get_running_loop().create_task(self._sender(server, queue), name=f"dispatch-{server}")
+            queue.task = asyncio.get_running_loop().create_task(
+                self._sender(server, queue), name=f"dispatch-{server}"
+            )
         if opens:
             queue.opens.extend(opens)
         if closes:
@@ -69,7 +73,9 @@ class Dispatcher:
     def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
         channel = self._channels.get(server.address)
         if channel is None:
-            channel = self._channels[server.address] = grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
+            channel = self._channels[server.address] = grpc.aio.insecure_channel(
+                server.address, options=CHANNEL_OPTIONS
+            )
         return regionserver_pb2_grpc.RegionServerAdminStub(channel)
 
     async def _sender(self, server: ServerName, queue: _Queue) -> None:
@@ -85,10 +91,16 @@ class Dispatcher:
                     if self._is_live(server):
                         self._on_failed(server, part_opens, part_closes, error)
                     else:
-                        log.info("orders_dropped_for_dead_server", server=str(server), orders=len(part_opens.region_ids))
+                        log.info(
+                            "orders_dropped_for_dead_server",
+                            server=str(server),
+                            orders=len(part_opens.region_ids),
+                        )
 
     async def _deliver(
-        self, stub: regionserver_pb2_grpc.RegionServerAdminStub, server: ServerName,
+        self,
+        stub: regionserver_pb2_grpc.RegionServerAdminStub,
+        server: ServerName,
         request: regionserver_pb2.ExecuteProceduresRequest,
     ) -> str | None:
         """Send one request; None once delivered, else why it could not be."""
@@ -116,12 +128,16 @@ def _requests(
     out = []
     for s in range(0, max(len(opens.region_ids), 1), CHUNK):
         part = OpenOrders(
-            opens.region_ids[s : s + CHUNK], opens.proc_ids[s : s + CHUNK],
-            opens.open_seq_nums[s : s + CHUNK], opens.infos[s : s + CHUNK],
+            opens.region_ids[s : s + CHUNK],
+            opens.proc_ids[s : s + CHUNK],
+            opens.open_seq_nums[s : s + CHUNK],
+            opens.infos[s : s + CHUNK],
         )
         part_closes = closes if s == 0 else CloseOrders()
         request = regionserver_pb2.ExecuteProceduresRequest(
-            target=target, master_epoch=epoch, opens=_table_opens(part),
+            target=target,
+            master_epoch=epoch,
+            opens=_table_opens(part),
             closes=regionserver_pb2.Closes(region_ids=part_closes.region_ids, proc_ids=part_closes.proc_ids),
         )
         if part.region_ids or part_closes.region_ids:
@@ -135,8 +151,11 @@ def _table_opens(orders: OpenOrders) -> list[regionserver_pb2.TableOpens]:
         infos = orders.infos
         return [
             regionserver_pb2.TableOpens(
-                table=infos[0].table, region_ids=orders.region_ids, proc_ids=orders.proc_ids,
-                open_seq_nums=orders.open_seq_nums, start_keys=[i.start_key for i in infos],
+                table=infos[0].table,
+                region_ids=orders.region_ids,
+                proc_ids=orders.proc_ids,
+                open_seq_nums=orders.open_seq_nums,
+                start_keys=[i.start_key for i in infos],
                 end_keys=[i.end_key for i in infos],
             )
         ]

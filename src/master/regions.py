@@ -10,17 +10,38 @@ import bisect
 from collections.abc import Iterable, Iterator
 
 from meta import RegionInfo, RegionState, RegionStateRow
-from meta.codec import pack_region_state, server_bytes
+from meta.codec import pack_region_state, server_bytes, unpack_region_state
 
 
 class RegionNode:
     """One region as the master sees it. `proc_id` != 0 while a transition procedure is attached."""
 
-    __slots__ = ("attempts", "info", "kind", "open_seq_num", "proc_id", "region_id", "server", "state", "target")
+    __slots__ = (
+        "attempts",
+        "info",
+        "kind",
+        "open_seq_num",
+        "proc_id",
+        "region_id",
+        "server",
+        "state",
+        "target",
+    )
 
     def __init__(self, info: RegionInfo, row: RegionStateRow) -> None:
         self.info = info
         self.region_id = info.region_id
+        self.update(row)
+
+    def update_raw(self, raw: bytes) -> None:
+        """update() straight from a region_state value (a standby catching up on a million rows)."""
+        (self.state, self.kind, self.attempts, self.proc_id, self.open_seq_num, self.server, self.target) = (
+            unpack_region_state(raw)
+        )
+
+    def update(self, row: RegionStateRow) -> None:
+        """Take the state meta holds (loading; a standby catching up). Not a transition: the master
+        that wrote the row made it through meta.states.transition."""
         self.state = row.state
         self.server = row.server
         self.proc_id = row.proc_id
@@ -97,4 +118,3 @@ class RegionMap:
 def initial_row() -> RegionStateRow:
     """The state of a region that has never been assigned."""
     return RegionStateRow(RegionState.OFFLINE)
-

@@ -83,10 +83,16 @@ class ServerManager:
         self.dead.add(name)
         return True
 
+    def forgive(self, seconds: float) -> None:
+        """The master itself was stalled for `seconds` and could not hear anybody: extend every lease by
+        that much. Always safe: the master only ever waits longer than a RegionServer fences itself."""
+        for info in self._live.values():
+            info.last_heartbeat += seconds
+
     def expired(self) -> list[ServerName]:
         """Live incarnations whose lease ran out."""
         deadline = self._clock() - self.lease_s
         return [i.name for i in self._live.values() if i.last_heartbeat < deadline]
 
     def age_ms(self, info: ServerInfo) -> int:
-        return int((self._clock() - info.last_heartbeat) * 1000)
+        return max(0, int((self._clock() - info.last_heartbeat) * 1000))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +18,7 @@ from master.active import ActiveMaster
 from master.errors import (
     InvalidArgument,
     NotActiveMaster,
+    ProcedureNotFound,
     RegionInTransition,
     RegionNotFound,
     RequestError,
@@ -42,6 +44,7 @@ _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     TableExists: grpc.StatusCode.ALREADY_EXISTS,
     TableNotFound: grpc.StatusCode.NOT_FOUND,
     RegionNotFound: grpc.StatusCode.NOT_FOUND,
+    ProcedureNotFound: grpc.StatusCode.NOT_FOUND,
     ServerNotFound: grpc.StatusCode.NOT_FOUND,
     RegionInTransition: grpc.StatusCode.FAILED_PRECONDITION,
     NotActiveMaster: grpc.StatusCode.UNAVAILABLE,
@@ -92,7 +95,9 @@ def _server(msg: Any, what: str = "server") -> ServerName:
 
 def location(node: RegionNode) -> master_pb2.RegionLocation:
     loc = master_pb2.RegionLocation(
-        info=region_info_to_proto(node.info), state=int(node.state), proc_id=node.proc_id  # type: ignore[arg-type]
+        info=region_info_to_proto(node.info),
+        state=int(node.state),  # type: ignore[arg-type]
+        proc_id=node.proc_id,
     )
     if node.server is not None:
         loc.server.CopyFrom(server_to_proto(node.server))
@@ -113,8 +118,10 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
         name = _server(request)
         await active.server_startup(name)
         return master_pb2.RegionServerStartupResponse(
-            master_epoch=active.epoch, cluster_id=active.store.cluster_id,
-            heartbeat_interval_ms=active.config.heartbeat_ms, lease_ms=active.config.lease_ms,
+            master_epoch=active.epoch,
+            cluster_id=active.store.cluster_id,
+            heartbeat_interval_ms=active.config.heartbeat_ms,
+            lease_ms=active.config.lease_ms,
         )
 
     @rpc
@@ -139,7 +146,11 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
             code = int(batch.code)
             if code not in (master_pb2.OPENED, master_pb2.FAILED_OPEN_REPORT, master_pb2.CLOSED_REPORT):
                 raise InvalidArgument(f"batch #{i}: unknown transition code {code}")
-            region_ids, proc_ids, seqs = list(batch.region_ids), list(batch.proc_ids), list(batch.open_seq_nums)
+            region_ids, proc_ids, seqs = (
+                list(batch.region_ids),
+                list(batch.proc_ids),
+                list(batch.open_seq_nums),
+            )
             if not region_ids or len(proc_ids) != len(region_ids):
                 raise InvalidArgument(
                     f"batch #{i}: needs one procedure id per region, got {len(region_ids)} regions and "
@@ -150,7 +161,9 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
             total += len(region_ids)
             batches.append((code, region_ids, proc_ids, seqs))
         if total > MAX_TRANSITIONS_PER_REPORT:
-            raise InvalidArgument(f"a report may carry at most {MAX_TRANSITIONS_PER_REPORT} transitions, got {total}")
+            raise InvalidArgument(
+                f"a report may carry at most {MAX_TRANSITIONS_PER_REPORT} transitions, got {total}"
+            )
         results = await active.report(name, batches)
         return master_pb2.ReportRegionStateTransitionResponse(
             results=[
@@ -171,8 +184,13 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.ClusterInfo:
         m = self._master
         return master_pb2.ClusterInfo(
-            active=m.active is not None, master_epoch=m.epoch, cluster_id=m.cluster_id,
-            master=m.config.address, pid=os.getpid(),
+            active=m.active is not None,
+            master_epoch=m.epoch,
+            cluster_id=m.cluster_id,
+            master=m.config.address,
+            pid=os.getpid(),
+            standby_regions=len(m.standby.regions) if m.standby is not None else 0,
+            standby_age_ms=int((time.monotonic() - m.standby_at) * 1000) if m.standby is not None else 0,
         )
 
     @rpc
@@ -188,7 +206,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
             )
             if request.split_keys and request.num_regions:
                 raise ValueError("give split_keys or num_regions, not both")
-            if request.num_regions > MAX_REGIONS_PER_TABLE or len(request.split_keys) >= MAX_REGIONS_PER_TABLE:
+            if (
+                request.num_regions > MAX_REGIONS_PER_TABLE
+                or len(request.split_keys) >= MAX_REGIONS_PER_TABLE
+            ):
                 raise ValueError(f"a table may have at most {MAX_REGIONS_PER_TABLE} regions at creation")
             split_keys = list(request.split_keys) or catalog.uniform_split_keys(request.num_regions)
             catalog.check_split_keys(split_keys)
@@ -247,17 +268,41 @@ class MasterService(master_pb2_grpc.MasterServicer):
         active = _active(self._master)
         servers = [
             master_pb2.LiveServer(
-                server=server_to_proto(info.name), region_count=active.am.load[info.name],
-                requests=info.requests, last_heartbeat_age_ms=active.servers.age_ms(info),
+                server=server_to_proto(info.name),
+                region_count=active.am.load[info.name],
+                requests=info.requests,
+                last_heartbeat_age_ms=active.servers.age_ms(info),
             )
             for info in active.servers.infos()
         ]
         rit = active.am.regions_in_transition(limit=1000)
         return master_pb2.ClusterStatusResponse(
-            servers=servers, regions_in_transition=[location(n) for n in rit], master_epoch=active.epoch,
+            servers=servers,
+            regions_in_transition=[location(n) for n in rit],
+            master_epoch=active.epoch,
             regions=len(active.am.regions),
             regions_by_state={s.name: c for s, c in active.am.by_state.items() if c},
-            active_since_ms=active.active_since_ms, startup_assignment_ms=active.startup_assignment_ms,
+            active_since_ms=active.active_since_ms,
+            startup_assignment_ms=active.startup_assignment_ms,
         )
 
+    @rpc
+    async def ListProcedures(
+        self, request: master_pb2.ListProceduresRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ListProceduresResponse:
+        views = _active(self._master).list_procedures(request.limit or 1000)
+        return master_pb2.ListProceduresResponse(
+            procedures=[
+                master_pb2.ProcedureInfo(
+                    proc_id=v.proc_id, kind=v.kind, step=v.step, age_s=v.age_s, region_id=v.region_id or 0
+                )
+                for v in views
+            ]
+        )
 
+    @rpc
+    async def Bypass(
+        self, request: master_pb2.BypassRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BypassResponse:
+        await _active(self._master).bypass(request.proc_id)
+        return master_pb2.BypassResponse()

@@ -99,11 +99,37 @@ def pack_region_state(
     )
 
 
+_STATES = tuple(RegionState)
+_KINDS = tuple(TransitKind)
+
+
+def unpack_region_state(
+    raw: bytes,
+) -> tuple[RegionState, TransitKind, int, int, int, ServerName | None, ServerName | None]:
+    """The fields of a region_state value without building a RegionStateRow: (state, kind, attempts,
+    proc_id, open_seq_num, server, target). For loading a million rows."""
+    if len(raw) < _ROW_HEAD.size or raw[0] != _ROW_V1:
+        raise ValueError(f"region_state value is not a version-1 row ({len(raw)} bytes, first {raw[:1]!r})")
+    _, state, kind, attempts, proc_id, seq, n_server, n_target = _ROW_HEAD.unpack_from(raw)
+    end = _ROW_HEAD.size + n_server
+    if end + n_target != len(raw):
+        raise ValueError(f"region_state value has {len(raw)} bytes, its header announces {end + n_target}")
+    return (
+        _STATES[state],
+        _KINDS[kind],
+        attempts,
+        proc_id,
+        seq,
+        _server(raw[_ROW_HEAD.size : end]),
+        _server(raw[end:]) if n_target else None,
+    )
+
+
 def decode_region_state(raw: bytes) -> RegionStateRow:
     """Decode a region_state value; raise ValueError naming what is wrong with a malformed one."""
     if len(raw) < _ROW_HEAD.size or raw[0] != _ROW_V1:
         raise ValueError(f"region_state value is not a version-1 row ({len(raw)} bytes, first {raw[:1]!r})")
-    version, state, kind, attempts, proc_id, seq, n_server, n_target = _ROW_HEAD.unpack_from(raw)
+    _, state, kind, attempts, proc_id, seq, n_server, n_target = _ROW_HEAD.unpack_from(raw)
     end = _ROW_HEAD.size + n_server
     if end + n_target != len(raw):
         raise ValueError(f"region_state value has {len(raw)} bytes, its header announces {end + n_target}")

@@ -59,7 +59,9 @@ TRANSITIONS: Mapping[RegionState, frozenset[RegionState]] = {
 TRANSIENT: frozenset[RegionState] = frozenset({S.OPENING, S.CLOSING, S.SPLITTING, S.MERGING})
 
 #: States from which an assign may start.
-ASSIGNABLE: frozenset[RegionState] = frozenset(s for s, targets in TRANSITIONS.items() if S.OPENING in targets)
+ASSIGNABLE: frozenset[RegionState] = frozenset(
+    s for s, targets in TRANSITIONS.items() if S.OPENING in targets
+)
 
 # A flat set of (from, to) pairs: the membership test on the hot path is one hash lookup.
 _LEGAL: frozenset[tuple[RegionState, RegionState]] = frozenset(

@@ -48,8 +48,14 @@ class MetaStore:
         _check_directory(path)
         try:
             env = lmdb.open(
-                str(path), map_size=map_size, max_dbs=len(DATABASES) + 1, max_readers=MAX_READERS,
-                sync=True, metasync=True, readahead=False, meminit=False,
+                str(path),
+                map_size=map_size,
+                max_dbs=len(DATABASES) + 1,
+                max_readers=MAX_READERS,
+                sync=True,
+                metasync=True,
+                readahead=False,
+                meminit=False,
             )
         except lmdb.InvalidError as exc:
             raise MetaCorruptError(f"{path}/data.mdb is not a readable LMDB file ({exc})") from None
@@ -74,7 +80,7 @@ class MetaStore:
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
-        """A consistent read view. Never blocks the writer; keep it short and never hold it across an await."""
+        """A consistent read view. Never blocks the writer; keep it short, never hold it across an await."""
         with self._resize.shared(), self._env.begin(buffers=False) as txn:
             yield Snapshot(txn, self._dbs)
 
@@ -83,6 +89,10 @@ class MetaStore:
         with self.snapshot() as snap:
             raw = snap.get("info", b"master_epoch")
         return keys.from_u64(raw) if raw else 0
+
+    def last_txnid(self) -> int:
+        """The id of the last committed write transaction, by any process: it moves when meta changes."""
+        return int(self._env.info()["last_txnid"])
 
     def disk_bytes(self) -> int:
         return int((self.path / "data.mdb").stat().st_size)
@@ -104,7 +114,9 @@ class MetaStore:
             except lmdb.MapFullError:
                 self._grow()
             except lmdb.Error as exc:
-                raise MetaWriteError(f"meta commit failed, nothing of {len(batches)} batches applied: {exc}") from exc
+                raise MetaWriteError(
+                    f"meta commit failed, nothing of {len(batches)} batches applied: {exc}"
+                ) from exc
 
     def _apply_once(self, batches: Sequence[WriteBatch], epoch: int | None) -> list[BaseException | None]:
         txn = self._env.begin(write=True)
@@ -124,7 +136,9 @@ class MetaStore:
         current = keys.from_u64(raw) if raw else 0
         if current == epoch:
             return None
-        return MetaWriteError(f"meta belongs to master epoch {current}, this master has epoch {epoch}: write refused")
+        return MetaWriteError(
+            f"meta belongs to master epoch {current}, this master has epoch {epoch}: write refused"
+        )
 
     def _apply_nested(self, parent: Any, batch: WriteBatch) -> BaseException | None:
         txn = self._env.begin(write=True, parent=parent)
@@ -256,7 +270,7 @@ def _create(env: Any) -> dict[str, Any]:
 
 
 class _ResizeLock:
-    """Readers share it; growing the map takes it alone (LMDB forbids a resize while transactions are open)."""
+    """Readers share it; growing the map takes it alone (LMDB refuses to resize under open transactions)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()

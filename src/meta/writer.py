@@ -80,6 +80,8 @@ class MetaWriter:
             self._wakeup.clear()
             while self._queue:
                 self._commit(self._take_group())
+                if self._queue:
+                    await asyncio.sleep(0)  # one group per turn: other tasks (heartbeats) run in between
             if self._closed:
                 return
 
@@ -115,7 +117,11 @@ class MetaWriter:
                 if not future.done():
                     future.set_result(None)
             elif not future.done():
-                error = outcome if isinstance(outcome, MetaWriteError) else MetaWriteError(
-                    f"meta write refused, nothing of it applied: {type(outcome).__name__}: {outcome}"
+                error = (
+                    outcome
+                    if isinstance(outcome, MetaWriteError)
+                    else MetaWriteError(
+                        f"meta write refused, nothing of it applied: {type(outcome).__name__}: {outcome}"
+                    )
                 )
                 future.set_exception(error)

@@ -1,7 +1,7 @@
 """Regent: a ZooKeeper-less region coordinator in the style of HBase 2.x.
 
-    import regent
-    conn = regent.connect("127.0.0.1:16000")
+import regent
+conn = regent.connect("127.0.0.1:16000")
 """
 
 from __future__ import annotations

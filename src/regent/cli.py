@@ -27,7 +27,9 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="regent", description="Regent: a region coordinator in the style of HBase 2.x.")
+    parser = argparse.ArgumentParser(
+        prog="regent", description="Regent: a region coordinator in the style of HBase 2.x."
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -35,12 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
     master.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    master.add_argument("--min-servers", type=_positive, default=1,
-                        help="RegionServers to wait for before the startup assignment (default 1)")
-    master.add_argument("--startup-grace-ms", type=_positive, default=3000,
-                        help="how long to wait for RegionServers meta knew to come back (default 3000)")
-    master.add_argument("--max-attempts", type=_positive, default=10,
-                        help="failed opens of a region before it is FAILED_OPEN (default 10)")
+    master.add_argument(
+        "--min-servers",
+        type=_positive,
+        default=1,
+        help="RegionServers to wait for before the startup assignment (default 1)",
+    )
+    master.add_argument(
+        "--startup-grace-ms",
+        type=_positive,
+        default=3000,
+        help="how long to wait for RegionServers meta knew to come back (default 3000)",
+    )
+    master.add_argument(
+        "--max-attempts",
+        type=_positive,
+        default=10,
+        help="failed opens of a region before it is FAILED_OPEN (default 10)",
+    )
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
@@ -51,22 +65,39 @@ def build_parser() -> argparse.ArgumentParser:
     try:  # TEMPORARY while regent.local is being written
         from regent import local
 
-        local.add_arguments(sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes"))
+        local.add_arguments(
+            sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
+        )
     except ImportError:
         pass
 
     bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
-    bmeta = bench_sub.add_parser("meta", help="region-state transitions through meta's single writer vs raw LMDB")
+    bmeta = bench_sub.add_parser(
+        "meta", help="region-state transitions through meta's single writer vs raw LMDB"
+    )
     bmeta.add_argument("--regions", type=_positive, default=1_000_000)
     bmeta.add_argument("--callers", type=_positive, default=10, help="concurrent callers (default 10)")
-    bmeta.add_argument("--batch", type=_positive, default=1000, help="rows per submitted batch (default 1000)")
-    bassign = bench_sub.add_parser("assign", help="startup assignment of N regions on K RegionServers, and its floor")
+    bmeta.add_argument(
+        "--batch", type=_positive, default=1000, help="rows per submitted batch (default 1000)"
+    )
+    bassign = bench_sub.add_parser(
+        "assign", help="startup assignment of N regions on K RegionServers, and its floor"
+    )
     bassign.add_argument("--regions", type=_positive, default=1_000_000)
     bassign.add_argument("--servers", type=_positive, default=10)
     bassign.add_argument("--json", action="store_true", help="print only the JSON object (no progress bar)")
     bassign.add_argument("--skip-floor", action="store_true", help="do not measure the floor")
-    bassign.add_argument("--profile", type=Path, help="write a pyinstrument profile of the master here (HTML)")
+    bassign.add_argument(
+        "--profile", type=Path, help="write a pyinstrument profile of the master here (.html or .txt)"
+    )
+    brec = bench_sub.add_parser(
+        "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
+    )
+    brec.add_argument("--mttr-regions", type=_positive, default=100_000)
+    brec.add_argument("--failover-regions", type=_positive, default=1_000_000)
+    brec.add_argument("--servers", type=_positive, default=10)
+    brec.add_argument("--json", action="store_true", help="print only the JSON object")
     return parser
 
 
@@ -77,13 +108,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "master":
             from master import daemon
+            from master.active import AssignmentConfig
 
             logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
-            assignment = daemon.AssignmentConfig(
-                min_servers=args.min_servers, startup_grace_s=args.startup_grace_ms / 1000,
+            assignment = AssignmentConfig(
+                min_servers=args.min_servers,
+                startup_grace_s=args.startup_grace_ms / 1000,
                 max_attempts=args.max_attempts,
             )
-            daemon.run(daemon.MasterConfig(rootdir=args.rootdir, port=args.port, host=args.host, assignment=assignment))
+            daemon.run(
+                daemon.MasterConfig(
+                    rootdir=args.rootdir, port=args.port, host=args.host, assignment=assignment
+                )
+            )
         elif args.command == "regionserver":
             from regent.config import parse_addresses
             from regionserver import daemon as rs_daemon
@@ -104,11 +141,28 @@ def main(argv: Sequence[str] | None = None) -> None:
                 from regent.bench import meta
 
                 print(json.dumps(meta.run(args.regions, args.callers, args.batch)))
+            elif args.bench == "recovery":
+                from regent.bench import recovery
+
+                print(
+                    json.dumps(
+                        recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
+                    )
+                )
             elif args.bench == "assign":
                 from regent.bench import assign
 
-                print(json.dumps(assign.run(args.regions, args.servers, quiet=args.json, floor=not args.skip_floor,
-                                            profile=args.profile)))
+                print(
+                    json.dumps(
+                        assign.run(
+                            args.regions,
+                            args.servers,
+                            quiet=args.json,
+                            floor=not args.skip_floor,
+                            profile=args.profile,
+                        )
+                    )
+                )
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

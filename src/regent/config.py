@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass
 
 #: gRPC channel and server options every Regent process uses. SO_REUSEPORT is off so that a port in use
@@ -46,3 +48,25 @@ def parse_addresses(text: str) -> list[Address]:
     if not parts:
         raise ValueError(f"expected host:port[,host:port...], got {text!r}")
     return [parse_address(p) for p in parts]
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why a daemon cannot listen on host:port (in use, address not local), or None if it can.
+
+    Checked with a plain socket before gRPC binds, so the operator gets one clear line rather than gRPC's
+    own log output.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc.strerror}"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like gRPC: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"cannot listen on {host}:{port}: the port is in use"
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None

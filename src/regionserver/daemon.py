@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,16 +14,15 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from meta import ServerName
-from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address
+from meta import ServerName, keys
+from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
-from meta import keys
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
 log = structlog.get_logger("regionserver")
 
-REPORT_LIMIT = 50_000  # outcomes per report
+REPORT_LIMIT = 20_000  # outcomes per report: the master handles one in about 30 ms
 MAX_ORDERS = 200_000  # orders per ExecuteProcedures
 
 
@@ -81,18 +81,23 @@ class RegionServer:
         self.lease_until = float("inf")  # monotonic: past it, this server must not serve anything
         self.registered = asyncio.Event()
         self.work = asyncio.Event()
-        self.dead = asyncio.Event()
 
     # ---- orders from the master ----
 
     def execute(self, request: regionserver_pb2.ExecuteProceduresRequest) -> tuple[int, int]:
         target = request.target
-        if (target.host, target.port, target.startcode) != (self.name.host, self.name.port, self.name.startcode):
+        if (target.host, target.port, target.startcode) != (
+            self.name.host,
+            self.name.port,
+            self.name.startcode,
+        ):
             raise OrderRefused(
                 f"orders for {target.host}:{target.port}:{target.startcode} reached {self.name}: refused"
             )
         if request.master_epoch < self.epoch:
-            raise OrderRefused(f"orders from master epoch {request.master_epoch}, this server follows {self.epoch}")
+            raise OrderRefused(
+                f"orders from master epoch {request.master_epoch}, this server follows {self.epoch}"
+            )
         self.epoch = request.master_epoch
         count = sum(len(g.region_ids) for g in request.opens) + len(request.closes.region_ids)
         if count == 0:
@@ -101,17 +106,30 @@ class RegionServer:
             raise OrderRefused(f"at most {MAX_ORDERS} orders per call, got {count}")
         accepted = duplicates = 0
         for group in request.opens:
-            columns = [group.region_ids, group.proc_ids, group.open_seq_nums, group.start_keys, group.end_keys]
+            columns: list[Sized] = [
+                group.region_ids,
+                group.proc_ids,
+                group.open_seq_nums,
+                group.start_keys,
+                group.end_keys,
+            ]
             if len({len(c) for c in columns}) != 1:
-                raise OrderRefused(f"table {group.table!r}: open columns differ in length {[len(c) for c in columns]}")
+                raise OrderRefused(
+                    f"table {group.table!r}: open columns differ in length {[len(c) for c in columns]}"
+                )
         closes = request.closes
         if len(closes.region_ids) != len(closes.proc_ids):
             raise OrderRefused("closes need one procedure id per region")
         for group in request.opens:
             a, d = self.hosting.open_many(
-                group.table, list(group.region_ids), list(group.proc_ids), list(group.open_seq_nums),
-                list(group.start_keys), list(group.end_keys),
-                with_store=regions_with_store(self.config.rootdir, group.table), opener=self._open_store,
+                group.table,
+                list(group.region_ids),
+                list(group.proc_ids),
+                list(group.open_seq_nums),
+                list(group.start_keys),
+                list(group.end_keys),
+                with_store=regions_with_store(self.config.rootdir, group.table),
+                opener=self._open_store,
             )
             accepted, duplicates = accepted + a, duplicates + d
         a, d = self.hosting.close_many(list(closes.region_ids), list(closes.proc_ids))
@@ -129,11 +147,14 @@ class RegionServer:
 
     # ---- data ----
 
+    def leased(self) -> bool:
+        """Whether this server may serve now: its lease, as it can bound it without the master's clock."""
+        return time.monotonic() < self.lease_until
+
     def serving(self, region_id: int, row: bytes) -> HostedRegion:
         """The region, if this server may serve `row` of it now; else raise NotServing."""
-        if time.monotonic() >= self.lease_until:
-            self.fence("a request came after the lease ran out")
-            raise NotServing(f"server {self.name} lost its lease: it serves nothing")
+        if not self.leased():
+            raise NotServing(f"server {self.name} has no current lease: it serves nothing until renewed")
         region = self.hosting.online.get(region_id)
         if region is None:
             raise NotServing(f"region {region_id} is not served by {self.name}")
@@ -157,28 +178,41 @@ class RegionServer:
         region = self.serving(region_id, row)
         return region.store.get(keys.escape(row) + column) if region.store is not None else None
 
-    def fence(self, why: str) -> None:
-        """Stop serving everything at once: the master may already be handing the regions to others."""
-        if self.dead.is_set():
-            return
-        dropped = self.hosting.stop_serving()
-        log.error("lease_lost_fenced", server=str(self.name), regions_dropped=dropped, reason=why)
-        self.dead.set()
-
     async def watch_lease(self) -> None:
-        """Self-fencing: stop serving before the master's lease on this server can run out."""
-        while not self.dead.is_set():
+        """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
+        this only reports when serving stops and starts again.
+
+        A lapsed lease suspends serving; it does not drop the regions. If the master has declared this
+        server dead, the next heartbeat says so and the server exits. If a heartbeat is acknowledged
+        instead, the master had not declared it dead, so it had not reassigned its regions either, and
+        serving resumes under the renewed lease.
+        """
+        lapsed = False
+        while True:
+            if self.leased() == lapsed:
+                lapsed = not lapsed
+                if lapsed:
+                    log.error(
+                        "lease_lapsed_serving_stopped",
+                        server=str(self.name),
+                        regions=len(self.hosting.online),
+                        lease_s=self.lease_s,
+                    )
+                else:
+                    log.warning(
+                        "lease_renewed_serving_resumed",
+                        server=str(self.name),
+                        regions=len(self.hosting.online),
+                    )
             remaining = self.lease_until - time.monotonic()
-            if remaining <= 0:
-                self.fence(f"no heartbeat acknowledged for {self.lease_s:.1f} s less a safety margin")
-                return
-            await asyncio.sleep(min(remaining, 0.05))
+            await asyncio.sleep(min(max(remaining, 0.01), 0.05))
 
     def _renewed(self, sent_at: float) -> None:
         """A heartbeat sent at `sent_at` was acknowledged: the master's lease runs at least until
         sent_at + lease; stop a third of a lease earlier than that, whatever the clocks' drift."""
-        self.lease_until = max(self.lease_until if self.lease_until != float("inf") else 0.0,
-                               sent_at + self.lease_s * 2 / 3)
+        self.lease_until = max(
+            self.lease_until if self.lease_until != float("inf") else 0.0, sent_at + self.lease_s * 2 / 3
+        )
 
     # ---- talking to the master ----
 
@@ -190,8 +224,11 @@ class RegionServer:
             try:
                 response = await self.link.stub.RegionServerStartup(
                     master_pb2.RegionServerStartupRequest(
-                        host=self.name.host, port=self.name.port, startcode=self.name.startcode,
-                        current_time_ms=int(time.time() * 1000), region_ids=list(self.hosting.online),
+                        host=self.name.host,
+                        port=self.name.port,
+                        startcode=self.name.startcode,
+                        current_time_ms=int(time.time() * 1000),
+                        region_ids=list(self.hosting.online),
                     ),
                     timeout=5.0,
                 )
@@ -206,9 +243,35 @@ class RegionServer:
             self.heartbeat_s = max(0.05, response.heartbeat_interval_ms / 1000)
             self.lease_s = max(self.heartbeat_s * 2, response.lease_ms / 1000)
             self._renewed(sent_at)
+            if not await self._fresh_lease():
+                continue
             self.registered.set()
             log.info("server_registered", server=str(self.name), epoch=response.master_epoch)
             return
+
+    async def _fresh_lease(self) -> bool:
+        """Renew the lease with a heartbeat until one round trip is quick enough to leave lease time.
+
+        The lease counts from when a heartbeat was *sent* (the only bound that needs no shared clock), so a
+        registration that waited seconds on a busy master leaves none: one quick round trip restores it.
+        """
+        for _ in range(50):
+            sent_at = time.monotonic()
+            try:
+                await self.link.stub.RegionServerReport(
+                    master_pb2.RegionServerReportRequest(
+                        server=self._proto_name(), load=master_pb2.ServerLoad()
+                    ),
+                    timeout=self.lease_s,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if _error_name(exc) == "YouAreDead":
+                    raise Fatal(exc.details()) from None
+                return False
+            self._renewed(sent_at)
+            if self.lease_until > time.monotonic():
+                return True
+        return False
 
     async def _call(self, method: str, request: object) -> object:
         """One call to the active master; re-register or fail over as the master says."""
@@ -233,10 +296,14 @@ class RegionServer:
 
     async def heartbeats(self) -> None:
         while True:
-            load = master_pb2.ServerLoad(region_count=len(self.hosting.online), requests=self.hosting.requests)
+            load = master_pb2.ServerLoad(
+                region_count=len(self.hosting.online), requests=self.hosting.requests
+            )
             sent_at = time.monotonic()
-            await self._call("RegionServerReport", master_pb2.RegionServerReportRequest(
-                server=self._proto_name(), load=load))
+            await self._call(
+                "RegionServerReport",
+                master_pb2.RegionServerReportRequest(server=self._proto_name(), load=load),
+            )
             self._renewed(sent_at)
             await asyncio.sleep(self.heartbeat_s)
 
@@ -250,20 +317,30 @@ class RegionServer:
                 request = master_pb2.ReportRegionStateTransitionRequest(
                     server=self._proto_name(),
                     transitions=[
-                        master_pb2.TransitionBatch(code=code, region_ids=ids, proc_ids=procs, open_seq_nums=seqs)  # type: ignore[arg-type]
+                        master_pb2.TransitionBatch(
+                            code=code,  # type: ignore[arg-type]
+                            region_ids=ids,
+                            proc_ids=procs,
+                            open_seq_nums=seqs,
+                        )
                         for code, ids, procs, seqs in report
                     ],
                 )
                 try:
                     response = await self._call("ReportRegionStateTransition", request)
                 except grpc.aio.AioRpcError as exc:
-                    log.error("report_refused", error=exc.details(), transitions=sum(len(r[1]) for r in report))
+                    log.error(
+                        "report_refused", error=exc.details(), transitions=sum(len(r[1]) for r in report)
+                    )
                     continue
                 assert isinstance(response, master_pb2.ReportRegionStateTransitionResponse)
                 closed = self.hosting.answered(report, [list(r.rejected) for r in response.results])
                 if closed:
-                    log.warning("regions_closed_after_rejected_open", regions=len(closed),
-                                reason=response.results[0].reasons[0] if response.results[0].reasons else "")
+                    log.warning(
+                        "regions_closed_after_rejected_open",
+                        regions=len(closed),
+                        reason=response.results[0].reasons[0] if response.results[0].reasons else "",
+                    )
 
     def _proto_name(self) -> common_pb2.ServerName:
         return common_pb2.ServerName(host=self.name.host, port=self.name.port, startcode=self.name.startcode)
@@ -277,7 +354,9 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     def __init__(self, server: RegionServer) -> None:
         self._server = server
 
-    async def Put(self, request: regionserver_pb2.PutRequest, context: grpc.aio.ServicerContext) -> regionserver_pb2.PutResponse:
+    async def Put(
+        self, request: regionserver_pb2.PutRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.PutResponse:
         try:
             self._server.put(request.region_id, request.row, request.column, request.value)
         except NotServing as exc:
@@ -285,7 +364,9 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return regionserver_pb2.PutResponse()
 
-    async def Get(self, request: regionserver_pb2.GetRequest, context: grpc.aio.ServicerContext) -> regionserver_pb2.GetResponse:
+    async def Get(
+        self, request: regionserver_pb2.GetRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.GetResponse:
         try:
             value = self._server.get(request.region_id, request.row, request.column)
         except NotServing as exc:
@@ -322,6 +403,8 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
 
 
 async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
+    if (problem := port_problem(config.host, config.port)) is not None:
+        raise RegionServerStartError(problem)
     rs = RegionServer(config)
     server = grpc.aio.server(options=GRPC_OPTIONS)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
@@ -344,22 +427,22 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
 
     main = asyncio.ensure_future(lifecycle())
     stopping = asyncio.ensure_future(stop.wait())
-    fenced = asyncio.ensure_future(rs.dead.wait())
     try:
-        await asyncio.wait({stopping, main, fenced}, return_when=asyncio.FIRST_COMPLETED)
-        if rs.dead.is_set():
-            raise RegionServerStartError(f"{rs.name} lost its lease and stopped serving: exiting")
+        await asyncio.wait({stopping, main}, return_when=asyncio.FIRST_COMPLETED)
         if main.done() and isinstance(main.exception(), Fatal):
             served = rs.hosting.stop_serving()
-            log.error("server_declared_dead_exiting", server=str(rs.name), regions_dropped=served,
-                      reason=str(main.exception()))
+            log.error(
+                "server_declared_dead_exiting",
+                server=str(rs.name),
+                regions_dropped=served,
+                reason=str(main.exception()),
+            )
             raise RegionServerStartError(f"declared dead by the master: {main.exception()}")
         if main.done():
             main.result()
     finally:
         main.cancel()
         stopping.cancel()
-        fenced.cancel()
         rs.hosting.stop_serving()
         await server.stop(1.0)
         await rs.link.close()

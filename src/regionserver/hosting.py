@@ -31,7 +31,9 @@ class HostedRegion:
 class Outbox:
     """Outcomes waiting to be reported, columnar per transition code."""
 
-    region_ids: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
+    region_ids: dict[int, list[int]] = field(
+        default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []}
+    )
     proc_ids: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
     seqs: dict[int, list[int]] = field(default_factory=lambda: {OPENED: [], FAILED_OPEN: [], CLOSED: []})
 
@@ -56,9 +58,15 @@ class Hosting:
         self.requests = 0
 
     def open_many(
-        self, table: str, region_ids: Sequence[int], proc_ids: Sequence[int], seqs: Sequence[int],
-        start_keys: Sequence[bytes], end_keys: Sequence[bytes],
-        with_store: Collection[int] = (), opener: Callable[[HostedRegion], str | None] | None = None,
+        self,
+        table: str,
+        region_ids: Sequence[int],
+        proc_ids: Sequence[int],
+        seqs: Sequence[int],
+        start_keys: Sequence[bytes],
+        end_keys: Sequence[bytes],
+        with_store: Collection[int] = (),
+        opener: Callable[[HostedRegion], str | None] | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 

@@ -38,7 +38,9 @@ class Claim:
     open_seq_num: int
 
     def encode(self) -> bytes:
-        return meta_pb2.RegionOwner(server=server_to_proto(self.server), open_seq_num=self.open_seq_num).SerializeToString()
+        return meta_pb2.RegionOwner(
+            server=server_to_proto(self.server), open_seq_num=self.open_seq_num
+        ).SerializeToString()
 
     @classmethod
     def decode(cls, raw: bytes) -> Claim:

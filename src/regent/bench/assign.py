@@ -35,7 +35,6 @@ def run(
     rootdir = root / "cluster"
     try:
         ports = free_ports(servers + 2)
-        master_addr = f"127.0.0.1:{ports[0]}"
         _build_meta(root, rootdir, ports[0], regions, quiet)
         result = _assign(root, rootdir, ports, regions, servers, quiet, profile)
         result["meta_bytes"] = (rootdir / "meta" / "data.mdb").stat().st_size
@@ -82,7 +81,9 @@ def _build_meta(root: Path, rootdir: Path, port: int, regions: int, quiet: bool)
         _wait_active(stub, children, 30)
         stub.CreateTable(
             master_pb2.CreateTableRequest(
-                name="bench", families=[common_pb2.ColumnFamily(name="cf", max_versions=1)], num_regions=regions
+                name="bench",
+                families=[common_pb2.ColumnFamily(name="cf", max_versions=1)],
+                num_regions=regions,
             ),
             timeout=600,
         )
@@ -94,14 +95,35 @@ def _assign(
     master_addr = f"127.0.0.1:{ports[0]}"
     with Children(root / "logs") as children:
         for i in range(servers):
-            children.start(f"rs{i}", _regent(
-                "regionserver", "--rootdir", str(rootdir), "--master", master_addr, "--port", str(ports[2 + i])
-            ))
-        command = _regent("master", "--rootdir", str(rootdir), "--port", str(ports[0]), "--min-servers", str(servers))
+            children.start(
+                f"rs{i}",
+                _regent(
+                    "regionserver",
+                    "--rootdir",
+                    str(rootdir),
+                    "--master",
+                    master_addr,
+                    "--port",
+                    str(ports[2 + i]),
+                ),
+            )
+        command = _regent(
+            "master", "--rootdir", str(rootdir), "--port", str(ports[0]), "--min-servers", str(servers)
+        )
         if profile is not None:
             renderer = "html" if profile.suffix == ".html" else "text"
-            command = [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", str(profile), "-m", "regent.cli",
-                       *command[3:]]
+            command = [
+                sys.executable,
+                "-m",
+                "pyinstrument",
+                "-r",
+                renderer,
+                "-o",
+                str(profile),
+                "-m",
+                "regent.cli",
+                *command[3:],
+            ]
         master = children.start("master", command)
         stub = _stub(master_addr)
         _wait_active(stub, children, 120)
@@ -127,7 +149,9 @@ def _until_assigned(
     deadline = time.monotonic() + max(120.0, regions / 1000)
     while time.monotonic() < deadline:
         children.check()
-        status = stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)
+        status: master_pb2.ClusterStatusResponse = stub.ClusterStatus(
+            master_pb2.ClusterStatusRequest(), timeout=10
+        )
         if tty:
             opened = status.regions_by_state.get("OPEN", 0)
             bar = "#" * int(40 * opened / max(1, regions))
@@ -152,7 +176,9 @@ def _verify_meta(rootdir: Path, regions: int) -> None:
     store = MetaStore.open(rootdir / "meta")
     try:
         with store.snapshot() as snap:
-            opened = sum(1 for _, v in snap.scan("region_state") if decode_region_state(v).state is RegionState.OPEN)
+            opened = sum(
+                1 for _, v in snap.scan("region_state") if decode_region_state(v).state is RegionState.OPEN
+            )
     finally:
         store.close()
     if opened != regions:
@@ -165,14 +191,27 @@ def _floor(root: Path, ports: list[int], regions: int, servers: int) -> float:
     floor = [sys.executable, "-m", "regent.bench.floor"]
     with Children(root / "floor-logs") as children:
         for i, addr in enumerate(rs_addrs):
-            children.start(f"floor-rs{i}", [*floor, "rs", "--port", addr.rsplit(":", 1)[1], "--master", master_addr])
+            children.start(
+                f"floor-rs{i}", [*floor, "rs", "--port", addr.rsplit(":", 1)[1], "--master", master_addr]
+            )
         out = subprocess.run(
-            [*floor, "master", "--rootdir", str(root), "--port", str(ports[1]), "--servers", ",".join(rs_addrs),
-             "--regions", str(regions)],
-            capture_output=True, text=True, timeout=max(300, regions / 1000), check=False,
+            [
+                *floor,
+                "master",
+                "--rootdir",
+                str(root),
+                "--port",
+                str(ports[1]),
+                "--servers",
+                ",".join(rs_addrs),
+                "--regions",
+                str(regions),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=max(300, regions / 1000),
+            check=False,
         )
     if out.returncode != 0:
         raise RuntimeError(f"the floor master failed: {out.stderr.strip().splitlines()[-1:]}")
     return float(json.loads(out.stdout)["floor_seconds"])
-
-

@@ -56,7 +56,7 @@ async def _master(rootdir: Path, port: int, servers: list[str], regions: int) ->
     store = MetaStore.open(rootdir / "floor-meta")
     writer = MetaWriter(store)
     writer.start()
-    servicer = _FloorMaster(writer, regions)
+    servicer = _FloorMaster(writer, regions)  # type: ignore[abstract]  # only reports reach the floor
     server = grpc.aio.server(options=GRPC_OPTIONS)
     master_pb2_grpc.add_RegionServerStatusServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
@@ -67,7 +67,9 @@ async def _master(rootdir: Path, port: int, servers: list[str], regions: int) ->
         for s in servers
     ]
     for stub in stubs:  # wait until every floor RegionServer answers
-        await stub.GetOnlineRegions(regionserver_pb2.GetOnlineRegionsRequest(), wait_for_ready=True, timeout=30)
+        await stub.GetOnlineRegions(
+            regionserver_pb2.GetOnlineRegionsRequest(), wait_for_ready=True, timeout=30
+        )
     per = -(-regions // len(servers))
 
     async def chunk(k: int, lo: int, hi: int) -> None:
@@ -79,10 +81,16 @@ async def _master(rootdir: Path, port: int, servers: list[str], regions: int) ->
         await stubs[k].ExecuteProcedures(
             regionserver_pb2.ExecuteProceduresRequest(
                 target=common_pb2.ServerName(host=host, port=int(port_), startcode=1),
-                opens=[regionserver_pb2.TableOpens(
-                    table="bench", region_ids=ids, proc_ids=[i + 1 for i in ids], open_seq_nums=[i + 1 for i in ids],
-                    start_keys=bounds[lo:hi], end_keys=bounds[lo + 1 : hi + 1],
-                )],
+                opens=[
+                    regionserver_pb2.TableOpens(
+                        table="bench",
+                        region_ids=ids,
+                        proc_ids=[i + 1 for i in ids],
+                        open_seq_nums=[i + 1 for i in ids],
+                        start_keys=bounds[lo:hi],
+                        end_keys=bounds[lo + 1 : hi + 1],
+                    )
+                ],
             ),
             timeout=60,
         )
@@ -128,22 +136,31 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
         return regionserver_pb2.GetOnlineRegionsResponse()
 
     async def report(self, master: str) -> None:
-        stub = master_pb2_grpc.RegionServerStatusStub(grpc.aio.insecure_channel(master, options=CHANNEL_OPTIONS))
+        stub = master_pb2_grpc.RegionServerStatusStub(
+            grpc.aio.insecure_channel(master, options=CHANNEL_OPTIONS)
+        )
         me = common_pb2.ServerName(host="127.0.0.1", port=self.port, startcode=1)
         while True:
             await self.ready.wait()
             self.ready.clear()
             while self.ids:
-                ids, procs, seqs = self.ids[:REPORT_LIMIT], self.procs[:REPORT_LIMIT], self.seqs[:REPORT_LIMIT]
+                ids, procs, seqs = (
+                    self.ids[:REPORT_LIMIT],
+                    self.procs[:REPORT_LIMIT],
+                    self.seqs[:REPORT_LIMIT],
+                )
                 del self.ids[:REPORT_LIMIT], self.procs[:REPORT_LIMIT], self.seqs[:REPORT_LIMIT]
                 await stub.ReportRegionStateTransition(
                     master_pb2.ReportRegionStateTransitionRequest(
                         server=me,
-                        transitions=[master_pb2.TransitionBatch(
-                            code=master_pb2.OPENED, region_ids=ids, proc_ids=procs, open_seq_nums=seqs
-                        )],
+                        transitions=[
+                            master_pb2.TransitionBatch(
+                                code=master_pb2.OPENED, region_ids=ids, proc_ids=procs, open_seq_nums=seqs
+                            )
+                        ],
                     ),
-                    wait_for_ready=True, timeout=60,
+                    wait_for_ready=True,
+                    timeout=60,
                 )
 
 
@@ -170,7 +187,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "master":
         servers = [str(parse_address(s)) for s in args.servers.split(",")]
-        print(json.dumps({"floor_seconds": asyncio.run(_master(args.rootdir, args.port, servers, args.regions))}))
+        print(
+            json.dumps(
+                {"floor_seconds": asyncio.run(_master(args.rootdir, args.port, servers, args.regions))}
+            )
+        )
     else:
         asyncio.run(_regionserver(args.port, args.master))
 

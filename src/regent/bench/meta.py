@@ -41,7 +41,12 @@ def _batches(regions: int, callers: int, batch: int) -> list[list[Rows]]:
     for c, server in enumerate(_servers(callers)):
         lo, hi = c * per_caller, min(regions, (c + 1) * per_caller)
         rows = [
-            (keys.u64(i), encode_region_state(RegionStateRow(RegionState.OPENING, server, i + 1, TransitKind.ASSIGN, i + 1)))
+            (
+                keys.u64(i),
+                encode_region_state(
+                    RegionStateRow(RegionState.OPENING, server, i + 1, TransitKind.ASSIGN, i + 1)
+                ),
+            )
             for i in range(lo, hi)
         ]
         out.append([rows[s : s + batch] for s in range(0, len(rows), batch)])
@@ -106,7 +111,9 @@ async def _pipeline(store: MetaStore, regions: int, callers: int, batch: int) ->
             rows = []
             for node in nodes[s : s + batch]:
                 transition(node, RegionState.OPENING)
-                row = RegionStateRow(node.state, server, node.region_id + 1, TransitKind.ASSIGN, node.region_id + 1)
+                row = RegionStateRow(
+                    node.state, server, node.region_id + 1, TransitKind.ASSIGN, node.region_id + 1
+                )
                 rows.append((keys.u64(node.region_id), encode_region_state(row)))
             await writer.write(WriteBatch().put_many("region_state", rows))
 

@@ -309,12 +309,18 @@ class ClusterInfo(_message.Message):
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     MASTER_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    STANDBY_REGIONS_FIELD_NUMBER: _builtins.int
+    STANDBY_AGE_MS_FIELD_NUMBER: _builtins.int
     active: _builtins.bool
     master_epoch: _builtins.int
     cluster_id: _builtins.str
     master: _builtins.str
     """host:port of this master"""
     pid: _builtins.int
+    standby_regions: _builtins.int
+    """a backup: regions it has loaded while waiting (a warm standby)"""
+    standby_age_ms: _builtins.int
+    """a backup: how long ago it last caught up with meta"""
     def __init__(
         self,
         *,
@@ -323,10 +329,12 @@ class ClusterInfo(_message.Message):
         cluster_id: _builtins.str = ...,
         master: _builtins.str = ...,
         pid: _builtins.int = ...,
+        standby_regions: _builtins.int = ...,
+        standby_age_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cluster_id", b"cluster_id", "master", b"master", "master_epoch", b"master_epoch", "pid", b"pid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cluster_id", b"cluster_id", "master", b"master", "master_epoch", b"master_epoch", "pid", b"pid", "standby_age_ms", b"standby_age_ms", "standby_regions", b"standby_regions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

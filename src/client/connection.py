@@ -1,0 +1,228 @@
+"""A connection to a Regent cluster: finds the active master among the configured ones and follows it.
+
+Every master answers GetClusterInfo, backups included, so the active one is found by asking them all and
+keeping the one that says active=true. Every other call goes through `Connection._call`, the one place that
+knows what is worth retrying: the master being unreachable, an attempt that ran out of time, or a master that
+is no longer active (a failover in progress). Those are retried against a freshly discovered active master,
+with backoff, until the call's own deadline; any other refusal is the master's answer and is raised at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+
+from client.errors import (
+    MasterUnavailable,
+    NotActiveMaster,
+    RegentError,
+    error_name,
+    from_rpc_error,
+    status_name,
+)
+from regent.config import CHANNEL_OPTIONS, parse_addresses
+from regent.proto import master_pb2, master_pb2_grpc
+
+if TYPE_CHECKING:
+    from client.admin import Admin
+
+#: How long one master gets to say whether it is active. Short: a master that cannot answer this in a
+#: second is of no use to the caller, and a stopped (SIGSTOP) one must not eat the whole deadline.
+PROBE_TIMEOUT_S = 1.0
+#: Backoff between rounds of retries: start small (a failover completes in well under a second once the
+#: old master's lock is gone), double, and cap so that a returning master is noticed quickly.
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 1.0
+
+_RETRYABLE_STATUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+
+def _retryable(exc: grpc.RpcError) -> bool:
+    return status_name(exc) in _RETRYABLE_STATUS or error_name(exc) == NotActiveMaster.__name__
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    """One short phrase for a failed attempt, for the MasterUnavailable message."""
+    details = getattr(exc, "details", None)
+    text = details() if callable(details) else ""
+    name = error_name(exc)
+    return f"{name or status_name(exc) or 'error'}" + (f" ({text})" if text else "")
+
+
+def _deliver_to(answers: queue.SimpleQueue[tuple[str, Any]], address: str) -> Callable[[Any], None]:
+    """A done-callback that hands a finished probe, with its address, to the discovering thread."""
+
+    def deliver(future: Any) -> None:
+        answers.put((address, future))
+
+    return deliver
+
+
+class Connection:
+    """A connection to the masters of one cluster: "host:port[,host:port...]".
+
+    Thread-safe: any number of threads may share one Connection (gRPC channels are). `timeout` is the
+    default deadline of every call, retries included; each Admin method takes its own `timeout` too.
+    Channels are created lazily, one per master address, and closed by `close()` (or leaving a `with`).
+    """
+
+    def __init__(self, masters: str, *, timeout: float = 30.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self._addresses: tuple[str, ...] = tuple(str(a) for a in parse_addresses(masters))
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._channels: dict[str, grpc.Channel] = {}
+        self._stubs: dict[str, master_pb2_grpc.MasterStub] = {}
+        self._active: str | None = None
+        self._closed = False
+
+    @property
+    def masters(self) -> tuple[str, ...]:
+        """The master addresses this connection knows, as given."""
+        return self._addresses
+
+    @property
+    def timeout(self) -> float:
+        """The default deadline of a call, in seconds."""
+        return self._timeout
+
+    @property
+    def active_master(self) -> str | None:
+        """The address of the master last found active, or None if none has been found (yet, or since it
+        stopped answering)."""
+        return self._active
+
+    def admin(self) -> Admin:
+        from client.admin import Admin
+
+        return Admin(self)
+
+    # ---- the one call path ----
+
+    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> Any:
+        """Call Master.<method_name> on the active master, retrying what a failover explains.
+
+        Retried, after finding the active master again: UNAVAILABLE (master down, restarting, or shutting
+        down), DEADLINE_EXCEEDED of an attempt, and NotActiveMaster. Each attempt gets the rest of the
+        call's deadline, so a slow but working master is waited for rather than sent the request twice.
+        When the deadline passes, MasterUnavailable names every address tried and what each said.
+        Any other error is the master's answer and is raised at once as its named RegentError.
+        """
+        total = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + total
+        backoff = BACKOFF_START_S
+        problems: dict[str, str] = {}
+        while True:
+            address = self._active or self._discover(deadline, problems)
+            remaining = deadline - time.monotonic()
+            if address is not None and remaining > 0:
+                method = getattr(self._stub(address), method_name)
+                try:
+                    return method(request, timeout=remaining)
+                except grpc.RpcError as exc:
+                    if not _retryable(exc):
+                        raise from_rpc_error(exc) from None
+                    problems[address] = _describe(exc)
+                    self._forget(address)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, BACKOFF_CAP_S)
+        said = "; ".join(f"{a}: {problems.get(a, 'no answer')}" for a in self._addresses)
+        raise MasterUnavailable(
+            f"no active master reachable within {total:g}s (tried {', '.join(self._addresses)}): {said}",
+            addresses=self._addresses,
+        )
+
+    def _discover(self, deadline: float, problems: dict[str, str]) -> str | None:
+        """Ask every master at once whether it is active; remember and return the first that says so.
+
+        The probes run in parallel (gRPC futures) and are read as they complete, so a hung master (stopped,
+        or on an unreachable host) costs nothing when another one is active, and at most PROBE_TIMEOUT_S
+        when none is. Each address's answer is recorded in `problems` for the final error message.
+        """
+        probe_timeout = min(PROBE_TIMEOUT_S, deadline - time.monotonic())
+        if probe_timeout <= 0:
+            return None
+        request = master_pb2.GetClusterInfoRequest()
+        answers: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        futures = []
+        for address in self._addresses:
+            future = self._stub(address).GetClusterInfo.future(request, timeout=probe_timeout)
+            future.add_done_callback(_deliver_to(answers, address))
+            futures.append(future)
+        found: str | None = None
+        try:
+            for _ in futures:
+                # The probes' own deadline ends every one of them; the margin only covers callback delivery.
+                address, future = answers.get(timeout=probe_timeout + 1.0)
+                try:
+                    info = future.result()
+                except grpc.RpcError as exc:
+                    problems[address] = _describe(exc)
+                    continue
+                if info.active:
+                    found = address
+                    break
+                problems[address] = "not the active master"
+        except queue.Empty:
+            pass
+        finally:
+            for future in futures:
+                future.cancel()  # a no-op for the finished ones
+        if found is not None:
+            with self._lock:
+                self._active = found
+        return found
+
+    def _forget(self, address: str) -> None:
+        with self._lock:
+            if self._active == address:
+                self._active = None
+
+    def _stub(self, address: str) -> master_pb2_grpc.MasterStub:
+        with self._lock:
+            if self._closed:
+                raise RegentError("the connection is closed")
+            stub = self._stubs.get(address)
+            if stub is None:
+                channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+                self._channels[address] = channel
+                stub = self._stubs[address] = master_pb2_grpc.MasterStub(channel)
+            return stub
+
+    # ---- lifecycle ----
+
+    def close(self) -> None:
+        """Close every channel. Calls in flight fail; later calls raise RegentError. Idempotent."""
+        with self._lock:
+            self._closed = True
+            channels = list(self._channels.values())
+            self._channels.clear()
+            self._stubs.clear()
+            self._active = None
+        for channel in channels:
+            channel.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"active={self._active}"
+        return f"Connection({','.join(self._addresses)!r}, {state})"
+
+
+__all__ = ["Connection"]

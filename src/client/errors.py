@@ -1,0 +1,174 @@
+"""Every exception the SDK raises, in one module, and the one place where a gRPC status becomes one of them.
+
+The master refuses a request with a gRPC status whose trailing metadata key "regent-error" names the error
+(see protos/regent/proto/master.proto) and whose details are the message. The names are the class names
+below, so a caller catches the same named error whichever side found the problem:
+
+    RegentError                 base of everything the SDK raises
+    ├── MasterUnavailable       no active master answered within the deadline (also a builtin ConnectionError)
+    ├── NotActiveMaster         the master asked is a backup (the SDK retries these itself)
+    ├── TableExists
+    ├── TableNotFound
+    ├── RegionNotFound
+    ├── RegionInTransition      a procedure is already attached to the region: one at a time
+    ├── ServerNotFound
+    ├── InvalidArgument         the master refused the request's arguments
+    └── ProcedureTimeout        a procedure did not finish before the caller's deadline
+
+Arguments the SDK can check locally (split keys, family names, ...) raise ValueError before any RPC, as
+Python code usually does; InvalidArgument is what the master says about what only it can check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+
+from meta.states import RegionState
+
+#: The trailing metadata key that carries the error's name.
+ERROR_KEY = "regent-error"
+
+
+class RegentError(Exception):
+    """Base of every error the SDK raises. `status` is the gRPC status code name when the error came over
+    the wire (e.g. "FAILED_PRECONDITION"), None when the SDK raised it itself."""
+
+    status: str | None = None
+
+
+class MasterUnavailable(RegentError, ConnectionError):
+    """No active master could be reached within the call's deadline. `addresses` are the masters tried.
+
+    Also a ConnectionError, so code that handles "the service is not there" generically catches it."""
+
+    def __init__(self, message: str, *, addresses: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.addresses = addresses
+
+
+class NotActiveMaster(RegentError):
+    """The master that answered is not the active one (a backup, or one that just lost the election lock)."""
+
+
+class TableExists(RegentError):
+    pass
+
+
+class TableNotFound(RegentError):
+    pass
+
+
+class RegionNotFound(RegentError):
+    pass
+
+
+class RegionInTransition(RegentError):
+    """A procedure is already attached to the region; the master runs one at a time per region."""
+
+
+class ServerNotFound(RegentError):
+    pass
+
+
+class InvalidArgument(RegentError):
+    """The master refused a request's arguments; the message says what it expected and what it got."""
+
+
+class ProcedureTimeout(RegentError):
+    """A procedure the caller waits for had not finished at the deadline. It may still finish later: the
+    master keeps driving it; only the wait gave up."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        region_id: int | None = None,
+        proc_id: int | None = None,
+        last_state: RegionState | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.region_id = region_id
+        self.proc_id = proc_id
+        self.last_state = last_state
+
+
+#: Wire name -> class, for every named error (not the base: an unknown name is a plain RegentError). Kept
+#: next to the classes so that an error added without its name stands out here.
+ERRORS: dict[str, type[RegentError]] = {
+    cls.__name__: cls
+    for cls in (
+        MasterUnavailable,
+        NotActiveMaster,
+        TableExists,
+        TableNotFound,
+        RegionNotFound,
+        RegionInTransition,
+        ServerNotFound,
+        InvalidArgument,
+        ProcedureTimeout,
+    )
+}
+
+
+def error_name(exc: Any) -> str | None:
+    """The "regent-error" name in a failed call's trailing metadata, or None."""
+    trailing = getattr(exc, "trailing_metadata", None)
+    metadata = trailing() if callable(trailing) else None
+    for key, value in metadata or ():
+        if key == ERROR_KEY:
+            return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def status_name(exc: Any) -> str | None:
+    """The gRPC status code name of a failed call ("UNAVAILABLE", ...), or None if it has none."""
+    code = getattr(exc, "code", None)
+    status = code() if callable(code) else None
+    return getattr(status, "name", None)
+
+
+def _details(exc: Any) -> str:
+    details = getattr(exc, "details", None)
+    text = details() if callable(details) else None
+    return str(text) if text else ""
+
+
+def from_rpc_error(exc: grpc.RpcError) -> RegentError:
+    """The named RegentError for a failed gRPC call.
+
+    A known "regent-error" name gives that class with the master's message. Anything else (an unknown name,
+    a status without metadata such as UNAVAILABLE from the channel itself) gives a plain RegentError whose
+    message carries the status code, the name if any, and the details, so nothing the server said is lost.
+    """
+    name = error_name(exc)
+    status = status_name(exc)
+    details = _details(exc)
+    cls = ERRORS.get(name) if name is not None else None
+    if cls is not None:
+        error = cls(details or f"the master reported {name} without a message")
+    else:
+        what = f"{status or 'unknown status'}" + (f" ({name})" if name else "")
+        error = RegentError(f"{what}: {details}" if details else what)
+    error.status = status
+    return error
+
+
+__all__ = [
+    "ERRORS",
+    "ERROR_KEY",
+    "InvalidArgument",
+    "MasterUnavailable",
+    "NotActiveMaster",
+    "ProcedureTimeout",
+    "RegentError",
+    "RegionInTransition",
+    "RegionNotFound",
+    "ServerNotFound",
+    "TableExists",
+    "TableNotFound",
+    "error_name",
+    "from_rpc_error",
+    "status_name",
+]

@@ -1,0 +1,413 @@
+"""`regent local`: a whole cluster on this machine, masters and RegionServers as child processes.
+
+For trying Regent out and for tests. The supervisor only starts, watches and stops processes; it never
+imports gRPC (gRPC does not survive fork, and a supervisor that never initialises it can spawn at any time).
+
+No orphans, ever:
+- Every child asks the kernel (prctl PR_SET_PDEATHSIG = SIGKILL) to kill it when the supervisor dies, even
+  by SIGKILL. The kernel ties this to the *thread* that forked the child, so children are spawned from the
+  main thread only, and the supervisor starts no threads.
+- Children run in process groups of their own: a Ctrl-C in the terminal reaches the supervisor alone, which
+  then stops the RegionServers first (so the master does not see them as crashed servers to recover from),
+  then the masters, each with SIGTERM and a grace period before SIGKILL.
+
+The supervisor waits with signals blocked and collected by sigtimedwait (SIGINT, SIGTERM, SIGHUP to stop,
+SIGCHLD for a child's death), so no handler can interrupt it halfway through starting or stopping a child.
+A child that dies on its own is reported in one line and the others keep running (an operator may be
+testing failover); when no master is left, everything stops and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+DEFAULT_PORT = 16000
+DEFAULT_SERVERS = 3
+#: RegionServer i listens on --port + SERVER_PORT_OFFSET + i; masters on --port, --port + 1, ...
+SERVER_PORT_OFFSET = 100
+#: How long a group of children (RegionServers, then masters) gets to exit after SIGTERM.
+GRACE_S = 5.0
+HOST = "127.0.0.1"
+
+#: The command that runs a daemon: `<CHILD_PROGRAM> master ...`. Tests replace it with a stand-in process
+#: to check the supervision without depending on the daemons.
+CHILD_PROGRAM: list[str] = [sys.executable, "-m", "regent.cli"]
+
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+_WATCHED = _STOP_SIGNALS | {signal.SIGCHLD}
+_PR_SET_PDEATHSIG = 1
+
+
+class LocalError(Exception):
+    """The local cluster cannot start: the message is one line for the operator."""
+
+
+# ---- arguments ----
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `regent local`."""
+    parser.add_argument(
+        "--rootdir",
+        type=Path,
+        default=None,
+        help="the cluster's root directory (default: a fresh temporary directory, removed at exit)",
+    )
+    parser.add_argument(
+        "--servers", type=_count(1), default=DEFAULT_SERVERS, help="RegionServers (default 3)"
+    )
+    parser.add_argument(
+        "--backup-masters", type=_count(0), default=0, help="masters besides the first one (default 0)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_count(1),
+        default=DEFAULT_PORT,
+        help=f"first master port; masters use P, P+1, ...; RegionServers P+{SERVER_PORT_OFFSET}+i "
+        f"(default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary root directory at exit (with its logs)"
+    )
+
+
+# ---- the plan: which processes, on which ports ----
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rootdir: Path
+    temporary: bool
+    master_ports: tuple[int, ...]
+    server_ports: tuple[int, ...]
+    min_servers: int
+    log_level: str | None = None
+
+    @property
+    def logdir(self) -> Path:
+        return self.rootdir / "logs"
+
+    @property
+    def masters(self) -> str:
+        return ",".join(f"{HOST}:{p}" for p in self.master_ports)
+
+
+def ports_for(port: int, backup_masters: int, servers: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Master and RegionServer ports, or LocalError if they overlap or leave the port range."""
+    if backup_masters + 1 > SERVER_PORT_OFFSET:
+        raise LocalError(f"at most {SERVER_PORT_OFFSET - 1} backup masters, got {backup_masters}")
+    masters = tuple(port + i for i in range(backup_masters + 1))
+    servers_ = tuple(port + SERVER_PORT_OFFSET + i for i in range(servers))
+    highest = max(masters + servers_)
+    if highest > 65535:
+        raise LocalError(f"--port {port} leaves no room: the cluster needs ports up to {highest} (max 65535)")
+    return masters, servers_
+
+
+def busy_ports(ports: Sequence[int], host: str = HOST) -> list[int]:
+    """The ports among `ports` that something already listens on.
+
+    SO_REUSEADDR as gRPC sets it, so a port held only by a closed connection in TIME_WAIT counts as free,
+    exactly as it is for the daemon that will bind it.
+    """
+    busy = []
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
+def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
+    """(name, role, argv) of every child, masters first: they start before the RegionServers look for them.
+
+    The first master is started first, so it normally wins the election; the others wait as backups.
+    """
+    prefix = [*CHILD_PROGRAM, *(["--log-level", plan.log_level] if plan.log_level else [])]
+    root = str(plan.rootdir)
+    commands = [
+        (
+            f"master-{port}",
+            "master",
+            [
+                *prefix,
+                "master",
+                "--rootdir",
+                root,
+                "--port",
+                str(port),
+                "--min-servers",
+                str(plan.min_servers),
+            ],
+        )
+        for port in plan.master_ports
+    ]
+    commands += [
+        (
+            f"regionserver-{port}",
+            "regionserver",
+            [*prefix, "regionserver", "--rootdir", root, "--master", plan.masters, "--port", str(port)],
+        )
+        for port in plan.server_ports
+    ]
+    return commands
+
+
+# ---- children ----
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _libc_prctl() -> Callable[[int, int], int] | None:
+    """libc's prctl, looked up in the supervisor (not between fork and exec), or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+def _child_setup(
+    prctl: Callable[[int, int], int] | None, supervisor: int, sigmask: Iterable[int]
+) -> Callable[[], None]:
+    """What runs in the child between fork and exec: die with the supervisor, take signals normally."""
+    mask = set(sigmask)
+
+    def setup() -> None:
+        if prctl is not None:
+            if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+            if os.getppid() != supervisor:  # the supervisor died before prctl: nobody will signal us
+                os._exit(1)
+        # The supervisor blocks the signals it collects with sigtimedwait; the mask is inherited across
+        # exec, and a daemon with SIGTERM blocked could not be stopped. Children get the mask the
+        # supervisor itself was started with.
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    return setup
+
+
+@dataclass(slots=True)
+class Child:
+    name: str
+    role: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    reported: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class Supervisor:
+    """Starts the children, watches them, stops them. Must live on the main thread (see the module doc)."""
+
+    def __init__(self, plan: Plan, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.plan = plan
+        self.out = out
+        self.err = err
+        self.children: list[Child] = []
+        self._prctl = _libc_prctl()
+
+    def say(self, line: str, *, error: bool = False) -> None:
+        stream = self.err if error else self.out
+        print(line, file=stream, flush=True)
+
+    def start(self, sigmask: Iterable[int] = ()) -> None:
+        """Spawn every child, masters first. `sigmask`: the signal mask the children start with."""
+        self.plan.logdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        setup = _child_setup(self._prctl, os.getpid(), sigmask)
+        for name, role, argv in child_commands(self.plan):
+            log = self.plan.logdir / f"{name}.log"
+            with open(log, "ab") as sink:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=sink,
+                    env=env,
+                    process_group=0,
+                    preexec_fn=setup,
+                )
+            self.children.append(Child(name, role, process, log))
+
+    def watch(self) -> int:
+        """Block until a stop signal (return 0) or until no master is left (return 1)."""
+        while True:
+            info = signal.sigtimedwait(_WATCHED, 1.0)
+            if info is not None and info.si_signo in _STOP_SIGNALS:
+                self.say(f"regent local: {_signal_name(info.si_signo)} received, stopping")
+                return 0
+            self._report_deaths()
+            if not any(c.alive for c in self.children if c.role == "master"):
+                self.say("regent local: no master is left, stopping everything", error=True)
+                return 1
+
+    def _report_deaths(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None and not child.reported:
+                child.reported = True
+                how = (
+                    f"was killed by signal {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
+                )
+                self.say(
+                    f"regent local: {child.name} (pid {child.process.pid}) {how}; log: {child.log}",
+                    error=True,
+                )
+
+    def stop(self) -> None:
+        """SIGTERM the RegionServers, wait up to GRACE_S, SIGKILL stragglers; then the same for the masters.
+
+        A second stop signal meanwhile (an impatient Ctrl-C) skips the grace: stragglers are killed at once.
+        """
+        self._report_deaths()
+        hurry = False
+        for role in ("regionserver", "master"):
+            group = [c for c in self.children if c.role == role and c.alive]
+            for child in group:
+                child.reported = True  # an exit from here on is expected
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + GRACE_S
+            while not hurry and any(c.alive for c in group):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                info = signal.sigtimedwait(_WATCHED, min(remaining, 0.2))
+                hurry = info is not None and info.si_signo in _STOP_SIGNALS
+            for child in group:
+                if child.alive:
+                    self.say(f"regent local: {child.name} did not stop in time, killing it", error=True)
+                    child.process.kill()
+                child.process.wait()
+
+    def banner(self) -> str:
+        plan = self.plan
+        n_masters = len(plan.master_ports)
+        servers = ", ".join(f"{HOST}:{p}" for p in plan.server_ports)
+        masters = ", ".join(f"{HOST}:{p}" for p in plan.master_ports)
+        if n_masters > 1:
+            masters += "  (the first to lock ROOTDIR/master.lock is active, the others are backups)"
+        where = "  (temporary: removed at exit; --keep keeps it)" if plan.temporary else ""
+        return "\n".join(
+            [
+                f"regent local: {n_masters} master{'s' * (n_masters > 1)} and "
+                f"{len(plan.server_ports)} RegionServer{'s' * (len(plan.server_ports) > 1)} started",
+                f"  masters        {masters}",
+                f"  RegionServers  {servers}",
+                f"  rootdir        {plan.rootdir}{where}",
+                f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
+                f'  connect        import regent; conn = regent.connect("{plan.masters}")',
+                "Ctrl-C to stop.",
+            ]
+        )
+
+
+# ---- the command ----
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Turn the arguments into a Plan, checking the ports; LocalError says what is wrong in one line."""
+    master_ports, server_ports = ports_for(args.port, args.backup_masters, args.servers)
+    busy = busy_ports(master_ports + server_ports)
+    if busy:
+        raise LocalError(
+            f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {HOST} "
+            f"{'are' if len(busy) > 1 else 'is'} in use; choose another --port (masters use P.., "
+            f"RegionServers P+{SERVER_PORT_OFFSET}..)"
+        )
+    temporary = args.rootdir is None
+    rootdir = Path(tempfile.mkdtemp(prefix="regent-local-")) if temporary else args.rootdir.resolve()
+    return Plan(
+        rootdir=rootdir,
+        temporary=temporary,
+        master_ports=master_ports,
+        server_ports=server_ports,
+        min_servers=args.servers,
+        log_level=getattr(args, "log_level", None),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the local cluster until Ctrl-C (or SIGTERM/SIGHUP): exit code 0; 1 if it cannot start or every
+    master died."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("regent local must run on the main thread (PR_SET_PDEATHSIG follows the thread)")
+    try:
+        plan = make_plan(args)
+        plan.rootdir.mkdir(parents=True, exist_ok=True)
+    except (LocalError, OSError) as exc:
+        print(f"regent local: {exc}", file=sys.stderr, flush=True)
+        return 1
+    supervisor = Supervisor(plan)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+    code = 1
+    try:
+        supervisor.start(previous)
+        supervisor.say(supervisor.banner())
+        code = supervisor.watch()
+    except (OSError, subprocess.SubprocessError) as exc:
+        supervisor.say(f"regent local: cannot start a child: {exc}", error=True)
+    finally:
+        supervisor.stop()
+        # A stop signal still pending (a second Ctrl-C after the children were gone) would otherwise be
+        # delivered on unblocking and turn a clean stop into a KeyboardInterrupt.
+        while signal.sigtimedwait(_WATCHED, 0) is not None:
+            pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if plan.temporary and not getattr(args, "keep", False):
+            shutil.rmtree(plan.rootdir, ignore_errors=True)
+        elif plan.temporary:
+            supervisor.say(f"regent local: kept {plan.rootdir}")
+    supervisor.say("regent local: stopped")
+    return code
+
+
+__all__ = [
+    "CHILD_PROGRAM",
+    "LocalError",
+    "Plan",
+    "Supervisor",
+    "add_arguments",
+    "busy_ports",
+    "main",
+    "ports_for",
+]

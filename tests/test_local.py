@@ -1,0 +1,347 @@
+"""`regent local`: the supervisor starts its children, reports deaths, stops them in order, and never leaves
+an orphan, not even when it is killed with SIGKILL.
+
+Two ways to start it: through the real CLI (`python -m regent.cli local`, real daemons as children), and
+through the module with stand-in children (`python -c` building the parser itself) so that these tests
+depend on processes existing, not on the master or RegionServer working. Children are found by scanning /proc
+for processes whose parent is the supervisor (Linux only, as PR_SET_PDEATHSIG is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from regent import local
+from tests.cluster import wait_until
+
+# ---- processes, through /proc ----
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process incarnation: the pid plus its start time, so that a reused pid is not mistaken for it."""
+
+    pid: int
+    starttime: int
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name is in parentheses and may hold spaces: fields start after the last ')'.
+    return [raw[: raw.index(" ")], *raw[raw.rindex(")") + 2 :].split()]
+
+
+def children_of(parent: int) -> list[Proc]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))  # fields[1] = state, [2] = ppid, [20] = starttime
+            if fields is not None and int(fields[2]) == parent:
+                found.append(Proc(int(entry), int(fields[20])))
+    return found
+
+
+def alive(proc: Proc) -> bool:
+    """Running and the same incarnation; a zombie is dead (an init that does not reap leaves zombies)."""
+    fields = _stat(proc.pid)
+    return fields is not None and int(fields[20]) == proc.starttime and fields[1] not in ("Z", "X")
+
+
+# ---- starting the supervisor ----
+
+#: A stand-in daemon: touches ROOTDIR/ready-<port> once its signal disposition is set, then waits.
+_STUB = (
+    "import pathlib, signal, sys\n"
+    "a = sys.argv\n"
+    "{prologue}\n"
+    "pathlib.Path(a[a.index('--rootdir') + 1], 'ready-' + a[a.index('--port') + 1]).touch()\n"
+    "signal.pause()\n"
+)
+
+#: Runs the supervisor from the module with stand-in children, then checks it never imported gRPC.
+_LAUNCHER = f"""
+import argparse, sys
+from regent import local
+prologue, grace, *argv = sys.argv[1:]
+local.CHILD_PROGRAM = [sys.executable, "-c", {_STUB!r}.replace("{{prologue}}", prologue)]
+local.GRACE_S = float(grace)
+parser = argparse.ArgumentParser(prog="regent local")
+local.add_arguments(parser)
+code = local.main(parser.parse_args(argv))
+if "grpc" in sys.modules:
+    sys.exit("the supervisor imported grpc")  # exit code 1 plus this line: no test expects the line
+sys.exit(code)
+"""
+
+
+def free_base_port(servers: int, backups: int = 0) -> int:
+    """A --port whose master and RegionServer ports are all free now."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            masters, regionservers = local.ports_for(port, backups, servers)
+        except local.LocalError:
+            continue
+        if not local.busy_ports(masters + regionservers):
+            return port
+    raise AssertionError("no free port range found")
+
+
+@dataclass
+class Cluster:
+    supervisor: subprocess.Popen[bytes]
+    rootdir: Path | None
+    output: Path
+    expected_children: int
+
+    def children(self) -> list[Proc]:
+        return children_of(self.supervisor.pid)
+
+    def wait_for_children(self) -> list[Proc]:
+        wait_until(
+            lambda: len(self.children()) == self.expected_children or self.supervisor.poll() is not None,
+            30,
+            f"{self.expected_children} children",
+        )
+        assert self.supervisor.poll() is None, f"the supervisor exited early:\n{self.text()}"
+        return self.children()
+
+    def wait_for_stubs(self) -> None:
+        assert self.rootdir is not None
+        rootdir = self.rootdir
+        wait_until(
+            lambda: len(list(rootdir.glob("ready-*"))) == self.expected_children,
+            30,
+            "stand-in children to be ready",
+        )
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """Start a supervisor; at teardown SIGKILL whatever is left of it (its children die with it)."""
+    started: list[Cluster] = []
+
+    def _start(
+        how: str,
+        *,
+        servers: int = 2,
+        backups: int = 0,
+        rootdir: Path | None = None,
+        prologue: str = "pass",
+        grace: float = 5.0,
+        extra: tuple[str, ...] = (),
+    ) -> Cluster:
+        args = ["--servers", str(servers), "--backup-masters", str(backups)]
+        args += ["--port", str(free_base_port(servers, backups)), *extra]
+        if rootdir is not None:
+            args += ["--rootdir", str(rootdir)]
+        if how == "cli":
+            argv = [sys.executable, "-m", "regent.cli", "local", *args]
+        else:
+            argv = [sys.executable, "-c", _LAUNCHER, prologue, str(grace), *args]
+        output = tmp_path / f"supervisor-{len(started)}.out"
+        with open(output, "wb") as sink:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        cluster = Cluster(process, rootdir, output, servers + backups + 1)
+        started.append(cluster)
+        return cluster
+
+    yield _start
+    for cluster in started:
+        if cluster.supervisor.poll() is None:
+            cluster.supervisor.kill()
+        cluster.supervisor.wait()
+
+
+HOW = ["cli", "module"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_sigkill_of_the_supervisor_kills_every_child(
+    start: Callable[..., Cluster], tmp_path: Path, how: str
+) -> None:
+    cluster = start(how, rootdir=tmp_path / "root")
+    children = cluster.wait_for_children()
+    assert all(alive(c) for c in children)
+
+    os.kill(cluster.supervisor.pid, signal.SIGKILL)
+    cluster.supervisor.wait()
+
+    wait_until(lambda: not any(alive(c) for c in children), 10, "every child to die with the supervisor")
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_sigint_stops_every_child_and_exits_0(
+    start: Callable[..., Cluster], tmp_path: Path, how: str
+) -> None:
+    cluster = start(how, rootdir=tmp_path / "root")
+    children = cluster.wait_for_children()
+    if how == "module":
+        cluster.wait_for_stubs()
+
+    cluster.supervisor.send_signal(signal.SIGINT)
+
+    assert cluster.supervisor.wait(timeout=30) == 0, cluster.text()
+    assert not any(alive(c) for c in children)  # the supervisor waited for them: not even zombies
+    assert "SIGINT received, stopping" in cluster.text()
+
+
+def test_the_banner_says_how_to_connect_and_where_the_logs_are(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    rootdir = tmp_path / "root"
+    cluster = start("module", rootdir=rootdir, backups=1)
+    cluster.wait_for_children()
+    wait_until(lambda: "Ctrl-C to stop" in cluster.text(), 10, "the banner")
+    text = cluster.text()
+    logs = rootdir.resolve() / "logs"
+    assert str(logs) in text
+    masters = [line for line in text.splitlines() if "regent.connect(" in line]
+    assert len(masters) == 1 and masters[0].count("127.0.0.1:") == 2, text
+    names = sorted(p.name for p in logs.iterdir())
+    assert [n.split("-")[0] for n in names] == ["master", "master", "regionserver", "regionserver"]
+
+
+def test_a_temporary_rootdir_is_removed_at_exit_and_kept_with_keep(start: Callable[..., Cluster]) -> None:
+    for keep in (False, True):
+        cluster = start("module", servers=1, extra=("--keep",) if keep else ())
+        cluster.wait_for_children()
+        wait_until(lambda c=cluster: "Ctrl-C to stop" in c.text(), 10, "the banner")
+        [line] = [line for line in cluster.text().splitlines() if line.strip().startswith("rootdir")]
+        rootdir = Path(line.split()[1])
+        assert rootdir.is_dir()
+        cluster.supervisor.send_signal(signal.SIGTERM)
+        assert cluster.supervisor.wait(timeout=30) == 0, cluster.text()
+        assert rootdir.exists() == keep
+        if keep:
+            assert (rootdir / "logs").is_dir()
+            assert f"kept {rootdir}" in cluster.text()
+            shutil.rmtree(rootdir)
+
+
+def test_a_dead_regionserver_is_reported_and_the_others_keep_running(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = start("module", rootdir=tmp_path / "root", servers=2, backups=1)
+    children = cluster.wait_for_children()
+    cluster.wait_for_stubs()
+    victim = max(children, key=lambda c: _port_of(c))  # the highest port: a RegionServer
+    os.kill(victim.pid, signal.SIGKILL)
+
+    wait_until(lambda: "was killed by signal SIGKILL" in cluster.text(), 10, "the death to be reported")
+    assert "regionserver-" in cluster.text()
+    assert cluster.supervisor.poll() is None
+    assert all(alive(c) for c in children if c != victim)
+
+
+def test_when_every_master_is_gone_everything_stops_with_exit_1(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = start("module", rootdir=tmp_path / "root", servers=2, backups=1)
+    children = cluster.wait_for_children()
+    cluster.wait_for_stubs()
+    masters = sorted(children, key=_port_of)[:2]
+    os.kill(masters[0].pid, signal.SIGKILL)
+    wait_until(lambda: "was killed by signal SIGKILL" in cluster.text(), 10, "the first master's death")
+    assert cluster.supervisor.poll() is None  # a backup is left: keep going
+
+    os.kill(masters[1].pid, signal.SIGKILL)
+
+    assert cluster.supervisor.wait(timeout=30) == 1, cluster.text()
+    assert "no master is left" in cluster.text()
+    assert "imported grpc" not in cluster.text()
+    assert not any(alive(c) for c in children)
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    cluster = start("module", rootdir=tmp_path / "root", servers=1, prologue=ignore, grace=0.3)
+    children = cluster.wait_for_children()
+    cluster.wait_for_stubs()
+
+    cluster.supervisor.send_signal(signal.SIGINT)
+
+    assert cluster.supervisor.wait(timeout=30) == 0, cluster.text()
+    assert cluster.text().count("did not stop in time, killing it") == 2
+    assert not any(alive(c) for c in children)
+
+
+def _port_of(proc: Proc) -> int:
+    argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    return int(argv[argv.index(b"--port") + 1])
+
+
+# ---- in process: arguments and ports, no children ----
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    local.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults() -> None:
+    args = _args()
+    assert (args.rootdir, args.servers, args.backup_masters, args.port, args.keep) == (
+        None,
+        3,
+        0,
+        16000,
+        False,
+    )
+
+
+def test_ports_follow_the_first_master_port() -> None:
+    assert local.ports_for(16000, 2, 3) == ((16000, 16001, 16002), (16100, 16101, 16102))
+
+
+@pytest.mark.parametrize(("port", "backups", "servers"), [(65500, 0, 1), (65535, 1, 1), (1000, 100, 1)])
+def test_ports_out_of_range_or_overlapping_are_refused(port: int, backups: int, servers: int) -> None:
+    with pytest.raises(local.LocalError):
+        local.ports_for(port, backups, servers)
+
+
+def test_a_busy_port_fails_with_one_clear_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    port = free_base_port(1)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port + local.SERVER_PORT_OFFSET))
+        holder.listen()
+        code = local.main(_args("--servers", "1", "--port", str(port), "--rootdir", str(tmp_path / "r")))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert f"{port + local.SERVER_PORT_OFFSET}" in err and "in use" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_cli_and_supervisor_modules_do_not_import_grpc() -> None:
+    code = "import sys, regent.cli, regent.local, regent.logs; assert 'grpc' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("bad", [["--servers", "0"], ["--backup-masters", "-1"], ["--port", "x"]])
+def test_bad_counts_are_refused(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _args(*bad)
+    assert "expected a whole number" in capsys.readouterr().err
