@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from regent.proto import master_pb2, master_pb2_grpc
+from regent.proto import master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 
 LOOPBACK = "127.0.0.1"
 #: How long a daemon gets to stop after SIGTERM before it is killed.
@@ -221,6 +221,30 @@ class Master(Daemon):
         return wait_until(active, timeout, f"{self.name} to become the active master", context=self.log_tail)
 
 
+class RegionServer(Daemon):
+    """A `regent regionserver` daemon and the address it listens on."""
+
+    def __init__(
+        self, args: Sequence[str], *, port: int, host: str, name: str, log_dir: Path, **kw: Any
+    ) -> None:
+        self.port = port
+        self.address = f"{host}:{port}"
+        super().__init__(args, name=name, log_dir=log_dir, **kw)
+
+    def online(self, timeout: float = PROBE_TIMEOUT_S) -> dict[int, int] | None:
+        """The regions this server serves now (region id -> open sequence number), None if it does not
+        answer (dead, paused, not started yet)."""
+        return online_regions(self.address, timeout)
+
+    def put(self, region_id: int, row: bytes, column: bytes, value: bytes, timeout: float = 5.0) -> None:
+        """RegionServerData.Put straight to this server (raises grpc.RpcError when refused)."""
+        with grpc.insecure_channel(self.address) as channel:
+            regionserver_pb2_grpc.RegionServerDataStub(channel).Put(
+                regionserver_pb2.PutRequest(region_id=region_id, row=row, column=column, value=value),
+                timeout=timeout,
+            )
+
+
 _names = itertools.count(1)
 _LIVE: set[Daemon] = set()
 
@@ -263,6 +287,40 @@ def start_master(
     )
 
 
+def start_regionserver(
+    rootdir: Path,
+    masters: str,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    *,
+    host: str = LOOPBACK,
+    name: str | None = None,
+    log_dir: Path | None = None,
+    **kw: Any,
+) -> RegionServer:
+    """Start `regent regionserver --rootdir ROOTDIR --master MASTERS --port P` (P free if None)."""
+    port = free_port() if port is None else port
+    args = [
+        "regionserver",
+        "--rootdir",
+        str(rootdir),
+        "--master",
+        masters,
+        "--port",
+        str(port),
+        "--host",
+        host,
+    ]
+    return RegionServer(
+        [*args, *extra_args],
+        port=port,
+        host=host,
+        name=name or f"rs-{port}-{next(_names)}",
+        log_dir=_log_dir(log_dir),
+        **kw,
+    )
+
+
 def _log_dir(log_dir: Path | None) -> Path:
     if log_dir is None:
         return Path(tempfile.mkdtemp(prefix="regent-daemon-logs-"))
@@ -290,6 +348,11 @@ class Daemons:
     ) -> Master:
         return self.track(start_master(rootdir, port, extra_args, log_dir=self.log_dir, **kw))
 
+    def regionserver(
+        self, rootdir: Path, masters: str, port: int | None = None, extra_args: Sequence[str] = (), **kw: Any
+    ) -> RegionServer:
+        return self.track(start_regionserver(rootdir, masters, port, extra_args, log_dir=self.log_dir, **kw))
+
     def log_tails(self, lines: int = 30) -> str:
         return "\n".join(d.log_tail(lines) for d in self.started)
 
@@ -314,6 +377,20 @@ def cluster_info(address: str, timeout: float = PROBE_TIMEOUT_S) -> master_pb2.C
             if _unreachable(exc):
                 return None
             raise
+
+
+def online_regions(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[int, int] | None:
+    """RegionServerAdmin.GetOnlineRegions on `address` (region id -> open sequence number), or None when
+    nothing answers in `timeout` seconds."""
+    with grpc.insecure_channel(address) as channel:
+        stub = regionserver_pb2_grpc.RegionServerAdminStub(channel)
+        try:
+            response = stub.GetOnlineRegions(regionserver_pb2.GetOnlineRegionsRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            if _unreachable(exc):
+                return None
+            raise
+    return dict(zip(response.region_ids, response.open_seq_nums, strict=True))
 
 
 def health_status(address: str, timeout: float = PROBE_TIMEOUT_S, service: str = "") -> str | None:
@@ -342,3 +419,106 @@ def snapshot_files(root: Path, ignore: Iterable[str] = ()) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and path.name not in skip
     }
+
+
+class Cluster:
+    """A master (and backups) and RegionServers on one ROOTDIR, as real processes tracked by `daemons`.
+
+    Built for process-level tests: start it, drive it through the SDK (`admin`), observe every server's own
+    list of regions (`served`), kill or pause processes, restart them on the same ports.
+    """
+
+    def __init__(
+        self, daemons: Daemons, rootdir: Path, *, masters: int = 1, master_args: Sequence[str] = ()
+    ) -> None:
+        self.daemons = daemons
+        self.rootdir = rootdir
+        self.master_args = list(master_args)
+        self.master_ports = [free_port() for _ in range(masters)]
+        self.masters: list[Master] = []
+        self.servers: list[RegionServer] = []
+        self._connection: Any = None
+
+    @property
+    def master_addresses(self) -> str:
+        return ",".join(f"{LOOPBACK}:{p}" for p in self.master_ports)
+
+    def start_master(self, index: int = 0) -> Master:
+        master = self.daemons.master(self.rootdir, self.master_ports[index], self.master_args)
+        self.masters.append(master)
+        return master
+
+    def start_server(self, port: int | None = None) -> RegionServer:
+        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port)
+        self.servers.append(server)
+        return server
+
+    def start(self, servers: int = 3, timeout: float = 30.0) -> Cluster:
+        """Start every master and `servers` RegionServers; wait until the active master sees them all."""
+        for i in range(len(self.master_ports)):
+            self.start_master(i)
+        for _ in range(servers):
+            self.start_server()
+        self.wait_live(servers, timeout)
+        return self
+
+    def active_master(self) -> Master | None:
+        for master in self.masters:
+            if master.alive:
+                info = master.info()
+                if info is not None and info.active:
+                    return master
+        return None
+
+    @property
+    def admin(self) -> Any:
+        """An SDK Admin on every master address (client.admin.Admin)."""
+        if self._connection is None:
+            import regent
+
+            self._connection = regent.connect(self.master_addresses, timeout=30.0)
+        return self._connection.admin()
+
+    def status(self) -> Any:
+        return self.admin.cluster_status()
+
+    def wait_live(self, count: int, timeout: float = 30.0) -> Any:
+        """Wait until the active master counts `count` live RegionServers; return its ClusterStatus."""
+
+        def live() -> Any:
+            try:
+                status = self.admin.cluster_status(timeout=2.0)
+            except Exception:
+                return None
+            return status if len(status.servers) == count else None
+
+        return wait_until(live, timeout, f"{count} live RegionServers", context=self.daemons.log_tails)
+
+    def wait_open(self, table: str, count: int, timeout: float = 60.0) -> list[Any]:
+        """Wait until all `count` regions of `table` are OPEN with no procedure; return their locations."""
+
+        def all_open() -> list[Any] | None:
+            try:
+                regions = self.admin.table_regions(table, timeout=5.0)
+            except Exception:
+                return None
+            ok = len(regions) == count and all(r.state.name == "OPEN" and not r.proc_id for r in regions)
+            return regions if ok else None
+
+        return wait_until(all_open, timeout, f"every region of {table} OPEN", context=self.daemons.log_tails)
+
+    def served(self) -> dict[int, list[str]]:
+        """region id -> addresses of the live servers that say they serve it (one call per server)."""
+        out: dict[int, list[str]] = {}
+        for server in self.servers:
+            if not server.alive:
+                continue
+            online = server.online()
+            for region_id in online or {}:
+                out.setdefault(region_id, []).append(server.address)
+        return out
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -193,6 +193,8 @@ def test_public_names() -> None:
         "LiveServer",
         "MasterUnavailable",
         "NotActiveMaster",
+        "Procedure",
+        "ProcedureNotFound",
         "ProcedureTimeout",
         "RegentError",
         "RegionInTransition",

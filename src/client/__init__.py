@@ -17,6 +17,7 @@ from client.errors import (
     InvalidArgument,
     MasterUnavailable,
     NotActiveMaster,
+    ProcedureNotFound,
     ProcedureTimeout,
     RegentError,
     RegionInTransition,
@@ -26,7 +27,7 @@ from client.errors import (
     TableNotFound,
     from_rpc_error,
 )
-from client.types import ClusterStatus, LiveServer, RegionLocation
+from client.types import ClusterStatus, LiveServer, Procedure, RegionLocation
 
 __all__ = [
     "Admin",
@@ -36,6 +37,8 @@ __all__ = [
     "LiveServer",
     "MasterUnavailable",
     "NotActiveMaster",
+    "Procedure",
+    "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
     "RegionInTransition",

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from client.errors import ProcedureTimeout
-from client.types import ClusterStatus, RegionLocation, cluster_status_from_proto, location_from_proto
+from client.types import (
+    ClusterStatus,
+    Procedure,
+    RegionLocation,
+    cluster_status_from_proto,
+    location_from_proto,
+    procedure_from_proto,
+)
 from meta.states import RegionState
 from meta.types import MAX_BOUNDARY_KEY, ColumnFamily, ServerName, TableDescriptor
 from regent.config import parse_address
@@ -173,6 +180,26 @@ class Admin:
             "ClusterStatus", master_pb2.ClusterStatusRequest(), timeout
         )
         return cluster_status_from_proto(response)
+
+    # ---- procedures ----
+
+    def list_procedures(self, *, limit: int = 1000, timeout: float | None = None) -> list[Procedure]:
+        """The procedures the master is running, with their kind, current step and age (at most `limit`
+        region procedures, the oldest first, after every server crash procedure)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 2**32 - 1:
+            raise ValueError(f"limit must be a whole number 1..{2**32 - 1}, got {limit!r}")
+        request = master_pb2.ListProceduresRequest(limit=limit)
+        response: master_pb2.ListProceduresResponse = self._conn._call("ListProcedures", request, timeout)
+        return [procedure_from_proto(p) for p in response.procedures]
+
+    def bypass(self, proc_id: int, *, timeout: float | None = None) -> None:
+        """Force procedure `proc_id` to end now, as HBCK2's bypass does, for a procedure that is stuck.
+
+        A region transition ends with the region ABNORMALLY_CLOSED and no procedure (a close is sent to its
+        server to be sure it serves nothing); assign it again when its cause is fixed. A server crash
+        procedure ends without recovering the rest of its regions. ProcedureNotFound if none has that id.
+        """
+        self._conn._call("Bypass", master_pb2.BypassRequest(proc_id=proc_id), timeout)
 
 
 def _family(family: str | ColumnFamily) -> ColumnFamily:

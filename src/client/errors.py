@@ -12,6 +12,7 @@ below, so a caller catches the same named error whichever side found the problem
     ├── RegionNotFound
     ├── RegionInTransition      a procedure is already attached to the region: one at a time
     ├── ServerNotFound
+    ├── ProcedureNotFound       no running procedure has that id
     ├── InvalidArgument         the master refused the request's arguments
     └── ProcedureTimeout        a procedure did not finish before the caller's deadline
 
@@ -72,6 +73,10 @@ class ServerNotFound(RegentError):
     pass
 
 
+class ProcedureNotFound(RegentError):
+    """No running procedure has that id (it finished, was bypassed, or never existed)."""
+
+
 class InvalidArgument(RegentError):
     """The master refused a request's arguments; the message says what it expected and what it got."""
 
@@ -106,6 +111,7 @@ ERRORS: dict[str, type[RegentError]] = {
         RegionNotFound,
         RegionInTransition,
         ServerNotFound,
+        ProcedureNotFound,
         InvalidArgument,
         ProcedureTimeout,
     )
@@ -161,6 +167,7 @@ __all__ = [
     "InvalidArgument",
     "MasterUnavailable",
     "NotActiveMaster",
+    "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
     "RegionInTransition",

@@ -54,6 +54,23 @@ class ClusterStatus:
     startup_assignment_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """A procedure the master is running: `kind` is assign, unassign, move or server_crash; `step` says what
+    it waits for now; `age_s` is the time since its last step (a large one means stuck); `region_id` is None
+    for procedures that are not about one region."""
+
+    proc_id: int
+    kind: str
+    step: str
+    age_s: float
+    region_id: int | None
+
+
+def procedure_from_proto(msg: master_pb2.ProcedureInfo) -> Procedure:
+    return Procedure(msg.proc_id, msg.kind, msg.step, msg.age_s, msg.region_id or None)
+
+
 def location_from_proto(msg: master_pb2.RegionLocation) -> RegionLocation:
     return RegionLocation(
         info=region_info_from_proto(msg.info),
@@ -81,7 +98,9 @@ def cluster_status_from_proto(msg: master_pb2.ClusterStatusResponse) -> ClusterS
 __all__ = [
     "ClusterStatus",
     "LiveServer",
+    "Procedure",
     "RegionLocation",
     "cluster_status_from_proto",
     "location_from_proto",
+    "procedure_from_proto",
 ]
