@@ -58,7 +58,14 @@ def _server(raw: bytes) -> ServerName | None:
         return None
     name = _names.get(raw)
     if name is None:
-        name = _names[raw] = intern_server(ServerName.parse(raw.decode()))
+        try:
+            parsed = ServerName.parse(raw.decode())
+        except ValueError:  # UnicodeDecodeError is one too
+            raise ValueError(
+                f"region_state value holds a malformed server name {raw[:80]!r}: "
+                "expected UTF-8 host:port:startcode"
+            ) from None
+        name = _names[raw] = intern_server(parsed)
     return name
 
 
@@ -114,6 +121,11 @@ def unpack_region_state(
     end = _ROW_HEAD.size + n_server
     if end + n_target != len(raw):
         raise ValueError(f"region_state value has {len(raw)} bytes, its header announces {end + n_target}")
+    if state >= len(_STATES) or kind >= len(_KINDS):
+        raise ValueError(
+            f"region_state value has state {state} and transit kind {kind}: expected a state below "
+            f"{len(_STATES)} and a kind below {len(_KINDS)}"
+        )
     return (
         _STATES[state],
         _KINDS[kind],
@@ -127,21 +139,8 @@ def unpack_region_state(
 
 def decode_region_state(raw: bytes) -> RegionStateRow:
     """Decode a region_state value; raise ValueError naming what is wrong with a malformed one."""
-    if len(raw) < _ROW_HEAD.size or raw[0] != _ROW_V1:
-        raise ValueError(f"region_state value is not a version-1 row ({len(raw)} bytes, first {raw[:1]!r})")
-    _, state, kind, attempts, proc_id, seq, n_server, n_target = _ROW_HEAD.unpack_from(raw)
-    end = _ROW_HEAD.size + n_server
-    if end + n_target != len(raw):
-        raise ValueError(f"region_state value has {len(raw)} bytes, its header announces {end + n_target}")
-    return RegionStateRow(
-        RegionState(state),
-        _server(raw[_ROW_HEAD.size : end]),
-        proc_id,
-        TransitKind(kind),
-        seq,
-        attempts,
-        _server(raw[end:]),
-    )
+    state, kind, attempts, proc_id, seq, server, target = unpack_region_state(raw)
+    return RegionStateRow(state, server, proc_id, kind, seq, attempts, target)
 
 
 def encode_region_info(info: RegionInfo) -> bytes:

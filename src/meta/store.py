@@ -122,11 +122,11 @@ class MetaStore:
         txn = self._env.begin(write=True)
         try:
             if epoch is not None and (fenced := self._fenced(txn, epoch)) is not None:
-                txn.abort()
+                self._abort(txn)
                 return [fenced] * len(batches)
             outcomes = [self._apply_nested(txn, batch) for batch in batches]
         except BaseException:
-            txn.abort()
+            self._abort(txn)
             raise
         txn.commit()
         return outcomes
@@ -146,13 +146,25 @@ class MetaStore:
             for op in batch.ops:
                 _apply_op(txn, self._dbs[op.db], op)
         except lmdb.MapFullError:
-            txn.abort()
+            self._abort(txn)
             raise
         except Exception as exc:  # this batch only: its nested transaction leaves nothing behind
-            txn.abort()
+            self._abort(txn)
             return exc
         txn.commit()
         return None
+
+    def _abort(self, txn: Any) -> None:
+        """Abort a write transaction (top-level or nested) while no other thread is inside a snapshot.
+
+        py-lmdb 3.x makes `abort()` of a write transaction wait until no thread of this process is inside
+        a read call, and lets new read calls start while it waits: with two or more threads reading back
+        to back, the abort (and with it the writer, and the event loop) waits for ever. py-lmdb 1.x does
+        not. Holding new snapshots back for the instant of the abort, and letting the current ones end
+        (snapshots are short by contract), gives it its moment. Commits do not need this.
+        """
+        with self._resize.exclusive(others_only=True):
+            txn.abort()
 
     def _grow(self) -> None:
         with self._resize.exclusive():
@@ -250,14 +262,26 @@ def _open_databases(env: Any, path: Path) -> dict[str, Any]:
         found = ", ".join(repr(n.decode(errors="replace")) for n in names[:5])
         raise MetaForeignError(f"{path} is an LMDB environment but not Regent's meta (it holds {found})")
     with env.begin() as txn:
-        info = env.open_db(b"info", txn=txn, create=False)
+        info = _open_db(env, txn, "info", path)
         schema = txn.get(b"schema", db=info)
     if schema != SCHEMA:
         raise MetaForeignError(f"{path} holds meta schema {schema!r}, this Regent reads {SCHEMA!r}")
     # Handles opened in a read transaction die with it: open them for good in a write transaction that
     # changes nothing (LMDB writes no page for it).
     with env.begin(write=True) as txn:
-        return {db: env.open_db(db.encode(), txn=txn, create=False) for db in DATABASES}
+        return {db: _open_db(env, txn, db, path) for db in DATABASES}
+
+
+def _open_db(env: Any, txn: Any, name: str, path: Path) -> Any:
+    """Open the existing database `name`. A row of the main database that bears the name but is not a
+    database (or one with other flags) makes LMDB answer MDB_INCOMPATIBLE: that is not Regent's meta."""
+    try:
+        return env.open_db(name.encode(), txn=txn, create=False)
+    except lmdb.IncompatibleError:
+        raise MetaForeignError(
+            f"{path} is an LMDB environment but not Regent's meta: expected {name!r} to be a database, "
+            "found a plain row of that name (or a database with other flags) in its main database"
+        ) from None
 
 
 def _create(env: Any) -> dict[str, Any]:
@@ -270,32 +294,46 @@ def _create(env: Any) -> dict[str, Any]:
 
 
 class _ResizeLock:
-    """Readers share it; growing the map takes it alone (LMDB refuses to resize under open transactions)."""
+    """Snapshots share it; growing the map (LMDB refuses to resize under open transactions) and aborting a
+    write transaction (see MetaStore._abort) take it alone. A waiting exclusive taker holds new snapshots
+    back, so a stream of readers cannot starve it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._resizing = False
+        self._mine = threading.local()  # .depth: snapshots this thread holds
+
+    def _depth(self) -> int:
+        depth: int = getattr(self._mine, "depth", 0)
+        return depth
 
     @contextmanager
     def shared(self) -> Iterator[None]:
+        depth = self._depth()
         with self._cond:
-            while self._resizing:
+            while self._resizing and not depth:  # a thread inside a snapshot may nest one: no deadlock
                 self._cond.wait()
             self._readers += 1
+        self._mine.depth = depth + 1
         try:
             yield
         finally:
+            self._mine.depth -= 1
             with self._cond:
                 self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+                self._cond.notify_all()
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self, *, others_only: bool = False) -> Iterator[None]:
+        """With `others_only`, wait only for the snapshots of other threads: this thread's own are idle
+        while it holds the lock (an abort does not wait for idle read transactions; a resize does)."""
+        mine = self._depth() if others_only else 0
         with self._cond:
+            while self._resizing:
+                self._cond.wait()
             self._resizing = True
-            while self._readers:
+            while self._readers > mine:
                 self._cond.wait()
         try:
             yield
