@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -626,3 +628,29 @@ def test_reopening_meta_writes_nothing(tmp_path: Path) -> None:
     finally:
         store.close()
     assert files(tmp_path / "meta")["data.mdb"] == before
+
+
+_GROW_IN_CHILD = """
+import sys
+from pathlib import Path
+from meta import MetaStore, WriteBatch, keys
+store = MetaStore.open(Path(sys.argv[1]), map_size=1 << 20)
+rows = [(keys.u64(i), bytes(200)) for i in range(20_000)]  # about 5 MB: the 1 MiB map must grow
+store.bootstrap_write(WriteBatch().put_many("procedures", rows))
+store.close()
+"""
+
+
+def test_a_reader_adopts_a_map_another_process_grew(tmp_path: Path) -> None:
+    """A standby master reads meta while the active master (another process) grows its map: LMDB then
+    refuses the reader's next transaction (MapResizedError) until it adopts the new size itself."""
+    path = tmp_path / "meta"
+    reader = MetaStore.open(path, map_size=1 << 20)
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _GROW_IN_CHILD, str(path)], check=True, timeout=60, capture_output=True
+        )
+        with reader.snapshot() as snap:
+            assert snap.count("procedures") == 20_000
+    finally:
+        reader.close()

@@ -38,7 +38,8 @@ S = RegionState
 TRANSITIONS: Mapping[RegionState, frozenset[RegionState]] = {
     # assign: a server is chosen and OPENING is persisted before the open is sent
     S.OFFLINE: frozenset({S.OPENING}),
-    S.CLOSED: frozenset({S.OPENING, S.SPLITTING, S.MERGING, S.SPLIT, S.MERGED, S.OFFLINE}),
+    # CLOSED -> SPLIT / MERGED: a split or merge parent, closed by its procedure, at the point of no return
+    S.CLOSED: frozenset({S.OPENING, S.SPLIT, S.MERGED, S.OFFLINE}),
     S.ABNORMALLY_CLOSED: frozenset({S.OPENING, S.CLOSED}),
     S.FAILED_OPEN: frozenset({S.OPENING, S.CLOSED}),
     # OPENING -> OPENING: the open failed or could not be sent, retried on another server
@@ -58,10 +59,9 @@ TRANSITIONS: Mapping[RegionState, frozenset[RegionState]] = {
 #: States in which a region is being moved by a procedure (a "region in transition" in HBase's words).
 TRANSIENT: frozenset[RegionState] = frozenset({S.OPENING, S.CLOSING, S.SPLITTING, S.MERGING})
 
-#: States from which an assign may start.
-ASSIGNABLE: frozenset[RegionState] = frozenset(
-    s for s, targets in TRANSITIONS.items() if S.OPENING in targets
-)
+#: States from which an operator's (or the startup's) assign may start. OPENING itself (a retry) and the
+#: daughters of a split or merge (their procedure assigns them) also lead to OPENING, but not by an assign.
+ASSIGNABLE: frozenset[RegionState] = frozenset({S.OFFLINE, S.CLOSED, S.ABNORMALLY_CLOSED, S.FAILED_OPEN})
 
 # A flat set of (from, to) pairs: the membership test on the hot path is one hash lookup.
 _LEGAL: frozenset[tuple[RegionState, RegionState]] = frozenset(

@@ -81,8 +81,17 @@ class MetaStore:
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         """A consistent read view. Never blocks the writer; keep it short, never hold it across an await."""
-        with self._resize.shared(), self._env.begin(buffers=False) as txn:
-            yield Snapshot(txn, self._dbs)
+        while True:
+            with self._resize.shared():
+                try:
+                    txn = self._env.begin(buffers=False)
+                except lmdb.MapResizedError:
+                    pass  # another process (the active master) grew the map: adopt its size below
+                else:
+                    with txn:
+                        yield Snapshot(txn, self._dbs)
+                    return
+            self._adopt_map_size()
 
     @property
     def epoch(self) -> int:
@@ -119,7 +128,11 @@ class MetaStore:
                 ) from exc
 
     def _apply_once(self, batches: Sequence[WriteBatch], epoch: int | None) -> list[BaseException | None]:
-        txn = self._env.begin(write=True)
+        try:
+            txn = self._env.begin(write=True)
+        except lmdb.MapResizedError:
+            self._adopt_map_size()
+            txn = self._env.begin(write=True)
         try:
             if epoch is not None and (fenced := self._fenced(txn, epoch)) is not None:
                 self._abort(txn)
@@ -165,6 +178,11 @@ class MetaStore:
         """
         with self._resize.exclusive(others_only=True):
             txn.abort()
+
+    def _adopt_map_size(self) -> None:
+        """Take the map size another process set (a standby reading meta that the active master grew)."""
+        with self._resize.exclusive():
+            self._env.set_mapsize(0)
 
     def _grow(self) -> None:
         with self._resize.exclusive():
