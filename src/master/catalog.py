@@ -43,7 +43,7 @@ def load(store: MetaStore, *, keep_raw: bool = False) -> Catalog:
         for _, raw in snap.scan("regions"):
             info = decode_region_info(raw)
             nodes.append(RegionNode(info, states.get(info.region_id, offline)))
-    catalog.regions.add(nodes)
+    catalog.regions.add(nodes, in_key_order=True)
     return catalog
 
 

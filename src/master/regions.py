@@ -84,12 +84,17 @@ class RegionMap:
         self._by_id: dict[int, RegionNode] = {}
         self._tables: dict[str, list[RegionNode]] = {}
 
-    def add(self, nodes: Iterable[RegionNode]) -> None:
+    def add(self, nodes: Iterable[RegionNode], *, in_key_order: bool = False) -> None:
+        """Add nodes. `in_key_order`: they come in meta's `regions` key order (table, start key, id), as a
+        scan of meta yields them; added to an empty map, each table's list then needs no sort."""
+        was_empty = not self._by_id
         touched: set[str] = set()
         for node in nodes:
             self._by_id[node.region_id] = node
             self._tables.setdefault(node.info.table, []).append(node)
             touched.add(node.info.table)
+        if in_key_order and was_empty:
+            return
         for table in touched:
             self._tables[table].sort(key=lambda n: (n.info.start_key, n.region_id))
 

@@ -131,6 +131,7 @@ def _assign(
         peak_rss_kb = _peak_rss_kb(master.pid)
         children.stop()
     seconds = status.startup_assignment_ms / 1000
+    load_seconds = _event_field(master.log, "master_active", "ms") / 1000
     _verify_meta(rootdir, regions)
     return {
         "benchmark": "assign",
@@ -138,6 +139,8 @@ def _assign(
         "servers": servers,
         "seconds": round(seconds, 3),
         "regions_per_s": round(regions / seconds),
+        # before `seconds` starts: from winning the election to active (epoch bump, meta loaded)
+        "load_seconds": round(load_seconds, 3),
         "master_peak_rss_mb": round(peak_rss_kb / 1024, 1),
     }
 
@@ -162,6 +165,18 @@ def _until_assigned(
             return status
         time.sleep(0.1)
     raise RuntimeError("the startup assignment did not finish in time")
+
+
+def _event_field(log: Path, event: str, field: str) -> float:
+    """A field of the first JSON log line of `event` in a daemon's log."""
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == event:
+            return float(record[field])
+    raise RuntimeError(f"{log} has no {event!r} line")
 
 
 def _peak_rss_kb(pid: int) -> int:

