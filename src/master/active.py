@@ -274,7 +274,7 @@ class ActiveMaster:
         self._server_arrived.set()
         for old in replaced:
             await self.server_died(old, f"a new incarnation {name} started on its address")
-        if self._startup_done:
+        if self._startup_planned:  # not _startup_done: that waits for every region to settle
             await self.apply(self.am.assign_waiting())
 
     async def server_died(self, server: ServerName, reason: str) -> None:
@@ -294,7 +294,8 @@ class ActiveMaster:
         self.crashes[crash.proc_id] = crash
         dead = meta_pb2.ServerRecord(server=server_to_proto(server), dead=True)
         batch = WriteBatch().put("procedures", keys.u64(crash.proc_id), crash.record().SerializeToString())
-        batch.put("servers", server.address.encode(), dead.SerializeToString())
+        if self.servers.by_address(server.address) is None:  # never over a newer incarnation's record
+            batch.put("servers", server.address.encode(), dead.SerializeToString())
         catalog_mod.counter_updates(batch, {b"next_proc_id": self.am.next_proc_id})
         await self.writer.write(batch)
         log.warning("server_declared_dead", server=str(server), reason=reason, proc_id=crash.proc_id)

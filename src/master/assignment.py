@@ -139,10 +139,11 @@ class AssignmentManager:
                 f"region {region_id} is {node.state.name}: assign needs one of "
                 + ", ".join(sorted(s.name for s in ASSIGNABLE))
             )
+        target = server or self._pick()  # before attaching: no live server must leave no procedure behind
         effects = Effects()
         proc_id = self._attach(node, TransitKind.ASSIGN)
         node.attempts = 0
-        self._open(node, server or self._pick(), effects)
+        self._open(node, target, effects)
         return proc_id, effects
 
     def unassign(self, region_id: int) -> tuple[int, Effects]:
@@ -184,11 +185,16 @@ class AssignmentManager:
         return placement.plan(nodes, self.servers.live(), self.load)
 
     def open_chunk(self, server: ServerName, nodes: Sequence[RegionNode]) -> Effects:
-        """Open planned regions on `server` (a chunk of a plan: the startup pipelines these)."""
+        """Open planned regions on `server` (a chunk of a plan: the startup pipelines these).
+
+        Only regions still waiting are opened: between the plan and this chunk, assign_waiting (a server
+        registered) may have assigned some of them already.
+        """
         effects = Effects()
-        for node in nodes:
-            self.waiting.pop(node.region_id, None)
-        self._open_many(nodes, server, effects)
+        pop = self.waiting.pop
+        chunk = [node for node in nodes if pop(node.region_id, None) is not None and not node.proc_id]
+        if chunk:
+            self._open_many(chunk, server, effects)
         return effects
 
     def take_over(self, nodes: Iterable[RegionNode]) -> tuple[Effects, list[RegionNode]]:
@@ -211,9 +217,11 @@ class AssignmentManager:
                     continue
                 if node.proc_id and state is S.OPENING:
                     effects.open(server, node)
+                    self._stamp(node)  # so that stuck() sends it again if this order is lost too
                     continue
                 if node.proc_id and state is S.CLOSING:
                     effects.close(server, node)
+                    self._stamp(node)
                     continue
             if state in (S.OPEN, S.OPENING, S.CLOSING):
                 self._recover(node, effects, to_assign)
@@ -254,6 +262,9 @@ class AssignmentManager:
             effects.rows.append(node.row())
             return
         if not node.proc_id:
+            # Persisted now, not only when it is assigned: the assign may wait for a server (take_over's
+            # plan, no live server), and meta must not say OPEN on a dead server meanwhile.
+            effects.rows.append(node.row())
             to_assign.append(node)
             return
         target = node.target if node.kind is TransitKind.MOVE else None
@@ -446,8 +457,10 @@ class AssignmentManager:
                 rejected.append((i, f"unknown transition code {code}"))
 
     def dispatch_failed(self, server: ServerName, opens: OpenOrders, closes: CloseOrders) -> Effects:
-        """Orders that could not be delivered to `server`: opens are retried elsewhere. Undelivered closes
-        stay with the server: if it is dead, its crash procedure owns the region."""
+        """Orders that could not be delivered to `server`: opens are retried elsewhere, without counting an
+        attempt (the open did not fail, it never arrived: no number of unreachable servers may leave a region
+        FAILED_OPEN). Undelivered closes stay with the server: if it is dead, its crash procedure owns the
+        region."""
         effects = Effects()
         for region_id, proc_id in zip(opens.region_ids, opens.proc_ids, strict=True):
             node = self.regions.get(region_id)
@@ -457,7 +470,7 @@ class AssignmentManager:
                 and node.state is S.OPENING
                 and node.server == server
             ):
-                self._retry_open(node, effects)
+                self._retry_open(node, effects, failed=False)
         return effects
 
     # ---- queries ----
@@ -602,9 +615,10 @@ class AssignmentManager:
         self._detach(node)
         effects.rows.append(node.row())
 
-    def _retry_open(self, node: RegionNode, effects: Effects) -> None:
+    def _retry_open(self, node: RegionNode, effects: Effects, *, failed: bool = True) -> None:
         failed_on = node.server
-        node.attempts += 1
+        if failed:  # the open failed on the server (not: the order could not be delivered)
+            node.attempts += 1
         if node.attempts >= self.max_attempts:
             self._to(node, S.FAILED_OPEN)
             self._set_server(node, None)

@@ -1,7 +1,9 @@
 """What a RegionServer hosts, as pure state: orders in, outcomes out, reports' answers applied.
 
 A region is served (in `online`) only after the master accepted its OPENED report. Orders are de-duplicated by
-procedure id. No I/O here: regionserver.daemon moves orders in and reports out.
+procedure id and open sequence number: a procedure that retries an open on this server sends a new open
+sequence number, and that is a new order, not a duplicate. No I/O here: regionserver.daemon moves orders in
+and reports out.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class Hosting:
     def __init__(self) -> None:
         self.online: dict[int, HostedRegion] = {}
         self.opening: dict[int, HostedRegion] = {}  # opened, OPENED reported, not yet accepted
-        self.procs: set[int] = set()  # procedure ids of orders not yet finished (de-duplication)
+        # (procedure id, open sequence number; 0 for a close) of orders not yet finished (de-duplication)
+        self.procs: set[tuple[int, int]] = set()
         self.outbox = Outbox()
         self.requests = 0
 
@@ -76,10 +79,10 @@ class Hosting:
         accepted = duplicates = 0
         procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
-            if proc in procs:
-                duplicates += 1
+            if (proc, seq) in procs or seq < _newest_seq(opening.get(rid), online.get(rid)):
+                duplicates += 1  # a repeat, or an older open than the one held: superseded
                 continue
-            procs.add(proc)
+            procs.add((proc, seq))
             current = online.get(rid)
             if current is not None and current.open_seq_num == seq:
                 add(OPENED, rid, proc, seq)  # already open under this very open: report it again
@@ -95,13 +98,21 @@ class Hosting:
         return accepted, duplicates
 
     def close_many(self, region_ids: Sequence[int], proc_ids: Sequence[int]) -> tuple[int, int]:
-        """Stop serving at once, then report CLOSED (a region this server does not hold is closed already)."""
+        """Stop serving at once, then report CLOSED (a region this server does not hold is closed already).
+
+        A close whose procedure is not newer than the open held is stale (a late repeat of a close that was
+        followed by a new open here, e.g. a move back to this server under the same procedure): ignored.
+        Procedure ids only grow, and a region has one procedure at a time, so a close the master still
+        waits for is always newer than the open it closes.
+        """
         accepted = duplicates = 0
+        opening, online = self.opening, self.online
         for rid, proc in zip(region_ids, proc_ids, strict=True):
-            if proc in self.procs:
+            held = [r.proc_id for r in (opening.get(rid), online.get(rid)) if r is not None]
+            if (proc, 0) in self.procs or (held and proc <= max(held)):
                 duplicates += 1
                 continue
-            self.procs.add(proc)
+            self.procs.add((proc, 0))
             self.drop(rid)
             self.outbox.add(CLOSED, rid, proc)
             accepted += 1
@@ -130,15 +141,15 @@ class Hosting:
     def answered(self, report: Report, rejected: Sequence[Sequence[int]]) -> list[int]:
         """Apply the master's answer; return the regions closed because their OPENED was rejected."""
         closed = []
-        for (code, ids, procs, _), refused in zip(report, rejected, strict=True):
+        for (code, ids, procs, seqs), refused in zip(report, rejected, strict=True):
             refused_set = set(refused)
-            for i, (rid, proc) in enumerate(zip(ids, procs, strict=True)):
-                self.procs.discard(proc)
+            for i, (rid, proc, seq) in enumerate(zip(ids, procs, seqs, strict=True)):
+                self.procs.discard((proc, seq))
                 if code != OPENED:
                     continue
                 region = self.opening.get(rid)
-                if region is None or region.proc_id != proc:
-                    continue
+                if region is None or region.proc_id != proc or region.open_seq_num != seq:
+                    continue  # the answer to an earlier open of this region
                 if i in refused_set:
                     self.drop(rid)
                     closed.append(rid)
@@ -160,3 +171,8 @@ class Hosting:
         for region_id in [*self.online, *self.opening]:
             self.drop(region_id)
         return served
+
+
+def _newest_seq(*held: HostedRegion | None) -> int:
+    """The open sequence number of the newest open of a region this server holds (0 if none)."""
+    return max((r.open_seq_num for r in held if r is not None), default=0)
