@@ -522,3 +522,60 @@ class Cluster:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+# ---- observing who serves what, over time ----
+
+#: One answer of GetOnlineRegions: (server address, region id -> open sequence number).
+Observation = tuple[str, dict[int, int]]
+
+
+def observe_online(servers: Iterable[RegionServer]) -> list[Observation]:
+    """One pass of GetOnlineRegions over the live `servers`, strictly one call after the other, in order."""
+    out: list[Observation] = []
+    for server in servers:
+        if server.alive:
+            online = server.online()
+            if online is not None:
+                out.append((server.address, online))
+    return out
+
+
+def doubly_served(observations: Sequence[Observation]) -> list[str]:
+    """Regions that two servers served at the same instant, from sequential observations (oldest first).
+
+    Two servers' lists are never read at the same instant, so "both listed it" may be a move seen half
+    before, half after. This counts only what cannot be: server X lists region r with the same open sequence
+    number in two consecutive observations of X, so X served that one open of r all along in between (a new
+    open always gets a new sequence number), and another server Y lists r in an observation made in between.
+    """
+    by_address: dict[str, list[int]] = {}
+    for index, (address, _) in enumerate(observations):
+        by_address.setdefault(address, []).append(index)
+    found = []
+    for address, indexes in by_address.items():
+        for a, b in itertools.pairwise(indexes):
+            held = observations[a][1]
+            later = observations[b][1]
+            steady = {rid for rid, seq in held.items() if later.get(rid) == seq}
+            for c in range(a + 1, b):
+                other, online = observations[c]
+                if other == address:
+                    continue
+                for rid in sorted(steady & online.keys()):
+                    found.append(
+                        f"region {rid} served by {address} (open sequence number {held[rid]}, "
+                        f"observations #{a} and #{b}) and by {other} (open sequence number "
+                        f"{online[rid]}, observation #{c})"
+                    )
+    return found
+
+
+def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: float = 5.0) -> bytes | None:
+    """RegionServerData.Get straight to the server at `address`: the value, None if the cell is absent
+    (raises grpc.RpcError when refused or unreachable)."""
+    with grpc.insecure_channel(address) as channel:
+        response = regionserver_pb2_grpc.RegionServerDataStub(channel).Get(
+            regionserver_pb2.GetRequest(region_id=region_id, row=row, column=column), timeout=timeout
+        )
+    return response.value if response.found else None

@@ -22,7 +22,7 @@ from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
 from meta.codec import ROW_HEAD, ROW_VERSION, server_bytes
-from meta.states import ASSIGNABLE, transition
+from meta.states import ASSIGNABLE, transition, transition_many
 
 S = RegionState
 
@@ -208,6 +208,7 @@ class AssignmentManager:
         effects = Effects()
         to_assign: list[RegionNode] = []
         live = self.servers.is_live
+        enabled: dict[str, bool] = {}  # table_enabled, asked once per table rather than once per region
         for node in nodes:
             state, server = node.state, node.server
             if state in (S.SPLIT, S.MERGED) or node.info.offline:
@@ -228,8 +229,13 @@ class AssignmentManager:
                 continue
             if node.proc_id:
                 self._detach(node)
-            if node.state in ASSIGNABLE and self.table_enabled(node.info.table):
-                to_assign.append(node)
+            if node.state in ASSIGNABLE:
+                table = node.info.table
+                ok = enabled.get(table)
+                if ok is None:
+                    ok = enabled[table] = self.table_enabled(table)
+                if ok:
+                    to_assign.append(node)
         return effects, to_assign
 
     def server_dead(self, server: ServerName) -> Effects:
@@ -375,7 +381,8 @@ class AssignmentManager:
         server_raw = server_bytes(server)
         pack, n_server = ROW_HEAD.pack, len(server_raw)
         others: list[int] = []
-        opened = 0
+        matched: list[RegionNode] = []
+        match = matched.append
         for i, (region_id, proc_id, seq) in enumerate(zip(region_ids, proc_ids, seqs, strict=True)):
             node = get(region_id)
             if (
@@ -386,8 +393,11 @@ class AssignmentManager:
                 or (node.server is not server and node.server != server)
             ):
                 others.append(i)
-                continue
-            transition(node, opened_state)
+            else:
+                match(node)
+        transition_many(matched, opened_state)
+        for node in matched:
+            region_id = node.region_id
             node.proc_id, node.kind, node.attempts, node.target = 0, none, 0, None
             pop(region_id, None)
             pop_stamp(region_id, None)
@@ -396,12 +406,11 @@ class AssignmentManager:
             rows.append(
                 (
                     region_id.to_bytes(8, "big"),
-                    pack(ROW_VERSION, opened_state, 0, 0, 0, seq, n_server, 0) + server_raw,
+                    pack(ROW_VERSION, opened_state, 0, 0, 0, node.open_seq_num, n_server, 0) + server_raw,
                 )
             )
-            opened += 1
-        self.by_state[opening] -= opened
-        self.by_state[opened_state] += opened
+        self.by_state[opening] -= len(matched)
+        self.by_state[opened_state] += len(matched)
         if others:
             self._report_each(server, OPENED, others, region_ids, proc_ids, seqs, rejected, effects)
 
@@ -562,14 +571,11 @@ class AssignmentManager:
         opening, assign, in_transition, load = S.OPENING, TransitKind.ASSIGN, self.in_transition, self.load
         by_state, stamps, now = self.by_state, self.stamps, self.clock()
         proc_id, seq = self.next_proc_id, self.next_open_seq_num
+        if any(node.proc_id for node in nodes):
+            busy = next(node for node in nodes if node.proc_id)
+            raise RegionInTransition(f"region {busy.region_id} is under procedure {busy.proc_id}")
+        by_state.subtract(transition_many(nodes, opening))  # nothing OPEN may go OPENING: no load to move
         for node in nodes:
-            if node.proc_id:
-                raise RegionInTransition(f"region {node.region_id} is under procedure {node.proc_id}")
-            previous = node.state
-            transition(node, opening)
-            by_state[previous] -= 1
-            if previous is S.OPEN and node.server is not None:
-                load[node.server] -= 1
             node.server, node.target = server, None
             node.proc_id, node.kind, node.open_seq_num, node.attempts = proc_id, assign, seq, 0
             in_transition[node.region_id] = node
@@ -600,13 +606,14 @@ class AssignmentManager:
         effects.close(node.server, node)
 
     def _closed(self, node: RegionNode, effects: Effects) -> None:
+        source = node.server
         self._to(node, S.CLOSED)
         self._set_server(node, None)
         if node.kind is TransitKind.MOVE:
             target = node.target if node.target and self.servers.is_live(node.target) else None
             node.target = None
-            try:
-                self._open(node, target or self._pick(), effects)
+            try:  # a move without a target goes anywhere but where it was, if there is anywhere else
+                self._open(node, target or self._pick(avoid=source), effects)
             except InvalidArgument:  # no server is live: the region waits for one
                 self._detach(node)
                 self.waiting[node.region_id] = node

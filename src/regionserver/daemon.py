@@ -15,6 +15,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from meta import ServerName, keys
+from meta.types import validate_table_name
 from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regionserver.hosting import HostedRegion, Hosting
@@ -98,7 +99,6 @@ class RegionServer:
             raise OrderRefused(
                 f"orders from master epoch {request.master_epoch}, this server follows {self.epoch}"
             )
-        self.epoch = request.master_epoch
         count = sum(len(g.region_ids) for g in request.opens) + len(request.closes.region_ids)
         if count == 0:
             raise OrderRefused("an ExecuteProcedures call must carry at least one open or close")
@@ -117,9 +117,14 @@ class RegionServer:
                 raise OrderRefused(
                     f"table {group.table!r}: open columns differ in length {[len(c) for c in columns]}"
                 )
+            try:  # the table names a directory under ROOTDIR/data: nothing but a table name may reach it
+                validate_table_name(group.table)
+            except ValueError as exc:
+                raise OrderRefused(f"opens: {exc}") from None
         closes = request.closes
         if len(closes.region_ids) != len(closes.proc_ids):
             raise OrderRefused("closes need one procedure id per region")
+        self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
         for group in request.opens:
             a, d = self.hosting.open_many(
                 group.table,
@@ -164,11 +169,12 @@ class RegionServer:
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes) -> None:
         region = self.serving(region_id, row)
+        key = _cell_key(row, column)
         try:
             if region.store is None:  # the first write creates the store, claiming it
                 path = region_dir(self.config.rootdir, region.table, region.region_id)
                 region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=True)
-            region.store.put(keys.escape(row) + column, value)
+            region.store.put(key, value)
         except Fenced as exc:
             self.hosting.drop(region_id)
             log.error("region_fenced_closed", region=region_id, reason=str(exc))
@@ -176,7 +182,8 @@ class RegionServer:
 
     def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
         region = self.serving(region_id, row)
-        return region.store.get(keys.escape(row) + column) if region.store is not None else None
+        key = _cell_key(row, column)
+        return region.store.get(key) if region.store is not None else None
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
@@ -350,6 +357,23 @@ class NotServing(Exception):
     """This server does not serve the region (any more): the client must look it up again."""
 
 
+class BadCell(Exception):
+    """A cell this server cannot store whoever serves it (a key too long for the region store)."""
+
+
+MAX_CELL_KEY = 511  # LMDB's key size limit: the escaped row and the column together
+
+
+def _cell_key(row: bytes, column: bytes) -> bytes:
+    key = keys.escape(row) + column
+    if len(key) > MAX_CELL_KEY:
+        raise BadCell(
+            f"row ({len(row)} bytes) and column ({len(column)} bytes) are too long: a cell key holds at "
+            f"most {MAX_CELL_KEY} bytes, this one {len(key)}"
+        )
+    return key
+
+
 class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     def __init__(self, server: RegionServer) -> None:
         self._server = server
@@ -362,6 +386,9 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
         except NotServing as exc:
             context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except BadCell as exc:
+            context.set_trailing_metadata((("regent-error", "InvalidArgument"),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return regionserver_pb2.PutResponse()
 
     async def Get(
@@ -372,6 +399,9 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
         except NotServing as exc:
             context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except BadCell as exc:
+            context.set_trailing_metadata((("regent-error", "InvalidArgument"),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return regionserver_pb2.GetResponse(found=value is not None, value=value or b"")
 
 
@@ -396,7 +426,8 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
     async def GetOnlineRegions(
         self, request: regionserver_pb2.GetOnlineRegionsRequest, context: grpc.aio.ServicerContext
     ) -> regionserver_pb2.GetOnlineRegionsResponse:
-        online = self._server.hosting.online
+        # Without a current lease this server serves nothing (serving()), whatever it still holds.
+        online = self._server.hosting.online if self._server.leased() else {}
         return regionserver_pb2.GetOnlineRegionsResponse(
             region_ids=list(online), open_seq_nums=[r.open_seq_num for r in online.values()]
         )
