@@ -181,3 +181,20 @@ def test_undeliverable_opens_do_not_use_up_the_attempts() -> None:
     assert node is not None and node.state is S.OPENING and node.attempts == 0
     assert am.report(node.server, FAILED_OPEN_CODE, [1], [node.proc_id], [node.open_seq_num])[1].rows
     assert node.attempts == 1  # a real failed open still counts
+
+
+def test_take_over_assigns_what_was_never_assigned_or_crashed_but_not_what_an_operator_closed() -> None:
+    a = _server("a")
+    am, servers, _ = _core(
+        [
+            RegionStateRow(S.OFFLINE),  # 1: never assigned
+            RegionStateRow(S.CLOSED),  # 2: unassigned by an operator
+            RegionStateRow(S.ABNORMALLY_CLOSED),  # 3: its server crashed
+            RegionStateRow(S.FAILED_OPEN, attempts=0),  # 4: no server was live to retry on
+            RegionStateRow(S.FAILED_OPEN, attempts=10),  # 5: every attempt failed
+            RegionStateRow(S.CLOSED, proc_id=7, kind=TransitKind.MOVE),  # 6: a move between close and open
+        ]
+    )
+    servers.register(a)
+    _, to_assign = am.take_over(list(am.regions))
+    assert sorted(n.region_id for n in to_assign) == [1, 3, 4, 6]

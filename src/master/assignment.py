@@ -227,9 +227,10 @@ class AssignmentManager:
             if state in (S.OPEN, S.OPENING, S.CLOSING):
                 self._recover(node, effects, to_assign)
                 continue
-            if node.proc_id:
+            in_flight = node.proc_id != 0
+            if in_flight:
                 self._detach(node)
-            if node.state in ASSIGNABLE:
+            if self._resumes(node, in_flight):
                 table = node.info.table
                 ok = enabled.get(table)
                 if ok is None:
@@ -237,6 +238,21 @@ class AssignmentManager:
                 if ok:
                     to_assign.append(node)
         return effects, to_assign
+
+    def _resumes(self, node: RegionNode, in_flight: bool) -> bool:
+        """Whether an idle region is assigned when a master takes over (as HBase does at startup).
+
+        Yes: never assigned (OFFLINE), left by a crash (ABNORMALLY_CLOSED), an assign or move that was in
+        flight, and a FAILED_OPEN that failed for want of any live server (its attempts are not used up).
+        No: CLOSED by an unassign (an operator's decision outlives the master), and a FAILED_OPEN whose
+        attempts are used up (an operator fixes the cause, then assigns it).
+        """
+        state = node.state
+        if state not in ASSIGNABLE:
+            return False
+        if in_flight or state is S.OFFLINE or state is S.ABNORMALLY_CLOSED:
+            return True
+        return state is S.FAILED_OPEN and node.attempts < self.max_attempts
 
     def server_dead(self, server: ServerName) -> Effects:
         """`server` died: every region it held or was opening or closing is recovered (batched, contiguous).
