@@ -381,12 +381,11 @@ class ActiveMaster:
         if table.name in self.catalog.tables:
             raise TableExists(f"table {table.name!r} already exists")
         first = self.catalog.counters[b"next_region_id"]
-        batches, infos = catalog_mod.new_table_rows(table, split_keys, first)
+        batch, infos = catalog_mod.new_table_rows(table, split_keys, first)
         self.catalog.counters[b"next_region_id"] = first + len(infos)
         self.catalog.tables[table.name] = table  # reserve the name while the rows are written
         try:
-            for batch in batches:
-                await self.writer.write(batch)
+            await self.writer.write(batch)
         except BaseException:
             self.catalog.tables.pop(table.name, None)
             raise

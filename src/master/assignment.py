@@ -1,7 +1,7 @@
 """The assignment core: the master's decisions about regions, with no I/O in it.
 
 Requests (assign, unassign, move, startup) and outcomes (reports, failed dispatches) go in; Effects come out:
-region_state rows to persist and orders to send once they are durable. The I/O shell (master.driver) persists
+region_state rows to persist and orders to send once they are durable. The I/O shell (master.active) persists
 before it sends, so every transient state is in meta before the order that acts on it leaves the master.
 
 One procedure at most per region: `proc_id` != 0 marks it. A region's transition procedure keeps its state
@@ -10,7 +10,7 @@ in the region's own region_state row (kind, target, attempts): a step and the re
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -503,7 +503,9 @@ class AssignmentManager:
     def regions_in_transition(self, limit: int | None = None) -> list[RegionNode]:
         """Regions with a procedure attached, the oldest procedures first (at most `limit`)."""
         nodes = self.in_transition.values()
-        return sorted(itertools.islice(nodes, limit), key=lambda n: n.proc_id)
+        if limit is None:
+            return sorted(nodes, key=lambda n: n.proc_id)
+        return heapq.nsmallest(limit, nodes, key=lambda n: n.proc_id)
 
     def settled(self) -> bool:
         """Nothing in transition and nothing waiting for a server."""

@@ -115,19 +115,20 @@ def check_split_keys(split_keys: Sequence[bytes]) -> None:
 
 
 def new_table_rows(
-    table: TableDescriptor, split_keys: Sequence[bytes], first_region_id: int, chunk: int = 50_000
-) -> tuple[list[WriteBatch], list[RegionInfo]]:
-    """The batches that create `table` and its regions; the table row goes in the last one, so a table
-    is visible only once all its regions are written."""
+    table: TableDescriptor, split_keys: Sequence[bytes], first_region_id: int
+) -> tuple[WriteBatch, list[RegionInfo]]:
+    """The one batch that creates `table`: its regions, its row and the advanced region id counter.
+
+    One batch is one transaction, so a master that dies while creating a table leaves either all of it
+    or nothing (no orphan regions whose ids a second attempt would reuse). A million regions make one
+    transaction of a million rows: LMDB commits that in about a second.
+    """
     bounds = [b"", *split_keys, b""]
     infos = [
         RegionInfo(first_region_id + i, table.name, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)
     ]
-    batches = []
-    for s in range(0, len(infos), chunk):
-        part = infos[s : s + chunk]
-        rows = [(keys.region_key(i.table, i.start_key, i.region_id), encode_region_info(i)) for i in part]
-        batches.append(WriteBatch().put_many("regions", rows))
-    batches[-1].put("tables", table.name.encode(), encode_table(table))
-    counter_updates(batches[-1], {b"next_region_id": first_region_id + len(infos)})
-    return batches, infos
+    rows = [(keys.region_key(i.table, i.start_key, i.region_id), encode_region_info(i)) for i in infos]
+    batch = WriteBatch().put_many("regions", rows)
+    batch.put("tables", table.name.encode(), encode_table(table))
+    counter_updates(batch, {b"next_region_id": first_region_id + len(infos)})
+    return batch, infos

@@ -28,7 +28,7 @@ MAX_ORDERS = 200_000  # orders per ExecuteProcedures
 
 
 class RegionServerStartError(Exception):
-    """The RegionServer cannot start (port in use, bad ROOTDIR). The message is one line."""
+    """The RegionServer cannot start or must stop (port in use, declared dead). The message is one line."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,8 +283,9 @@ Global___ReportRegionStateTransitionResponse: _TypeAlias = ReportRegionStateTran
 @_typing.final
 class GetClusterInfoRequest(_message.Message):
     """Errors travel as gRPC status codes; the trailing metadata key "regent-error" names the error
-    (TableExists, TableNotFound, RegionNotFound, RegionInTransition, ServerNotFound, NotActiveMaster,
-    InvalidArgument, YouAreDead, Stale, ...) so that the client raises the same named exception.
+    (TableExists, TableNotFound, RegionNotFound, RegionInTransition, ServerNotFound, ProcedureNotFound,
+    NotActiveMaster, InvalidArgument, YouAreDead, ServerNotRegistered, MetaUnavailable) so that the client
+    raises the same named exception.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -379,7 +380,7 @@ class CreateTableResponse(_message.Message):
     PROC_ID_FIELD_NUMBER: _builtins.int
     regions: _builtins.int
     proc_id: _builtins.int
-    """the assignment of the new regions, 0 if none could start"""
+    """always 0: the new regions are assigned at once, each under its own procedure"""
     def __init__(
         self,
         *,
