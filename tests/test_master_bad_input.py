@@ -3,13 +3,12 @@ wrong in one `regent: error:` line on stderr (no traceback), and writes nothing 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from tests.cluster import Daemon, Daemons, free_port, snapshot_files
 
 EXIT_TIMEOUT_S = 30.0
-NOBODY = 65534
+NOBODY_UID = 65534
 #: LMDB's lock file holds its reader table (pids, transaction ids): it is runtime state, not data.
 LMDB_LOCK_FILE = "lock.mdb"
 
@@ -155,49 +154,40 @@ def test_rootdir_that_is_a_regular_file_is_refused_and_left_untouched(
 
 @pytest.fixture
 def unwritable_rootdir() -> Iterator[tuple[Path, dict[str, Any]]]:
-    """A ROOTDIR the master's user cannot write, and the Popen arguments that run the master as that user.
+    """A ROOTDIR the master's user cannot write, and the Popen arguments that run the master so.
 
-    Permission bits do not stop root, so as root the master runs as nobody on a ROOTDIR of mode 0o700 owned by
-    root (its parent traversable); as anybody else the ROOTDIR is made read-only (0o500).
+    Permission bits do not stop root: as root the ROOTDIR is owned by nobody with mode 0o500, and the
+    master runs as root without the capabilities that override file permissions (dropped from its bounding
+    set before exec, so the kernel applies the mode bits to it as to anyone). As anybody else the ROOTDIR
+    is made read-only (0o500).
     """
-    base = Path(tempfile.mkdtemp(prefix="regent-unwritable-"))  # not under pytest's tmp tree: that is 0o700
+    base = Path(tempfile.mkdtemp(prefix="regent-unwritable-"))
     rootdir = base / "root"
     rootdir.mkdir()
     try:
+        run_as: dict[str, Any] = {}
         if os.geteuid() == 0:
-            base.chmod(0o711)
-            rootdir.chmod(0o700)
-            run_as: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": [], "cwd": str(base)}
-            _skip_unless_nobody_can_run_regent(base, run_as)
-        else:
-            rootdir.chmod(0o500)
-            run_as = {}
-            if os.access(rootdir, os.W_OK):
-                pytest.skip("permission bits do not stop this user from writing (capabilities?)")
+            os.chown(rootdir, NOBODY_UID, -1)
+            run_as = {"preexec_fn": _without_permission_override}
+        rootdir.chmod(0o500)
+        if not run_as and os.access(rootdir, os.W_OK):
+            pytest.skip("permission bits do not stop this user from writing (capabilities?)")
         yield rootdir, run_as
     finally:
         rootdir.chmod(0o700)
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _skip_unless_nobody_can_run_regent(base: Path, run_as: dict[str, Any]) -> None:
-    probe = [
-        sys.executable,
-        "-c",
-        "import os, sys, master.daemon, regent.cli; os.stat(sys.argv[1])",
-        str(base),
-    ]
-    try:
-        result = subprocess.run(probe, capture_output=True, text=True, timeout=EXIT_TIMEOUT_S, **run_as)
-    except OSError as exc:
-        pytest.skip(
-            f"running as root, and user nobody cannot run this interpreter ({sys.executable}, really "
-            f"{os.path.realpath(sys.executable)}: is every directory on its path traversable by others?): "
-            f"{exc}"
-        )
-    if result.returncode != 0:
-        tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"running as root, and user nobody cannot import Regent with {sys.executable}: {tail[0]}")
+_PR_CAPBSET_DROP = 24
+#: CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER: what lets root ignore a file's mode bits.
+_PERMISSION_OVERRIDES = (1, 2, 3)
+
+
+def _without_permission_override() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in _PERMISSION_OVERRIDES:
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def test_rootdir_the_user_cannot_write_is_refused(
