@@ -198,3 +198,15 @@ def test_take_over_assigns_what_was_never_assigned_or_crashed_but_not_what_an_op
     servers.register(a)
     _, to_assign = am.take_over(list(am.regions))
     assert sorted(n.region_id for n in to_assign) == [1, 3, 4, 6]
+
+
+def test_a_report_refused_whole_closes_its_opens_and_a_resent_order_is_carried_out_again() -> None:
+    hosting = Hosting()
+    hosting.open_many("t", [1, 2], [7, 8], [10, 11], [b"", b"a"], [b"a", b""])
+    report = hosting.take_report(10)
+    # the master refused the whole report: the daemon answers it as every transition rejected
+    closed = hosting.answered(report, [range(len(ids)) for _, ids, _, _ in report])
+    assert sorted(closed) == [1, 2] and not hosting.opening and not hosting.online
+    # the master's stuck-procedure retry sends the same orders again: not duplicates, opened afresh
+    assert hosting.open_many("t", [1, 2], [7, 8], [10, 11], [b"", b"a"], [b"a", b""]) == (2, 0)
+    assert hosting.take_report(10) == [(OPENED, [1, 2], [7, 8], [10, 11])]

@@ -336,17 +336,23 @@ class RegionServer:
                 try:
                     response = await self._call("ReportRegionStateTransition", request)
                 except grpc.aio.AioRpcError as exc:
+                    # Refused as a whole (not a failover: _call retries those): every outcome in it is
+                    # rejected, so its opens are closed and a re-sent order is carried out afresh rather
+                    # than ignored as a duplicate of an outcome the master never took.
+                    closed = self.hosting.answered(report, [range(len(ids)) for _, ids, _, _ in report])
                     log.error(
-                        "report_refused", error=exc.details(), transitions=sum(len(r[1]) for r in report)
+                        "report_refused",
+                        error=exc.details(),
+                        transitions=sum(len(r[1]) for r in report),
+                        regions_closed=len(closed),
                     )
                     continue
                 assert isinstance(response, master_pb2.ReportRegionStateTransitionResponse)
                 closed = self.hosting.answered(report, [list(r.rejected) for r in response.results])
                 if closed:
+                    reasons = [why for r in response.results for why in r.reasons]
                     log.warning(
-                        "regions_closed_after_rejected_open",
-                        regions=len(closed),
-                        reason=response.results[0].reasons[0] if response.results[0].reasons else "",
+                        "regions_closed_after_rejected_open", regions=len(closed), first_reason=reasons[0]
                     )
 
     def _proto_name(self) -> common_pb2.ServerName:
