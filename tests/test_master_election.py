@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+import regent
+from client import RegentError
+from master.daemon import bump_epoch
+from meta import MetaStore
 from tests.cluster import Daemons, Master, wait_until
 
 TAKEOVER_TIMEOUT_S = 20.0
@@ -115,3 +119,33 @@ def test_each_restart_on_the_same_rootdir_increments_the_epoch_and_keeps_the_clu
             assert master.kill() == -signal.SIGKILL
     assert epochs == [1, 2, 3]
     assert len(cluster_ids) == 1 and "" not in cluster_ids, cluster_ids
+
+
+def test_a_master_whose_epoch_was_overtaken_writes_nothing_more_and_steps_down(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    """Epoch fencing of meta itself: once another master has bumped the epoch, the old one's next commit
+    is refused inside LMDB's write transaction, and the old master steps down (exit 1) rather than carry
+    on with memory that meta no longer backs."""
+    rootdir = tmp_path / "root"
+    master = daemons.master(rootdir)
+    before = master.wait_active()
+    store = MetaStore.open(rootdir / "meta")  # what a newer master does first: bump the epoch
+    try:
+        newer = bump_epoch(store)
+    finally:
+        store.close()
+    assert newer == before.master_epoch + 1
+
+    with regent.connect(master.address, timeout=3.0) as conn, pytest.raises(RegentError):
+        conn.admin().create_table("t", ["f"], num_regions=4)
+
+    assert master.wait_exit(20) == 1, master.log_tail()
+    assert master.has_event("meta_write_failed_stepping_down"), master.log_tail()
+    store = MetaStore.open(rootdir / "meta")
+    try:
+        with store.snapshot() as snap:
+            assert snap.count("tables") == 0 and snap.count("regions") == 0
+        assert store.epoch == newer
+    finally:
+        store.close()

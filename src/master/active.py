@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -129,9 +130,8 @@ class ActiveMaster:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, unfinished: Sequence[ServerCrash] = ()) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._startup(unfinished), name="startup-assignment"))
-        self._tasks.append(loop.create_task(self._chores(), name="chores"))
+        self._spawn(self._startup(unfinished), "startup-assignment")
+        self._spawn(self._chores(), "chores")
 
     def _table_enabled(self, table: str) -> bool:
         descriptor = self.catalog.tables.get(table)
@@ -144,6 +144,32 @@ class ActiveMaster:
         await self.dispatcher.close()
 
     # ---- carrying out decisions ----
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Start a task of this master's, kept (to be cancelled at stop) until it is done."""
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._tasks.append(asyncio.get_running_loop().create_task(self._vital(work), name=name))
+
+    async def _vital(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a task this master cannot do without (startup, leases, retries of undelivered orders): if
+        it fails, the master steps down rather than carry on without it (a backup takes over)."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("master_task_failed_stepping_down")
+            self.failed.set()
+
+    async def _persist(self, batch: WriteBatch) -> None:
+        """Write through the single writer. A write that fails leaves this master's memory ahead of meta
+        (or meta belongs to a newer master): it steps down, whichever task wrote."""
+        try:
+            await self.writer.write(batch)
+        except MetaWriteError as exc:
+            log.error("meta_write_failed_stepping_down", error=str(exc))
+            self.failed.set()
+            raise
 
     async def apply(self, effects: Effects, *, finished: Sequence[ServerCrash] = ()) -> None:
         """Persist the effects' rows (one group-committed batch), then send their orders. Server crash
@@ -159,12 +185,7 @@ class ActiveMaster:
                     b"next_open_seq_num": self.am.next_open_seq_num,
                 },
             )
-            try:
-                await self.writer.write(batch)
-            except MetaWriteError as exc:
-                log.error("meta_write_failed_stepping_down", error=str(exc))
-                self.failed.set()
-                raise
+            await self._persist(batch)
         for crash in finished:
             if self.crashes.pop(crash.proc_id, None) is not None:
                 log.info(
@@ -198,7 +219,7 @@ class ActiveMaster:
         )
         effects = self.am.dispatch_failed(server, opens, closes)
         if effects:
-            asyncio.get_running_loop().create_task(self.apply(effects))
+            self._spawn(self.apply(effects), "retry-undelivered")
 
     # ---- startup ----
 
@@ -267,9 +288,7 @@ class ActiveMaster:
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
         record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
-        await self.writer.write(
-            WriteBatch().put("servers", name.address.encode(), record.SerializeToString())
-        )
+        await self._persist(WriteBatch().put("servers", name.address.encode(), record.SerializeToString()))
         log.info("server_registered", server=str(name), replaced=[str(s) for s in replaced])
         self._server_arrived.set()
         for old in replaced:
@@ -297,7 +316,7 @@ class ActiveMaster:
         if self.servers.by_address(server.address) is None:  # never over a newer incarnation's record
             batch.put("servers", server.address.encode(), dead.SerializeToString())
         catalog_mod.counter_updates(batch, {b"next_proc_id": self.am.next_proc_id})
-        await self.writer.write(batch)
+        await self._persist(batch)
         log.warning("server_declared_dead", server=str(server), reason=reason, proc_id=crash.proc_id)
         return crash
 
@@ -385,7 +404,7 @@ class ActiveMaster:
         self.catalog.counters[b"next_region_id"] = first + len(infos)
         self.catalog.tables[table.name] = table  # reserve the name while the rows are written
         try:
-            await self.writer.write(batch)
+            await self._persist(batch)
         except BaseException:
             self.catalog.tables.pop(table.name, None)
             raise
