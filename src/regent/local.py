@@ -152,7 +152,8 @@ def busy_ports(ports: Sequence[int], host: str = HOST) -> list[int]:
 def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
     """(name, role, argv) of every child, masters first: they start before the RegionServers look for them.
 
-    The first master is started first, so it normally wins the election; the others wait as backups.
+    Which master wins the election is whichever locks ROOTDIR/master.lock first (not necessarily the first
+    started); the others wait as backups.
     """
     prefix = [*CHILD_PROGRAM, *(["--log-level", plan.log_level] if plan.log_level else [])]
     root = str(plan.rootdir)
