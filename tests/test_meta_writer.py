@@ -654,3 +654,29 @@ def test_a_reader_adopts_a_map_another_process_grew(tmp_path: Path) -> None:
             assert snap.count("procedures") == 20_000
     finally:
         reader.close()
+
+
+_OPEN_IN_CHILD = """
+import sys
+from pathlib import Path
+from meta import MetaStore
+store = MetaStore.open(Path(sys.argv[1]))
+print(store.cluster_id)
+store.close()
+"""
+
+
+def test_meta_opened_by_many_processes_at_once_is_initialised_once(tmp_path: Path) -> None:
+    """Masters starting together on a new ROOTDIR: every one of them sees the same cluster id."""
+    path = tmp_path / "meta"
+    children = [
+        subprocess.Popen([sys.executable, "-c", _OPEN_IN_CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    ids = {child.communicate(timeout=60)[0].strip() for child in children}
+    assert all(child.returncode == 0 for child in children)
+    store = MetaStore.open(path)
+    try:
+        assert ids == {store.cluster_id} and store.epoch == 0
+    finally:
+        store.close()

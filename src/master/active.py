@@ -127,6 +127,7 @@ class ActiveMaster:
         self._server_arrived = asyncio.Event()
         self._startup_started = time.monotonic()
         self._startup_done = False
+        self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, unfinished: Sequence[ServerCrash] = ()) -> None:
@@ -244,6 +245,7 @@ class ActiveMaster:
         crashes = list(self.crashes.values())
         plan = self.am.plan(to_assign)
         self._startup_planned = True
+        self._planned.set()
         log.info(
             "startup_assignment_started",
             regions=len(to_assign),
@@ -265,7 +267,11 @@ class ActiveMaster:
         """Until min_servers are live and every server meta knew is back, or the grace ran out and at
         least one is live."""
         known = {s.address for s in self.known_servers}
-        deadline = time.monotonic() + self.config.startup_grace_s
+        # Never shorter than the part of a lease a RegionServer may still serve on without this master's
+        # word (2/3 of it: regionserver.daemon): one that does not come back is declared dead, and its
+        # regions given to others, only once it has certainly stopped serving them.
+        grace = max(self.config.startup_grace_s, self.config.lease_ms / 1000 * 2 / 3)
+        deadline = time.monotonic() + grace
         while True:
             live = self.servers.live()
             back = {s.address for s in live}
@@ -377,6 +383,12 @@ class ActiveMaster:
     ) -> list[list[tuple[int, str]]]:
         if not self.servers.is_live(name):
             self._not_live(name)
+        if not self._planned.is_set():
+            # Until the takeover is decided, the master does not know which servers come back: an outcome
+            # handled now would place what follows (a move's open, a retry) on whichever came back first.
+            await self._planned.wait()
+            if not self.servers.is_live(name):
+                self._not_live(name)
         server = self.servers.by_address(name.address)
         assert server is not None
         results, effects = [], Effects()

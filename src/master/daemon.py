@@ -18,7 +18,7 @@ from master.active import ActiveMaster, AssignmentConfig, ServerCrash
 from master.election import ElectionLock
 from master.errors import MasterStartError
 from master.services import MasterService, RegionServerStatusService
-from meta import MetaError, MetaStore, MetaWriter, ServerName, WriteBatch, keys
+from meta import MetaError, MetaNotInitialised, MetaStore, MetaWriter, ServerName, WriteBatch, keys
 from meta.codec import intern_server, server_from_proto
 from regent.config import GRPC_OPTIONS, port_problem
 from regent.proto import master_pb2_grpc, meta_pb2
@@ -141,12 +141,14 @@ async def _until_elected(election: ElectionLock, stop: asyncio.Event, master: Ma
 
 
 async def _load_standby(master: Master, meta_dir: Path) -> None:
-    if not (meta_dir / "data.mdb").exists():
-        return  # no meta yet: the first active master creates it
     try:
-        master.store = MetaStore.open(meta_dir)
+        if master.store is None:
+            master.store = MetaStore.open(meta_dir, create=False)  # a backup never makes meta
         started = time.monotonic()
         master.standby = catalog.load(master.store, keep_raw=True)
+    except MetaNotInitialised as exc:
+        log.info("standby_waits_for_meta", meta=str(meta_dir), reason=str(exc))
+        return  # the first active master creates it; the refresh tries again
     except MetaError as exc:
         log.warning("standby_load_failed", error=str(exc))
         return

@@ -9,6 +9,7 @@ from meta.errors import (
     MetaCorruptError,
     MetaError,
     MetaForeignError,
+    MetaNotInitialised,
     MetaOpenError,
     MetaWriteError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "MetaCorruptError",
     "MetaError",
     "MetaForeignError",
+    "MetaNotInitialised",
     "MetaOpenError",
     "MetaStore",
     "MetaWriteError",

@@ -24,6 +24,10 @@ class MetaForeignError(MetaOpenError):
     """The meta directory holds something that is not Regent's meta (or another schema version)."""
 
 
+class MetaNotInitialised(MetaOpenError):
+    """Meta does not exist yet (opened with create=False, as a backup master does)."""
+
+
 class MetaWriteError(MetaError):
     """A write could not be made durable. Nothing of it was applied."""
 

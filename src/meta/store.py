@@ -17,7 +17,13 @@ import lmdb
 
 from meta import keys
 from meta.batch import DATABASES, Op, WriteBatch
-from meta.errors import MetaCorruptError, MetaForeignError, MetaOpenError, MetaWriteError
+from meta.errors import (
+    MetaCorruptError,
+    MetaForeignError,
+    MetaNotInitialised,
+    MetaOpenError,
+    MetaWriteError,
+)
 
 SCHEMA = b"regent-meta/1"
 DEFAULT_MAP_SIZE = 1 << 30  # address space only: the file grows with the data, and the map doubles when full
@@ -38,14 +44,17 @@ class MetaStore:
     # ---- opening ----
 
     @classmethod
-    def open(cls, path: Path, *, map_size: int = DEFAULT_MAP_SIZE) -> MetaStore:
-        """Open meta at `path`, creating it if the directory is new or empty.
+    def open(cls, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, create: bool = True) -> MetaStore:
+        """Open meta at `path`, creating it if the directory is new or empty (unless `create` is False:
+        a backup master reads meta but never makes it, and gets MetaNotInitialised until it exists).
 
         Raises MetaOpenError (permission, not a directory), MetaCorruptError (not an LMDB file) or
         MetaForeignError (an LMDB environment that is not Regent's meta) without writing anything.
         """
         path = Path(path)
         _check_directory(path)
+        if not create and not (path / "data.mdb").exists():
+            raise MetaNotInitialised(f"meta at {path} does not exist yet")
         try:
             env = lmdb.open(
                 str(path),
@@ -64,7 +73,7 @@ class MetaStore:
         except lmdb.Error as exc:
             raise MetaOpenError(f"cannot open meta at {path}: {exc}") from None
         try:
-            dbs = _open_databases(env, path)
+            dbs = _open_databases(env, path, create)
         except lmdb.Error as exc:
             env.close()
             raise MetaCorruptError(f"meta at {path} cannot be read: {exc}") from None
@@ -269,11 +278,13 @@ def _check_directory(path: Path) -> None:
             raise MetaOpenError(f"{file} is not readable and writable by this user")
 
 
-def _open_databases(env: Any, path: Path) -> dict[str, Any]:
+def _open_databases(env: Any, path: Path, create: bool) -> dict[str, Any]:
     """Open meta's named databases, creating them (and the info rows) only in an empty environment."""
     with env.begin() as txn:
         names = [key for key, _ in txn.cursor()]
     if not names:
+        if not create:
+            raise MetaNotInitialised(f"meta at {path} is being created: it has no databases yet")
         return _create(env)
     missing = [db for db in DATABASES if db.encode() not in names]
     if missing:
@@ -303,11 +314,18 @@ def _open_db(env: Any, txn: Any, name: str, path: Path) -> Any:
 
 
 def _create(env: Any) -> dict[str, Any]:
+    """Create meta's databases and info rows in an environment that was empty when last looked at.
+
+    Checked again inside the write transaction (LMDB serialises writers across processes): two masters
+    starting together on a new ROOTDIR may both get here, and only the first may write a cluster id and
+    epoch 0; the second finds them and leaves them be.
+    """
     with env.begin(write=True) as txn:
         dbs = {db: env.open_db(db.encode(), txn=txn, create=True) for db in DATABASES}
-        txn.put(b"schema", SCHEMA, db=dbs["info"])
-        txn.put(b"cluster_id", str(uuid.uuid4()).encode(), db=dbs["info"])
-        txn.put(b"master_epoch", keys.u64(0), db=dbs["info"])
+        if txn.get(b"schema", db=dbs["info"]) is None:
+            txn.put(b"schema", SCHEMA, db=dbs["info"])
+            txn.put(b"cluster_id", str(uuid.uuid4()).encode(), db=dbs["info"])
+            txn.put(b"master_epoch", keys.u64(0), db=dbs["info"])
     return dbs
 
 

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from regent import admin_cli, local
+
 
 def _positive(text: str) -> int:
     try:
@@ -55,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="failed opens of a region before it is FAILED_OPEN (default 10)",
     )
+    master.add_argument(
+        "--heartbeat-ms",
+        type=_positive,
+        default=1000,
+        help="how often RegionServers report to the master (default 1000)",
+    )
+    master.add_argument(
+        "--lease-ms",
+        type=_positive,
+        default=3000,
+        help="how long a RegionServer stays live without a heartbeat; at least twice --heartbeat-ms "
+        "(default 3000)",
+    )
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
@@ -62,14 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
-    try:  # TEMPORARY while regent.local is being written
-        from regent import local
-
-        local.add_arguments(
-            sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
-        )
-    except ImportError:
-        pass
+    local.add_arguments(
+        sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
+    )
+    admin_cli.add_arguments(
+        sub.add_parser(
+            "admin", help="operator commands against the active master (status, move, bypass, ...)"
+        ),
+        _positive,
+    )
 
     bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
@@ -110,11 +126,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             from master import daemon
             from master.active import AssignmentConfig
 
+            if args.lease_ms < 2 * args.heartbeat_ms:
+                build_parser().error(
+                    f"--lease-ms ({args.lease_ms}) must be at least twice "
+                    f"--heartbeat-ms ({args.heartbeat_ms})"
+                )
             logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
             assignment = AssignmentConfig(
                 min_servers=args.min_servers,
                 startup_grace_s=args.startup_grace_ms / 1000,
                 max_attempts=args.max_attempts,
+                heartbeat_ms=args.heartbeat_ms,
+                lease_ms=args.lease_ms,
             )
             daemon.run(
                 daemon.MasterConfig(
@@ -132,9 +155,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
             rs_daemon.run(rs_daemon.RegionServerConfig(args.rootdir, masters, args.port, args.host))
         elif args.command == "local":
-            from regent import local
-
             sys.exit(local.main(args))
+        elif args.command == "admin":
+            try:
+                admin_cli.run(args)
+            except ValueError as exc:  # what the SDK checks before any call: the operator's arguments
+                print(f"regent: error: {exc}", file=sys.stderr)
+                sys.exit(1)
         elif args.command == "bench":
             logs.configure("bench", level="warning")
             if args.bench == "meta":

@@ -1,0 +1,76 @@
+"""`regent admin ...` against a real master and RegionServers: what an operator types, and what it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import Cluster, Daemons
+
+TIMEOUT_S = 60
+
+
+def _admin(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "regent.cli", "admin", "--master", cluster.master_addresses, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+
+
+def _ok(cluster: Cluster, *args: str) -> str:
+    result = _admin(cluster, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def cluster(daemons: Daemons, tmp_path: Path) -> Cluster:
+    return Cluster(daemons, tmp_path / "root").start(servers=2)
+
+
+def test_an_operator_creates_a_table_moves_a_region_and_reads_the_status(cluster: Cluster) -> None:
+    assert "created with 4 regions" in _ok(cluster, "create-table", "t", "--family", "f", "--regions", "4")
+    cluster.wait_open("t", 4)
+
+    regions = json.loads(_ok(cluster, "--json", "regions", "t"))["regions"]
+    assert [r["state"] for r in regions] == ["OPEN"] * 4
+    first = regions[0]
+    table = _ok(cluster, "regions", "t")
+    header = ["region", "start", "key", "end", "key", "state", "server", "procedure"]
+    assert table.splitlines()[0].split() == header
+    assert len(table.splitlines()) == 5
+
+    moved = json.loads(_ok(cluster, "--json", "move", str(first["region_id"])))
+    assert moved["region"]["state"] == "OPEN" and moved["region"]["server"] != first["server"]
+    assert "is CLOSED" in _ok(cluster, "unassign", str(first["region_id"]))
+    assert "is OPEN on" in _ok(cluster, "assign", str(first["region_id"]))
+
+    status = json.loads(_ok(cluster, "--json", "status"))
+    assert status["regions_by_state"] == {"OPEN": 4}
+    assert sorted(s["region_count"] for s in status["servers"]) == [2, 2]
+    text = _ok(cluster, "status")
+    assert "4 regions: OPEN 4" in text and "regions in transition: 0" in text
+    assert _ok(cluster, "procedures").splitlines()[-1] == "(none)"
+
+
+def test_refusals_are_one_line_with_exit_code_1(cluster: Cluster) -> None:
+    for args, phrase in (
+        (("bypass", "424242"), "no region transition procedure 424242"),
+        (("regions", "nope"), "table 'nope' does not exist"),
+        (("move", "999999"), "region 999999 does not exist"),
+        (("create-table", "bad name", "--family", "f"), "not valid"),
+    ):
+        result = _admin(cluster, *args)
+        assert result.returncode == 1, (args, result)
+        assert result.stderr.startswith("regent: error: ") and phrase in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_no_master_reachable_is_one_line_within_the_timeout(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "regent.cli", "admin", "--master", "127.0.0.1:1", "--timeout", "1"]
+    command.append("status")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("regent: error: no active master reachable"), result.stderr

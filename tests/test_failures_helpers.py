@@ -1,0 +1,260 @@
+"""Shared by the failure tests (test_failures_*.py): watching who serves what while processes are killed and
+paused, waiting for the cluster to settle, reading meta behind a paused master.
+
+The invariant watched throughout: no region is served by two servers at once (every server's own list of
+the regions it serves, sampled in a loop while the failure happens), and at the end every region is OPEN on
+exactly one live server, with meta and the servers agreeing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+import lmdb
+
+from client.errors import RegentError
+from client.types import RegionLocation
+from meta import RegionState, RegionStateRow, ServerName
+from meta.codec import decode_region_state
+from regent.proto.meta_pb2 import ProcedureRecord
+from tests.cluster import (
+    Cluster,
+    Daemons,
+    Master,
+    Observation,
+    RegionServer,
+    doubly_served,
+    online_regions,
+    wait_until,
+)
+
+#: Short leases: a dead server is noticed in a second, so these tests stay quick.
+SHORT_LEASE = ("--heartbeat-ms", "200", "--lease-ms", "1000")
+#: A lease far longer than any wait of these tests: whatever happens in time happened for another reason.
+LONG_LEASE = ("--heartbeat-ms", "500", "--lease-ms", "120000")
+#: How long a probe of one server may take while sampling (a paused server must not stall the sampler).
+SAMPLE_TIMEOUT_S = 0.5
+#: Deadline of convergence waits: generous, for a loaded 2-core machine.
+SETTLE_TIMEOUT_S = 90.0
+FAMILY = "f"
+
+
+# ---- observing the cluster ----
+
+
+def online_of(address: str, timeout: float = SAMPLE_TIMEOUT_S) -> dict[int, int] | None:
+    """What the server at `address` says it serves, None if it does not answer (dead, paused, exiting)."""
+    try:
+        return online_regions(address, timeout)
+    except grpc.RpcError:
+        return None
+
+
+class DoubleServingWatch:
+    """Samples every live server's list of regions in a loop (in a thread) and records each region that two
+    servers served at the same time.
+
+    The servers are asked one after another, never at the same instant, so a region seen on two servers may
+    be a move seen half before and half after; `doubly_served` counts only what cannot be a move: a server
+    listing the region under one open sequence number before and after another server listed it.
+    """
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.samples = 0
+        self.doubles: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="double-serving-watch", daemon=True)
+
+    def __enter__(self) -> DoubleServingWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        window: list[Observation] = []
+        while not self._stop.is_set():
+            servers = [s for s in list(self.cluster.servers) if s.alive]
+            for server in servers:
+                online = online_of(server.address)
+                if online is not None:
+                    window.append((server.address, online))
+            # Two observations of one server with every other server's in between fit in two rounds.
+            window = window[-(2 * len(servers) + 2) :]
+            self.doubles.update(doubly_served(window))
+            self.samples += 1
+            self._stop.wait(0.005)
+
+    def check(self) -> None:
+        assert self.samples > 0, "the watch took no sample"
+        assert not self.doubles, f"regions served by two servers at once: {sorted(self.doubles)[:10]}"
+
+
+def settled(
+    cluster: Cluster,
+    tables: dict[str, int],
+    timeout: float = SETTLE_TIMEOUT_S,
+    exclude: Sequence[RegionServer] = (),
+) -> dict[int, RegionLocation]:
+    """Wait until every region of `tables` (name -> region count) is OPEN with no procedure on a live
+    server, and every server agrees: each region is served by its server in meta and by no other, and no
+    server serves a region meta does not place on it. Servers in `exclude` (paused) are not asked, and no
+    region may be placed on them. Return the regions by id."""
+    problem = ["nothing checked yet"]
+    excluded = {s.address for s in exclude}
+
+    def check() -> dict[int, RegionLocation] | None:
+        try:
+            status = cluster.admin.cluster_status(timeout=5.0)
+            regions = {r.region_id: r for t in tables for r in cluster.admin.table_regions(t, timeout=10.0)}
+        except RegentError as exc:
+            problem[0] = f"master: {exc}"
+            return None
+        live = {s.server for s in status.servers}
+        daemons = {s.address: s for s in cluster.servers if s.alive and s.address not in excluded}
+        if len(regions) != sum(tables.values()):
+            problem[0] = f"{len(regions)} regions in meta, expected {sum(tables.values())}"
+            return None
+        for r in regions.values():
+            if r.state is not RegionState.OPEN or r.proc_id or r.server is None:
+                problem[0] = f"region {r.region_id} is {r.state.name} on {r.server} proc {r.proc_id}"
+                return None
+            if r.server not in live or r.server.address not in daemons:
+                problem[0] = f"region {r.region_id} is OPEN on {r.server}, not a live server"
+                return None
+        served: dict[int, list[str]] = {}
+        for address in daemons:
+            online = online_of(address, 2.0)
+            if online is None:
+                problem[0] = f"server {address} does not answer"
+                return None
+            for region_id in online:
+                served.setdefault(region_id, []).append(address)
+        for r in regions.values():
+            assert r.server is not None
+            if served.get(r.region_id) != [r.server.address]:
+                problem[0] = (
+                    f"region {r.region_id}: meta says {r.server}, servers say {served.get(r.region_id)}"
+                )
+                return None
+        unknown = set(served) - set(regions)
+        if unknown:
+            problem[0] = f"servers serve regions meta does not know: {sorted(unknown)[:10]}"
+            return None
+        return regions
+
+    return wait_until(
+        check,
+        timeout,
+        "every region OPEN on exactly one live server, meta and servers agreeing",
+        interval=0.1,
+        context=lambda: f"last problem: {problem[0]}\n{cluster.daemons.log_tails()}",
+    )
+
+
+def serving(cluster: Cluster, server: RegionServer) -> list[int]:
+    online = online_of(server.address, 2.0)
+    assert online, f"{server.name} serves nothing\n{server.log_tail()}"
+    return sorted(online)
+
+
+def events(daemon: Master | RegionServer, event: str) -> list[dict[str, Any]]:
+    return [e for e in daemon.events() if e.get("event") == event]
+
+
+def declared_dead(master: Master, startcode: int) -> list[dict[str, Any]]:
+    return [e for e in events(master, "server_declared_dead") if e["server"].endswith(f":{startcode}")]
+
+
+def incarnation(server: RegionServer) -> ServerName:
+    """The incarnation (host:port:startcode) of a started RegionServer, from its own log."""
+    record = wait_until(
+        lambda: next(iter(events(server, "regionserver_started")), None),
+        30,
+        f"{server.name} to start",
+        context=server.log_tail,
+    )
+    return ServerName.parse(record["server"])
+
+
+def row_in(location: RegionLocation) -> bytes:
+    row = location.info.start_key or b"\x00"
+    assert location.info.contains(row)
+    return row
+
+
+def active_master(cluster: Cluster) -> Master:
+    return wait_until(cluster.active_master, 30, "an active master", context=cluster.daemons.log_tails)
+
+
+def backup_master(cluster: Cluster, active: Master) -> Master:
+    (backup,) = [m for m in cluster.masters if m is not active and m.alive]
+    backup.wait_reachable()
+    return backup
+
+
+def procedures(cluster: Cluster) -> list[str]:
+    return [f"{p.kind} {p.proc_id}: {p.step}" for p in cluster.admin.list_procedures()]
+
+
+def read_meta(rootdir: Path) -> tuple[dict[int, RegionStateRow], list[str]]:
+    """What meta holds now, read straight from its LMDB file while the active master is paused: the
+    region_state rows by region id, and the kinds of the procedures recorded.
+
+    Read-only and without LMDB's locks: the paused master may hold the writer lock (or the reader table's),
+    and nothing writes meanwhile (the backup only reads), so the last committed state is stable.
+    """
+    env = lmdb.open(str(rootdir / "meta"), readonly=True, lock=False, max_dbs=32)
+    try:
+        with env.begin() as txn:
+            region_state = env.open_db(b"region_state", txn=txn, create=False)
+            procedures = env.open_db(b"procedures", txn=txn, create=False)
+            rows = {
+                int.from_bytes(key, "big"): decode_region_state(raw)
+                for key, raw in txn.cursor(db=region_state)
+            }
+            kinds = [ProcedureRecord.FromString(raw).kind for _, raw in txn.cursor(db=procedures)]
+    finally:
+        env.close()
+    return rows, kinds
+
+
+class Clusters:
+    """The clusters one test starts on its ROOTDIR; leaving the `with` closes their client connections (the
+    `daemons` fixture kills the processes)."""
+
+    def __init__(self, daemons: Daemons, rootdir: Path) -> None:
+        self.daemons = daemons
+        self.rootdir = rootdir
+        self.started: list[Cluster] = []
+
+    def start(self, *, masters: int = 1, servers: int = 3, master_args: Sequence[str] = ()) -> Cluster:
+        cluster = Cluster(self.daemons, self.rootdir, masters=masters, master_args=master_args)
+        self.started.append(cluster)
+        # Backups start once the first master is active: two masters starting together on an empty ROOTDIR
+        # can both initialise meta (see test_backup_started_while_meta_is_being_created_...).
+        cluster.start_master(0).wait_active(30)
+        for i in range(1, masters):
+            cluster.start_master(i).wait_reachable()
+        for _ in range(servers):
+            cluster.start_server()
+        cluster.wait_live(servers)
+        active_master(cluster)
+        return cluster
+
+    def __enter__(self) -> Clusters:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for cluster in self.started:
+            cluster.close()
