@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cluster import Daemons
+from tests.failure_helpers import Clusters
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -33,3 +35,10 @@ def daemons(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         if any(r.failed for r in reports.values()) and registry.started:
             print(registry.log_tails())
         registry.kill_all()
+
+
+@pytest.fixture
+def clusters(daemons: Daemons, tmp_path: Path) -> Iterator[Clusters]:
+    """Clusters of the failure tests (tests/failure_helpers.py), on a fresh ROOTDIR, stopped at teardown."""
+    with Clusters(daemons, tmp_path / "root") as made:
+        yield made

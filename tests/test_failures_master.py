@@ -8,15 +8,13 @@ from __future__ import annotations
 import fcntl
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import lmdb
-import pytest
 
 from meta import MetaStore, RegionState
 from tests.cluster import Daemons, get_cell, wait_until
-from tests.test_failures_helpers import (
+from tests.failure_helpers import (
     FAMILY,
     SHORT_LEASE,
     Clusters,
@@ -32,12 +30,6 @@ from tests.test_failures_helpers import (
     serving,
     settled,
 )
-
-
-@pytest.fixture
-def clusters(daemons: Daemons, tmp_path: Path) -> Iterator[Clusters]:
-    with Clusters(daemons, tmp_path / "root") as made:
-        yield made
 
 
 def test_backup_master_finishes_a_large_assignment_the_killed_master_left_half_done(

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ import pytest
 from client.errors import RegentError
 from meta import RegionState, ServerName
 from regionserver.store import Claim, Fenced, RegionStore, region_dir
-from tests.cluster import Daemons, get_cell, wait_until
-from tests.test_failures_helpers import (
+from tests.cluster import get_cell, wait_until
+from tests.failure_helpers import (
     FAMILY,
     LONG_LEASE,
     SHORT_LEASE,
@@ -36,13 +35,6 @@ from tests.test_failures_helpers import (
     serving,
     settled,
 )
-
-
-@pytest.fixture
-def clusters(daemons: Daemons, tmp_path: Path) -> Iterator[Clusters]:
-    with Clusters(daemons, tmp_path / "root") as made:
-        yield made
-
 
 # ---- 1. a RegionServer killed ----
 

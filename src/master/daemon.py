@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from master.services import MasterService, RegionServerStatusService
 from meta import MetaError, MetaNotInitialised, MetaStore, MetaWriter, ServerName, WriteBatch, keys
 from meta.codec import intern_server, server_from_proto
 from regent.config import GRPC_OPTIONS, port_problem
+from regent.lifecycle import run_until_signalled
 from regent.proto import master_pb2_grpc, meta_pb2
 
 log = structlog.get_logger("master")
@@ -253,12 +253,4 @@ def _servers_and_crashes(store: MetaStore) -> tuple[list[ServerName], list[Serve
 
 def run(config: MasterConfig) -> None:
     """Run a master in this process until SIGTERM or SIGINT."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
-
-    asyncio.run(main())
+    run_until_signalled(lambda stop: serve(config, stop))

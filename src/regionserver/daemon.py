@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from collections.abc import Sized
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from meta import ServerName, keys
 from meta.types import validate_table_name
 from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
+from regent.lifecycle import run_until_signalled
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
@@ -380,6 +380,19 @@ def _cell_key(row: bytes, column: bytes) -> bytes:
     return key
 
 
+#: How a data request's refusal travels: gRPC status and the "regent-error" name the client maps back.
+_REFUSALS: dict[type[Exception], tuple[grpc.StatusCode, str]] = {
+    NotServing: (grpc.StatusCode.FAILED_PRECONDITION, "NotServingRegion"),
+    BadCell: (grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument"),
+}
+
+
+async def _refuse(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    code, name = _REFUSALS[type(exc)]
+    context.set_trailing_metadata((("regent-error", name),))
+    await context.abort(code, str(exc))
+
+
 class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     def __init__(self, server: RegionServer) -> None:
         self._server = server
@@ -389,12 +402,8 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     ) -> regionserver_pb2.PutResponse:
         try:
             self._server.put(request.region_id, request.row, request.column, request.value)
-        except NotServing as exc:
-            context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except BadCell as exc:
-            context.set_trailing_metadata((("regent-error", "InvalidArgument"),))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except (NotServing, BadCell) as exc:
+            await _refuse(context, exc)
         return regionserver_pb2.PutResponse()
 
     async def Get(
@@ -402,12 +411,8 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     ) -> regionserver_pb2.GetResponse:
         try:
             value = self._server.get(request.region_id, request.row, request.column)
-        except NotServing as exc:
-            context.set_trailing_metadata((("regent-error", "NotServingRegion"),))
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except BadCell as exc:
-            context.set_trailing_metadata((("regent-error", "InvalidArgument"),))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except (NotServing, BadCell) as exc:
+            await _refuse(context, exc)
         return regionserver_pb2.GetResponse(found=value is not None, value=value or b"")
 
 
@@ -487,11 +492,5 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
 
 
 def run(config: RegionServerConfig) -> None:
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
-
-    asyncio.run(main())
+    """Run a RegionServer in this process until SIGTERM or SIGINT."""
+    run_until_signalled(lambda stop: serve(config, stop))

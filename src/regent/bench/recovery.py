@@ -50,6 +50,10 @@ def _start_servers(children: Children, rootdir: Path, masters: str, ports: list[
         )
 
 
+def _master(rootdir: Path, port: int, servers: int) -> list[str]:
+    return _regent("master", "--rootdir", str(rootdir), "--port", str(port), "--min-servers", str(servers))
+
+
 def _status(address: str) -> master_pb2.ClusterStatusResponse | None:
     try:
         status: master_pb2.ClusterStatusResponse = _stub(address).ClusterStatus(
@@ -69,15 +73,7 @@ def _mttr(regions: int, servers: int, quiet: bool) -> dict[str, Any]:
             _start_servers(children, rootdir, address, ports[2:])
             children.start(
                 "master",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(rootdir),
-                    "--port",
-                    str(ports[0]),
-                    "--min-servers",
-                    str(servers),
-                ),
+                _master(rootdir, ports[0], servers),
             )
             stub = _stub(address)
             _wait_active(stub, children, 120)
@@ -123,28 +119,12 @@ def _failover(regions: int, servers: int, quiet: bool) -> dict[str, Any]:
             _start_servers(children, rootdir, masters, ports[2:])
             active = children.start(
                 "master",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(rootdir),
-                    "--port",
-                    str(ports[0]),
-                    "--min-servers",
-                    str(servers),
-                ),
+                _master(rootdir, ports[0], servers),
             )
             _wait_active(_stub(first), children, 120)
             children.start(
                 "backup",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(rootdir),
-                    "--port",
-                    str(ports[1]),
-                    "--min-servers",
-                    str(servers),
-                ),
+                _master(rootdir, ports[1], servers),
             )
             _until_assigned(_stub(first), children, regions, quiet)
             _until_standby(backup, children, regions)
