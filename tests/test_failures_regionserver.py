@@ -92,8 +92,10 @@ def test_paused_regionserver_past_its_lease_serves_nothing_after_waking_and_exit
             refusal = exc
         else:
             raise AssertionError(f"a write on the old owner was accepted after waking\n{sleeper.log_tail()}")
-        # Until it exits, it answers that it serves nothing.
+        # Until it exits (within 30 s), it answers that it serves nothing.
+        deadline = time.monotonic() + 30
         while sleeper.alive:
+            assert time.monotonic() < deadline, f"{sleeper.name} did not exit\n{sleeper.log_tail()}"
             online = online_of(sleeper.address)
             assert not online, f"{sleeper.name} awake after its lease says it serves {sorted(online or {})}"
             time.sleep(0.01)
