@@ -239,8 +239,7 @@ class Clusters:
     def start(self, *, masters: int = 1, servers: int = 3, master_args: Sequence[str] = ()) -> Cluster:
         cluster = Cluster(self.daemons, self.rootdir, masters=masters, master_args=master_args)
         self.started.append(cluster)
-        # Backups start once the first master is active: two masters starting together on an empty ROOTDIR
-        # can both initialise meta (see test_backup_started_while_meta_is_being_created_...).
+        # Backups start once the first master is active, so that the first one is the active one.
         cluster.start_master(0).wait_active(30)
         for i in range(1, masters):
             cluster.start_master(i).wait_reachable()

@@ -253,3 +253,29 @@ def test_backup_started_while_meta_is_being_created_leaves_it_to_the_active_mast
         wait_until(lambda: backup.has_event("master_standby_ready"), 30, "the standby to load meta")
     info = backup.wait_active()
     assert info.cluster_id == cluster_id and info.master_epoch == 1
+
+
+# ---- a hung active master ----
+
+
+def test_a_hung_active_master_is_killed_by_its_backup_which_takes_over(clusters: Clusters) -> None:
+    """SIGSTOP keeps the election lock held: the backup finds the active master silent, kills it (a crash to
+    everyone else), takes over, and RegionServers keep their regions."""
+    cluster = clusters.start(masters=2, master_args=("--hung-master-ms", "1500"))
+    active = active_master(cluster)
+    backup = backup_master(cluster, active)
+    cluster.admin.create_table("t", [FAMILY], num_regions=30)
+    before = settled(cluster, {"t": 30})
+
+    with DoubleServingWatch(cluster) as watch:
+        active.pause()
+        info = backup.wait_active(30)
+        assert active.wait_exit(10) == -signal.SIGKILL, active.log_tail()
+        (killed,) = events(backup, "hung_master_killed")
+        assert killed["pid"] == active.pid and killed["master"] == active.address
+        assert info.master_epoch >= 2
+        after = settled(cluster, {"t": 30})
+    watch.check()
+    assert {rid: loc.server.address for rid, loc in after.items() if loc.server} == {
+        rid: loc.server.address for rid, loc in before.items() if loc.server
+    }

@@ -6,6 +6,8 @@ or stops; every master that becomes active bumps the epoch in meta.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 import regent
 from client import RegentError
 from master.daemon import bump_epoch
+from master.election import ElectionLock, Holder
 from meta import MetaStore
 from tests.cluster import Daemons, Master, wait_until
 
@@ -149,3 +152,18 @@ def test_a_master_whose_epoch_was_overtaken_writes_nothing_more_and_steps_down(
         assert store.epoch == newer
     finally:
         store.close()
+
+
+def test_the_lock_holder_is_found_with_its_announced_address_and_pid(tmp_path: Path) -> None:
+    lock = ElectionLock(tmp_path)
+    try:
+        assert lock.holder() == Holder("", None, None)
+        asyncio.run(lock.acquire())
+        assert lock.holder() == Holder("", None, os.getpid())
+        assert not lock.holder().announced
+        lock.announce(f"127.0.0.1:16000 pid={os.getpid()} epoch=3")
+        assert lock.holder() == Holder("127.0.0.1:16000", os.getpid(), os.getpid())
+        assert lock.holder().announced
+    finally:
+        lock.close()
+    assert lock.holder().lock_pid is None

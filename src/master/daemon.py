@@ -18,6 +18,7 @@ from master.active import ActiveMaster, AssignmentConfig, ServerCrash
 from master.election import ElectionLock
 from master.errors import MasterStartError
 from master.services import MasterService, RegionServerStatusService
+from master.watch import watch_active
 from meta import MetaError, MetaNotInitialised, MetaStore, MetaWriter, ServerName, WriteBatch, keys
 from meta.codec import intern_server, server_from_proto
 from regent.config import GRPC_OPTIONS, port_problem
@@ -36,6 +37,7 @@ class MasterConfig:
     port: int
     host: str = "127.0.0.1"
     shutdown_grace_s: float = 2.0
+    hung_master_s: float = 10.0  # a backup kills an active master of this host that is silent this long
     assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
 
     @property
@@ -133,9 +135,11 @@ async def _until_elected(election: ElectionLock, stop: asyncio.Event, master: Ma
         await _load_standby(master, rootdir / "meta")
     stopping = asyncio.ensure_future(stop.wait())
     refreshing = asyncio.ensure_future(_refresh_standby(master, rootdir / "meta", acquire))
+    watching = asyncio.ensure_future(watch_active(election, master.config.hung_master_s, acquire))
     await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     refreshing.cancel()
+    watching.cancel()
     if not acquire.done():
         acquire.cancel()
         return False
@@ -187,17 +191,20 @@ async def _run_active(
     stop: asyncio.Event,
 ) -> None:
     started = time.monotonic()
+    # Backups watch the announced holder (master.watch): say who holds the lock before the long load.
+    election.announce(f"{master.config.address} pid={os.getpid()}")
     try:
         if master.store is None:
             master.store = MetaStore.open(rootdir / "meta")
         master.epoch = bump_epoch(master.store)
         warm = master.standby is not None
+        # Loaded in a thread, so that this master keeps answering (backups' probes, clients) meanwhile.
         if master.standby is not None:
-            loaded = catalog.refresh(master.store, master.standby)
+            loaded = await asyncio.to_thread(catalog.refresh, master.store, master.standby)
             loaded.raw_states = {}  # an active master has no use for them
             master.standby = None
         else:
-            loaded = catalog.load(master.store)
+            loaded = await asyncio.to_thread(catalog.load, master.store)
         known, dead, unfinished = _servers_and_crashes(master.store)
     except MetaError as exc:
         raise MasterStartError(str(exc)) from None

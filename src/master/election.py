@@ -10,6 +10,7 @@ import asyncio
 import fcntl
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from master.errors import MasterStartError
@@ -52,11 +53,52 @@ class ElectionLock:
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, text.encode() + b"\n", 0)
 
+    def holder(self) -> Holder:
+        """Who holds the lock: the address it announced, and its pid if it is a process of this host."""
+        try:
+            text = self.path.read_text(errors="replace").split()
+        except OSError:
+            text = []
+        announced_pid = next((int(t[4:]) for t in text if t.startswith("pid=") and t[4:].isdigit()), None)
+        return Holder(text[0] if text else "", announced_pid, _local_holder_pid(self.path))
+
     def close(self) -> None:
         if self.held:
             os.ftruncate(self._fd, 0)
         os.close(self._fd)  # releases the lock
         self.held = False
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The holder of the election lock as a backup sees it. `lock_pid` is the process of this host that holds
+    the flock (from /proc/locks), None if none does (no holder, or one on another host); `announced_pid` is
+    the pid the holder wrote into the file. They differ while a new holder has not announced itself yet."""
+
+    address: str
+    announced_pid: int | None
+    lock_pid: int | None
+
+    @property
+    def announced(self) -> bool:
+        return bool(self.address) and (self.lock_pid is None or self.lock_pid == self.announced_pid)
+
+
+def _local_holder_pid(path: Path) -> int | None:
+    """The pid of the process of this host holding an exclusive flock on `path`, from /proc/locks."""
+    try:
+        stat = os.stat(path)
+        with open("/proc/locks") as locks:
+            lines = locks.readlines()
+    except OSError:
+        return None
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 4733 fe:00:2146578 0 EOF"; waiters read "1: -> FLOCK ..."
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == inode:
+            return int(fields[4])
+    return None
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="failed opens of a region before it is FAILED_OPEN (default 10)",
     )
     master.add_argument(
+        "--hung-master-ms",
+        type=_positive,
+        default=10_000,
+        help="a backup kills an active master on this host that is silent this long (default 10000)",
+    )
+    master.add_argument(
         "--heartbeat-ms",
         type=_positive,
         default=1000,
@@ -141,7 +147,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             daemon.run(
                 daemon.MasterConfig(
-                    rootdir=args.rootdir, port=args.port, host=args.host, assignment=assignment
+                    rootdir=args.rootdir,
+                    port=args.port,
+                    host=args.host,
+                    hung_master_s=args.hung_master_ms / 1000,
+                    assignment=assignment,
                 )
             )
         elif args.command == "regionserver":
