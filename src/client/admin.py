@@ -185,7 +185,7 @@ class Admin:
 
     def list_procedures(self, *, limit: int = 1000, timeout: float | None = None) -> list[Procedure]:
         """The procedures the master is running, with their kind, current step and age (at most `limit`
-        region procedures, the oldest first, after every server crash procedure)."""
+        region procedures, by procedure id, after every server crash procedure)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 2**32 - 1:
             raise ValueError(f"limit must be a whole number 1..{2**32 - 1}, got {limit!r}")
         request = master_pb2.ListProceduresRequest(limit=limit)

@@ -198,12 +198,11 @@ async def _run_active(
             master.store = MetaStore.open(rootdir / "meta")
         master.epoch = bump_epoch(master.store)
         warm = master.standby is not None
-        # Loaded in a thread, so that this master keeps answering (backups' probes, clients) meanwhile.
-        if master.standby is not None:
-            loaded = await asyncio.to_thread(catalog.refresh, master.store, master.standby)
+        if master.standby is not None:  # a refresh: a fraction of a second, faster on this thread
+            loaded = catalog.refresh(master.store, master.standby)
             loaded.raw_states = {}  # an active master has no use for them
             master.standby = None
-        else:
+        else:  # a full load takes seconds: in a thread, so that this master answers probes meanwhile
             loaded = await asyncio.to_thread(catalog.load, master.store)
         known, dead, unfinished = _servers_and_crashes(master.store)
     except MetaError as exc:

@@ -84,7 +84,7 @@ def _status(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
         for s in status.servers
     ]
     by_state = ", ".join(f"{state} {count:,}" for state, count in sorted(status.regions_by_state.items()))
-    rit = status.regions_in_transition  # the master lists at most the oldest thousand
+    rit = status.regions_in_transition  # the master lists at most a thousand
     lines = [
         f"master epoch {status.master_epoch}; {status.regions:,} regions: {by_state or 'none'}",
         f"regions in transition: {len(rit):,}{'+' if len(rit) >= RIT_LISTED else ''}",

@@ -78,23 +78,35 @@ class Hosting:
         """
         accepted = duplicates = 0
         procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
+        # OPENED outcomes, gathered here and added to the outbox at once (the common case by far)
+        opened_ids: list[int] = []
+        opened_procs: list[int] = []
+        opened_seqs: list[int] = []
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
-            if (proc, seq) in procs or seq < _newest_seq(opening.get(rid), online.get(rid)):
-                duplicates += 1  # a repeat, or an older open than the one held: superseded
+            order = (proc, seq)
+            if order in procs:
+                duplicates += 1  # a repeat
                 continue
-            procs.add((proc, seq))
             current = online.get(rid)
-            if current is not None and current.open_seq_num == seq:
-                add(OPENED, rid, proc, seq)  # already open under this very open: report it again
-            else:
-                region = HostedRegion(rid, table, start, end, seq, proc)
-                failure = opener(region) if opener is not None and rid in with_store else None
-                if failure is None:
-                    opening[rid] = region
-                    add(OPENED, rid, proc, seq)
-                else:
-                    add(FAILED_OPEN, rid, proc, seq)
+            if (current is not None or rid in opening) and seq < _newest_seq(opening.get(rid), current):
+                duplicates += 1  # an older open than the one held: superseded
+                continue
+            procs.add(order)
             accepted += 1
+            if current is None or current.open_seq_num != seq:
+                region = HostedRegion(rid, table, start, end, seq, proc)
+                if opener is not None and rid in with_store and opener(region) is not None:
+                    add(FAILED_OPEN, rid, proc, seq)
+                    continue
+                opening[rid] = region
+            # else: already open under this very open: reported again
+            opened_ids.append(rid)
+            opened_procs.append(proc)
+            opened_seqs.append(seq)
+        box = self.outbox
+        box.region_ids[OPENED] += opened_ids
+        box.proc_ids[OPENED] += opened_procs
+        box.seqs[OPENED] += opened_seqs
         return accepted, duplicates
 
     def close_many(self, region_ids: Sequence[int], proc_ids: Sequence[int]) -> tuple[int, int]:
