@@ -189,8 +189,8 @@ class Daemon:
         return "\n".join(parts)
 
 
-class Master(Daemon):
-    """A `regent master` daemon and the address it listens on."""
+class Listening(Daemon):
+    """A daemon that listens on host:port (a master or a RegionServer)."""
 
     def __init__(
         self, args: Sequence[str], *, port: int, host: str, name: str, log_dir: Path, **kw: Any
@@ -198,6 +198,10 @@ class Master(Daemon):
         self.port = port
         self.address = f"{host}:{port}"
         super().__init__(args, name=name, log_dir=log_dir, **kw)
+
+
+class Master(Listening):
+    """A `regent master` daemon and the address it listens on."""
 
     def info(self, timeout: float = PROBE_TIMEOUT_S) -> master_pb2.ClusterInfo | None:
         return cluster_info(self.address, timeout)
@@ -221,15 +225,8 @@ class Master(Daemon):
         return wait_until(active, timeout, f"{self.name} to become the active master", context=self.log_tail)
 
 
-class RegionServer(Daemon):
+class RegionServer(Listening):
     """A `regent regionserver` daemon and the address it listens on."""
-
-    def __init__(
-        self, args: Sequence[str], *, port: int, host: str, name: str, log_dir: Path, **kw: Any
-    ) -> None:
-        self.port = port
-        self.address = f"{host}:{port}"
-        super().__init__(args, name=name, log_dir=log_dir, **kw)
 
     def online(self, timeout: float = PROBE_TIMEOUT_S) -> dict[int, int] | None:
         """The regions this server serves now (region id -> open sequence number), None if it does not
