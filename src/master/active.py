@@ -199,14 +199,12 @@ class ActiveMaster:
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
             self.dispatcher.send(server, closes=closes)
-        if not self._startup_done and self._startup_planned and self.am.settled():
+        if not self._startup_done and self._planned.is_set() and self.am.settled():
             self._startup_done = True
             self.startup_assignment_ms = max(1, int((time.monotonic() - self._startup_started) * 1000))
             log.info(
                 "startup_assignment_finished", regions=len(self.am.regions), ms=self.startup_assignment_ms
             )
-
-    _startup_planned = False
 
     def _dispatch_failed(
         self, server: ServerName, opens: OpenOrders, closes: CloseOrders, error: str
@@ -244,7 +242,6 @@ class ActiveMaster:
         to_assign.sort(key=lambda n: n.region_id)
         crashes = list(self.crashes.values())
         plan = self.am.plan(to_assign)
-        self._startup_planned = True
         self._planned.set()
         log.info(
             "startup_assignment_started",
@@ -299,7 +296,7 @@ class ActiveMaster:
         self._server_arrived.set()
         for old in replaced:
             await self.server_died(old, f"a new incarnation {name} started on its address")
-        if self._startup_planned:  # not _startup_done: that waits for every region to settle
+        if self._planned.is_set():  # not _startup_done: that waits for every region to settle
             await self.apply(self.am.assign_waiting())
 
     async def server_died(self, server: ServerName, reason: str) -> None:
@@ -335,7 +332,7 @@ class ActiveMaster:
             late = time.monotonic() - expected
             if late > interval:  # this master's loop was stalled: nobody could be heard meanwhile
                 self.servers.forgive(late)
-            if not self._startup_planned:
+            if not self._planned.is_set():
                 continue
             for server in self.servers.expired():
                 await self.server_died(server, f"no heartbeat for {self.config.lease_ms} ms")
