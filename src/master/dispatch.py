@@ -40,7 +40,6 @@ class Dispatcher:
         self._is_live = is_live
         self._queues: dict[ServerName, _Queue] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self.calls = 0
 
     def send(
         self, server: ServerName, opens: OpenOrders | None = None, closes: CloseOrders | None = None
@@ -107,7 +106,6 @@ class Dispatcher:
         delay = 0.05
         for attempt in range(RETRIES):
             try:
-                self.calls += 1
                 await stub.ExecuteProcedures(request, timeout=CALL_TIMEOUT_S)
                 return None
             except grpc.aio.AioRpcError as exc:

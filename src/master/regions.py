@@ -66,11 +66,6 @@ class RegionNode:
             server_bytes(self.target),
         )
 
-    def as_row(self) -> RegionStateRow:
-        return RegionStateRow(
-            self.state, self.server, self.proc_id, self.kind, self.open_seq_num, self.attempts, self.target
-        )
-
     def __repr__(self) -> str:
         where = f" on {self.server}" if self.server else ""
         proc = f" proc={self.proc_id}({self.kind.name})" if self.proc_id else ""

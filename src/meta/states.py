@@ -77,12 +77,6 @@ class HasRegionState(Protocol):
     state: RegionState
 
 
-def check(region_id: int, current: RegionState, target: RegionState) -> None:
-    """Raise IllegalTransition unless `current -> target` is legal."""
-    if (current, target) not in _LEGAL:
-        raise IllegalTransition(region_id, current, target)
-
-
 def transition_many(regions: Sequence[HasRegionState], target: RegionState) -> Counter[RegionState]:
     """Move every one of `regions` to `target`, all or none, and count the states they came from.
 

@@ -144,12 +144,6 @@ class Hosting:
             limit -= n
         return report
 
-    def give_back(self, report: Report) -> None:
-        """A report that could not be delivered: its outcomes go out again with the next one."""
-        for code, ids, procs, seqs in report:
-            for rid, proc, seq in zip(ids, procs, seqs, strict=True):
-                self.outbox.add(code, rid, proc, seq)
-
     def answered(self, report: Report, rejected: Sequence[Sequence[int]]) -> list[int]:
         """Apply the master's answer; return the regions closed because their OPENED was rejected."""
         closed = []
