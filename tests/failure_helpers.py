@@ -202,7 +202,12 @@ def backup_master(cluster: Cluster, active: Master) -> Master:
 
 
 def procedures(cluster: Cluster) -> list[str]:
-    return [f"{p.kind} {p.proc_id}: {p.step}" for p in cluster.admin.list_procedures()]
+    """The unfinished procedures (finished ones stay listed for a while, with their outcome)."""
+    return [
+        f"{p.kind} {p.proc_id}: {p.step}"
+        for p in cluster.admin.list_procedures()
+        if p.state in ("RUNNABLE", "WAITING")
+    ]
 
 
 def read_meta(rootdir: Path) -> tuple[dict[int, RegionStateRow], list[str]]:

@@ -344,7 +344,7 @@ def test_concurrent_moves_unassigns_and_assigns_never_serve_a_region_twice(
         assert not vague, f"InvalidArgument messages that do not name the region: {vague[:3]}"
 
         wait_until(
-            lambda: not admin.list_procedures(),
+            lambda: not [p for p in admin.list_procedures() if p.state in ("RUNNABLE", "WAITING")],
             30,
             "every procedure to finish",
             context=cluster.daemons.log_tails,

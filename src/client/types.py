@@ -65,10 +65,13 @@ class Procedure:
     step: str
     age_s: float
     region_id: int | None
+    state: str = "RUNNABLE"
 
 
 def procedure_from_proto(msg: master_pb2.ProcedureInfo) -> Procedure:
-    return Procedure(msg.proc_id, msg.kind, msg.step, msg.age_s, msg.region_id or None)
+    return Procedure(
+        msg.proc_id, msg.kind, msg.step, msg.age_s, msg.region_id or None, msg.state or "RUNNABLE"
+    )
 
 
 def location_from_proto(msg: master_pb2.RegionLocation) -> RegionLocation:

@@ -16,31 +16,25 @@ from typing import Any
 import structlog
 
 from master import catalog as catalog_mod
+from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
 from master.dispatch import Dispatcher
 from master.errors import (
     InvalidArgument,
+    ProcedureNotFound,
     ServerNotFound,
     ServerNotRegistered,
-    TableExists,
     TableNotFound,
     YouAreDead,
 )
-from master.regions import RegionNode, initial_row
+from master.procedures import KINDS, Env, Executor, ProcedureView, ServerCrash
+from master.procedures.executor import RETAIN_S
+from master.regions import RegionNode
 from master.servers import ServerManager
-from meta import (
-    MetaStore,
-    MetaWriteError,
-    MetaWriter,
-    ServerName,
-    TableDescriptor,
-    TableState,
-    WriteBatch,
-    keys,
-)
-from meta.codec import intern_server, server_from_proto, server_to_proto
-from regent.proto import common_pb2, meta_pb2
+from meta import MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
+from meta.codec import server_to_proto
+from regent.proto import meta_pb2
 
 log = structlog.get_logger("master")
 
@@ -56,41 +50,7 @@ class AssignmentConfig:
     heartbeat_ms: int = 1000
     lease_ms: int = 3000
     stuck_after_ms: int = 10_000
-
-
-@dataclass(slots=True)
-class ServerCrash:
-    """A server crash procedure: its record in meta lives from the death until its regions are recovered."""
-
-    proc_id: int
-    server: ServerName
-    started: float  # monotonic
-    submitted_ms: int
-
-    def record(self) -> meta_pb2.ProcedureRecord:
-        return meta_pb2.ProcedureRecord(
-            proc_id=self.proc_id,
-            kind="server_crash",
-            step="recover",
-            submitted_ms=self.submitted_ms,
-            updated_ms=self.submitted_ms,
-            payload=server_to_proto(self.server).SerializeToString(),
-        )
-
-    @classmethod
-    def from_record(cls, raw: bytes) -> ServerCrash:
-        record = meta_pb2.ProcedureRecord.FromString(raw)
-        server = server_from_proto(common_pb2.ServerName.FromString(record.payload))
-        return cls(record.proc_id, intern_server(server), time.monotonic(), record.submitted_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcedureView:
-    proc_id: int
-    kind: str
-    step: str
-    age_s: float
-    region_id: int | None
+    reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
 
 
 class ActiveMaster:
@@ -118,7 +78,9 @@ class ActiveMaster:
             stuck_after_s=config.stuck_after_ms / 1000,
             table_enabled=self._table_enabled,
         )
-        self.crashes: dict[int, ServerCrash] = {}  # server crash procedures running, by procedure id
+        env = Env(catalog, self.am, store.path.parent, config.reopen_share)
+        self.procedures = Executor(env, self.apply, KINDS)
+        self.tables = TableAdmin(self.procedures)
         self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live)
         self.known_servers = list(known_servers)
         self.active_since_ms = int(time.time() * 1000)
@@ -130,8 +92,10 @@ class ActiveMaster:
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, unfinished: Sequence[ServerCrash] = ()) -> None:
-        self._spawn(self._startup(unfinished), "startup-assignment")
+    async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
+        """Resume the procedures meta holds, then take over the regions and start the chores."""
+        self.procedures.resume(procedures)
+        self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
 
     def _table_enabled(self, table: str) -> bool:
@@ -172,13 +136,11 @@ class ActiveMaster:
             self.failed.set()
             raise
 
-    async def apply(self, effects: Effects, *, finished: Sequence[ServerCrash] = ()) -> None:
-        """Persist the effects' rows (one group-committed batch), then send their orders. Server crash
-        procedures in `finished` end in the same transaction as the rows that recover their regions."""
-        if effects.rows or finished:
-            batch = WriteBatch().put_many("region_state", effects.rows)
-            for crash in finished:
-                batch.delete("procedures", keys.u64(crash.proc_id))
+    async def apply(self, effects: Effects, extra: WriteBatch | None = None) -> None:
+        """Persist the effects' rows and `extra` (a procedure's step and the other rows it changes) in one
+        group-committed batch, then send their orders."""
+        if effects.rows or extra is not None:
+            batch = (extra or WriteBatch()).put_many("region_state", effects.rows)
             catalog_mod.counter_updates(
                 batch,
                 {
@@ -187,14 +149,8 @@ class ActiveMaster:
                 },
             )
             await self._persist(batch)
-        for crash in finished:
-            if self.crashes.pop(crash.proc_id, None) is not None:
-                log.info(
-                    "server_crash_recovered",
-                    server=str(crash.server),
-                    proc_id=crash.proc_id,
-                    ms=int((time.monotonic() - crash.started) * 1000),
-                )
+            if effects.rows:
+                self.procedures.regions_changed()
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
@@ -222,14 +178,17 @@ class ActiveMaster:
 
     # ---- startup ----
 
-    async def _startup(self, unfinished: Sequence[ServerCrash]) -> None:
+    async def _startup(self) -> None:
         await self._wait_for_servers()
-        for crash in unfinished:  # a previous master died in the middle of these: finish them
-            self.crashes[crash.proc_id] = crash
+        for crash in self.procedures.running(ServerCrash):  # a previous master died in these: finish them
+            assert isinstance(crash, ServerCrash)
             self.servers.dead.add(crash.server)
         for server in self.known_servers:
             if not self.servers.is_live(server) and server not in self.servers.dead:
                 await self._record_crash(server, "did not come back after the master changed")
+        # The takeover recovers the regions of every server that is not live: the crash procedures known
+        # now end in its first batch. One declared while it runs is carried out by the executor.
+        finished = self.procedures.complete(self.procedures.running(ServerCrash))
         # Cut into slices with a turn of the loop between them: heartbeats must be answered well within
         # a RegionServer's self-fencing margin, even while a million regions are taken over.
         nodes = list(self.am.regions)
@@ -240,16 +199,16 @@ class ActiveMaster:
             to_assign += part
             await asyncio.sleep(0)
         to_assign.sort(key=lambda n: n.region_id)
-        crashes = list(self.crashes.values())
         plan = self.am.plan(to_assign)
         self._planned.set()
+        self._spawn(self.procedures.run(), "procedures")
         log.info(
             "startup_assignment_started",
             regions=len(to_assign),
             servers=len(plan),
             waited_ms=int((time.monotonic() - self._startup_started) * 1000),
         )
-        pending = [asyncio.ensure_future(self.apply(effects, finished=crashes))]
+        pending = [asyncio.ensure_future(self.apply(effects, finished))]
         rounds = max((len(nodes) for nodes in plan.values()), default=0)
         for start in range(0, rounds, STARTUP_CHUNK):
             for server, nodes in plan.items():
@@ -300,28 +259,24 @@ class ActiveMaster:
             await self.apply(self.am.assign_waiting())
 
     async def server_died(self, server: ServerName, reason: str) -> None:
-        """Run a server crash procedure: persisted first, then every region of `server` recovered and the
-        procedure ended in one transaction. A master that dies in between finishes it at its start."""
-        if any(c.server == server for c in self.crashes.values()):
+        """Start a server crash procedure for `server` (once): its record is durable when this returns,
+        and the executor recovers the regions (DESIGN §6; master.procedures.server_crash)."""
+        running = self.procedures.running(ServerCrash)
+        if any(isinstance(c, ServerCrash) and c.server == server for c in running):
             return  # already being recovered
-        crash = await self._record_crash(server, reason)
-        await self.apply(self.am.server_dead(crash.server), finished=[crash])
+        await self._record_crash(server, reason)
 
-    async def _record_crash(self, server: ServerName, reason: str) -> ServerCrash:
+    async def _record_crash(self, server: ServerName, reason: str) -> None:
         self.servers.expire(server)
         self.servers.dead.add(server)
         self.dispatcher.forget(server)
-        crash = ServerCrash(self.am.next_proc_id, server, time.monotonic(), int(time.time() * 1000))
-        self.am.next_proc_id += 1
-        self.crashes[crash.proc_id] = crash
+        crash = ServerCrash.new(self.procedures.env.new_proc_id(), server)
         dead = meta_pb2.ServerRecord(server=server_to_proto(server), dead=True)
-        batch = WriteBatch().put("procedures", keys.u64(crash.proc_id), crash.record().SerializeToString())
+        batch = WriteBatch()
         if self.servers.by_address(server.address) is None:  # never over a newer incarnation's record
             batch.put("servers", server.address.encode(), dead.SerializeToString())
-        catalog_mod.counter_updates(batch, {b"next_proc_id": self.am.next_proc_id})
-        await self._persist(batch)
+        await self.procedures.submit(crash, batch)
         log.warning("server_declared_dead", server=str(server), reason=reason, proc_id=crash.proc_id)
-        return crash
 
     async def _chores(self) -> None:
         """Leases and stuck procedures, checked ten times per heartbeat interval."""
@@ -342,26 +297,36 @@ class ActiveMaster:
                 await self.apply(effects)
 
     def list_procedures(self, limit: int = 1000) -> list[ProcedureView]:
+        """The executor's procedures (unfinished first, then those finished recently), then at most
+        `limit` region transitions."""
+        views = self.procedures.views()[:limit]
         now = time.monotonic()
-        views = [
-            ProcedureView(
-                c.proc_id, "server_crash", f"recover the regions of {c.server}", now - c.started, None
-            )
-            for c in self.crashes.values()
-        ]
-        for node in self.am.regions_in_transition(limit):
-            stamp = self.am.stamps.get(node.region_id, now)
-            step = f"{node.state.name} on {node.server}" if node.server else node.state.name
-            views.append(
-                ProcedureView(node.proc_id, node.kind.name.lower(), step, now - stamp, node.region_id)
-            )
+        for node in self.am.regions_in_transition(max(0, limit - len(views))):
+            views.append(self._region_view(node, now))
         return views
 
+    def get_procedure(self, proc_id: int) -> ProcedureView:
+        view = self.procedures.get(proc_id)
+        if view is not None:
+            return view
+        node = next((n for n in self.am.in_transition.values() if n.proc_id == proc_id), None)
+        if node is None:
+            raise ProcedureNotFound(
+                f"no procedure {proc_id} is running: it never existed, finished (region transitions are "
+                f"not kept once done) or finished more than {RETAIN_S:g}s ago"
+            )
+        return self._region_view(node, time.monotonic())
+
+    def _region_view(self, node: RegionNode, now: float) -> ProcedureView:
+        stamp = self.am.stamps.get(node.region_id, now)
+        step = f"{node.state.name} on {node.server}" if node.server else node.state.name
+        return ProcedureView(
+            node.proc_id, node.kind.name.lower(), step, now - stamp, node.region_id, table=node.info.table
+        )
+
     async def bypass(self, proc_id: int) -> None:
-        crash = self.crashes.get(proc_id)
-        if crash is not None:
-            await self.apply(Effects(), finished=[crash])
-            log.warning("procedure_bypassed", proc_id=proc_id, kind="server_crash")
+        if await self.procedures.bypass(proc_id):
+            log.warning("procedure_bypassed", proc_id=proc_id, kind="table_or_server")
             return
         await self.apply(self.am.bypass(proc_id))
         log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")
@@ -404,27 +369,6 @@ class ActiveMaster:
         return results
 
     # ---- admin ----
-
-    async def create_table(self, table: TableDescriptor, split_keys: Sequence[bytes]) -> tuple[int, int]:
-        if table.name in self.catalog.tables:
-            raise TableExists(f"table {table.name!r} already exists")
-        first = self.catalog.counters[b"next_region_id"]
-        batch, infos = catalog_mod.new_table_rows(table, split_keys, first)
-        self.catalog.counters[b"next_region_id"] = first + len(infos)
-        self.catalog.tables[table.name] = table  # reserve the name while the rows are written
-        try:
-            await self._persist(batch)
-        except BaseException:
-            self.catalog.tables.pop(table.name, None)
-            raise
-        nodes = [RegionNode(info, initial_row()) for info in infos]
-        self.catalog.regions.add(nodes)
-        for node in nodes:
-            self.am.by_state[node.state] += 1
-        log.info("table_created", table=table.name, regions=len(nodes))
-        effects = self.am.assign_all(nodes)
-        await self.apply(effects)
-        return len(nodes), 0
 
     def table(self, name: str) -> list[RegionNode]:
         if name not in self.catalog.tables:

@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from master import placement
-from master.errors import InvalidArgument, ProcedureNotFound, RegionInTransition, RegionNotFound
+from master.errors import (
+    InvalidArgument,
+    ProcedureNotFound,
+    RegionInTransition,
+    RegionNotFound,
+    TableNotEnabled,
+)
 from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
@@ -134,6 +140,11 @@ class AssignmentManager:
 
     def assign(self, region_id: int, server: ServerName | None = None) -> tuple[int, Effects]:
         node = self._idle(region_id)
+        if not self.table_enabled(node.info.table):
+            raise TableNotEnabled(
+                f"region {region_id} belongs to table {node.info.table!r}, which is not enabled: "
+                "enable the table to assign its regions"
+            )
         if node.state not in ASSIGNABLE:
             raise InvalidArgument(
                 f"region {region_id} is {node.state.name}: assign needs one of "
@@ -164,6 +175,47 @@ class AssignmentManager:
         node.target = server
         self._close(node, effects)
         return proc_id, effects
+
+    def close_many(self, nodes: Sequence[RegionNode], kind: TransitKind = TransitKind.UNASSIGN) -> Effects:
+        """Close many idle OPEN regions at once (a table disabled: UNASSIGN; reopened: REOPEN, which opens
+        each again on the server it was on). Each gets its own procedure id, batched orders per server."""
+        effects = Effects()
+        if any(node.proc_id for node in nodes):
+            busy = next(node for node in nodes if node.proc_id)
+            raise RegionInTransition(f"region {busy.region_id} is under procedure {busy.proc_id}")
+        self.by_state.subtract(transition_many(nodes, S.CLOSING))
+        self.by_state[S.CLOSING] += len(nodes)
+        now, rows = self.clock(), effects.rows
+        for node in nodes:
+            self._attach(node, kind)
+            node.target = node.server if kind is TransitKind.REOPEN else None
+            self._stamp(node, now)
+            rows.append(node.row())
+            assert node.server is not None
+            effects.close(node.server, node)
+        return effects
+
+    def forget_waiting(self, nodes: Iterable[RegionNode]) -> None:
+        """These regions are no longer to be assigned when a server comes (their table is being disabled
+        or deleted)."""
+        for node in nodes:
+            self.waiting.pop(node.region_id, None)
+
+    def remove(self, nodes: Sequence[RegionNode]) -> None:
+        """Forget idle regions whose rows are being deleted (a table deleted or truncated)."""
+        for node in nodes:
+            if node.proc_id:
+                raise RegionInTransition(f"region {node.region_id} is under procedure {node.proc_id}")
+            self.waiting.pop(node.region_id, None)
+            self.by_state[node.state] -= 1
+            if node.server is not None and node.state in (S.OPEN, S.OPENING) and self.load[node.server] > 0:
+                self.load[node.server] -= 1
+        self.regions.remove(nodes)
+
+    def add(self, nodes: Sequence[RegionNode]) -> None:
+        """New regions (a table created or truncated), never assigned yet."""
+        self.regions.add(nodes)
+        self.by_state.update(node.state for node in nodes)
 
     def assign_all(self, nodes: Sequence[RegionNode]) -> Effects:
         """Assign many idle regions at once (startup, new tables): retain, else even contiguous spreads.
@@ -630,6 +682,16 @@ class AssignmentManager:
         source = node.server
         self._to(node, S.CLOSED)
         self._set_server(node, None)
+        if node.kind is TransitKind.REOPEN:  # back where it was if that server is still live
+            target = node.target if node.target and self.servers.is_live(node.target) else None
+            node.target = None
+            try:
+                self._open(node, target or self._pick(), effects)
+            except InvalidArgument:  # no server is live: the region waits for one
+                self._detach(node)
+                self.waiting[node.region_id] = node
+                effects.rows.append(node.row())
+            return
         if node.kind is TransitKind.MOVE:
             target = node.target if node.target and self.servers.is_live(node.target) else None
             node.target = None
@@ -641,6 +703,7 @@ class AssignmentManager:
                 effects.rows.append(node.row())
             return
         self._detach(node)
+        node.target = source  # its last location: a later assign (a table enabled again) retains it
         effects.rows.append(node.row())
 
     def _retry_open(self, node: RegionNode, effects: Effects, *, failed: bool = True) -> None:

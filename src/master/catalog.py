@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from master.regions import RegionMap, RegionNode, initial_row
 from meta import MetaStore, RegionInfo, TableDescriptor, WriteBatch, keys
+from meta.batch import MAX_KEY
 from meta.codec import decode_region_info, decode_region_state, decode_table, encode_region_info, encode_table
 from meta.store import Snapshot
 from meta.types import MAX_BOUNDARY_KEY
@@ -117,13 +118,19 @@ def uniform_split_keys(num_regions: int) -> list[bytes]:
     return [(i * space // num_regions).to_bytes(width, "big") for i in range(1, num_regions)]
 
 
-def check_split_keys(split_keys: Sequence[bytes]) -> None:
-    """Raise ValueError unless the split keys are non-empty, short enough, strictly increasing."""
+def check_split_keys(split_keys: Sequence[bytes], table: str = "") -> None:
+    """Raise ValueError unless the split keys are non-empty, short enough (also as meta keys with the
+    table's name), strictly increasing."""
     for i, key in enumerate(split_keys):
         if not key:
             raise ValueError(f"split key #{i} is empty: the first region already starts at the empty key")
         if len(key) > MAX_BOUNDARY_KEY:
             raise ValueError(f"split key #{i} has {len(key)} bytes, at most {MAX_BOUNDARY_KEY} are allowed")
+        if len(keys.region_key(table, key, 0)) > MAX_KEY:
+            raise ValueError(
+                f"split key #{i} is too long for meta with this table name: the region key would have "
+                f"{len(keys.region_key(table, key, 0))} bytes, at most {MAX_KEY} (shorten one or the other)"
+            )
         if i and key <= split_keys[i - 1]:
             raise ValueError(
                 f"split keys must be strictly increasing: #{i - 1} {split_keys[i - 1]!r} >= #{i} {key!r}"

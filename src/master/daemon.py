@@ -14,7 +14,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from master import catalog
-from master.active import ActiveMaster, AssignmentConfig, ServerCrash
+from master.active import ActiveMaster, AssignmentConfig
 from master.election import ElectionLock
 from master.errors import MasterStartError
 from master.services import MasterService, RegionServerStatusService
@@ -204,7 +204,7 @@ async def _run_active(
             master.standby = None
         else:  # a full load takes seconds: in a thread, so that this master answers probes meanwhile
             loaded = await asyncio.to_thread(catalog.load, master.store)
-        known, dead, unfinished = _servers_and_crashes(master.store)
+        known, dead, procedures = _servers_and_procedures(master.store)
     except MetaError as exc:
         raise MasterStartError(str(exc)) from None
     # The catalog (millions of long-lived objects) leaves the cyclic GC's generations: otherwise every full
@@ -219,7 +219,7 @@ async def _run_active(
     active.servers.dead.update(dead)
     election.announce(f"{master.config.address} pid={os.getpid()} epoch={master.epoch}")
     master.active = active
-    await active.start(unfinished)
+    await active.start(procedures)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "master_active",
@@ -241,20 +241,19 @@ async def _run_active(
         raise MasterStartError("meta could not be written: this master stepped down")
 
 
-def _servers_and_crashes(store: MetaStore) -> tuple[list[ServerName], list[ServerName], list[ServerCrash]]:
-    """The incarnations meta knew alive and dead, and the server crash procedures left unfinished."""
+def _servers_and_procedures(
+    store: MetaStore,
+) -> tuple[list[ServerName], list[ServerName], list[meta_pb2.ProcedureRecord]]:
+    """The incarnations meta knew alive and dead, and the procedure records (unfinished, and finished ones
+    still retained for their outcome)."""
     alive: list[ServerName] = []
     dead: list[ServerName] = []
     with store.snapshot() as snap:
         for _, raw in snap.scan("servers"):
             record = meta_pb2.ServerRecord.FromString(raw)
             (dead if record.dead else alive).append(intern_server(server_from_proto(record.server)))
-        crashes = [
-            ServerCrash.from_record(raw)
-            for _, raw in snap.scan("procedures")
-            if meta_pb2.ProcedureRecord.FromString(raw).kind == "server_crash"
-        ]
-    return alive, dead, crashes
+        procedures = [meta_pb2.ProcedureRecord.FromString(raw) for _, raw in snap.scan("procedures")]
+    return alive, dead, procedures
 
 
 def run(config: MasterConfig) -> None:

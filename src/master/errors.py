@@ -33,6 +33,32 @@ class TableNotFound(RequestError):
     code = "TableNotFound"
 
 
+class TableNotDisabled(RequestError):
+    """The operation needs the table DISABLED (delete, truncate, enable)."""
+
+    code = "TableNotDisabled"
+
+
+class TableNotEnabled(RequestError):
+    """The operation needs the table ENABLED (disable; assigning one of its regions)."""
+
+    code = "TableNotEnabled"
+
+
+class TableLocked(RequestError):
+    """A table procedure holds the table: region procedures of it are refused until it is done."""
+
+    code = "TableLocked"
+
+
+class FamilyExists(RequestError):
+    code = "FamilyExists"
+
+
+class FamilyNotFound(RequestError):
+    code = "FamilyNotFound"
+
+
 class RegionNotFound(RequestError):
     code = "RegionNotFound"
 

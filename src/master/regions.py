@@ -93,6 +93,19 @@ class RegionMap:
         for table in touched:
             self._tables[table].sort(key=lambda n: (n.info.start_key, n.region_id))
 
+    def remove(self, nodes: Iterable[RegionNode]) -> None:
+        """Drop nodes (their rows are deleted): a table deleted or truncated."""
+        gone: set[str] = set()
+        for node in nodes:
+            if self._by_id.pop(node.region_id, None) is not None:
+                gone.add(node.info.table)
+        for table in gone:
+            left = [n for n in self._tables.get(table, []) if n.region_id in self._by_id]
+            if left:
+                self._tables[table] = left
+            else:
+                self._tables.pop(table, None)
+
     def get(self, region_id: int) -> RegionNode | None:
         return self._by_id.get(region_id)
 

@@ -13,9 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+from google.protobuf.unknown_fields import UnknownFieldSet
 
+from master import catalog
 from master.active import ActiveMaster
+from master.admin import MAX_REGIONS_PER_CREATE, TableView
 from master.errors import (
+    FamilyExists,
+    FamilyNotFound,
     InvalidArgument,
     NotActiveMaster,
     ProcedureNotFound,
@@ -25,19 +30,30 @@ from master.errors import (
     ServerNotFound,
     ServerNotRegistered,
     TableExists,
+    TableLocked,
+    TableNotDisabled,
+    TableNotEnabled,
     TableNotFound,
     YouAreDead,
 )
+from master.procedures import ProcedureView
 from master.regions import RegionNode
 from meta import ColumnFamily, MetaWriteError, ServerName, TableDescriptor
-from meta.codec import region_info_to_proto, server_to_proto
-from regent.proto import master_pb2, master_pb2_grpc
+from meta.codec import (
+    family_from_proto,
+    family_to_proto,
+    region_info_to_proto,
+    server_to_proto,
+    settings_from_proto,
+    settings_to_proto,
+)
+from meta.types import validate_name, validate_table_name
+from regent.proto import common_pb2, master_pb2, master_pb2_grpc
 
 if TYPE_CHECKING:
     from master.daemon import Master
 
 MAX_TRANSITIONS_PER_REPORT = 200_000
-MAX_REGIONS_PER_TABLE = 2_000_000
 
 _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -47,6 +63,11 @@ _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     ProcedureNotFound: grpc.StatusCode.NOT_FOUND,
     ServerNotFound: grpc.StatusCode.NOT_FOUND,
     RegionInTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    TableNotDisabled: grpc.StatusCode.FAILED_PRECONDITION,
+    TableNotEnabled: grpc.StatusCode.FAILED_PRECONDITION,
+    TableLocked: grpc.StatusCode.FAILED_PRECONDITION,
+    FamilyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FamilyNotFound: grpc.StatusCode.NOT_FOUND,
     NotActiveMaster: grpc.StatusCode.UNAVAILABLE,
     YouAreDead: grpc.StatusCode.FAILED_PRECONDITION,
     ServerNotRegistered: grpc.StatusCode.FAILED_PRECONDITION,
@@ -198,25 +219,102 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.CreateTableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.CreateTableResponse:
         active = _active(self._master)
-        from master import catalog
-
+        table = _descriptor(request.name, request.families, request.settings)
         try:
-            table = TableDescriptor(
-                request.name, tuple(ColumnFamily(f.name, f.max_versions or 1) for f in request.families)
-            )
             if request.split_keys and request.num_regions:
                 raise ValueError("give split_keys or num_regions, not both")
             if (
-                request.num_regions > MAX_REGIONS_PER_TABLE
-                or len(request.split_keys) >= MAX_REGIONS_PER_TABLE
+                request.num_regions > MAX_REGIONS_PER_CREATE
+                or len(request.split_keys) >= MAX_REGIONS_PER_CREATE
             ):
-                raise ValueError(f"a table may have at most {MAX_REGIONS_PER_TABLE} regions at creation")
+                raise ValueError(
+                    f"one create_table makes at most {MAX_REGIONS_PER_CREATE} regions, asked for "
+                    f"{request.num_regions or len(request.split_keys) + 1}"
+                )
             split_keys = list(request.split_keys) or catalog.uniform_split_keys(request.num_regions)
-            catalog.check_split_keys(split_keys)
+            catalog.check_split_keys(split_keys, table.name)
+        except ValueError as exc:
+            raise InvalidArgument(f"table {request.name!r}: {exc}") from None
+        proc_id = await active.tables.create(table, split_keys)
+        return master_pb2.CreateTableResponse(regions=len(split_keys) + 1, proc_id=proc_id)
+
+    @rpc
+    async def DeleteTable(
+        self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        proc_id = await _active(self._master).tables.delete(_table_name(request.name))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def TruncateTable(
+        self, request: master_pb2.TruncateTableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        tables = _active(self._master).tables
+        proc_id = await tables.truncate(_table_name(request.name), request.preserve_splits)
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def EnableTable(
+        self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        proc_id = await _active(self._master).tables.enable(_table_name(request.name))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def DisableTable(
+        self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        proc_id = await _active(self._master).tables.disable(_table_name(request.name))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def ModifyTable(
+        self, request: master_pb2.ModifyTableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        active = _active(self._master)
+        proc_id = await active.tables.modify(_descriptor(request.name, request.families, request.settings))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def AddFamily(
+        self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        tables = _active(self._master).tables
+        proc_id = await tables.change_family(_table_name(request.table), "add", _family(request.family))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def ModifyFamily(
+        self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        tables = _active(self._master).tables
+        proc_id = await tables.change_family(_table_name(request.table), "modify", _family(request.family))
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def DeleteFamily(
+        self, request: master_pb2.DeleteFamilyRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        tables = _active(self._master).tables
+        try:
+            validate_name(request.family, "column family")
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        regions, proc_id = await active.create_table(table, split_keys)
-        return master_pb2.CreateTableResponse(regions=regions, proc_id=proc_id)
+        proc_id = await tables.change_family(_table_name(request.table), "delete", request.family)
+        return master_pb2.ProcedureResponse(proc_id=proc_id)
+
+    @rpc
+    async def DescribeTable(
+        self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.TableDescription:
+        return _description(_active(self._master).tables.describe(request.name))
+
+    @rpc
+    async def ListTables(
+        self, request: master_pb2.ListTablesRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ListTablesResponse:
+        views = _active(self._master).tables.list()
+        return master_pb2.ListTablesResponse(tables=[_description(v) for v in views])
 
     @rpc
     async def TableRegions(
@@ -239,6 +337,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
+        _unlocked(active, request.region_id, "assign")
         proc_id, effects = active.am.assign(request.region_id, active.resolve_server(request.server))
         await active.apply(effects)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
@@ -248,6 +347,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
+        _unlocked(active, request.region_id, "unassign")
         proc_id, effects = active.am.unassign(request.region_id)
         await active.apply(effects)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
@@ -257,6 +357,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
+        _unlocked(active, request.region_id, "move")
         proc_id, effects = active.am.move(request.region_id, active.resolve_server(request.server))
         await active.apply(effects)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
@@ -291,14 +392,28 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.ListProceduresRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ListProceduresResponse:
         views = _active(self._master).list_procedures(request.limit or 1000)
-        return master_pb2.ListProceduresResponse(
-            procedures=[
-                master_pb2.ProcedureInfo(
-                    proc_id=v.proc_id, kind=v.kind, step=v.step, age_s=v.age_s, region_id=v.region_id or 0
-                )
-                for v in views
-            ]
-        )
+        return master_pb2.ListProceduresResponse(procedures=[_procedure(v) for v in views])
+
+    @rpc
+    async def GetProcedure(
+        self, request: master_pb2.ProcedureRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureInfo:
+        return _procedure(_active(self._master).get_procedure(request.proc_id))
+
+    @rpc
+    async def AbortProcedure(
+        self, request: master_pb2.ProcedureRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.AbortProcedureResponse:
+        active = _active(self._master)
+        if active.procedures.get(request.proc_id) is None:
+            active.get_procedure(request.proc_id)  # ProcedureNotFound unless it is a region transition
+            return master_pb2.AbortProcedureResponse(
+                rolled_back=False,
+                message=f"procedure {request.proc_id} is a region transition: those are not rolled back "
+                "(HBase's neither); bypass it if it is stuck",
+            )
+        rolled_back, message = await active.procedures.abort(request.proc_id)
+        return master_pb2.AbortProcedureResponse(rolled_back=rolled_back, message=message)
 
     @rpc
     async def Bypass(
@@ -306,3 +421,74 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.BypassResponse:
         await _active(self._master).bypass(request.proc_id)
         return master_pb2.BypassResponse()
+
+
+def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
+    node = active.am.regions.get(region_id)
+    if node is not None:
+        active.tables.check_region_procedure(node, what)
+
+
+def _table_name(name: str) -> str:
+    try:
+        validate_table_name(name)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return name
+
+
+def _no_unknown_fields(msg: Any, what: str) -> None:
+    """A setting this master does not know (a newer client's) is refused, not silently dropped."""
+    unknown = [UnknownFieldSet(msg)[i].field_number for i in range(len(UnknownFieldSet(msg)))]
+    if unknown:
+        raise InvalidArgument(f"{what}: unknown settings (field numbers {unknown}) for this master")
+
+
+def _family(msg: common_pb2.ColumnFamily) -> ColumnFamily:
+    _no_unknown_fields(msg, f"column family {msg.name!r}")
+    try:
+        return family_from_proto(msg)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+def _descriptor(name: str, families: Any, settings: common_pb2.TableSettings) -> TableDescriptor:
+    _table_name(name)
+    _no_unknown_fields(settings, f"table {name!r}")
+    parsed = tuple(_family(f) for f in families)
+    try:
+        return TableDescriptor(name, parsed, settings=settings_from_proto(settings))
+    except ValueError as exc:
+        raise InvalidArgument(f"table {name!r}: {exc}" if name not in str(exc) else str(exc)) from None
+
+
+def _description(view: TableView) -> master_pb2.TableDescription:
+    d = view.descriptor
+    return master_pb2.TableDescription(
+        name=d.name,
+        families=[family_to_proto(f) for f in d.families],
+        settings=settings_to_proto(d.settings),
+        state=int(d.state),  # type: ignore[arg-type]
+        regions=view.regions,
+        regions_by_state=view.regions_by_state,
+        locked_by=view.locked_by,
+    )
+
+
+def _procedure(v: ProcedureView) -> master_pb2.ProcedureInfo:
+    return master_pb2.ProcedureInfo(
+        proc_id=v.proc_id,
+        kind=v.kind,
+        step=v.step,
+        age_s=v.age_s,
+        region_id=v.region_id or 0,
+        state=v.state,
+        done=v.done,
+        total=v.total,
+        table=v.table,
+        lock=v.lock,
+        submitted_age_s=v.submitted_age_s,
+        error_code=v.error_code,
+        error_message=v.error_message,
+        abortable=v.abortable,
+    )

@@ -15,7 +15,15 @@ from meta.errors import (
 )
 from meta.states import TRANSITIONS, RegionState, transition
 from meta.store import MetaStore
-from meta.types import ColumnFamily, RegionInfo, ServerName, TableDescriptor, TableState, TransitKind
+from meta.types import (
+    ColumnFamily,
+    RegionInfo,
+    ServerName,
+    TableDescriptor,
+    TableSettings,
+    TableState,
+    TransitKind,
+)
 from meta.writer import MetaWriter
 
 __all__ = [
@@ -38,6 +46,7 @@ __all__ = [
     "RegionStateRow",
     "ServerName",
     "TableDescriptor",
+    "TableSettings",
     "TableState",
     "TransitKind",
     "WriteBatch",

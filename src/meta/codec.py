@@ -13,6 +13,7 @@ from meta.types import (
     RegionInfo,
     ServerName,
     TableDescriptor,
+    TableSettings,
     TableState,
     TransitKind,
 )
@@ -174,15 +175,66 @@ def server_from_proto(msg: common_pb2.ServerName) -> ServerName:
     return ServerName(msg.host, msg.port, msg.startcode)
 
 
-def encode_table(table: TableDescriptor) -> bytes:
+def family_to_proto(family: ColumnFamily) -> common_pb2.ColumnFamily:
+    return common_pb2.ColumnFamily(
+        name=family.name,
+        max_versions=family.max_versions,
+        min_versions=family.min_versions,
+        ttl_seconds=family.ttl or 0,
+    )
+
+
+def family_from_proto(msg: common_pb2.ColumnFamily) -> ColumnFamily:
+    """Raise ValueError naming the family and the setting that is out of range."""
+    return ColumnFamily(
+        msg.name,
+        max_versions=msg.max_versions if msg.HasField("max_versions") else 1,
+        min_versions=msg.min_versions,
+        ttl=msg.ttl_seconds or None,
+    )
+
+
+def settings_to_proto(settings: TableSettings) -> common_pb2.TableSettings:
+    return common_pb2.TableSettings(
+        max_region_size=settings.max_region_size or 0,
+        split_enabled=settings.split_enabled,
+        merge_enabled=settings.merge_enabled,
+        normalization_enabled=settings.normalization_enabled,
+    )
+
+
+def settings_from_proto(msg: common_pb2.TableSettings) -> TableSettings:
+    """Unset switches take their defaults; raise ValueError for a value out of range."""
+    default = TableSettings()
+    return TableSettings(
+        max_region_size=msg.max_region_size or None,
+        split_enabled=msg.split_enabled if msg.HasField("split_enabled") else default.split_enabled,
+        merge_enabled=msg.merge_enabled if msg.HasField("merge_enabled") else default.merge_enabled,
+        normalization_enabled=(
+            msg.normalization_enabled
+            if msg.HasField("normalization_enabled")
+            else default.normalization_enabled
+        ),
+    )
+
+
+def table_to_proto(table: TableDescriptor) -> meta_pb2.TableRecord:
     return meta_pb2.TableRecord(
         name=table.name,
-        families=[common_pb2.ColumnFamily(name=f.name, max_versions=f.max_versions) for f in table.families],
+        families=[family_to_proto(f) for f in table.families],
         state=int(table.state),  # type: ignore[arg-type]
-    ).SerializeToString()
+        settings=settings_to_proto(table.settings),
+    )
+
+
+def table_from_proto(msg: meta_pb2.TableRecord) -> TableDescriptor:
+    families = tuple(family_from_proto(f) for f in msg.families)
+    return TableDescriptor(msg.name, families, TableState(msg.state), settings_from_proto(msg.settings))
+
+
+def encode_table(table: TableDescriptor) -> bytes:
+    return table_to_proto(table).SerializeToString()
 
 
 def decode_table(raw: bytes) -> TableDescriptor:
-    msg = meta_pb2.TableRecord.FromString(raw)
-    families = tuple(ColumnFamily(f.name, f.max_versions) for f in msg.families)
-    return TableDescriptor(msg.name, families, TableState(msg.state))
+    return table_from_proto(meta_pb2.TableRecord.FromString(raw))

@@ -9,8 +9,11 @@ import enum
 import re
 from dataclasses import dataclass
 
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
-_FAMILY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+#: HBase's rules for table and family names: letters, digits, _ - . and not starting with . or -.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+MAX_NAME_BYTES = 255  # also a file name: ROOTDIR/data/<table>/
+MAX_VERSIONS = 10_000
+MAX_TTL_SECONDS = 2**31 - 1  # HBase's FOREVER; a larger ttl is a mistake, not a longer forever
 
 #: The longest region boundary (start or end key) meta accepts: LMDB keys are at most 511 bytes and the
 #: `regions` key holds the table name and an escaped start key.
@@ -33,6 +36,7 @@ class TransitKind(enum.IntEnum):
     ASSIGN = 1
     UNASSIGN = 2
     MOVE = 3
+    REOPEN = 4  # close and open again, on the same server where it is live (a table's new descriptor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +66,55 @@ class ServerName:
 
 @dataclass(frozen=True, slots=True)
 class ColumnFamily:
+    """A column family and its settings. `ttl` is in seconds, None for forever."""
+
     name: str
     max_versions: int = 1
+    min_versions: int = 0
+    ttl: int | None = None
 
     def __post_init__(self) -> None:
-        if not _FAMILY_NAME.match(self.name):
+        validate_name(self.name, "column family")
+        where = f"column family {self.name!r}"
+        for setting in ("max_versions", "min_versions"):
+            if isinstance(getattr(self, setting), bool) or not isinstance(getattr(self, setting), int):
+                raise ValueError(f"{where}: {setting} must be a whole number, got {getattr(self, setting)!r}")
+        if not 1 <= self.max_versions <= MAX_VERSIONS:
+            raise ValueError(f"{where}: max_versions must be 1..{MAX_VERSIONS}, got {self.max_versions}")
+        if not 0 <= self.min_versions <= self.max_versions:
             raise ValueError(
-                f"column family name {self.name!r} is not valid: 1-64 characters of letters, digits, _ . -"
+                f"{where}: min_versions must be 0..max_versions ({self.max_versions}), "
+                f"got {self.min_versions}"
             )
-        if not 1 <= self.max_versions <= 10_000:
+        if self.ttl is not None and (
+            isinstance(self.ttl, bool)
+            or not isinstance(self.ttl, int)
+            or not 1 <= self.ttl <= MAX_TTL_SECONDS
+        ):
             raise ValueError(
-                f"column family {self.name!r}: max_versions must be 1..10000, got {self.max_versions}"
+                f"{where}: ttl must be 1..{MAX_TTL_SECONDS} seconds or None (forever), got {self.ttl!r}"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class TableSettings:
+    """Table-level settings (HBase's defaults). `max_region_size` in bytes, None for the cluster default;
+    the split, merge and normalization switches are read by the split/merge chores."""
+
+    max_region_size: int | None = None
+    split_enabled: bool = True
+    merge_enabled: bool = True
+    normalization_enabled: bool = False
+
+    def __post_init__(self) -> None:
+        size = self.max_region_size
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or not 1 << 20 <= size < 1 << 50
+        ):
+            raise ValueError(f"max_region_size must be 1 MiB..1 PiB in bytes or None, got {size!r}")
+        for switch in ("split_enabled", "merge_enabled", "normalization_enabled"):
+            if not isinstance(getattr(self, switch), bool):
+                raise ValueError(f"{switch} must be True or False, got {getattr(self, switch)!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +122,7 @@ class TableDescriptor:
     name: str
     families: tuple[ColumnFamily, ...]
     state: TableState = TableState.ENABLED
+    settings: TableSettings = TableSettings()
 
     def __post_init__(self) -> None:
         validate_table_name(self.name)
@@ -88,7 +130,11 @@ class TableDescriptor:
             raise ValueError(f"table {self.name!r}: at least one column family is needed")
         names = [f.name for f in self.families]
         if len(set(names)) != len(names):
-            raise ValueError(f"table {self.name!r}: column families repeat: {names}")
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"table {self.name!r}: column families repeat: {', '.join(repeated)}")
+
+    def family(self, name: str) -> ColumnFamily | None:
+        return next((f for f in self.families if f.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +152,16 @@ class RegionInfo:
         return self.start_key <= row and (not self.end_key or row < self.end_key)
 
 
-def validate_table_name(name: str) -> None:
-    if not _TABLE_NAME.match(name):
+def validate_name(name: str, what: str) -> None:
+    """Raise ValueError unless `name` follows HBase's rules for table and family names."""
+    if not isinstance(name, str):
+        raise ValueError(f"a {what} name is a string, got {name!r}")
+    if not _NAME.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
         raise ValueError(
-            f"table name {name!r} is not valid: 1-128 characters of letters, digits, _ . - "
+            f"{what} name {name!r} is not valid: 1-{MAX_NAME_BYTES} bytes of letters, digits, _ . - "
             "(not starting with . or -)"
         )
+
+
+def validate_table_name(name: str) -> None:
+    validate_name(name, "table")

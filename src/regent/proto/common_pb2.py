@@ -24,19 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regent/proto/common.proto\x12\tregent.v1\";\n\nServerName\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x11\n\tstartcode\x18\x03 \x01(\x04\"2\n\x0c\x43olumnFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cmax_versions\x18\x02 \x01(\r\"r\n\nRegionInfo\x12\x11\n\tregion_id\x18\x01 \x01(\x04\x12\r\n\x05table\x18\x02 \x01(\t\x12\x11\n\tstart_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x04 \x01(\x0c\x12\r\n\x05split\x18\x05 \x01(\x08\x12\x0f\n\x07offline\x18\x06 \x01(\x08*\xcd\x01\n\x0fRegionStateCode\x12\x0b\n\x07OFFLINE\x10\x00\x12\x0b\n\x07OPENING\x10\x01\x12\x08\n\x04OPEN\x10\x02\x12\x0b\n\x07\x43LOSING\x10\x03\x12\n\n\x06\x43LOSED\x10\x04\x12\x0f\n\x0b\x46\x41ILED_OPEN\x10\x05\x12\x15\n\x11\x41\x42NORMALLY_CLOSED\x10\x06\x12\r\n\tSPLITTING\x10\x07\x12\t\n\x05SPLIT\x10\x08\x12\x11\n\rSPLITTING_NEW\x10\t\x12\x0b\n\x07MERGING\x10\n\x12\n\n\x06MERGED\x10\x0b\x12\x0f\n\x0bMERGING_NEW\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regent/proto/common.proto\x12\tregent.v1\";\n\nServerName\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x11\n\tstartcode\x18\x03 \x01(\x04\"s\n\x0c\x43olumnFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x0cmax_versions\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0cmin_versions\x18\x03 \x01(\x05\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x03\x42\x0f\n\r_max_versions\"\xc2\x01\n\rTableSettings\x12\x17\n\x0fmax_region_size\x18\x01 \x01(\x04\x12\x1a\n\rsplit_enabled\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x1a\n\rmerge_enabled\x18\x03 \x01(\x08H\x01\x88\x01\x01\x12\"\n\x15normalization_enabled\x18\x04 \x01(\x08H\x02\x88\x01\x01\x42\x10\n\x0e_split_enabledB\x10\n\x0e_merge_enabledB\x18\n\x16_normalization_enabled\"r\n\nRegionInfo\x12\x11\n\tregion_id\x18\x01 \x01(\x04\x12\r\n\x05table\x18\x02 \x01(\t\x12\x11\n\tstart_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x04 \x01(\x0c\x12\r\n\x05split\x18\x05 \x01(\x08\x12\x0f\n\x07offline\x18\x06 \x01(\x08*\xcd\x01\n\x0fRegionStateCode\x12\x0b\n\x07OFFLINE\x10\x00\x12\x0b\n\x07OPENING\x10\x01\x12\x08\n\x04OPEN\x10\x02\x12\x0b\n\x07\x43LOSING\x10\x03\x12\n\n\x06\x43LOSED\x10\x04\x12\x0f\n\x0b\x46\x41ILED_OPEN\x10\x05\x12\x15\n\x11\x41\x42NORMALLY_CLOSED\x10\x06\x12\r\n\tSPLITTING\x10\x07\x12\t\n\x05SPLIT\x10\x08\x12\x11\n\rSPLITTING_NEW\x10\t\x12\x0b\n\x07MERGING\x10\n\x12\n\n\x06MERGED\x10\x0b\x12\x0f\n\x0bMERGING_NEW\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'regent.proto.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGIONSTATECODE']._serialized_start=270
-  _globals['_REGIONSTATECODE']._serialized_end=475
+  _globals['_REGIONSTATECODE']._serialized_start=532
+  _globals['_REGIONSTATECODE']._serialized_end=737
   _globals['_SERVERNAME']._serialized_start=40
   _globals['_SERVERNAME']._serialized_end=99
   _globals['_COLUMNFAMILY']._serialized_start=101
-  _globals['_COLUMNFAMILY']._serialized_end=151
-  _globals['_REGIONINFO']._serialized_start=153
-  _globals['_REGIONINFO']._serialized_end=267
+  _globals['_COLUMNFAMILY']._serialized_end=216
+  _globals['_TABLESETTINGS']._serialized_start=219
+  _globals['_TABLESETTINGS']._serialized_end=413
+  _globals['_REGIONINFO']._serialized_start=415
+  _globals['_REGIONINFO']._serialized_end=529
 # @@protoc_insertion_point(module_scope)

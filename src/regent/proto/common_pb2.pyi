@@ -84,27 +84,85 @@ Global___ServerName: _TypeAlias = ServerName  # noqa: Y015
 
 @_typing.final
 class ColumnFamily(_message.Message):
-    """A column family as declared in a table's descriptor."""
+    """A column family as declared in a table's descriptor. New settings take new field numbers: a descriptor
+    written by an older Regent reads with their defaults, so settings are added without a format break.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     MAX_VERSIONS_FIELD_NUMBER: _builtins.int
+    MIN_VERSIONS_FIELD_NUMBER: _builtins.int
+    TTL_SECONDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     max_versions: _builtins.int
+    """Signed and optional where a caller could send an absurd value: the master refuses it by name rather
+    than the wire type hiding it. Unset = the default.
+    default 1 (as HBase 2.x); 1..10000
+    """
+    min_versions: _builtins.int
+    """versions kept even when older than the ttl; 0..max_versions"""
+    ttl_seconds: _builtins.int
+    """0 = forever (the default)"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
-        max_versions: _builtins.int = ...,
+        max_versions: _builtins.int | None = ...,
+        min_versions: _builtins.int = ...,
+        ttl_seconds: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_versions", b"_max_versions", "max_versions", b"max_versions"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_versions", b"max_versions", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_versions", b"_max_versions", "max_versions", b"max_versions", "min_versions", b"min_versions", "name", b"name", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_versions: _TypeAlias = _typing.Literal["max_versions"]  # noqa: Y015
+    _WhichOneofArgType__max_versions: _TypeAlias = _typing.Literal["_max_versions", b"_max_versions"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_versions) -> _WhichOneofReturnType__max_versions | None: ...
 
 Global___ColumnFamily: _TypeAlias = ColumnFamily  # noqa: Y015
+
+@_typing.final
+class TableSettings(_message.Message):
+    """Table-level settings. Unset booleans take HBase's defaults (split and merge on, normalization off)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_REGION_SIZE_FIELD_NUMBER: _builtins.int
+    SPLIT_ENABLED_FIELD_NUMBER: _builtins.int
+    MERGE_ENABLED_FIELD_NUMBER: _builtins.int
+    NORMALIZATION_ENABLED_FIELD_NUMBER: _builtins.int
+    max_region_size: _builtins.int
+    """bytes a region may grow to before it is split; 0 = the cluster default"""
+    split_enabled: _builtins.bool
+    merge_enabled: _builtins.bool
+    normalization_enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        max_region_size: _builtins.int = ...,
+        split_enabled: _builtins.bool | None = ...,
+        merge_enabled: _builtins.bool | None = ...,
+        normalization_enabled: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_merge_enabled", b"_merge_enabled", "_normalization_enabled", b"_normalization_enabled", "_split_enabled", b"_split_enabled", "merge_enabled", b"merge_enabled", "normalization_enabled", b"normalization_enabled", "split_enabled", b"split_enabled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_merge_enabled", b"_merge_enabled", "_normalization_enabled", b"_normalization_enabled", "_split_enabled", b"_split_enabled", "max_region_size", b"max_region_size", "merge_enabled", b"merge_enabled", "normalization_enabled", b"normalization_enabled", "split_enabled", b"split_enabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__merge_enabled: _TypeAlias = _typing.Literal["merge_enabled"]  # noqa: Y015
+    _WhichOneofArgType__merge_enabled: _TypeAlias = _typing.Literal["_merge_enabled", b"_merge_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__normalization_enabled: _TypeAlias = _typing.Literal["normalization_enabled"]  # noqa: Y015
+    _WhichOneofArgType__normalization_enabled: _TypeAlias = _typing.Literal["_normalization_enabled", b"_normalization_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__split_enabled: _TypeAlias = _typing.Literal["split_enabled"]  # noqa: Y015
+    _WhichOneofArgType__split_enabled: _TypeAlias = _typing.Literal["_split_enabled", b"_split_enabled"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__merge_enabled) -> _WhichOneofReturnType__merge_enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__normalization_enabled) -> _WhichOneofReturnType__normalization_enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__split_enabled) -> _WhichOneofReturnType__split_enabled | None: ...
+
+Global___TableSettings: _TypeAlias = TableSettings  # noqa: Y015
 
 @_typing.final
 class RegionInfo(_message.Message):

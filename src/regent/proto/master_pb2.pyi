@@ -12,6 +12,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from regent.proto import common_pb2 as _common_pb2
+from regent.proto import meta_pb2 as _meta_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -283,9 +284,9 @@ Global___ReportRegionStateTransitionResponse: _TypeAlias = ReportRegionStateTran
 @_typing.final
 class GetClusterInfoRequest(_message.Message):
     """Errors travel as gRPC status codes; the trailing metadata key "regent-error" names the error
-    (TableExists, TableNotFound, RegionNotFound, RegionInTransition, ServerNotFound, ProcedureNotFound,
-    NotActiveMaster, InvalidArgument, YouAreDead, ServerNotRegistered, MetaUnavailable) so that the client
-    raises the same named exception.
+    (TableExists, TableNotFound, TableNotDisabled, TableNotEnabled, TableLocked, FamilyExists, FamilyNotFound,
+    RegionNotFound, RegionInTransition, ServerNotFound, ProcedureNotFound, NotActiveMaster, InvalidArgument,
+    YouAreDead, ServerNotRegistered, MetaUnavailable) so that the client raises the same named exception.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -349,6 +350,7 @@ class CreateTableRequest(_message.Message):
     FAMILIES_FIELD_NUMBER: _builtins.int
     SPLIT_KEYS_FIELD_NUMBER: _builtins.int
     NUM_REGIONS_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     num_regions: _builtins.int
     """alternative to split_keys: this many regions over the byte key space"""
@@ -356,6 +358,8 @@ class CreateTableRequest(_message.Message):
     def families(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnFamily]: ...
     @_builtins.property
     def split_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def settings(self) -> _common_pb2.TableSettings: ...
     def __init__(
         self,
         *,
@@ -363,10 +367,11 @@ class CreateTableRequest(_message.Message):
         families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
         split_keys: _abc.Iterable[_builtins.bytes] | None = ...,
         num_regions: _builtins.int = ...,
+        settings: _common_pb2.TableSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "name", b"name", "num_regions", b"num_regions", "split_keys", b"split_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "name", b"name", "num_regions", b"num_regions", "settings", b"settings", "split_keys", b"split_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -380,7 +385,7 @@ class CreateTableResponse(_message.Message):
     PROC_ID_FIELD_NUMBER: _builtins.int
     regions: _builtins.int
     proc_id: _builtins.int
-    """always 0: the new regions are assigned at once, each under its own procedure"""
+    """the create_table procedure: done once every region is assigned"""
     def __init__(
         self,
         *,
@@ -394,6 +399,262 @@ class CreateTableResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateTableResponse: _TypeAlias = CreateTableResponse  # noqa: Y015
+
+@_typing.final
+class TableRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableRequest: _TypeAlias = TableRequest  # noqa: Y015
+
+@_typing.final
+class TruncateTableRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PRESERVE_SPLITS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    preserve_splits: _builtins.bool
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        preserve_splits: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "preserve_splits", b"preserve_splits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TruncateTableRequest: _TypeAlias = TruncateTableRequest  # noqa: Y015
+
+@_typing.final
+class ModifyTableRequest(_message.Message):
+    """The whole new descriptor of a table (families added, removed or changed; settings)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FAMILIES_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def families(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnFamily]: ...
+    @_builtins.property
+    def settings(self) -> _common_pb2.TableSettings: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
+        settings: _common_pb2.TableSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "name", b"name", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModifyTableRequest: _TypeAlias = ModifyTableRequest  # noqa: Y015
+
+@_typing.final
+class FamilyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    @_builtins.property
+    def family(self) -> _common_pb2.ColumnFamily: ...
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        family: _common_pb2.ColumnFamily | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["family", b"family"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyRequest: _TypeAlias = FamilyRequest  # noqa: Y015
+
+@_typing.final
+class DeleteFamilyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    family: _builtins.str
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        family: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteFamilyRequest: _TypeAlias = DeleteFamilyRequest  # noqa: Y015
+
+@_typing.final
+class TableDescription(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RegionsByStateEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FAMILIES_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    REGIONS_BY_STATE_FIELD_NUMBER: _builtins.int
+    LOCKED_BY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    state: _meta_pb2.TableStateCode.ValueType
+    regions: _builtins.int
+    locked_by: _builtins.int
+    """the table procedure holding its lock, 0 if none"""
+    @_builtins.property
+    def families(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnFamily]: ...
+    @_builtins.property
+    def settings(self) -> _common_pb2.TableSettings: ...
+    @_builtins.property
+    def regions_by_state(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """state name -> count"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
+        settings: _common_pb2.TableSettings | None = ...,
+        state: _meta_pb2.TableStateCode.ValueType = ...,
+        regions: _builtins.int = ...,
+        regions_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        locked_by: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "locked_by", b"locked_by", "name", b"name", "regions", b"regions", "regions_by_state", b"regions_by_state", "settings", b"settings", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableDescription: _TypeAlias = TableDescription  # noqa: Y015
+
+@_typing.final
+class ListTablesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTablesRequest: _TypeAlias = ListTablesRequest  # noqa: Y015
+
+@_typing.final
+class ListTablesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tables(self) -> _containers.RepeatedCompositeFieldContainer[Global___TableDescription]: ...
+    def __init__(
+        self,
+        *,
+        tables: _abc.Iterable[Global___TableDescription] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tables", b"tables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTablesResponse: _TypeAlias = ListTablesResponse  # noqa: Y015
+
+@_typing.final
+class ProcedureRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    proc_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        proc_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proc_id", b"proc_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcedureRequest: _TypeAlias = ProcedureRequest  # noqa: Y015
+
+@_typing.final
+class AbortProcedureResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLLED_BACK_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    rolled_back: _builtins.bool
+    """false: it had passed its point of no return (or had finished) and carries on"""
+    message: _builtins.str
+    """what happened, for a person"""
+    def __init__(
+        self,
+        *,
+        rolled_back: _builtins.bool = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "rolled_back", b"rolled_back"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbortProcedureResponse: _TypeAlias = AbortProcedureResponse  # noqa: Y015
 
 @_typing.final
 class TableRegionsRequest(_message.Message):
@@ -646,15 +907,39 @@ class ProcedureInfo(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     AGE_S_FIELD_NUMBER: _builtins.int
     REGION_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    LOCK_FIELD_NUMBER: _builtins.int
+    SUBMITTED_AGE_S_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    ABORTABLE_FIELD_NUMBER: _builtins.int
     proc_id: _builtins.int
     kind: _builtins.str
-    """assign, unassign, move, server_crash"""
+    """assign, unassign, move, reopen, server_crash, create_table, disable_table, ..."""
     step: _builtins.str
     """what it is doing now"""
     age_s: _builtins.float
     """since its last step"""
     region_id: _builtins.int
     """0 for procedures that are not about one region"""
+    state: _builtins.str
+    """RUNNABLE, WAITING (for its table lock), SUCCESS, FAILED, ROLLED_BACK"""
+    done: _builtins.int
+    """progress: regions (or steps) done of total"""
+    total: _builtins.int
+    table: _builtins.str
+    """the table it is about, "" if none"""
+    lock: _builtins.str
+    """"holds table t", "waits for table t (held by procedure 12)", "" if none"""
+    submitted_age_s: _builtins.float
+    error_code: _builtins.str
+    """FAILED, ROLLED_BACK: the error's name and message"""
+    error_message: _builtins.str
+    abortable: _builtins.bool
+    """an abort now would roll it back (it has not passed its point of no return)"""
     def __init__(
         self,
         *,
@@ -663,10 +948,19 @@ class ProcedureInfo(_message.Message):
         step: _builtins.str = ...,
         age_s: _builtins.float = ...,
         region_id: _builtins.int = ...,
+        state: _builtins.str = ...,
+        done: _builtins.int = ...,
+        total: _builtins.int = ...,
+        table: _builtins.str = ...,
+        lock: _builtins.str = ...,
+        submitted_age_s: _builtins.float = ...,
+        error_code: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        abortable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "kind", b"kind", "proc_id", b"proc_id", "region_id", b"region_id", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abortable", b"abortable", "age_s", b"age_s", "done", b"done", "error_code", b"error_code", "error_message", b"error_message", "kind", b"kind", "lock", b"lock", "proc_id", b"proc_id", "region_id", b"region_id", "state", b"state", "step", b"step", "submitted_age_s", b"submitted_age_s", "table", b"table", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -210,6 +210,56 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.CreateTableRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.CreateTableResponse.FromString,
                 _registered_method=True)
+        self.DeleteTable = channel.unary_unary(
+                '/regent.v1.Master/DeleteTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.TruncateTable = channel.unary_unary(
+                '/regent.v1.Master/TruncateTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.TruncateTableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.EnableTable = channel.unary_unary(
+                '/regent.v1.Master/EnableTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.DisableTable = channel.unary_unary(
+                '/regent.v1.Master/DisableTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.ModifyTable = channel.unary_unary(
+                '/regent.v1.Master/ModifyTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.ModifyTableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.AddFamily = channel.unary_unary(
+                '/regent.v1.Master/AddFamily',
+                request_serializer=regent_dot_proto_dot_master__pb2.FamilyRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.ModifyFamily = channel.unary_unary(
+                '/regent.v1.Master/ModifyFamily',
+                request_serializer=regent_dot_proto_dot_master__pb2.FamilyRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.DeleteFamily = channel.unary_unary(
+                '/regent.v1.Master/DeleteFamily',
+                request_serializer=regent_dot_proto_dot_master__pb2.DeleteFamilyRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.DescribeTable = channel.unary_unary(
+                '/regent.v1.Master/DescribeTable',
+                request_serializer=regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.TableDescription.FromString,
+                _registered_method=True)
+        self.ListTables = channel.unary_unary(
+                '/regent.v1.Master/ListTables',
+                request_serializer=regent_dot_proto_dot_master__pb2.ListTablesRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ListTablesResponse.FromString,
+                _registered_method=True)
         self.TableRegions = channel.unary_unary(
                 '/regent.v1.Master/TableRegions',
                 request_serializer=regent_dot_proto_dot_master__pb2.TableRegionsRequest.SerializeToString,
@@ -245,6 +295,16 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.ListProceduresRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.ListProceduresResponse.FromString,
                 _registered_method=True)
+        self.GetProcedure = channel.unary_unary(
+                '/regent.v1.Master/GetProcedure',
+                request_serializer=regent_dot_proto_dot_master__pb2.ProcedureRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureInfo.FromString,
+                _registered_method=True)
+        self.AbortProcedure = channel.unary_unary(
+                '/regent.v1.Master/AbortProcedure',
+                request_serializer=regent_dot_proto_dot_master__pb2.ProcedureRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.AbortProcedureResponse.FromString,
+                _registered_method=True)
         self.Bypass = channel.unary_unary(
                 '/regent.v1.Master/Bypass',
                 request_serializer=regent_dot_proto_dot_master__pb2.BypassRequest.SerializeToString,
@@ -264,6 +324,70 @@ class MasterServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateTable(self, request, context):
+        """Table DDL: each call submits a durable procedure and answers with its id at once; the client waits
+        with GetProcedure. Preconditions that can be checked at submission are (TableNotFound, ...) and
+        checked again when the procedure takes its table lock (a procedure queued behind another may find
+        them changed: it then ends FAILED with the same named error).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TruncateTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddFamily(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyFamily(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFamily(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTables(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -311,6 +435,18 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProcedure(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortProcedure(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Bypass(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -329,6 +465,56 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.CreateTable,
                     request_deserializer=regent_dot_proto_dot_master__pb2.CreateTableRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.CreateTableResponse.SerializeToString,
+            ),
+            'DeleteTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.TableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'TruncateTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.TruncateTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.TruncateTableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'EnableTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.TableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'DisableTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.TableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'ModifyTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ModifyTableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'AddFamily': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddFamily,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.FamilyRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'ModifyFamily': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyFamily,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.FamilyRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'DeleteFamily': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFamily,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.DeleteFamilyRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'DescribeTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeTable,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.TableRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.TableDescription.SerializeToString,
+            ),
+            'ListTables': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTables,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ListTablesRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ListTablesResponse.SerializeToString,
             ),
             'TableRegions': grpc.unary_unary_rpc_method_handler(
                     servicer.TableRegions,
@@ -364,6 +550,16 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.ListProcedures,
                     request_deserializer=regent_dot_proto_dot_master__pb2.ListProceduresRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.ListProceduresResponse.SerializeToString,
+            ),
+            'GetProcedure': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProcedure,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ProcedureRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureInfo.SerializeToString,
+            ),
+            'AbortProcedure': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortProcedure,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ProcedureRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.AbortProcedureResponse.SerializeToString,
             ),
             'Bypass': grpc.unary_unary_rpc_method_handler(
                     servicer.Bypass,
@@ -427,6 +623,276 @@ class Master:
             '/regent.v1.Master/CreateTable',
             regent_dot_proto_dot_master__pb2.CreateTableRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.CreateTableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/DeleteTable',
+            regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TruncateTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/TruncateTable',
+            regent_dot_proto_dot_master__pb2.TruncateTableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/EnableTable',
+            regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/DisableTable',
+            regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/ModifyTable',
+            regent_dot_proto_dot_master__pb2.ModifyTableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddFamily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/AddFamily',
+            regent_dot_proto_dot_master__pb2.FamilyRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyFamily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/ModifyFamily',
+            regent_dot_proto_dot_master__pb2.FamilyRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFamily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/DeleteFamily',
+            regent_dot_proto_dot_master__pb2.DeleteFamilyRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/DescribeTable',
+            regent_dot_proto_dot_master__pb2.TableRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.TableDescription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/ListTables',
+            regent_dot_proto_dot_master__pb2.ListTablesRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ListTablesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -616,6 +1082,60 @@ class Master:
             '/regent.v1.Master/ListProcedures',
             regent_dot_proto_dot_master__pb2.ListProceduresRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.ListProceduresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProcedure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/GetProcedure',
+            regent_dot_proto_dot_master__pb2.ProcedureRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortProcedure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/AbortProcedure',
+            regent_dot_proto_dot_master__pb2.ProcedureRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.AbortProcedureResponse.FromString,
             options,
             channel_credentials,
             insecure,

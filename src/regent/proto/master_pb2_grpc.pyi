@@ -84,6 +84,21 @@ class MasterStub:
     def __new__(cls, channel: _aio.Channel) -> MasterAsyncStub: ...
     GetClusterInfo: _grpc.UnaryUnaryMultiCallable[_master_pb2.GetClusterInfoRequest, _master_pb2.ClusterInfo]
     CreateTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.CreateTableRequest, _master_pb2.CreateTableResponse]
+    """Table DDL: each call submits a durable procedure and answers with its id at once; the client waits
+    with GetProcedure. Preconditions that can be checked at submission are (TableNotFound, ...) and
+    checked again when the procedure takes its table lock (a procedure queued behind another may find
+    them changed: it then ends FAILED with the same named error).
+    """
+    DeleteTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]
+    TruncateTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.TruncateTableRequest, _master_pb2.ProcedureResponse]
+    EnableTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]
+    DisableTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]
+    ModifyTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.ModifyTableRequest, _master_pb2.ProcedureResponse]
+    AddFamily: _grpc.UnaryUnaryMultiCallable[_master_pb2.FamilyRequest, _master_pb2.ProcedureResponse]
+    ModifyFamily: _grpc.UnaryUnaryMultiCallable[_master_pb2.FamilyRequest, _master_pb2.ProcedureResponse]
+    DeleteFamily: _grpc.UnaryUnaryMultiCallable[_master_pb2.DeleteFamilyRequest, _master_pb2.ProcedureResponse]
+    DescribeTable: _grpc.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.TableDescription]
+    ListTables: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListTablesRequest, _master_pb2.ListTablesResponse]
     TableRegions: _grpc.UnaryUnaryMultiCallable[_master_pb2.TableRegionsRequest, _master_pb2.TableRegionsResponse]
     Assign: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     Unassign: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
@@ -91,6 +106,8 @@ class MasterStub:
     GetRegion: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]
     ClusterStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]
     ListProcedures: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]
+    GetProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]
+    AbortProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]
     Bypass: _grpc.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]
 
 @_typing.type_check_only
@@ -100,6 +117,21 @@ class MasterAsyncStub(MasterStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetClusterInfo: _aio.UnaryUnaryMultiCallable[_master_pb2.GetClusterInfoRequest, _master_pb2.ClusterInfo]  # type: ignore[assignment]
     CreateTable: _aio.UnaryUnaryMultiCallable[_master_pb2.CreateTableRequest, _master_pb2.CreateTableResponse]  # type: ignore[assignment]
+    """Table DDL: each call submits a durable procedure and answers with its id at once; the client waits
+    with GetProcedure. Preconditions that can be checked at submission are (TableNotFound, ...) and
+    checked again when the procedure takes its table lock (a procedure queued behind another may find
+    them changed: it then ends FAILED with the same named error).
+    """
+    DeleteTable: _aio.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    TruncateTable: _aio.UnaryUnaryMultiCallable[_master_pb2.TruncateTableRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    EnableTable: _aio.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    DisableTable: _aio.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    ModifyTable: _aio.UnaryUnaryMultiCallable[_master_pb2.ModifyTableRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    AddFamily: _aio.UnaryUnaryMultiCallable[_master_pb2.FamilyRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    ModifyFamily: _aio.UnaryUnaryMultiCallable[_master_pb2.FamilyRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    DeleteFamily: _aio.UnaryUnaryMultiCallable[_master_pb2.DeleteFamilyRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    DescribeTable: _aio.UnaryUnaryMultiCallable[_master_pb2.TableRequest, _master_pb2.TableDescription]  # type: ignore[assignment]
+    ListTables: _aio.UnaryUnaryMultiCallable[_master_pb2.ListTablesRequest, _master_pb2.ListTablesResponse]  # type: ignore[assignment]
     TableRegions: _aio.UnaryUnaryMultiCallable[_master_pb2.TableRegionsRequest, _master_pb2.TableRegionsResponse]  # type: ignore[assignment]
     Assign: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     Unassign: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
@@ -107,6 +139,8 @@ class MasterAsyncStub(MasterStub):
     GetRegion: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]  # type: ignore[assignment]
     ClusterStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]  # type: ignore[assignment]
     ListProcedures: _aio.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]  # type: ignore[assignment]
+    GetProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]  # type: ignore[assignment]
+    AbortProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]  # type: ignore[assignment]
     Bypass: _aio.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]  # type: ignore[assignment]
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
@@ -124,7 +158,82 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _master_pb2.CreateTableRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_master_pb2.CreateTableResponse, _abc.Awaitable[_master_pb2.CreateTableResponse]]: ...
+    ) -> _typing.Union[_master_pb2.CreateTableResponse, _abc.Awaitable[_master_pb2.CreateTableResponse]]:
+        """Table DDL: each call submits a durable procedure and answers with its id at once; the client waits
+        with GetProcedure. Preconditions that can be checked at submission are (TableNotFound, ...) and
+        checked again when the procedure takes its table lock (a procedure queued behind another may find
+        them changed: it then ends FAILED with the same named error).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteTable(
+        self,
+        request: _master_pb2.TableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def TruncateTable(
+        self,
+        request: _master_pb2.TruncateTableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EnableTable(
+        self,
+        request: _master_pb2.TableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DisableTable(
+        self,
+        request: _master_pb2.TableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ModifyTable(
+        self,
+        request: _master_pb2.ModifyTableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AddFamily(
+        self,
+        request: _master_pb2.FamilyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ModifyFamily(
+        self,
+        request: _master_pb2.FamilyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteFamily(
+        self,
+        request: _master_pb2.DeleteFamilyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DescribeTable(
+        self,
+        request: _master_pb2.TableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.TableDescription, _abc.Awaitable[_master_pb2.TableDescription]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTables(
+        self,
+        request: _master_pb2.ListTablesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ListTablesResponse, _abc.Awaitable[_master_pb2.ListTablesResponse]]: ...
 
     @_abc_1.abstractmethod
     def TableRegions(
@@ -174,6 +283,20 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.ListProceduresRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.ListProceduresResponse, _abc.Awaitable[_master_pb2.ListProceduresResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetProcedure(
+        self,
+        request: _master_pb2.ProcedureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureInfo, _abc.Awaitable[_master_pb2.ProcedureInfo]]: ...
+
+    @_abc_1.abstractmethod
+    def AbortProcedure(
+        self,
+        request: _master_pb2.ProcedureRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.AbortProcedureResponse, _abc.Awaitable[_master_pb2.AbortProcedureResponse]]: ...
 
     @_abc_1.abstractmethod
     def Bypass(

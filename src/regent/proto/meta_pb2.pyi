@@ -46,6 +46,31 @@ ENABLING: TableStateCode.ValueType  # 2
 DISABLING: TableStateCode.ValueType  # 3
 Global___TableStateCode: _TypeAlias = TableStateCode  # noqa: Y015
 
+class _ProcedureStateCode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProcedureStateCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProcedureStateCode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUNNABLE: _ProcedureStateCode.ValueType  # 0
+    """waiting for its lock or running its steps"""
+    SUCCESS: _ProcedureStateCode.ValueType  # 1
+    FAILED: _ProcedureStateCode.ValueType  # 2
+    """refused when it ran (its preconditions no longer held), nothing changed"""
+    ROLLED_BACK: _ProcedureStateCode.ValueType  # 3
+    """aborted before its point of no return and undone"""
+
+class ProcedureStateCode(_ProcedureStateCode, metaclass=_ProcedureStateCodeEnumTypeWrapper): ...
+
+RUNNABLE: ProcedureStateCode.ValueType  # 0
+"""waiting for its lock or running its steps"""
+SUCCESS: ProcedureStateCode.ValueType  # 1
+FAILED: ProcedureStateCode.ValueType  # 2
+"""refused when it ran (its preconditions no longer held), nothing changed"""
+ROLLED_BACK: ProcedureStateCode.ValueType  # 3
+"""aborted before its point of no return and undone"""
+Global___ProcedureStateCode: _TypeAlias = ProcedureStateCode  # noqa: Y015
+
 @_typing.final
 class TableRecord(_message.Message):
     """db `tables`, key: table name (UTF-8)."""
@@ -55,20 +80,24 @@ class TableRecord(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FAMILIES_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     state: Global___TableStateCode.ValueType
     @_builtins.property
     def families(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnFamily]: ...
+    @_builtins.property
+    def settings(self) -> _common_pb2.TableSettings: ...
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
         state: Global___TableStateCode.ValueType = ...,
+        settings: _common_pb2.TableSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "name", b"name", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "name", b"name", "settings", b"settings", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -82,6 +111,10 @@ class ProcedureRecord(_message.Message):
     db `procedures`, key: procedure id (8 bytes big-endian). Value: the persisted state of an unfinished
     multi-step procedure. Region transition procedures are not stored here: their state is the region's own
     region_state row, so a step and the region it moves are one write.
+
+    A procedure's step is committed in the same transaction as the rows that step changes. A finished
+    procedure keeps its record (state SUCCESS, FAILED or ROLLED_BACK) for a retention period, so that a
+    client that waits for it learns its outcome even across a master failover; then it is deleted.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -92,6 +125,12 @@ class ProcedureRecord(_message.Message):
     SUBMITTED_MS_FIELD_NUMBER: _builtins.int
     UPDATED_MS_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    FINISHED_MS_FIELD_NUMBER: _builtins.int
+    ROLLING_BACK_FIELD_NUMBER: _builtins.int
     proc_id: _builtins.int
     kind: _builtins.str
     """e.g. "server_crash", "create_table" """
@@ -103,6 +142,15 @@ class ProcedureRecord(_message.Message):
     """wall clock of the last step"""
     payload: _builtins.bytes
     """the kind's own state, a message of its own"""
+    state: Global___ProcedureStateCode.ValueType
+    table: _builtins.str
+    """the table it locks, "" for none (lock state is derived from these records)"""
+    error_code: _builtins.str
+    """FAILED, ROLLED_BACK: the error's name (TableNotFound, ...) and message"""
+    error_message: _builtins.str
+    finished_ms: _builtins.int
+    rolling_back: _builtins.bool
+    """an abort was accepted: the steps now run are the rollback's"""
     def __init__(
         self,
         *,
@@ -112,14 +160,86 @@ class ProcedureRecord(_message.Message):
         submitted_ms: _builtins.int = ...,
         updated_ms: _builtins.int = ...,
         payload: _builtins.bytes = ...,
+        state: Global___ProcedureStateCode.ValueType = ...,
+        table: _builtins.str = ...,
+        error_code: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        finished_ms: _builtins.int = ...,
+        rolling_back: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "payload", b"payload", "proc_id", b"proc_id", "step", b"step", "submitted_ms", b"submitted_ms", "updated_ms", b"updated_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "finished_ms", b"finished_ms", "kind", b"kind", "payload", b"payload", "proc_id", b"proc_id", "rolling_back", b"rolling_back", "state", b"state", "step", b"step", "submitted_ms", b"submitted_ms", "table", b"table", "updated_ms", b"updated_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcedureRecord: _TypeAlias = ProcedureRecord  # noqa: Y015
+
+@_typing.final
+class TableProcedureData(_message.Message):
+    """The payload of every table procedure (create, delete, truncate, enable, disable, modify): each kind uses
+    the fields it needs.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DESCRIPTOR_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    SPLIT_KEYS_FIELD_NUMBER: _builtins.int
+    PRESERVE_SPLITS_FIELD_NUMBER: _builtins.int
+    REOPEN_BELOW_SEQ_FIELD_NUMBER: _builtins.int
+    FIRST_REGION_ID_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    FAMILY_OP_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    preserve_splits: _builtins.bool
+    """truncate"""
+    reopen_below_seq: _builtins.int
+    """modify: regions opened with a lower open sequence number still"""
+    first_region_id: _builtins.int
+    """need a reopen (any later open already has the new descriptor)
+    create, truncate: the first id of the regions it creates
+    """
+    total: _builtins.int
+    """regions the procedure works through (its progress' denominator)"""
+    family_op: _builtins.str
+    """modify: "add", "modify" or "delete" one family ("" = whole descriptor)"""
+    @_builtins.property
+    def descriptor(self) -> Global___TableRecord:
+        """create, modify: the table as it will be"""
+
+    @_builtins.property
+    def previous(self) -> Global___TableRecord:
+        """modify: the table as it was (the rollback restores it)"""
+
+    @_builtins.property
+    def split_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """create, truncate: the region boundaries to create"""
+
+    @_builtins.property
+    def family(self) -> _common_pb2.ColumnFamily:
+        """modify: the family added or changed (its name alone for "delete")"""
+
+    def __init__(
+        self,
+        *,
+        descriptor: Global___TableRecord | None = ...,
+        previous: Global___TableRecord | None = ...,
+        split_keys: _abc.Iterable[_builtins.bytes] | None = ...,
+        preserve_splits: _builtins.bool = ...,
+        reopen_below_seq: _builtins.int = ...,
+        first_region_id: _builtins.int = ...,
+        total: _builtins.int = ...,
+        family_op: _builtins.str = ...,
+        family: _common_pb2.ColumnFamily | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["descriptor", b"descriptor", "family", b"family", "previous", b"previous"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["descriptor", b"descriptor", "family", b"family", "family_op", b"family_op", "first_region_id", b"first_region_id", "preserve_splits", b"preserve_splits", "previous", b"previous", "reopen_below_seq", b"reopen_below_seq", "split_keys", b"split_keys", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableProcedureData: _TypeAlias = TableProcedureData  # noqa: Y015
 
 @_typing.final
 class ServerRecord(_message.Message):

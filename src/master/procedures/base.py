@@ -1,0 +1,179 @@
+"""What every procedure is: a kind with named steps that decide without I/O, and what a step decides.
+
+A step reads the master's state through `Env` (the catalog and the assignment core), changes the in-memory
+state it owns, and returns an `Outcome`: region transitions to start (Effects), other meta rows to write, the
+next step, and the regions that must settle before that step may run. The executor carries the outcome out:
+it removes files first (idempotent), then commits the procedure's new record *in the same transaction* as
+the rows, then sends the orders. A master that dies at any point resumes from the last committed step, so
+every step must be safe to run again from the state meta holds.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from master.assignment import AssignmentManager, Effects
+from master.catalog import Catalog
+from meta import WriteBatch
+from regent.proto import meta_pb2
+
+
+class ProcState(enum.IntEnum):
+    """Numbers are stored in meta (ProcedureStateCode in protos/regent/proto/meta.proto)."""
+
+    RUNNABLE = 0
+    SUCCESS = 1
+    FAILED = 2
+    ROLLED_BACK = 3
+
+
+@dataclass(slots=True)
+class Env:
+    """What a step may look at and change: the master's in-memory state, never a socket or a file."""
+
+    catalog: Catalog
+    am: AssignmentManager
+    rootdir: Path
+    reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
+
+    def new_proc_id(self) -> int:
+        """Procedure ids are one sequence for region transitions and every other kind."""
+        proc_id = self.am.next_proc_id
+        self.am.next_proc_id += 1
+        return proc_id
+
+    def settled(self, region_id: int) -> bool:
+        """No procedure is attached to the region and it does not wait for a server (or it is gone)."""
+        node = self.am.regions.get(region_id)
+        return node is None or (not node.proc_id and region_id not in self.am.waiting)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one step decided. `next` None ends the procedure (SUCCESS, or ROLLED_BACK when rolling back);
+    the same step name again means "not yet": it runs again once the regions in `wait` have settled (all
+    of them, or with `wake_on_any` as soon as one has). Nothing to write and the same step: no commit."""
+
+    next: str | None
+    effects: Effects = field(default_factory=Effects)
+    batch: WriteBatch = field(default_factory=WriteBatch)
+    wait: Collection[int] = ()
+    wake_on_any: bool = False
+    remove: list[Path] = field(default_factory=list)  # directories removed before the commit
+    done: int | None = None  # progress, of `total`
+    total: int | None = None
+
+
+class Procedure:
+    """A kind of procedure. Subclasses name their steps (methods `step_<name>`) and keep their own state in
+    `data` (a protobuf message of the kind's), which is persisted with every step.
+
+    `NO_RETURN` lists the steps from which an abort cannot roll back (the point of no return has been
+    passed); `ROLLBACK` maps the other steps, past the first, to the step a rollback starts from. A
+    procedure still in its first step has changed nothing: an abort just ends it ROLLED_BACK.
+    """
+
+    KIND: ClassVar[str]
+    FIRST: ClassVar[str] = "prepare"
+    NO_RETURN: ClassVar[frozenset[str]] = frozenset()
+    ROLLBACK: ClassVar[dict[str, str]] = {}
+    STEPS: ClassVar[dict[str, str]]  # step name -> what it does, for people (list_procedures)
+
+    def __init__(self, proc_id: int, table: str, data: Any) -> None:
+        self.proc_id = proc_id
+        self.table = table  # the table it locks; "" for none
+        self.data = data
+        self.step = self.FIRST
+        self.state = ProcState.RUNNABLE
+        self.rolling_back = False
+        self.error_code = ""
+        self.error_message = ""
+        self.submitted_ms = int(time.time() * 1000)
+        self.updated_ms = self.submitted_ms
+        self.finished_ms = 0
+        self.done = 0
+        self.total = 0
+
+    # ---- the kind's own parts ----
+
+    def check(self, env: Env, ahead: Collection[Procedure]) -> None:
+        """Refuse the request now (a RequestError) if it cannot succeed as things stand. Runs at submission
+        (`ahead`: the unfinished procedures queued on the same table) and again when the procedure takes
+        its lock (nothing ahead); must not change anything."""
+
+    def encode_payload(self) -> bytes:
+        raw: bytes = self.data.SerializeToString()
+        return raw
+
+    @classmethod
+    def from_record(cls, record: meta_pb2.ProcedureRecord) -> Procedure:
+        """The procedure a record describes, as it was at its last committed step."""
+        proc = cls(record.proc_id, record.table, cls.decode_payload(record.payload))
+        proc.restore(record)
+        return proc
+
+    @classmethod
+    def decode_payload(cls, raw: bytes) -> Any:
+        return meta_pb2.TableProcedureData.FromString(raw)
+
+    def progress(self) -> tuple[int, int]:
+        return self.done, self.total
+
+    def describe_step(self) -> str:
+        what = self.STEPS.get(self.step, self.step)
+        return f"rolling back: {what}" if self.rolling_back else what
+
+    # ---- used by the executor ----
+
+    def run(self, env: Env) -> Outcome:
+        method = getattr(self, f"step_{self.step}", None)
+        if method is None:
+            raise RuntimeError(f"procedure {self.proc_id} ({self.KIND}) has no step {self.step!r}")
+        outcome: Outcome = method(env)
+        return outcome
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not ProcState.RUNNABLE
+
+    def abortable(self) -> bool:
+        if self.finished or self.rolling_back:
+            return False
+        return self.step == self.FIRST or (self.step not in self.NO_RETURN and self.step in self.ROLLBACK)
+
+    def record(self) -> meta_pb2.ProcedureRecord:
+        return meta_pb2.ProcedureRecord(
+            proc_id=self.proc_id,
+            kind=self.KIND,
+            step=self.step,
+            submitted_ms=self.submitted_ms,
+            updated_ms=self.updated_ms,
+            payload=self.encode_payload(),
+            state=int(self.state),  # type: ignore[arg-type]
+            table=self.table,
+            error_code=self.error_code,
+            error_message=self.error_message,
+            finished_ms=self.finished_ms,
+            rolling_back=self.rolling_back,
+        )
+
+    def restore(self, record: meta_pb2.ProcedureRecord) -> None:
+        self.step = record.step
+        self.state = ProcState(record.state)
+        self.rolling_back = record.rolling_back
+        self.error_code = record.error_code
+        self.error_message = record.error_message
+        self.submitted_ms = record.submitted_ms
+        self.updated_ms = record.updated_ms
+        self.finished_ms = record.finished_ms
+        self.total = getattr(self.data, "total", 0)
+        if self.finished:
+            self.done = self.total
+
+    def __repr__(self) -> str:
+        return f"<{self.KIND} {self.proc_id} {self.table or '-'} {self.step} {self.state.name}>"

@@ -1,0 +1,48 @@
+"""create_table: the table and its regions written in one transaction, then every region assigned.
+
+Steps: add_to_meta (table ENABLING and its regions, one transaction: the point of no return) -> assign
+(batched opens, retain or even spread) -> finish (every region settled: the table is ENABLED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from master.errors import TableExists
+from master.procedures import table_steps
+from master.procedures.base import Env, Outcome, Procedure
+from meta import TableDescriptor
+from meta.codec import table_to_proto
+from regent.proto import meta_pb2
+
+
+class CreateTable(Procedure):
+    KIND = "create_table"
+    FIRST = "add_to_meta"
+    NO_RETURN = frozenset({"assign", "finish"})
+    STEPS = {
+        "add_to_meta": "write the table and its regions",
+        "assign": "assign the regions",
+        "finish": "wait for every region to open",
+    }
+
+    @classmethod
+    def new(cls, proc_id: int, descriptor: TableDescriptor, split_keys: list[bytes]) -> CreateTable:
+        data = meta_pb2.TableProcedureData(descriptor=table_to_proto(descriptor), split_keys=split_keys)
+        data.total = len(split_keys) + 1
+        proc = cls(proc_id, descriptor.name, data)
+        proc.total = data.total
+        return proc
+
+    def check(self, env: Env, ahead: Collection[Procedure]) -> None:
+        if self.table in env.catalog.tables or any(isinstance(p, CreateTable) for p in ahead):
+            raise TableExists(f"table {self.table!r} already exists")
+
+    def step_add_to_meta(self, env: Env) -> Outcome:
+        return table_steps.add_regions(env, self.data)
+
+    def step_assign(self, env: Env) -> Outcome:
+        return Outcome(next="finish", effects=table_steps.assign_regions(env, self.table))
+
+    def step_finish(self, env: Env) -> Outcome:
+        return table_steps.open_regions(env, self.table, "finish")
