@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from regent.proto import common_pb2 as regent_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regent/proto/master.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"x\n\x1aRegionServerStartupRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x11\n\tstartcode\x18\x03 \x01(\x04\x12\x17\n\x0f\x63urrent_time_ms\x18\x04 \x01(\x04\x12\x12\n\nregion_ids\x18\x05 \x03(\x04\"x\n\x1bRegionServerStartupResponse\x12\x14\n\x0cmaster_epoch\x18\x01 \x01(\x04\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12\x10\n\x08lease_ms\x18\x04 \x01(\r\"4\n\nServerLoad\x12\x14\n\x0cregion_count\x18\x01 \x01(\r\x12\x10\n\x08requests\x18\x02 \x01(\x04\"g\n\x19RegionServerReportRequest\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12#\n\x04load\x18\x02 \x01(\x0b\x32\x15.regent.v1.ServerLoad\"2\n\x1aRegionServerReportResponse\x12\x14\n\x0cmaster_epoch\x18\x01 \x01(\x04\"\x92\x01\n\x0fTransitionBatch\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.regent.v1.TransitionCode\x12\x16\n\nregion_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x03 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x04 \x03(\x04\x42\x02\x10\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"|\n\"ReportRegionStateTransitionRequest\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12/\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1a.regent.v1.TransitionBatch\"9\n\x10TransitionResult\x12\x14\n\x08rejected\x18\x01 \x03(\rB\x02\x10\x01\x12\x0f\n\x07reasons\x18\x02 \x03(\t\"S\n#ReportRegionStateTransitionResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.regent.v1.TransitionResult\"\x17\n\x15GetClusterInfoRequest\"\x95\x01\n\x0b\x43lusterInfo\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x14\n\x0cmaster_epoch\x18\x02 \x01(\x04\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\x0e\n\x06master\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x04\x12\x17\n\x0fstandby_regions\x18\x06 \x01(\x04\x12\x16\n\x0estandby_age_ms\x18\x07 \x01(\x04\"v\n\x12\x43reateTableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12\x12\n\nsplit_keys\x18\x03 \x03(\x0c\x12\x13\n\x0bnum_regions\x18\x04 \x01(\r\"7\n\x13\x43reateTableResponse\x12\x0f\n\x07regions\x18\x01 \x01(\r\x12\x0f\n\x07proc_id\x18\x02 \x01(\x04\"#\n\x13TableRegionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x98\x01\n\x0eRegionLocation\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.regent.v1.RegionInfo\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.regent.v1.RegionStateCode\x12%\n\x06server\x18\x03 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x0f\n\x07proc_id\x18\x04 \x01(\x04\"B\n\x14TableRegionsResponse\x12*\n\x07regions\x18\x01 \x03(\x0b\x32\x19.regent.v1.RegionLocation\"2\n\rRegionRequest\x12\x11\n\tregion_id\x18\x01 \x01(\x04\x12\x0e\n\x06server\x18\x02 \x01(\t\"$\n\x11ProcedureResponse\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\"\x16\n\x14\x43lusterStatusRequest\"z\n\nLiveServer\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0cregion_count\x18\x02 \x01(\r\x12\x10\n\x08requests\x18\x03 \x01(\x04\x12\x1d\n\x15last_heartbeat_age_ms\x18\x04 \x01(\x04\"\xdf\x02\n\x15\x43lusterStatusResponse\x12&\n\x07servers\x18\x01 \x03(\x0b\x32\x15.regent.v1.LiveServer\x12\x38\n\x15regions_in_transition\x18\x02 \x03(\x0b\x32\x19.regent.v1.RegionLocation\x12\x14\n\x0cmaster_epoch\x18\x03 \x01(\x04\x12\x0f\n\x07regions\x18\x04 \x01(\x04\x12N\n\x10regions_by_state\x18\x05 \x03(\x0b\x32\x34.regent.v1.ClusterStatusResponse.RegionsByStateEntry\x12\x17\n\x0f\x61\x63tive_since_ms\x18\x06 \x01(\x04\x12\x1d\n\x15startup_assignment_ms\x18\x07 \x01(\x04\x1a\x35\n\x13RegionsByStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"&\n\x15ListProceduresRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"^\n\rProcedureInfo\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\r\n\x05\x61ge_s\x18\x04 \x01(\x01\x12\x11\n\tregion_id\x18\x05 \x01(\x04\"F\n\x16ListProceduresResponse\x12,\n\nprocedures\x18\x01 \x03(\x0b\x32\x18.regent.v1.ProcedureInfo\" \n\rBypassRequest\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\"\x10\n\x0e\x42ypassResponse*c\n\x0eTransitionCode\x12\x1a\n\x16TRANSITION_UNSPECIFIED\x10\x00\x12\n\n\x06OPENED\x10\x01\x12\x16\n\x12\x46\x41ILED_OPEN_REPORT\x10\x02\x12\x11\n\rCLOSED_REPORT\x10\x03\x32\xdb\x02\n\x12RegionServerStatus\x12\x64\n\x13RegionServerStartup\x12%.regent.v1.RegionServerStartupRequest\x1a&.regent.v1.RegionServerStartupResponse\x12\x61\n\x12RegionServerReport\x12$.regent.v1.RegionServerReportRequest\x1a%.regent.v1.RegionServerReportResponse\x12|\n\x1bReportRegionStateTransition\x12-.regent.v1.ReportRegionStateTransitionRequest\x1a..regent.v1.ReportRegionStateTransitionResponse2\xe5\x05\n\x06Master\x12J\n\x0eGetClusterInfo\x12 .regent.v1.GetClusterInfoRequest\x1a\x16.regent.v1.ClusterInfo\x12L\n\x0b\x43reateTable\x12\x1d.regent.v1.CreateTableRequest\x1a\x1e.regent.v1.CreateTableResponse\x12O\n\x0cTableRegions\x12\x1e.regent.v1.TableRegionsRequest\x1a\x1f.regent.v1.TableRegionsResponse\x12@\n\x06\x41ssign\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12\x42\n\x08Unassign\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12>\n\x04Move\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12@\n\tGetRegion\x12\x18.regent.v1.RegionRequest\x1a\x19.regent.v1.RegionLocation\x12R\n\rClusterStatus\x12\x1f.regent.v1.ClusterStatusRequest\x1a .regent.v1.ClusterStatusResponse\x12U\n\x0eListProcedures\x12 .regent.v1.ListProceduresRequest\x1a!.regent.v1.ListProceduresResponse\x12=\n\x06\x42ypass\x12\x18.regent.v1.BypassRequest\x1a\x19.regent.v1.BypassResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regent/proto/master.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"x\n\x1aRegionServerStartupRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\r\x12\x11\n\tstartcode\x18\x03 \x01(\x04\x12\x17\n\x0f\x63urrent_time_ms\x18\x04 \x01(\x04\x12\x12\n\nregion_ids\x18\x05 \x03(\x04\"x\n\x1bRegionServerStartupResponse\x12\x14\n\x0cmaster_epoch\x18\x01 \x01(\x04\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\x12\x10\n\x08lease_ms\x18\x04 \x01(\r\"4\n\nServerLoad\x12\x14\n\x0cregion_count\x18\x01 \x01(\r\x12\x10\n\x08requests\x18\x02 \x01(\x04\"g\n\x19RegionServerReportRequest\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12#\n\x04load\x18\x02 \x01(\x0b\x32\x15.regent.v1.ServerLoad\"2\n\x1aRegionServerReportResponse\x12\x14\n\x0cmaster_epoch\x18\x01 \x01(\x04\"\x92\x01\n\x0fTransitionBatch\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.regent.v1.TransitionCode\x12\x16\n\nregion_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x03 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x04 \x03(\x04\x42\x02\x10\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"|\n\"ReportRegionStateTransitionRequest\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12/\n\x0btransitions\x18\x02 \x03(\x0b\x32\x1a.regent.v1.TransitionBatch\"9\n\x10TransitionResult\x12\x14\n\x08rejected\x18\x01 \x03(\rB\x02\x10\x01\x12\x0f\n\x07reasons\x18\x02 \x03(\t\"S\n#ReportRegionStateTransitionResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.regent.v1.TransitionResult\"\x17\n\x15GetClusterInfoRequest\"\xbd\x01\n\x0b\x43lusterInfo\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x14\n\x0cmaster_epoch\x18\x02 \x01(\x04\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\x0e\n\x06master\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x04\x12\x17\n\x0fstandby_regions\x18\x06 \x01(\x04\x12\x16\n\x0estandby_age_ms\x18\x07 \x01(\x04\x12\x15\n\ractive_master\x18\x08 \x01(\t\x12\x0f\n\x07masters\x18\t \x03(\t\"v\n\x12\x43reateTableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12\x12\n\nsplit_keys\x18\x03 \x03(\x0c\x12\x13\n\x0bnum_regions\x18\x04 \x01(\r\"7\n\x13\x43reateTableResponse\x12\x0f\n\x07regions\x18\x01 \x01(\r\x12\x0f\n\x07proc_id\x18\x02 \x01(\x04\"#\n\x13TableRegionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x98\x01\n\x0eRegionLocation\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.regent.v1.RegionInfo\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.regent.v1.RegionStateCode\x12%\n\x06server\x18\x03 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x0f\n\x07proc_id\x18\x04 \x01(\x04\"B\n\x14TableRegionsResponse\x12*\n\x07regions\x18\x01 \x03(\x0b\x32\x19.regent.v1.RegionLocation\"2\n\rRegionRequest\x12\x11\n\tregion_id\x18\x01 \x01(\x04\x12\x0e\n\x06server\x18\x02 \x01(\t\"$\n\x11ProcedureResponse\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\"\x16\n\x14\x43lusterStatusRequest\"z\n\nLiveServer\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0cregion_count\x18\x02 \x01(\r\x12\x10\n\x08requests\x18\x03 \x01(\x04\x12\x1d\n\x15last_heartbeat_age_ms\x18\x04 \x01(\x04\"\xdf\x02\n\x15\x43lusterStatusResponse\x12&\n\x07servers\x18\x01 \x03(\x0b\x32\x15.regent.v1.LiveServer\x12\x38\n\x15regions_in_transition\x18\x02 \x03(\x0b\x32\x19.regent.v1.RegionLocation\x12\x14\n\x0cmaster_epoch\x18\x03 \x01(\x04\x12\x0f\n\x07regions\x18\x04 \x01(\x04\x12N\n\x10regions_by_state\x18\x05 \x03(\x0b\x32\x34.regent.v1.ClusterStatusResponse.RegionsByStateEntry\x12\x17\n\x0f\x61\x63tive_since_ms\x18\x06 \x01(\x04\x12\x1d\n\x15startup_assignment_ms\x18\x07 \x01(\x04\x1a\x35\n\x13RegionsByStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"&\n\x15ListProceduresRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"^\n\rProcedureInfo\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\r\n\x05\x61ge_s\x18\x04 \x01(\x01\x12\x11\n\tregion_id\x18\x05 \x01(\x04\"F\n\x16ListProceduresResponse\x12,\n\nprocedures\x18\x01 \x03(\x0b\x32\x18.regent.v1.ProcedureInfo\" \n\rBypassRequest\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\"\x10\n\x0e\x42ypassResponse*c\n\x0eTransitionCode\x12\x1a\n\x16TRANSITION_UNSPECIFIED\x10\x00\x12\n\n\x06OPENED\x10\x01\x12\x16\n\x12\x46\x41ILED_OPEN_REPORT\x10\x02\x12\x11\n\rCLOSED_REPORT\x10\x03\x32\xdb\x02\n\x12RegionServerStatus\x12\x64\n\x13RegionServerStartup\x12%.regent.v1.RegionServerStartupRequest\x1a&.regent.v1.RegionServerStartupResponse\x12\x61\n\x12RegionServerReport\x12$.regent.v1.RegionServerReportRequest\x1a%.regent.v1.RegionServerReportResponse\x12|\n\x1bReportRegionStateTransition\x12-.regent.v1.ReportRegionStateTransitionRequest\x1a..regent.v1.ReportRegionStateTransitionResponse2\xe5\x05\n\x06Master\x12J\n\x0eGetClusterInfo\x12 .regent.v1.GetClusterInfoRequest\x1a\x16.regent.v1.ClusterInfo\x12L\n\x0b\x43reateTable\x12\x1d.regent.v1.CreateTableRequest\x1a\x1e.regent.v1.CreateTableResponse\x12O\n\x0cTableRegions\x12\x1e.regent.v1.TableRegionsRequest\x1a\x1f.regent.v1.TableRegionsResponse\x12@\n\x06\x41ssign\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12\x42\n\x08Unassign\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12>\n\x04Move\x12\x18.regent.v1.RegionRequest\x1a\x1c.regent.v1.ProcedureResponse\x12@\n\tGetRegion\x12\x18.regent.v1.RegionRequest\x1a\x19.regent.v1.RegionLocation\x12R\n\rClusterStatus\x12\x1f.regent.v1.ClusterStatusRequest\x1a .regent.v1.ClusterStatusResponse\x12U\n\x0eListProcedures\x12 .regent.v1.ListProceduresRequest\x1a!.regent.v1.ListProceduresResponse\x12=\n\x06\x42ypass\x12\x18.regent.v1.BypassRequest\x1a\x19.regent.v1.BypassResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,8 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSITIONRESULT'].fields_by_name['rejected']._serialized_options = b'\020\001'
   _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._loaded_options = None
   _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._serialized_options = b'8\001'
-  _globals['_TRANSITIONCODE']._serialized_start=2407
-  _globals['_TRANSITIONCODE']._serialized_end=2506
+  _globals['_TRANSITIONCODE']._serialized_start=2447
+  _globals['_TRANSITIONCODE']._serialized_end=2546
   _globals['_REGIONSERVERSTARTUPREQUEST']._serialized_start=67
   _globals['_REGIONSERVERSTARTUPREQUEST']._serialized_end=187
   _globals['_REGIONSERVERSTARTUPRESPONSE']._serialized_start=189
@@ -65,41 +65,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCLUSTERINFOREQUEST']._serialized_start=941
   _globals['_GETCLUSTERINFOREQUEST']._serialized_end=964
   _globals['_CLUSTERINFO']._serialized_start=967
-  _globals['_CLUSTERINFO']._serialized_end=1116
-  _globals['_CREATETABLEREQUEST']._serialized_start=1118
-  _globals['_CREATETABLEREQUEST']._serialized_end=1236
-  _globals['_CREATETABLERESPONSE']._serialized_start=1238
-  _globals['_CREATETABLERESPONSE']._serialized_end=1293
-  _globals['_TABLEREGIONSREQUEST']._serialized_start=1295
-  _globals['_TABLEREGIONSREQUEST']._serialized_end=1330
-  _globals['_REGIONLOCATION']._serialized_start=1333
-  _globals['_REGIONLOCATION']._serialized_end=1485
-  _globals['_TABLEREGIONSRESPONSE']._serialized_start=1487
-  _globals['_TABLEREGIONSRESPONSE']._serialized_end=1553
-  _globals['_REGIONREQUEST']._serialized_start=1555
-  _globals['_REGIONREQUEST']._serialized_end=1605
-  _globals['_PROCEDURERESPONSE']._serialized_start=1607
-  _globals['_PROCEDURERESPONSE']._serialized_end=1643
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=1645
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=1667
-  _globals['_LIVESERVER']._serialized_start=1669
-  _globals['_LIVESERVER']._serialized_end=1791
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=1794
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=2145
-  _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._serialized_start=2092
-  _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._serialized_end=2145
-  _globals['_LISTPROCEDURESREQUEST']._serialized_start=2147
-  _globals['_LISTPROCEDURESREQUEST']._serialized_end=2185
-  _globals['_PROCEDUREINFO']._serialized_start=2187
-  _globals['_PROCEDUREINFO']._serialized_end=2281
-  _globals['_LISTPROCEDURESRESPONSE']._serialized_start=2283
-  _globals['_LISTPROCEDURESRESPONSE']._serialized_end=2353
-  _globals['_BYPASSREQUEST']._serialized_start=2355
-  _globals['_BYPASSREQUEST']._serialized_end=2387
-  _globals['_BYPASSRESPONSE']._serialized_start=2389
-  _globals['_BYPASSRESPONSE']._serialized_end=2405
-  _globals['_REGIONSERVERSTATUS']._serialized_start=2509
-  _globals['_REGIONSERVERSTATUS']._serialized_end=2856
-  _globals['_MASTER']._serialized_start=2859
-  _globals['_MASTER']._serialized_end=3600
+  _globals['_CLUSTERINFO']._serialized_end=1156
+  _globals['_CREATETABLEREQUEST']._serialized_start=1158
+  _globals['_CREATETABLEREQUEST']._serialized_end=1276
+  _globals['_CREATETABLERESPONSE']._serialized_start=1278
+  _globals['_CREATETABLERESPONSE']._serialized_end=1333
+  _globals['_TABLEREGIONSREQUEST']._serialized_start=1335
+  _globals['_TABLEREGIONSREQUEST']._serialized_end=1370
+  _globals['_REGIONLOCATION']._serialized_start=1373
+  _globals['_REGIONLOCATION']._serialized_end=1525
+  _globals['_TABLEREGIONSRESPONSE']._serialized_start=1527
+  _globals['_TABLEREGIONSRESPONSE']._serialized_end=1593
+  _globals['_REGIONREQUEST']._serialized_start=1595
+  _globals['_REGIONREQUEST']._serialized_end=1645
+  _globals['_PROCEDURERESPONSE']._serialized_start=1647
+  _globals['_PROCEDURERESPONSE']._serialized_end=1683
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=1685
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=1707
+  _globals['_LIVESERVER']._serialized_start=1709
+  _globals['_LIVESERVER']._serialized_end=1831
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=1834
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=2185
+  _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._serialized_start=2132
+  _globals['_CLUSTERSTATUSRESPONSE_REGIONSBYSTATEENTRY']._serialized_end=2185
+  _globals['_LISTPROCEDURESREQUEST']._serialized_start=2187
+  _globals['_LISTPROCEDURESREQUEST']._serialized_end=2225
+  _globals['_PROCEDUREINFO']._serialized_start=2227
+  _globals['_PROCEDUREINFO']._serialized_end=2321
+  _globals['_LISTPROCEDURESRESPONSE']._serialized_start=2323
+  _globals['_LISTPROCEDURESRESPONSE']._serialized_end=2393
+  _globals['_BYPASSREQUEST']._serialized_start=2395
+  _globals['_BYPASSREQUEST']._serialized_end=2427
+  _globals['_BYPASSRESPONSE']._serialized_start=2429
+  _globals['_BYPASSRESPONSE']._serialized_end=2445
+  _globals['_REGIONSERVERSTATUS']._serialized_start=2549
+  _globals['_REGIONSERVERSTATUS']._serialized_end=2896
+  _globals['_MASTER']._serialized_start=2899
+  _globals['_MASTER']._serialized_end=3640
 # @@protoc_insertion_point(module_scope)
