@@ -28,6 +28,7 @@ from client.errors import (
     error_name,
     from_rpc_error,
     status_name,
+    trailing_metadata,
 )
 from regent.config import CHANNEL_OPTIONS, parse_addresses
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
@@ -57,11 +58,6 @@ def _describe(exc: grpc.RpcError) -> str:
     text = details() if callable(details) else ""
     name = error_name(exc)
     return f"{name or status_name(exc) or 'error'}" + (f" ({text})" if text else "")
-
-
-def _trailers(exc: grpc.RpcError) -> Any:
-    trailing = getattr(exc, "trailing_metadata", None)
-    return trailing() if callable(trailing) else None
 
 
 def _deliver_to(answers: queue.SimpleQueue[tuple[str, Any]], address: str) -> Callable[[Any], None]:
@@ -142,7 +138,7 @@ class Connection:
                         raise from_rpc_error(exc) from None
                     problems[address] = _describe(exc)
                     self._forget(address)
-                    target = redirect(_trailers(exc), address)
+                    target = redirect(trailing_metadata(exc), address)
                     if target is not None and redirects < MAX_REDIRECTS:
                         redirects += 1  # a backup named the active master: go there now
                         with self._lock:
