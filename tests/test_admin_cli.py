@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, Daemons
+from tests.cluster import Cluster, Daemons, wait_until
 
 TIMEOUT_S = 60
 
@@ -53,6 +53,21 @@ def test_an_operator_creates_a_table_moves_a_region_and_reads_the_status(cluster
     text = _ok(cluster, "status")
     assert "4 regions: OPEN 4" in text and "regions in transition: 0" in text
     assert [line.split()[1] for line in _ok(cluster, "procedures").splitlines()[1:]] == ["create_table"]
+
+
+def test_any_master_will_do_and_output_piped_to_head_ends_without_a_traceback(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    cluster = Cluster(daemons, tmp_path / "root", masters=2).start(servers=1)
+    active = wait_until(cluster.active_master, 30, "an active master", context=daemons.log_tails)
+    (backup,) = [m for m in cluster.masters if m is not active]
+    cluster.admin.create_table("t", ["f"], num_regions=2000)
+    # About 200 kB of regions, more than a pipe holds: `head` has exited before most of it is written.
+    admin = f"{sys.executable} -m regent.cli admin --master {backup.address} --timeout 10 regions t"
+    script = f'{admin} | head -1; echo "exit status ${{PIPESTATUS[0]}}" >&2'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.stdout.split() == ["region", "start", "key", "end", "key", "state", "server", "procedure"]
+    assert result.stderr == "exit status 141\n"
 
 
 def test_refusals_are_one_line_with_exit_code_1(cluster: Cluster) -> None:

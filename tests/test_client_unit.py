@@ -220,8 +220,10 @@ def test_regent_connect_returns_a_connection() -> None:
 # ---- a real gRPC server with fake masters ----
 
 
-def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
-    context.set_trailing_metadata((("regent-error", name),))
+def _abort(
+    context: grpc.ServicerContext, code: grpc.StatusCode, name: str, message: str, *trailers: tuple[str, str]
+) -> None:
+    context.set_trailing_metadata((("regent-error", name), *trailers))
     context.abort(code, message)
 
 
@@ -234,13 +236,25 @@ class FakeMaster(master_pb2_grpc.MasterServicer):
         self.calls: list[str] = []
         self.region_proc_id = 0  # what GetRegion reports as the attached procedure
         self.region_polls = 0
+        self.names = ""  # the active master this one names (ClusterInfo.active_master, refusals)
+        self.peers: list[str] = []  # ClusterInfo.masters
+        self.info_calls = 0
 
     def GetClusterInfo(self, request: Any, context: grpc.ServicerContext) -> master_pb2.ClusterInfo:
-        return master_pb2.ClusterInfo(active=self.active, master_epoch=3, master=self.address)
+        self.info_calls += 1
+        return master_pb2.ClusterInfo(
+            active=self.active,
+            master_epoch=3,
+            master=self.address,
+            active_master=self.names,
+            masters=self.peers,
+        )
 
     def _require_active(self, context: grpc.ServicerContext) -> None:
         if not self.active:
-            _abort(context, grpc.StatusCode.UNAVAILABLE, "NotActiveMaster", f"{self.address} is a backup")
+            trailers = [("regent-active-master", self.names)] if self.names else []
+            message = f"{self.address} is a backup"
+            _abort(context, grpc.StatusCode.UNAVAILABLE, "NotActiveMaster", message, *trailers)
 
     def GetRegion(self, request: Any, context: grpc.ServicerContext) -> master_pb2.RegionLocation:
         self.calls.append("GetRegion")
@@ -358,6 +372,47 @@ def test_a_master_that_stops_being_active_is_left_for_the_new_one(
         assert conn.active_master == second.address
     assert first.calls == ["CreateTable", "CreateTable"]  # the second one was refused: NotActiveMaster
     assert second.calls == ["CreateTable"]
+
+
+def test_given_only_a_backup_the_connection_asks_the_master_it_names(
+    fake_masters: tuple[FakeMaster, FakeMaster],
+) -> None:
+    backup, active = fake_masters
+    backup.names = active.address
+    backup.peers = active.peers = [backup.address, active.address]
+    with Connection(backup.address, timeout=5.0) as conn:
+        assert conn.admin().create_table("t1", ["f"]) == 1
+        assert conn.active_master == active.address
+        assert conn.masters == (backup.address, active.address)  # learned: followed at the next failover
+    assert backup.calls == [] and active.calls == ["CreateTable"]
+
+
+def test_a_refusal_naming_the_active_master_is_followed_at_once(
+    fake_masters: tuple[FakeMaster, FakeMaster],
+) -> None:
+    first, second = fake_masters
+    first.active, second.active = True, False
+    with Connection(first.address, timeout=5.0) as conn:
+        assert conn.admin().create_table("t1", ["f"]) == 1
+        asked = first.info_calls
+        first.active, second.active, first.names = False, True, second.address  # failover
+        assert conn.admin().create_table("t2", ["f"]) == 1
+        assert conn.active_master == second.address
+    assert first.info_calls == asked  # no looking around: the refusal said where to go
+    assert second.info_calls == 0 and second.calls == ["CreateTable"]
+
+
+def test_masters_learned_from_an_answer_are_asked_after_a_failover(
+    fake_masters: tuple[FakeMaster, FakeMaster],
+) -> None:
+    first, second = fake_masters
+    first.active, second.active = True, False
+    first.peers = [first.address, second.address]
+    with Connection(first.address, timeout=5.0) as conn:
+        assert conn.admin().create_table("t1", ["f"]) == 1
+        first.active, second.active = False, True  # a failover; the old master names nobody
+        assert conn.admin().create_table("t2", ["f"]) == 1
+        assert conn.active_master == second.address
 
 
 def test_with_no_active_master_the_call_gives_up_at_its_deadline(

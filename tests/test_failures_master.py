@@ -8,10 +8,14 @@ from __future__ import annotations
 import fcntl
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import lmdb
+import pytest
 
+import regent
 from meta import MetaStore, RegionState
 from tests.cluster import Daemons, get_cell, wait_until
 from tests.failure_helpers import (
@@ -219,6 +223,60 @@ def test_admin_call_right_after_the_active_master_is_killed_succeeds_on_the_new_
     status = admin.cluster_status(timeout=10)
     assert status.master_epoch > first.master_epoch
     settled(cluster, {"after": 6})
+
+
+@pytest.mark.parametrize("given", ["backup", "active"])
+def test_a_client_and_a_regionserver_given_one_master_reach_the_active_one_and_follow_its_death(
+    clusters: Clusters, given: str
+) -> None:
+    """Any master's address will do (HBase's master registry): every master names the active one and the
+    others, so the first call goes straight there, and the masters learned are asked after a failover."""
+    cluster = clusters.start(masters=2, servers=0)
+    active = active_master(cluster)
+    backup = backup_master(cluster, active)
+    address = backup.address if given == "backup" else active.address
+    both = {active.address, backup.address}
+
+    with regent.connect(address, timeout=30) as connection:
+        started = time.monotonic()
+        connection.admin().cluster_status(timeout=1.0)
+        reached_s = time.monotonic() - started
+        assert reached_s < 1.0, reached_s  # no waiting out a timeout: the answers say where to go
+        assert connection.active_master == active.address
+        assert set(connection.masters) == both
+
+        server = cluster.daemons.regionserver(clusters.rootdir, address)
+        cluster.servers.append(server)
+        (registered,) = wait_until(
+            lambda: events(server, "server_registered"), 30, "the server to register", context=server.log_tail
+        )
+        (server_started,) = events(server, "regionserver_started")
+        took = _at(registered) - _at(server_started)
+        assert took.total_seconds() < 1.0, took
+        assert [str(s.server) for s in cluster.admin.cluster_status().servers] == [registered["server"]]
+
+        assert active.kill() == -signal.SIGKILL
+        started = time.monotonic()
+        status = connection.admin().cluster_status(timeout=30)
+        followed_s = time.monotonic() - started
+        assert connection.active_master == backup.address and status.master_epoch >= 2
+        wait_until(
+            lambda: len(events(server, "server_registered")) == 2,
+            30,
+            "the server to register with the new active master",
+            context=server.log_tail,
+        )
+        assert [str(s.server) for s in cluster.admin.cluster_status().servers] == [registered["server"]]
+        # The dead master is forgotten unless it was given.
+        assert connection.masters == ((address,) if given == "backup" else (address, backup.address))
+    print(
+        f"given the {given}: reached the active master in {reached_s:.3f} s, followed the failover in "
+        f"{followed_s:.3f} s; the RegionServer registered {took.total_seconds():.3f} s after starting"
+    )
+
+
+def _at(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["timestamp"])
 
 
 def test_backup_started_while_meta_is_being_created_leaves_it_to_the_active_master(

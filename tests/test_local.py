@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -345,3 +346,43 @@ def test_bad_counts_are_refused(bad: list[str], capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         _args(*bad)
     assert "expected a whole number" in capsys.readouterr().err
+
+
+def _active_reports(text: str) -> list[tuple[str, int]]:
+    """(address, pid) of every "the active master is ..." line, in order."""
+    return [
+        (m[1], int(m[2])) for m in re.finditer(r"the active master is (?:now )?(\S+) \(\S+, pid (\d+),", text)
+    ]
+
+
+def test_the_active_master_is_reported_once_elected_and_again_after_a_failover(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = start("cli", rootdir=tmp_path / "root", servers=1, backups=1)
+    masters = {c.pid for c in sorted(cluster.wait_for_children(), key=_port_of)[:2]}
+    (first,) = wait_until(lambda: _active_reports(cluster.text()), 60, "the active master to be reported")
+    assert first[1] in masters, cluster.text()
+
+    os.kill(first[1], signal.SIGKILL)
+
+    reports = wait_until(
+        lambda: _active_reports(cluster.text())[1:], 60, "the new active master to be reported"
+    )
+    assert reports == [(reports[0][0], (masters - {first[1]}).pop())], cluster.text()
+    assert reports[0][0] != first[0] and "the active master is now" in cluster.text()
+
+
+def test_regent_local_whose_output_is_gone_stops_the_cluster_quietly(tmp_path: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # as `regent local | head -1` once head has exited
+    port = free_base_port(1)
+    argv = [sys.executable, "-m", "regent.cli", "local", "--servers", "1", "--port", str(port)]
+    try:
+        result = subprocess.run(
+            [*argv, "--rootdir", str(tmp_path / "root")], stdout=write, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141, result.stderr
+    assert b"Traceback" not in result.stderr, result.stderr
+    assert not local.busy_ports([port, port + local.SERVER_PORT_OFFSET])  # its children are gone

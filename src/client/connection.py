@@ -1,10 +1,13 @@
-"""A connection to a Regent cluster: finds the active master among the configured ones and follows it.
+"""A connection to a Regent cluster: finds the active master from any master's address and follows it.
 
-Every master answers GetClusterInfo, backups included, so the active one is found by asking them all and
-keeping the one that says active=true. Every other call goes through `Connection._call`, the one place that
-knows what is worth retrying: the master being unreachable, an attempt that ran out of time, or a master that
-is no longer active (a failover in progress). Those are retried against a freshly discovered active master,
-with backoff, until the call's own deadline; any other refusal is the master's answer and is raised at once.
+Every master answers GetClusterInfo, backups included, with whether it is active, which master is, and
+every running master (regent.discovery). So the active one is found by asking every known master at once,
+then any master they name, and keeping the one that says active=true; the masters named are remembered, so
+a failover is followed even when only one address was given. Every other call goes through
+`Connection._call`, the one place that knows what is worth retrying: the master being unreachable, an
+attempt that ran out of time, or a master that is not active (a failover in progress). A refusal that names
+the active master is followed at once; the others are retried against a freshly discovered active master,
+with backoff, until the call's own deadline. Any other refusal is the master's answer and is raised at once.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from client.errors import (
     error_name,
     from_rpc_error,
     status_name,
+    trailing_metadata,
 )
 from regent.config import CHANNEL_OPTIONS, parse_addresses
+from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.proto import master_pb2, master_pb2_grpc
 
 if TYPE_CHECKING:
@@ -75,7 +80,8 @@ class Connection:
     def __init__(self, masters: str, *, timeout: float = 30.0) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
-        self._addresses: tuple[str, ...] = tuple(str(a) for a in parse_addresses(masters))
+        self._known = KnownMasters(str(a) for a in parse_addresses(masters))
+        self._learned_at = 0.0  # monotonic time the list of masters was last asked for
         self._timeout = timeout
         self._lock = threading.Lock()
         self._channels: dict[str, grpc.Channel] = {}
@@ -85,8 +91,8 @@ class Connection:
 
     @property
     def masters(self) -> tuple[str, ...]:
-        """The master addresses this connection knows, as given."""
-        return self._addresses
+        """The master addresses this connection knows: those given, then the others the masters named."""
+        return self._known.all
 
     @property
     def timeout(self) -> float:
@@ -119,31 +125,43 @@ class Connection:
         deadline = time.monotonic() + total
         backoff = BACKOFF_START_S
         problems: dict[str, str] = {}
+        redirects = 0
         while True:
             address = self._active or self._discover(deadline, problems)
             remaining = deadline - time.monotonic()
             if address is not None and remaining > 0:
                 method = getattr(self._stub(address), method_name)
                 try:
-                    return method(request, timeout=remaining)
+                    response = method(request, timeout=remaining)
                 except grpc.RpcError as exc:
                     if not _retryable(exc):
                         raise from_rpc_error(exc) from None
                     problems[address] = _describe(exc)
                     self._forget(address)
+                    target = redirect(trailing_metadata(exc), address)
+                    if target is not None and redirects < MAX_REDIRECTS:
+                        redirects += 1  # a backup named the active master: go there now
+                        with self._lock:
+                            self._active = target
+                        continue
+                else:
+                    self._refresh_masters(address)
+                    return response
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             time.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, BACKOFF_CAP_S)
-        said = "; ".join(f"{a}: {problems.get(a, 'no answer')}" for a in self._addresses)
+        tried = list(dict.fromkeys([*self._known.all, *problems]))
+        said = "; ".join(f"{a}: {problems.get(a, 'no answer')}" for a in tried)
         raise MasterUnavailable(
-            f"no active master reachable within {total:g}s (tried {', '.join(self._addresses)}): {said}",
-            addresses=self._addresses,
+            f"no active master reachable within {total:g}s (tried {', '.join(tried)}): {said}",
+            addresses=tuple(tried),
         )
 
     def _discover(self, deadline: float, problems: dict[str, str]) -> str | None:
-        """Ask every master at once whether it is active; remember and return the first that says so.
+        """Ask every known master at once whether it is active, then any master their answers name;
+        remember and return the first that says it is active.
 
         The probes run in parallel (gRPC futures) and are read as they complete, so a hung master (stopped,
         or on an unreachable host) costs nothing when another one is active, and at most PROBE_TIMEOUT_S
@@ -155,33 +173,57 @@ class Connection:
         request = master_pb2.GetClusterInfoRequest()
         answers: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         futures = []
-        for address in self._addresses:
-            future = self._stub(address).GetClusterInfo.future(request, timeout=probe_timeout)
-            future.add_done_callback(_deliver_to(answers, address))
-            futures.append(future)
-        found: str | None = None
+        discovery = Discovery(self._known)
+
+        def ask(addresses: list[str]) -> None:
+            for address in addresses:
+                future = self._stub(address).GetClusterInfo.future(request, timeout=probe_timeout)
+                future.add_done_callback(_deliver_to(answers, address))
+                futures.append(future)
+
         try:
-            for _ in futures:
+            ask(discovery.first())
+            while not discovery.done:
                 # The probes' own deadline ends every one of them; the margin only covers callback delivery.
                 address, future = answers.get(timeout=probe_timeout + 1.0)
                 try:
                     info = future.result()
                 except grpc.RpcError as exc:
-                    problems[address] = _describe(exc)
+                    discovery.failed(address, _describe(exc))
                     continue
-                if info.active:
-                    found = address
-                    break
-                problems[address] = "not the active master"
+                ask(discovery.answered(address, MasterAnswer.from_info(info)))
         except queue.Empty:
             pass
         finally:
             for future in futures:
                 future.cancel()  # a no-op for the finished ones
+        problems.update(discovery.problems)
+        found = discovery.finish()
         if found is not None:
             with self._lock:
                 self._active = found
+                self._learned_at = time.monotonic()
         return found
+
+    def _refresh_masters(self, address: str) -> None:
+        """Every MASTERS_REFRESH_S, ask the active master for the list of masters, without waiting for the
+        answer: a backup started since the last discovery is then known when the active master dies."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._learned_at < MASTERS_REFRESH_S or self._closed:
+                return
+            self._learned_at = now
+        future = self._stub(address).GetClusterInfo.future(
+            master_pb2.GetClusterInfoRequest(), timeout=PROBE_TIMEOUT_S
+        )
+        future.add_done_callback(self._learn_from)
+
+    def _learn_from(self, future: Any) -> None:
+        try:
+            info = future.result()
+        except (grpc.RpcError, grpc.FutureCancelledError):
+            return
+        self._known.learn(info.masters)
 
     def _forget(self, address: str) -> None:
         with self._lock:
@@ -222,7 +264,7 @@ class Connection:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"active={self._active}"
-        return f"Connection({','.join(self._addresses)!r}, {state})"
+        return f"Connection({','.join(self._known.configured)!r}, {state})"
 
 
 __all__ = ["Connection"]

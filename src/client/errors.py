@@ -118,11 +118,15 @@ ERRORS: dict[str, type[RegentError]] = {
 }
 
 
+def trailing_metadata(exc: Any) -> Any:
+    """A failed call's trailing metadata (key, value) pairs, or None if it has none."""
+    trailing = getattr(exc, "trailing_metadata", None)
+    return trailing() if callable(trailing) else None
+
+
 def error_name(exc: Any) -> str | None:
     """The "regent-error" name in a failed call's trailing metadata, or None."""
-    trailing = getattr(exc, "trailing_metadata", None)
-    metadata = trailing() if callable(trailing) else None
-    for key, value in metadata or ():
+    for key, value in trailing_metadata(exc) or ():
         if key == ERROR_KEY:
             return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     return None

@@ -17,6 +17,7 @@ from master import catalog
 from master.active import ActiveMaster, AssignmentConfig
 from master.election import ElectionLock
 from master.errors import MasterStartError
+from master.registry import MasterRegistry
 from master.services import MasterService, RegionServerStatusService
 from master.watch import watch_active
 from meta import MetaError, MetaNotInitialised, MetaStore, MetaWriter, ServerName, WriteBatch, keys
@@ -48,8 +49,10 @@ class MasterConfig:
 class Master:
     """What the services see: the active master's state once elected (None while a backup)."""
 
-    def __init__(self, config: MasterConfig) -> None:
+    def __init__(self, config: MasterConfig, election: ElectionLock, registry: MasterRegistry) -> None:
         self.config = config
+        self.election = election
+        self.registry = registry
         self.active: ActiveMaster | None = None
         self.epoch = 0
         self.store: MetaStore | None = None
@@ -60,6 +63,27 @@ class Master:
     @property
     def cluster_id(self) -> str:
         return self.store.cluster_id if self.store else ""
+
+    def active_master(self) -> str:
+        """The address of the master that holds the election lock, as far as this one can tell; "" if none.
+
+        Its own while it holds the lock. Otherwise the address the holder announced in master.lock, but
+        only if a master of that address and pid is registered alive: a holder that died leaves its
+        announcement in the file until the next holder writes its own.
+        """
+        if self.election.held:
+            return self.config.address
+        holder = self.election.holder()
+        if not holder.announced or holder.address == self.config.address:
+            return ""
+        for registered in self.registry.live():
+            if registered.address == holder.address and registered.pid in (None, holder.announced_pid):
+                return holder.address
+        return ""
+
+    def masters(self) -> list[str]:
+        """Every running master's address, this one included."""
+        return [m.address for m in self.registry.live()]
 
 
 def prepare_rootdir(rootdir: Path) -> Path:
@@ -88,8 +112,9 @@ def bump_epoch(store: MetaStore) -> int:
 async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
     """Run a master until `stop` is set: bind, wait to be elected, open meta, serve."""
     rootdir = prepare_rootdir(config.rootdir)
-    master = Master(config)
     election = ElectionLock(rootdir)
+    registry = MasterRegistry(rootdir)
+    master = Master(config, election, registry)
     health_servicer = health.aio.HealthServicer()
     if (problem := port_problem(config.host, config.port)) is not None:
         election.close()
@@ -111,6 +136,7 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     log.info("master_started", address=config.address, rootdir=str(rootdir), pid=os.getpid())
     try:
+        registry.register(config.address, os.getpid())  # the port is this master's: so is the name
         if await _until_elected(election, stop, master, rootdir):
             await _run_active(master, election, health_servicer, rootdir, stop)
     finally:
@@ -122,6 +148,7 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         if master.store is not None:
             master.store.close()
         election.close()
+        registry.close()
         log.info("master_stopped", address=config.address)
 
 

@@ -55,18 +55,42 @@ class ElectionLock:
 
     def holder(self) -> Holder:
         """Who holds the lock: the address it announced, and its pid if it is a process of this host."""
-        try:
-            text = self.path.read_text(errors="replace").split()
-        except OSError:
-            text = []
-        announced_pid = next((int(t[4:]) for t in text if t.startswith("pid=") and t[4:].isdigit()), None)
-        return Holder(text[0] if text else "", announced_pid, _local_holder_pid(self.path))
+        announced = read_announcement(self.path)
+        return Holder(announced.address, announced.pid, _local_holder_pid(self.path))
 
     def close(self) -> None:
         if self.held:
             os.ftruncate(self._fd, 0)
         os.close(self._fd)  # releases the lock
         self.held = False
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What a master wrote about itself: "host:port pid=N [epoch=E]" (master.lock, ROOTDIR/masters/*)."""
+
+    address: str
+    pid: int | None
+    epoch: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> Announcement:
+        words = text.split()
+        fields = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+        pid, epoch = fields.get("pid", ""), fields.get("epoch", "")
+        return cls(
+            words[0] if words else "",
+            int(pid) if pid.isdigit() else None,
+            int(epoch) if epoch.isdigit() else None,
+        )
+
+
+def read_announcement(path: Path) -> Announcement:
+    """The announcement in the file at `path`; an empty one if there is none (or no file)."""
+    try:
+        return Announcement.parse(path.read_text(errors="replace"))
+    except OSError:
+        return Announcement("", None, None)
 
 
 @dataclass(frozen=True, slots=True)

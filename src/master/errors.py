@@ -20,6 +20,10 @@ class RequestError(MasterError):
 
     code = "RequestError"
 
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """Trailing metadata the refusal carries besides its name."""
+        return ()
+
 
 class InvalidArgument(RequestError):
     code = "InvalidArgument"
@@ -78,7 +82,16 @@ class ServerNotFound(RequestError):
 
 
 class NotActiveMaster(RequestError):
+    """Refused by a master that does not serve (yet); `active` is the active master's address if known."""
+
     code = "NotActiveMaster"
+
+    def __init__(self, message: str, active: str = "") -> None:
+        super().__init__(message)
+        self.active = active
+
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        return (("regent-active-master", self.active),) if self.active else ()
 
 
 class YouAreDead(RequestError):

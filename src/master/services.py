@@ -86,7 +86,7 @@ def rpc(handler: Handler[R]) -> Handler[R]:
             return await handler(self, request, context)
         except RequestError as exc:
             code = _STATUS.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION)
-            await _abort(context, code, exc.code, str(exc))
+            await _abort(context, code, exc.code, str(exc), exc.trailers())
         except MetaWriteError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, "MetaUnavailable", f"meta write failed: {exc}")
         raise AssertionError("unreachable")
@@ -94,14 +94,24 @@ def rpc(handler: Handler[R]) -> Handler[R]:
     return wrapper
 
 
-async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
-    context.set_trailing_metadata((("regent-error", name),))
+async def _abort(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    name: str,
+    message: str,
+    trailers: tuple[tuple[str, str], ...] = (),
+) -> None:
+    context.set_trailing_metadata((("regent-error", name), *trailers))
     await context.abort(code, message)
 
 
 def _active(master: Master) -> ActiveMaster:
     if master.active is None:
-        raise NotActiveMaster(f"master {master.config.address} is not the active master")
+        active = master.active_master()
+        if active == master.config.address:  # elected, still loading meta
+            raise NotActiveMaster(f"master {active} is becoming the active master: try again shortly")
+        where = f"; the active master is {active}" if active else "; no master is active (an election)"
+        raise NotActiveMaster(f"master {master.config.address} is not the active master{where}", active)
     return master.active
 
 
@@ -212,6 +222,8 @@ class MasterService(master_pb2_grpc.MasterServicer):
             pid=os.getpid(),
             standby_regions=len(m.standby.regions) if m.standby is not None else 0,
             standby_age_ms=int((time.monotonic() - m.standby_at) * 1000) if m.standby is not None else 0,
+            active_master=m.active_master(),
+            masters=m.masters(),
         )
 
     @rpc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,7 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status of a command whose output went to a closed pipe (`regent admin ... | head -1`): what a
+#: shell reports for a program killed by SIGPIPE (128 + 13), as a C tool would end; `set -o pipefail`
+#: scripts already know it.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run one `regent` command. Output to a closed pipe ends it quietly with EXIT_BROKEN_PIPE, whatever
+    the command: Python ignores SIGPIPE, so the write (or the final flush) raises BrokenPipeError instead."""
+    try:
+        try:
+            _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit, where a failure is only a line of noise and status 120
+    except BrokenPipeError:
+        # Whatever is still buffered must go somewhere, or the flush at exit fails again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _run(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     from regent import logs
 

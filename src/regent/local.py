@@ -14,7 +14,9 @@ No orphans, ever:
 The supervisor waits with signals blocked and collected by sigtimedwait (SIGINT, SIGTERM, SIGHUP to stop,
 SIGCHLD for a child's death), so no handler can interrupt it halfway through starting or stopping a child.
 A child that dies on its own is reported in one line and the others keep running (an operator may be
-testing failover); when no master is left, everything stops and the exit code is 1.
+testing failover); when no master is left, everything stops and the exit code is 1. Which master is active
+is said once it is, and again after each failover, from what the holder of ROOTDIR/master.lock writes there.
+When the reader of its output goes away (`regent local | head`), the cluster stops as if told to.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from master.election import Announcement, read_announcement
+
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
 #: RegionServer i listens on --port + SERVER_PORT_OFFSET + i; masters on --port, --port + 1, ...
@@ -43,6 +47,8 @@ SERVER_PORT_OFFSET = 100
 #: How long a group of children (RegionServers, then masters) gets to exit after SIGTERM.
 GRACE_S = 5.0
 HOST = "127.0.0.1"
+#: How often the supervisor looks at ROOTDIR/master.lock for a new active master (and at its children).
+WATCH_INTERVAL_S = 0.2
 
 #: The command that runs a daemon: `<CHILD_PROGRAM> master ...`. Tests replace it with a stand-in process
 #: to check the supervision without depending on the daemons.
@@ -245,10 +251,15 @@ class Supervisor:
         self.err = err
         self.children: list[Child] = []
         self._prctl = _libc_prctl()
+        self.active: Announcement | None = None  # the active master last reported
+        self.broken_pipe: BrokenPipeError | None = None  # set once the reader of our output is gone
 
     def say(self, line: str, *, error: bool = False) -> None:
         stream = self.err if error else self.out
-        print(line, file=stream, flush=True)
+        try:
+            print(line, file=stream, flush=True)
+        except BrokenPipeError as exc:  # stop as if told to; the CLI then ends with its broken-pipe status
+            self.broken_pipe = self.broken_pipe or exc
 
     def start(self, sigmask: Iterable[int] = ()) -> None:
         """Spawn every child, masters first. `sigmask`: the signal mask the children start with."""
@@ -271,8 +282,8 @@ class Supervisor:
 
     def watch(self) -> int:
         """Block until a stop signal (return 0) or until no master is left (return 1)."""
-        while True:
-            info = signal.sigtimedwait(_WATCHED, 1.0)
+        while self.broken_pipe is None:
+            info = signal.sigtimedwait(_WATCHED, WATCH_INTERVAL_S)
             if info is not None and info.si_signo in _STOP_SIGNALS:
                 self.say(f"regent local: {_signal_name(info.si_signo)} received, stopping")
                 return 0
@@ -280,6 +291,26 @@ class Supervisor:
             if not any(c.alive for c in self.children if c.role == "master"):
                 self.say("regent local: no master is left, stopping everything", error=True)
                 return 1
+            self._report_active()
+        return 1
+
+    def _report_active(self) -> None:
+        """Say which master is active once it has taken over (its announcement carries the epoch then),
+        and again after each failover. An announcement whose pid is no live master of ours is a dead
+        holder's, left in the file until the next holder writes its own."""
+        announced = read_announcement(self.plan.rootdir / "master.lock")
+        if announced.epoch is None or announced == self.active:
+            return
+        masters = {c.process.pid: c for c in self.children if c.role == "master" and c.alive}
+        child = masters.get(announced.pid or 0)
+        if child is None:
+            return
+        now = "now " if self.active is not None else ""
+        self.active = announced
+        self.say(
+            f"regent local: the active master is {now}{announced.address} "
+            f"({child.name}, pid {announced.pid}, epoch {announced.epoch})"
+        )
 
     def _report_deaths(self) -> None:
         for child in self.children:
@@ -325,8 +356,10 @@ class Supervisor:
         n_masters = len(plan.master_ports)
         servers = ", ".join(f"{HOST}:{p}" for p in plan.server_ports)
         masters = ", ".join(f"{HOST}:{p}" for p in plan.master_ports)
+        connect = f'import regent; conn = regent.connect("{plan.masters}")'
         if n_masters > 1:
             masters += "  (the first to lock ROOTDIR/master.lock is active, the others are backups)"
+            connect += "  (any one of them will do)"
         where = "  (temporary: removed at exit; --keep keeps it)" if plan.temporary else ""
         return "\n".join(
             [
@@ -336,7 +369,7 @@ class Supervisor:
                 f"  RegionServers  {servers}",
                 f"  rootdir        {plan.rootdir}{where}",
                 f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
-                f'  connect        import regent; conn = regent.connect("{plan.masters}")',
+                f"  connect        {connect}",
                 "Ctrl-C to stop.",
             ]
         )
@@ -399,6 +432,8 @@ def main(args: argparse.Namespace) -> int:
         elif plan.temporary:
             supervisor.say(f"regent local: kept {plan.rootdir}")
     supervisor.say("regent local: stopped")
+    if supervisor.broken_pipe is not None:
+        raise supervisor.broken_pipe  # the CLI's one way of ending on a closed pipe (regent.cli.main)
     return code
 
 

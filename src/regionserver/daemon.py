@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from meta import ServerName, keys
 from meta.types import validate_table_name
 from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
+from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.lifecycle import run_until_signalled
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regionserver.hosting import HostedRegion, Hosting
@@ -23,6 +24,8 @@ from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_di
 
 log = structlog.get_logger("regionserver")
 
+#: How long one master gets to say whether it is active (as the SDK's): a stopped one costs no more.
+PROBE_TIMEOUT_S = 1.0
 REPORT_LIMIT = 20_000  # outcomes per report: the master handles one in about 30 ms
 MAX_ORDERS = 200_000  # orders per ExecuteProcedures
 
@@ -44,19 +47,73 @@ class Fatal(Exception):
 
 
 class MasterLink:
-    """Calls to whichever master is active, following it across failovers."""
+    """Calls to whichever master is active, following it across failovers (regent.discovery): any one
+    master's address is enough, the others are learned from the masters' answers."""
 
     def __init__(self, masters: list[Address]) -> None:
-        self._addresses = [str(a) for a in masters]
-        self._channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in self._addresses}
-        self._current = 0
+        self.known = KnownMasters(str(a) for a in masters)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.address: str | None = None  # the master believed active; None until found
 
     @property
     def stub(self) -> master_pb2_grpc.RegionServerStatusStub:
-        return master_pb2_grpc.RegionServerStatusStub(self._channels[self._addresses[self._current]])
+        if self.address is None:
+            raise RuntimeError("no active master is known: find_active() first")
+        return master_pb2_grpc.RegionServerStatusStub(self._channel(self.address))
 
-    def next(self) -> None:
-        self._current = (self._current + 1) % len(self._addresses)
+    async def find_active(self) -> str | None:
+        """Ask every known master at once, then the masters they name; the active one, or None."""
+        discovery = Discovery(self.known)
+        asking = {asyncio.ensure_future(self._ask(a)): a for a in discovery.first()}
+        try:
+            while asking and not discovery.done:
+                done, _ = await asyncio.wait(asking, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    address = asking.pop(task)
+                    answer = task.result()
+                    if isinstance(answer, str):
+                        discovery.failed(address, answer)
+                        continue
+                    for new in discovery.answered(address, answer):
+                        asking[asyncio.ensure_future(self._ask(new))] = new
+        finally:
+            for task in asking:
+                task.cancel()
+        self.address = discovery.finish()
+        return self.address
+
+    def follow(self, exc: grpc.aio.AioRpcError) -> bool:
+        """Go to the master a NotActiveMaster refusal names, if it names another one; else forget the
+        current master (the next call looks for the active one)."""
+        target = redirect(exc.trailing_metadata(), self.address or "")
+        self.address = target
+        return target is not None
+
+    async def learn_masters(self) -> None:
+        """Every MASTERS_REFRESH_S, ask the active master for the list of masters, so that one started
+        since registration is known when the active master dies."""
+        while True:
+            await asyncio.sleep(MASTERS_REFRESH_S)
+            if self.address is not None:
+                answer = await self._ask(self.address)
+                if not isinstance(answer, str):
+                    self.known.learn(answer.masters)
+
+    async def _ask(self, address: str) -> MasterAnswer | str:
+        """GetClusterInfo of `address`: its answer, or what went wrong."""
+        try:
+            info = await master_pb2_grpc.MasterStub(self._channel(address)).GetClusterInfo(
+                master_pb2.GetClusterInfoRequest(), timeout=PROBE_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            return f"{exc.code().name}: {exc.details()}"
+        return MasterAnswer.from_info(info)
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return channel
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -224,9 +281,15 @@ class RegionServer:
     # ---- talking to the master ----
 
     async def register(self) -> None:
-        """Register with the active master, trying every address until one accepts."""
+        """Register with the active master: find it, follow a refusal that names it, retry until one
+        accepts."""
         delay = 0.02
+        redirects = 0
         while True:
+            if self.link.address is None and await self.link.find_active() is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.1)  # a master that is starting answers soon
+                continue
             sent_at = time.monotonic()
             try:
                 response = await self.link.stub.RegionServerStartup(
@@ -242,9 +305,12 @@ class RegionServer:
             except grpc.aio.AioRpcError as exc:
                 if _error_name(exc) == "YouAreDead":
                     raise Fatal(exc.details()) from None
-                self.link.next()
+                if self.link.follow(exc) and redirects < MAX_REDIRECTS:
+                    redirects += 1  # a backup named the active master: go there now
+                    continue
+                self.link.address = None
                 await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.1)  # a master that is starting answers soon
+                delay = min(delay * 1.5, 0.1)
                 continue
             self.epoch = max(self.epoch, response.master_epoch)
             self.heartbeat_s = max(0.05, response.heartbeat_interval_ms / 1000)
@@ -296,7 +362,7 @@ class RegionServer:
                     continue
                 if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or name:
                     self.registered.clear()
-                    self.link.next()
+                    self.link.follow(exc)
                     await self.register()
                     continue
                 raise
@@ -465,7 +531,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     async def lifecycle() -> None:
         await rs.register()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await asyncio.gather(rs.heartbeats(), rs.reports(), rs.watch_lease())
+        await asyncio.gather(rs.heartbeats(), rs.reports(), rs.watch_lease(), rs.link.learn_masters())
 
     main = asyncio.ensure_future(lifecycle())
     stopping = asyncio.ensure_future(stop.wait())

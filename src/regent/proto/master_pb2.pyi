@@ -287,6 +287,8 @@ class GetClusterInfoRequest(_message.Message):
     (TableExists, TableNotFound, TableNotDisabled, TableNotEnabled, TableLocked, FamilyExists, FamilyNotFound,
     RegionNotFound, RegionInTransition, ServerNotFound, ProcedureNotFound, NotActiveMaster, InvalidArgument,
     YouAreDead, ServerNotRegistered, MetaUnavailable) so that the client raises the same named exception.
+    A NotActiveMaster refusal also carries the key "regent-active-master" (host:port of the active master)
+    when the refusing master knows it, so that the caller goes there at once rather than looking for it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -313,6 +315,8 @@ class ClusterInfo(_message.Message):
     PID_FIELD_NUMBER: _builtins.int
     STANDBY_REGIONS_FIELD_NUMBER: _builtins.int
     STANDBY_AGE_MS_FIELD_NUMBER: _builtins.int
+    ACTIVE_MASTER_FIELD_NUMBER: _builtins.int
+    MASTERS_FIELD_NUMBER: _builtins.int
     active: _builtins.bool
     master_epoch: _builtins.int
     cluster_id: _builtins.str
@@ -323,6 +327,16 @@ class ClusterInfo(_message.Message):
     """a backup: regions it has loaded while waiting (a warm standby)"""
     standby_age_ms: _builtins.int
     """a backup: how long ago it last caught up with meta"""
+    active_master: _builtins.str
+    """Any master answers these, so that one master's address is enough to find the cluster:
+    host:port of the master holding the election lock (itself when it is the
+    """
+    @_builtins.property
+    def masters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """active one; "active" says whether it serves yet); "" during an election
+        host:port of every running master, this one included (ROOTDIR/masters/)
+        """
+
     def __init__(
         self,
         *,
@@ -333,10 +347,12 @@ class ClusterInfo(_message.Message):
         pid: _builtins.int = ...,
         standby_regions: _builtins.int = ...,
         standby_age_ms: _builtins.int = ...,
+        active_master: _builtins.str = ...,
+        masters: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cluster_id", b"cluster_id", "master", b"master", "master_epoch", b"master_epoch", "pid", b"pid", "standby_age_ms", b"standby_age_ms", "standby_regions", b"standby_regions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "active_master", b"active_master", "cluster_id", b"cluster_id", "master", b"master", "master_epoch", b"master_epoch", "masters", b"masters", "pid", b"pid", "standby_age_ms", b"standby_age_ms", "standby_regions", b"standby_regions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
