@@ -67,11 +67,18 @@ def load(store: MetaStore, *, keep_raw: bool = False) -> Catalog:
 def refresh(store: MetaStore, catalog: Catalog) -> Catalog:
     """Bring a catalog loaded earlier (by a standby master) up to date with meta.
 
-    Regions rarely change (tables, splits, merges): if their count moved, this is a full load. Region
+    Regions rarely change (tables, splits, merges): if their set may have changed, this is a full load. Region
     states change all the time: every row is read, and only those whose bytes differ are decoded.
     """
     with _gc_paused(), store.snapshot() as snap:
-        if snap.count("regions") != len(catalog.regions) or snap.count("tables") != len(catalog.tables):
+        # Regions only ever get new ids: a table created, deleted or truncated moves the id counter or the
+        # count (a truncate keeps the count with new ids), and any of those means a full load.
+        next_id = snap.get("info", b"next_region_id")
+        if (
+            snap.count("regions") != len(catalog.regions)
+            or snap.count("tables") != len(catalog.tables)
+            or (keys.from_u64(next_id) if next_id else 1) != catalog.counters.get(b"next_region_id", 1)
+        ):
             return load(store)
         _load_small(snap, catalog)
         known, get = catalog.raw_states, catalog.regions.get

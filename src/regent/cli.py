@@ -13,6 +13,16 @@ from pathlib import Path
 from regent import admin_cli, local
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -43,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     master.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     master.add_argument(
         "--min-servers",
-        type=_positive,
+        type=_count,
         default=1,
-        help="RegionServers to wait for before the startup assignment (default 1)",
+        help="RegionServers to wait for before the startup assignment (default 1). 0: take over at once "
+        "on a new ROOTDIR, so that procedures run with no RegionServer yet (their regions wait for one)",
     )
     master.add_argument(
         "--startup-grace-ms",

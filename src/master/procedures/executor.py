@@ -73,6 +73,7 @@ class Executor:
         self._queues: dict[str, deque[int]] = {}
         self._pending: dict[int, set[int]] = {}  # proc id -> regions it waits for
         self._wake_on_any: set[int] = set()
+        self._cursors: dict[int, int] = {}  # proc id -> regions of its table seen settled, in key order
         self._wakeup = asyncio.Event()
         self._step_lock = asyncio.Lock()  # steps, aborts and bypasses never interleave
         self._running = False
@@ -140,7 +141,7 @@ class Executor:
 
     def regions_changed(self) -> None:
         """Region rows were committed: procedures waiting for regions may be able to go on."""
-        if self._pending:
+        if self._pending or self._cursors:
             self._wakeup.set()
 
     # ---- running ----
@@ -156,6 +157,15 @@ class Executor:
         for proc in list(self.procs.values()):
             if proc.finished or not self._holds_lock(proc):
                 continue
+            cursor = self._cursors.get(proc.proc_id)
+            if cursor is not None:
+                table_nodes = self.env.catalog.regions.table(proc.table)
+                cursor = self.env.first_unsettled(table_nodes, cursor)
+                if cursor < len(table_nodes):
+                    self._cursors[proc.proc_id] = cursor
+                    proc.done = max(proc.done, cursor)
+                    continue
+                del self._cursors[proc.proc_id]
             pending = self._pending.get(proc.proc_id)
             if pending:
                 left = {r for r in pending if not self.env.settled(r)}
@@ -203,7 +213,10 @@ class Executor:
             if proc.step != before:
                 log.info("procedure_stepped", proc_id=proc.proc_id, kind=proc.KIND, step=proc.step)
         waiting = {r for r in outcome.wait if not env.settled(r)}
-        if waiting:
+        if outcome.settle_table:
+            self._cursors[proc.proc_id] = 0
+            self._wakeup.set()
+        elif waiting:
             self._pending[proc.proc_id] = waiting
             if outcome.wake_on_any:
                 self._wake_on_any.add(proc.proc_id)
@@ -245,6 +258,7 @@ class Executor:
 
     def _release(self, proc: Procedure) -> None:
         self._pending.pop(proc.proc_id, None)
+        self._cursors.pop(proc.proc_id, None)
         self._wake_on_any.discard(proc.proc_id)
         queue = self._queues.get(proc.table)
         if queue is not None:
@@ -300,6 +314,7 @@ class Executor:
             proc.rolling_back = True
             proc.step = proc.ROLLBACK[was]
             self._pending.pop(proc_id, None)
+            self._cursors.pop(proc_id, None)
             await self._commit(proc, Effects(), WriteBatch())
             self._wakeup.set()
             log.warning("procedure_rolling_back", proc_id=proc_id, kind=proc.KIND, step=was)

@@ -7,6 +7,7 @@ returns what must be written and sent, for the calling step's Outcome.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Sequence
 
 from master import catalog as catalog_mod
@@ -20,6 +21,7 @@ from meta.states import ASSIGNABLE
 from regent.proto import meta_pb2
 
 S = RegionState
+_STATE = operator.attrgetter("state")
 
 
 def existing(env: Env, table: str) -> TableDescriptor:
@@ -47,8 +49,10 @@ def nodes(env: Env, table: str) -> list[RegionNode]:
     return list(env.catalog.regions.table(table))
 
 
-def unsettled(env: Env, table: str) -> list[int]:
-    return [n.region_id for n in env.catalog.regions.table(table) if not env.settled(n.region_id)]
+def any_unsettled(env: Env, table: str) -> bool:
+    """Whether any region of `table` is in transition or waits for a server."""
+    table_nodes = env.catalog.regions.table(table)
+    return env.first_unsettled(table_nodes) < len(table_nodes)
 
 
 def add_regions(env: Env, data: meta_pb2.TableProcedureData) -> Outcome:
@@ -86,13 +90,18 @@ def open_regions(env: Env, table: str, step: str) -> Outcome:
     table is ENABLED and the step is done."""
     table_nodes = env.catalog.regions.table(table)
     total = len(table_nodes)
-    pending = [n.region_id for n in table_nodes if not env.settled(n.region_id)]
-    if pending:
-        return Outcome(next=step, wait=pending, total=total, done=total - len(pending))
-    left = [n for n in table_nodes if n.state in _REASSIGN and not n.info.offline]
+    if any_unsettled(env, table):
+        return Outcome(next=step, settle_table=True, total=total)
+    states = map(_STATE, table_nodes)
+    left = (
+        []
+        if not any(map(_REASSIGN.__contains__, states))
+        else [  # the scan at C speed first
+            n for n in table_nodes if n.state in _REASSIGN and not n.info.offline
+        ]
+    )
     if left:
-        effects = env.am.assign_all(left)
-        return Outcome(next=step, effects=effects, wait=[n.region_id for n in left], total=total)
+        return Outcome(next=step, effects=env.am.assign_all(left), settle_table=True, total=total)
     batch = WriteBatch()
     set_state(env, table, TableState.ENABLED, batch)
     return Outcome(next=None, batch=batch, total=total, done=total)
@@ -105,10 +114,9 @@ def close_regions(env: Env, table: str, step: str) -> Outcome:
     env.am.forget_waiting(table_nodes)
     open_idle = [n for n in table_nodes if n.state is S.OPEN and not n.proc_id]
     effects = env.am.close_many(open_idle, TransitKind.UNASSIGN) if open_idle else Effects()
-    pending = [n.region_id for n in table_nodes if n.proc_id]
     total = len(table_nodes)
-    if pending:
-        return Outcome(next=step, effects=effects, wait=pending, total=total, done=total - len(pending))
+    if open_idle or any_unsettled(env, table):
+        return Outcome(next=step, effects=effects, settle_table=True, total=total)
     batch = WriteBatch()
     set_state(env, table, TableState.DISABLED, batch)
     return Outcome(next=None, effects=effects, batch=batch, total=total, done=total)
@@ -117,9 +125,8 @@ def close_regions(env: Env, table: str, step: str) -> Outcome:
 def remove_regions(env: Env, table: str, step: str, then: str) -> Outcome:
     """Delete every region row of `table` (RegionInfo and state) in one transaction, once none is in
     transition; the region stores are removed by the next step."""
-    pending = unsettled(env, table)
-    if pending:
-        return Outcome(next=step, wait=pending)
+    if any_unsettled(env, table):
+        return Outcome(next=step, settle_table=True)
     gone = nodes(env, table)
     batch = delete_rows(gone)
     env.am.remove(gone)

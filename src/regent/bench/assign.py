@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from master.procedures import CreateTable
 from meta import MetaStore, RegionState
 from meta.codec import decode_region_state
 from regent.config import CHANNEL_OPTIONS
@@ -76,10 +77,13 @@ def _wait_active(stub: master_pb2_grpc.MasterStub, children: Children, timeout: 
 def _build_meta(root: Path, rootdir: Path, port: int, regions: int, quiet: bool) -> None:
     _say(quiet, f"creating table 'bench' with {regions:,} regions ...")
     with Children(root / "logs") as children:
-        children.start("build-master", _regent("master", "--rootdir", str(rootdir), "--port", str(port)))
+        children.start(
+            "build-master",
+            _regent("master", "--rootdir", str(rootdir), "--port", str(port), "--min-servers", "0"),
+        )
         stub = _stub(f"127.0.0.1:{port}")
         _wait_active(stub, children, 30)
-        stub.CreateTable(
+        created = stub.CreateTable(
             master_pb2.CreateTableRequest(
                 name="bench",
                 families=[common_pb2.ColumnFamily(name="cf", max_versions=1)],
@@ -87,6 +91,15 @@ def _build_meta(root: Path, rootdir: Path, port: int, regions: int, quiet: bool)
             ),
             timeout=600,
         )
+        # With no server live the create procedure writes the regions, then waits for servers to open
+        # them: stop the master there (the next master resumes the procedure and assigns the regions).
+        waiting = CreateTable.STEPS["finish"]
+        deadline = time.monotonic() + 600
+        request = master_pb2.ProcedureRequest(proc_id=created.proc_id)
+        while stub.GetProcedure(request, timeout=60).step != waiting:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the create_table procedure did not write the regions within 600 s")
+            time.sleep(0.05)
 
 
 def _assign(
