@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 #: pace that keeps a progress bar live without hammering the master during a long one.
 POLL_START_S = 0.02
 POLL_CAP_S = 0.25
+#: The least time one poll gets to be answered, even when the wait's deadline is nearer: a wait that is
+#: about to time out should end with ProcedureTimeout and the last state seen, not with MasterUnavailable.
+POLL_CALL_MIN_S = 1.0
 
 
 def get_procedure(connection: Connection, proc_id: int, timeout: float | None = None) -> Procedure:
@@ -133,7 +136,7 @@ def wait_for(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        last = get_procedure(connection, proc_id, remaining)
+        last = get_procedure(connection, proc_id, max(remaining, POLL_CALL_MIN_S))
         if on_progress is not None:
             on_progress(last)
         if last.finished:
