@@ -152,8 +152,7 @@ def wait_for(
         else "no answer yet"
     )
     raise ProcedureTimeout(
-        f"procedure {proc_id} had not finished at the deadline ({seen}); it goes on in the master: "
-        "follow it with get_procedure or `regent admin procedures ID --wait`",
+        f"procedure {proc_id} had not finished at the deadline ({seen}); it goes on in the master",
         proc_id=proc_id,
     )
 

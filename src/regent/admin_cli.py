@@ -124,7 +124,10 @@ def run(args: argparse.Namespace) -> None:
     except ValueError as exc:  # what the SDK checks before any call: the operator's arguments
         _fail(EXIT_USAGE, str(exc))
     except ProcedureTimeout as exc:
-        _fail(EXIT_TIMEOUT, str(exc))
+        follow = (
+            "regent admin procedures" if exc.region_id else f"regent admin procedures {exc.proc_id} --wait"
+        )
+        _fail(EXIT_TIMEOUT, f"{exc}; follow it with `{follow}`")
     except MasterUnavailable as exc:
         _fail(EXIT_UNREACHABLE, f"{exc} (is a master running there? give --master H:P or ${MASTER_ENV})")
     except admin_commands.Refused as exc:
