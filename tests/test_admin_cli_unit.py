@@ -6,17 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
-from concurrent import futures
 
-import grpc
 import pytest
 
 from meta.types import ColumnFamily
 from regent import admin_cli
 from regent.admin_output import Result, Table, emit, plain_table
 from regent.cli import build_parser
-from regent.proto import master_pb2_grpc
-from tests.test_admin_ddl_unit import ScriptedMaster
+from tests.test_admin_ddl_unit import ScriptedMaster, serving
 
 
 @pytest.mark.parametrize(
@@ -79,15 +76,8 @@ def test_json_output_is_one_document(capsys: pytest.CaptureFixture[str]) -> None
 
 @pytest.fixture
 def master() -> Iterator[ScriptedMaster]:
-    fake = ScriptedMaster()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    master_pb2_grpc.add_MasterServicer_to_server(fake, server)
-    fake.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-    server.start()
-    try:
+    with serving(ScriptedMaster()) as fake:
         yield fake
-    finally:
-        server.stop(None)
 
 
 def _run(master: ScriptedMaster, *args: str) -> int:

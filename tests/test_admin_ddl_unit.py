@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -127,9 +128,9 @@ class ScriptedMaster(master_pb2_grpc.MasterServicer):
         return master_pb2.AbortProcedureResponse(rolled_back=request.proc_id % 2 == 0, message="as you wish")
 
 
-@pytest.fixture
-def master() -> Iterator[ScriptedMaster]:
-    fake = ScriptedMaster()
+@contextmanager
+def serving(fake: ScriptedMaster) -> Iterator[ScriptedMaster]:
+    """`fake` served on a free loopback port (its `address`) until the block ends."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     master_pb2_grpc.add_MasterServicer_to_server(fake, server)
     fake.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
@@ -138,6 +139,12 @@ def master() -> Iterator[ScriptedMaster]:
         yield fake
     finally:
         server.stop(None)
+
+
+@pytest.fixture
+def master() -> Iterator[ScriptedMaster]:
+    with serving(ScriptedMaster()) as fake:
+        yield fake
 
 
 @pytest.fixture
