@@ -40,7 +40,8 @@ def test_an_operator_creates_a_table_moves_a_region_and_reads_the_status(cluster
     table = _ok(cluster, "regions", "t")
     header = ["region", "start", "key", "end", "key", "state", "server", "procedure"]
     assert table.splitlines()[0].split() == header
-    assert len(table.splitlines()) == 5
+    assert set(table.splitlines()[1]) == {"─"}
+    assert len(table.splitlines()) == 6
 
     moved = json.loads(_ok(cluster, "--json", "move", str(first["region_id"])))
     assert moved["region"]["state"] == "OPEN" and moved["region"]["server"] != first["server"]
@@ -52,7 +53,7 @@ def test_an_operator_creates_a_table_moves_a_region_and_reads_the_status(cluster
     assert sorted(s["region_count"] for s in status["servers"]) == [2, 2]
     text = _ok(cluster, "status")
     assert "4 regions: OPEN 4" in text and "regions in transition: 0" in text
-    assert [line.split()[1] for line in _ok(cluster, "procedures").splitlines()[1:]] == ["create_table"]
+    assert [line.split()[1] for line in _ok(cluster, "procedures").splitlines()[2:]] == ["create_table"]
 
 
 def test_any_master_will_do_and_output_piped_to_head_ends_without_a_traceback(
@@ -70,22 +71,28 @@ def test_any_master_will_do_and_output_piped_to_head_ends_without_a_traceback(
     assert result.stderr == "exit status 141\n"
 
 
-def test_refusals_are_one_line_with_exit_code_1(cluster: Cluster) -> None:
-    for args, phrase in (
-        (("bypass", "424242"), "no region transition procedure 424242"),
-        (("regions", "nope"), "table 'nope' does not exist"),
-        (("move", "999999"), "region 999999 does not exist"),
-        (("create-table", "bad name", "--family", "f"), "not valid"),
+def test_refusals_are_one_line_with_exit_code_1_and_bad_usage_exit_code_2(cluster: Cluster) -> None:
+    for args, phrase, code in (
+        (("bypass", "424242"), "no region transition procedure 424242", 1),
+        (("regions", "nope"), "table 'nope' does not exist", 1),
+        (("move", "999999"), "RegionNotFound: region 999999 does not exist", 1),
+        (("create-table", "bad name", "--family", "f"), "not valid", 2),
+        (("create-table", "t", "--family", "f", "--max-region-size", "1KiB"), "max_region_size", 2),
     ):
         result = _admin(cluster, *args)
-        assert result.returncode == 1, (args, result)
+        assert result.returncode == code, (args, result)
         assert result.stderr.startswith("regent: error: ") and phrase in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    # What argparse itself rejects comes with the usage, as for any command-line tool, and exit code 2.
+    result = _admin(cluster, "create-table", "t", "--family", "f:versions=0")
+    assert result.returncode == 2 and result.stderr.startswith("usage: regent admin create-table")
+    assert "max_versions must be 1..10000, got 0" in result.stderr.splitlines()[-1]
 
 
 def test_no_master_reachable_is_one_line_within_the_timeout(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "regent.cli", "admin", "--master", "127.0.0.1:1", "--timeout", "1"]
     command.append("status")
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert result.stderr.startswith("regent: error: no active master reachable"), result.stderr
+    assert "--master" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -186,14 +186,21 @@ def test_master_unavailable_is_also_a_connection_error() -> None:
 
 def test_public_names() -> None:
     expected = {
+        "AbortResult",
         "Admin",
         "ClusterStatus",
+        "ColumnFamily",
         "Connection",
+        "FamilyExists",
+        "FamilyNotFound",
         "InvalidArgument",
         "LiveServer",
         "MasterUnavailable",
         "NotActiveMaster",
         "Procedure",
+        "ProcedureAborted",
+        "ProcedureFailed",
+        "ProcedureHandle",
         "ProcedureNotFound",
         "ProcedureTimeout",
         "RegentError",
@@ -201,8 +208,14 @@ def test_public_names() -> None:
         "RegionLocation",
         "RegionNotFound",
         "ServerNotFound",
+        "TableDescription",
         "TableExists",
+        "TableLocked",
+        "TableNotDisabled",
+        "TableNotEnabled",
         "TableNotFound",
+        "TableSettings",
+        "TableState",
         "from_rpc_error",
     }
     assert set(client.__all__) == expected
@@ -288,6 +301,10 @@ class FakeMaster(master_pb2_grpc.MasterServicer):
         if request.name == "exists":
             _abort(context, grpc.StatusCode.ALREADY_EXISTS, "TableExists", "table 'exists' exists")
         return master_pb2.CreateTableResponse(regions=len(request.split_keys) + 1, proc_id=1)
+
+    def GetProcedure(self, request: Any, context: grpc.ServicerContext) -> master_pb2.ProcedureInfo:
+        self._require_active(context)  # every create_table here has finished by the time it is asked
+        return master_pb2.ProcedureInfo(proc_id=request.proc_id, kind="create_table", state="SUCCESS")
 
     def ClusterStatus(self, request: Any, context: grpc.ServicerContext) -> master_pb2.ClusterStatusResponse:
         self.calls.append("ClusterStatus")

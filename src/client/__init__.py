@@ -3,10 +3,13 @@
     import regent
     with regent.connect("127.0.0.1:16000") as conn:
         admin = conn.admin()
-        admin.create_table("t1", ["f"], num_regions=16)
+        admin.create_table("t1", {"f": {"max_versions": 3}}, num_regions=16)
+        admin.disable_table("t1")
+        admin.delete_table("t1")
 
-Everything a caller may touch is re-exported here; the modules behind it (connection, admin, errors, types)
-are the implementation.
+Everything a caller may touch is re-exported here; the modules behind it (connection, admin and the
+tables/schema/regions parts it is made of, procedure, errors, types) are the implementation.
+docs/admin.md is the guide.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from __future__ import annotations
 from client.admin import Admin
 from client.connection import Connection
 from client.errors import (
+    FamilyExists,
+    FamilyNotFound,
     InvalidArgument,
     MasterUnavailable,
     NotActiveMaster,
+    ProcedureAborted,
+    ProcedureFailed,
     ProcedureNotFound,
     ProcedureTimeout,
     RegentError,
@@ -24,20 +31,39 @@ from client.errors import (
     RegionNotFound,
     ServerNotFound,
     TableExists,
+    TableLocked,
+    TableNotDisabled,
+    TableNotEnabled,
     TableNotFound,
     from_rpc_error,
 )
-from client.types import ClusterStatus, LiveServer, Procedure, RegionLocation
+from client.procedure import ProcedureHandle
+from client.types import (
+    AbortResult,
+    ClusterStatus,
+    LiveServer,
+    Procedure,
+    RegionLocation,
+    TableDescription,
+)
+from meta.types import ColumnFamily, TableSettings, TableState
 
 __all__ = [
+    "AbortResult",
     "Admin",
     "ClusterStatus",
+    "ColumnFamily",
     "Connection",
+    "FamilyExists",
+    "FamilyNotFound",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
     "NotActiveMaster",
     "Procedure",
+    "ProcedureAborted",
+    "ProcedureFailed",
+    "ProcedureHandle",
     "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
@@ -45,7 +71,13 @@ __all__ = [
     "RegionLocation",
     "RegionNotFound",
     "ServerNotFound",
+    "TableDescription",
     "TableExists",
+    "TableLocked",
+    "TableNotDisabled",
+    "TableNotEnabled",
     "TableNotFound",
+    "TableSettings",
+    "TableState",
     "from_rpc_error",
 ]

@@ -9,12 +9,23 @@ below, so a caller catches the same named error whichever side found the problem
     ├── NotActiveMaster         the master asked is a backup (the SDK retries these itself)
     ├── TableExists
     ├── TableNotFound
+    ├── TableNotDisabled        the call needs a disabled table (delete, truncate, enable)
+    ├── TableNotEnabled         the call needs an enabled table (disable)
+    ├── TableLocked             another procedure holds the table and this call does not queue behind it
+    ├── FamilyExists
+    ├── FamilyNotFound
     ├── RegionNotFound
     ├── RegionInTransition      a procedure is already attached to the region: one at a time
     ├── ServerNotFound
-    ├── ProcedureNotFound       no running procedure has that id
+    ├── ProcedureNotFound       no procedure has that id (never had, or finished more than 10 minutes ago)
     ├── InvalidArgument         the master refused the request's arguments
-    └── ProcedureTimeout        a procedure did not finish before the caller's deadline
+    ├── ProcedureTimeout        a procedure did not finish before the caller's deadline
+    └── ProcedureFailed         a procedure ended FAILED or ROLLED_BACK with no more specific name
+        └── ProcedureAborted    ... ROLLED_BACK because an operator aborted it
+
+A procedure that ends FAILED or ROLLED_BACK makes the call that waits for it raise the error its record
+names (TableNotEnabled, say, when the table was disabled by a procedure queued ahead of it), with `proc_id`
+set; a name the SDK does not know gives ProcedureFailed.
 
 Arguments the SDK can check locally (split keys, family names, ...) raise ValueError before any RPC, as
 Python code usually does; InvalidArgument is what the master says about what only it can check.
@@ -37,6 +48,8 @@ class RegentError(Exception):
     the wire (e.g. "FAILED_PRECONDITION"), None when the SDK raised it itself."""
 
     status: str | None = None
+    #: The procedure whose outcome this error reports, when it came from waiting for one.
+    proc_id: int | None = None
 
 
 class MasterUnavailable(RegentError, ConnectionError):
@@ -61,6 +74,26 @@ class TableNotFound(RegentError):
     pass
 
 
+class TableNotDisabled(RegentError):
+    """The call needs the table DISABLED (delete_table, truncate_table, enable_table) and it is not."""
+
+
+class TableNotEnabled(RegentError):
+    """The call needs the table ENABLED (disable_table) and it is not."""
+
+
+class TableLocked(RegentError):
+    """Another procedure holds the table's lock and this request cannot wait for it."""
+
+
+class FamilyExists(RegentError):
+    pass
+
+
+class FamilyNotFound(RegentError):
+    pass
+
+
 class RegionNotFound(RegentError):
     pass
 
@@ -74,7 +107,8 @@ class ServerNotFound(RegentError):
 
 
 class ProcedureNotFound(RegentError):
-    """No running procedure has that id (it finished, was bypassed, or never existed)."""
+    """No procedure has that id: it never existed, was bypassed, or finished too long ago (the master
+    keeps a finished table procedure's outcome for 10 minutes; a region transition's not at all)."""
 
 
 class InvalidArgument(RegentError):
@@ -99,6 +133,24 @@ class ProcedureTimeout(RegentError):
         self.last_state = last_state
 
 
+class ProcedureFailed(RegentError):
+    """A procedure ended FAILED or ROLLED_BACK and its record names no error the SDK knows.
+    `state` is the end state, `error_code` the name the master recorded ("" if none)."""
+
+    def __init__(
+        self, message: str, *, proc_id: int | None = None, state: str = "", error_code: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.proc_id = proc_id
+        self.state = state
+        self.error_code = error_code
+
+
+class ProcedureAborted(ProcedureFailed):
+    """A procedure ended ROLLED_BACK (an operator aborted it, or it failed before its point of no return)
+    and names no more specific error: nothing it had done is left."""
+
+
 #: Wire name -> class, for every named error (not the base: an unknown name is a plain RegentError). Kept
 #: next to the classes so that an error added without its name stands out here.
 ERRORS: dict[str, type[RegentError]] = {
@@ -108,12 +160,19 @@ ERRORS: dict[str, type[RegentError]] = {
         NotActiveMaster,
         TableExists,
         TableNotFound,
+        TableNotDisabled,
+        TableNotEnabled,
+        TableLocked,
+        FamilyExists,
+        FamilyNotFound,
         RegionNotFound,
         RegionInTransition,
         ServerNotFound,
         ProcedureNotFound,
         InvalidArgument,
         ProcedureTimeout,
+        ProcedureFailed,
+        ProcedureAborted,
     )
 }
 
@@ -165,12 +224,36 @@ def from_rpc_error(exc: grpc.RpcError) -> RegentError:
     return error
 
 
+def procedure_error(proc_id: int, state: str, error_code: str, message: str) -> RegentError:
+    """The error a waiting call raises for a procedure that ended `state` (FAILED or ROLLED_BACK): the
+    class named by `error_code` when the SDK knows it, else ProcedureAborted (ROLLED_BACK) or
+    ProcedureFailed. `proc_id` is set on it either way."""
+    cls = ERRORS.get(error_code)
+    error: RegentError
+    if cls is not None and cls not in (
+        ProcedureFailed,
+        ProcedureAborted,
+        ProcedureTimeout,
+        MasterUnavailable,
+    ):
+        error = cls(message)
+    else:
+        fallback = ProcedureAborted if state == "ROLLED_BACK" else ProcedureFailed
+        error = fallback(message, proc_id=proc_id, state=state, error_code=error_code)
+    error.proc_id = proc_id
+    return error
+
+
 __all__ = [
     "ERRORS",
     "ERROR_KEY",
+    "FamilyExists",
+    "FamilyNotFound",
     "InvalidArgument",
     "MasterUnavailable",
     "NotActiveMaster",
+    "ProcedureAborted",
+    "ProcedureFailed",
     "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
@@ -178,8 +261,12 @@ __all__ = [
     "RegionNotFound",
     "ServerNotFound",
     "TableExists",
+    "TableLocked",
+    "TableNotDisabled",
+    "TableNotEnabled",
     "TableNotFound",
     "error_name",
     "from_rpc_error",
+    "procedure_error",
     "status_name",
 ]

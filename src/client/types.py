@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meta.codec import region_info_from_proto, server_from_proto
+from meta.codec import family_from_proto, region_info_from_proto, server_from_proto, settings_from_proto
 from meta.states import RegionState
-from meta.types import RegionInfo, ServerName
+from meta.types import ColumnFamily, RegionInfo, ServerName, TableDescriptor, TableSettings, TableState
 from regent.proto import master_pb2
+
+#: The states of a procedure that has ended (GetProcedure's `state`); WAITING and RUNNABLE are the others.
+FINISHED_STATES = frozenset({"SUCCESS", "FAILED", "ROLLED_BACK"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,16 @@ class ClusterStatus:
 
 @dataclass(frozen=True, slots=True)
 class Procedure:
-    """A procedure the master is running: `kind` is assign, unassign, move or server_crash; `step` says what
-    it waits for now; `age_s` is the time since its last step (a large one means stuck); `region_id` is None
-    for procedures that are not about one region."""
+    """A procedure as the master last recorded it.
+
+    `kind` is assign, unassign, move, reopen, server_crash, create_table, disable_table, ...; `step` says
+    what it does or waits for now; `age_s` is the time since its last step (a large one means stuck);
+    `region_id` is None for procedures that are not about one region. `state` is WAITING (queued for its
+    table's lock) or RUNNABLE while unfinished, then SUCCESS, FAILED or ROLLED_BACK, the last two with
+    `error_code` (an error name such as TableNotFound) and `error_message`. `done` of `total` is its
+    progress, in regions; `lock` says which table lock it holds or waits for; `abortable` is whether an
+    abort now would roll it back.
+    """
 
     proc_id: int
     kind: str
@@ -66,11 +76,94 @@ class Procedure:
     age_s: float
     region_id: int | None
     state: str = "RUNNABLE"
+    done: int = 0
+    total: int = 0
+    table: str | None = None
+    lock: str = ""
+    submitted_age_s: float = 0.0
+    error_code: str = ""
+    error_message: str = ""
+    abortable: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """Whether it has ended (SUCCESS, FAILED or ROLLED_BACK)."""
+        return self.state in FINISHED_STATES
+
+    @property
+    def fraction(self) -> float | None:
+        """done/total in 0..1, None while the total is not known yet."""
+        return min(1.0, self.done / self.total) if self.total else None
+
+
+@dataclass(frozen=True, slots=True)
+class AbortResult:
+    """What AbortProcedure answered. `rolled_back` True: the procedure will end ROLLED_BACK (wait for it
+    to see it done); False: it had passed its point of no return, or had finished, and `message` says
+    which."""
+
+    proc_id: int
+    rolled_back: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableDescription:
+    """A table as the master describes it: its descriptor (families, settings), its state, how many
+    regions it has and in which states, and the table procedure holding its lock (0 for none)."""
+
+    name: str
+    families: tuple[ColumnFamily, ...]
+    settings: TableSettings
+    state: TableState
+    regions: int
+    regions_by_state: dict[str, int]
+    locked_by: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.state is TableState.ENABLED
+
+    @property
+    def disabled(self) -> bool:
+        return self.state is TableState.DISABLED
+
+    @property
+    def descriptor(self) -> TableDescriptor:
+        return TableDescriptor(self.name, self.families, self.state, self.settings)
+
+    def family(self, name: str) -> ColumnFamily | None:
+        return next((f for f in self.families if f.name == name), None)
 
 
 def procedure_from_proto(msg: master_pb2.ProcedureInfo) -> Procedure:
     return Procedure(
-        msg.proc_id, msg.kind, msg.step, msg.age_s, msg.region_id or None, msg.state or "RUNNABLE"
+        proc_id=msg.proc_id,
+        kind=msg.kind,
+        step=msg.step,
+        age_s=msg.age_s,
+        region_id=msg.region_id or None,
+        state=msg.state or "RUNNABLE",
+        done=msg.done,
+        total=msg.total,
+        table=msg.table or None,
+        lock=msg.lock,
+        submitted_age_s=msg.submitted_age_s,
+        error_code=msg.error_code,
+        error_message=msg.error_message,
+        abortable=msg.abortable,
+    )
+
+
+def table_description_from_proto(msg: master_pb2.TableDescription) -> TableDescription:
+    return TableDescription(
+        name=msg.name,
+        families=tuple(family_from_proto(f) for f in msg.families),
+        settings=settings_from_proto(msg.settings),
+        state=TableState(msg.state),
+        regions=msg.regions,
+        regions_by_state=dict(msg.regions_by_state),
+        locked_by=msg.locked_by,
     )
 
 
@@ -99,11 +192,15 @@ def cluster_status_from_proto(msg: master_pb2.ClusterStatusResponse) -> ClusterS
 
 
 __all__ = [
+    "FINISHED_STATES",
+    "AbortResult",
     "ClusterStatus",
     "LiveServer",
     "Procedure",
     "RegionLocation",
+    "TableDescription",
     "cluster_status_from_proto",
     "location_from_proto",
     "procedure_from_proto",
+    "table_description_from_proto",
 ]

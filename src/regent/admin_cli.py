@@ -1,219 +1,239 @@
-"""`regent admin ...`: the operator's commands, through the SDK's Admin against the active master.
+"""`regent admin ...`: the operator's commands, one per Admin call, through the SDK to the active master.
 
-    regent admin --master H:P[,H:P...] status
-    regent admin --master H:P create-table NAME --family F [--family G] [--regions N | --split-key K ...]
-    regent admin --master H:P regions TABLE
-    regent admin --master H:P assign|unassign|move REGION [--server H:P]
-    regent admin --master H:P procedures [--limit N]
-    regent admin --master H:P bypass PROC_ID
+    regent admin [--master H:P[,H:P]] [--json] COMMAND ...      (`regent admin COMMAND --help`: an example)
 
-Each prints a readable table, or one JSON object with --json. A refusal is one line on stderr
-("regent: error: ...") and exit code 1, as for every other regent command.
+Tables for people, one JSON document on stdout with --json, a progress bar on stderr while a command waits
+for its procedure (when stderr is a terminal, or with --progress), --no-wait to return at submission.
+The options common to every command may come before or after it. Exit codes (EXIT_*): 0 done, 1 refused
+by the cluster, 2 bad usage, 3 timed out waiting, 4 no master reachable; a failure is one line on stderr,
+"regent: error: ...". docs/admin.md is the guide.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable, Sequence
-from typing import Any
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from meta.types import ColumnFamily
+
+if TYPE_CHECKING:  # the SDK (and gRPC) are imported when a command runs, not by every `regent` process
+    from client.errors import RegentError
 
 DEFAULT_MASTER = "127.0.0.1:16000"
-RIT_LISTED = 1000  # ClusterStatus lists at most this many regions in transition
+MASTER_ENV = "REGENT_MASTER"
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+EXIT_UNREACHABLE = 4
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  done
+  {EXIT_REFUSED}  refused by the cluster (the error's name and message on stderr)
+  {EXIT_USAGE}  bad usage (arguments the command or the SDK rejects)
+  {EXIT_TIMEOUT}  timed out waiting for a procedure (it goes on in the master)
+  {EXIT_UNREACHABLE}  no master reachable (--master, or ${MASTER_ENV})"""
+
+#: The options every command takes, before or after its name.
+_COMMON = ("master", "timeout", "json", "progress")
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive: Callable[[str], int]) -> None:
     """The options and subcommands of `regent admin`."""
+    from regent import admin_commands
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = "Operator commands against the active master, one per Admin SDK call."
+    parser.epilog = EXIT_CODES
+    _common_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, defaults=False)
+    sub = parser.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    for command in admin_commands.COMMANDS:
+        command_parser = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help[0].upper() + command.help[1:] + ".",
+            epilog=f"example:\n{_indent(command.example)}\n\n{EXIT_CODES}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+        command.arguments(command_parser, positive)
+        if command.waits:
+            command_parser.add_argument(
+                "--no-wait", action="store_true", help="return once submitted, printing the procedure id"
+            )
+            command_parser.add_argument(
+                "--wait-timeout",
+                type=seconds,
+                default=600.0,
+                metavar="S",
+                help="how long to wait for the procedure (default 600)",
+            )
+
+
+def _common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The common options; on a command's own parser they default to nothing (argparse.SUPPRESS), so
+    that a value given before the command name is kept when it is not repeated after it."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    master = os.environ.get(MASTER_ENV) or DEFAULT_MASTER
     parser.add_argument(
-        "--master", default=DEFAULT_MASTER, help=f"master address(es) H:P[,H:P...] (default {DEFAULT_MASTER})"
+        "--master",
+        default=default(master),
+        metavar="H:P[,H:P]",
+        help=f"any master's address, or several (default ${MASTER_ENV}, else {DEFAULT_MASTER})",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="deadline of the call, retries included (s)"
+        "--timeout",
+        type=seconds,
+        default=default(30.0),
+        metavar="S",
+        help="deadline of each call to the master, retries included (default 30)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    sub = parser.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
-
-    sub.add_parser("status", help="live RegionServers, regions by state, regions in transition")
-
-    create = sub.add_parser("create-table", help="create a table and assign its regions")
-    create.add_argument("name")
-    create.add_argument("--family", action="append", required=True, help="a column family (repeatable)")
-    split = create.add_mutually_exclusive_group()
-    split.add_argument("--regions", type=positive, help="that many regions over the byte key space")
-    split.add_argument(
-        "--split-key", action="append", help="a split key, UTF-8 (repeatable, in increasing order)"
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print one JSON document on stdout"
     )
-
-    regions = sub.add_parser("regions", help="every region of a table with its state and server")
-    regions.add_argument("table")
-
-    for name, what in (
-        ("assign", "open a CLOSED/OFFLINE region"),
-        ("unassign", "close an OPEN region"),
-        ("move", "move an OPEN region"),
-    ):
-        command = sub.add_parser(name, help=what)
-        command.add_argument("region", type=positive, help="region id")
-        if name != "unassign":
-            command.add_argument("--server", help="H:P or H:P:startcode (default: the master chooses)")
-
-    procedures = sub.add_parser("procedures", help="running procedures with their step and age")
-    procedures.add_argument("--limit", type=positive, default=1000)
-
-    bypass = sub.add_parser("bypass", help="force a stuck procedure to end (as HBCK2's bypass)")
-    bypass.add_argument("proc_id", type=positive)
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=default(None),
+        help="progress bars on stderr while waiting (default: when stderr is a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
-    """Carry out one admin command; errors propagate (the CLI prints them as one line)."""
+    """Carry out one admin command; on failure print one line on stderr and raise SystemExit(EXIT_*)."""
     import regent
+    from client.errors import MasterUnavailable, ProcedureTimeout, RegentError
+    from regent import admin_commands, admin_output
 
-    with regent.connect(args.master, timeout=args.timeout) as connection:
-        admin = connection.admin()
-        result = _COMMANDS[args.admin_command](admin, args)
-    if args.json:
-        print(json.dumps(result["json"], default=str))
-    else:
-        print(result["text"])
-
-
-def _status(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-    status = admin.cluster_status()
-    rows = [
-        (str(s.server), str(s.region_count), str(s.requests), f"{s.last_heartbeat_age_ms} ms")
-        for s in status.servers
-    ]
-    by_state = ", ".join(f"{state} {count:,}" for state, count in sorted(status.regions_by_state.items()))
-    rit = status.regions_in_transition  # the master lists at most a thousand
-    lines = [
-        f"master epoch {status.master_epoch}; {status.regions:,} regions: {by_state or 'none'}",
-        f"regions in transition: {len(rit):,}{'+' if len(rit) >= RIT_LISTED else ''}",
-        *(
-            f"  region {loc.region_id} {loc.state.name} on {loc.server} (procedure {loc.proc_id})"
-            for loc in rit[:10]
-        ),
-        "",
-        _table(("RegionServer", "regions", "requests", "last heartbeat"), rows),
-    ]
-    text = "\n".join(lines)
-    return {
-        "text": text,
-        "json": {
-            "master_epoch": status.master_epoch,
-            "regions": status.regions,
-            "regions_by_state": status.regions_by_state,
-            "regions_in_transition": [_location(loc) for loc in status.regions_in_transition],
-            "servers": [
-                {
-                    "server": str(s.server),
-                    "region_count": s.region_count,
-                    "requests": s.requests,
-                    "last_heartbeat_age_ms": s.last_heartbeat_age_ms,
-                }
-                for s in status.servers
-            ],
-            "startup_assignment_ms": status.startup_assignment_ms,
-        },
-    }
-
-
-def _create_table(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-    split_keys = [k.encode() for k in args.split_key] if args.split_key else None
-    created = admin.create_table(args.name, args.family, split_keys=split_keys, num_regions=args.regions)
-    return {"text": f"table {args.name!r} created with {created:,} regions", "json": {"regions": created}}
-
-
-def _regions(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-    locations = admin.table_regions(args.table)
-    rows = [
-        (
-            str(loc.region_id),
-            repr(loc.info.start_key),
-            repr(loc.info.end_key),
-            loc.state.name,
-            str(loc.server) if loc.server else "-",
-            str(loc.proc_id or "-"),
+    command = admin_commands.BY_NAME[args.admin_command]
+    if args.progress is None:
+        args.progress = sys.stderr.isatty()
+    try:
+        with regent.connect(args.master, timeout=args.timeout) as connection:
+            result = command.run(connection.admin(), args)
+    except ValueError as exc:  # what the SDK checks before any call: the operator's arguments
+        _fail(EXIT_USAGE, str(exc))
+    except ProcedureTimeout as exc:
+        follow = (
+            "regent admin procedures" if exc.region_id else f"regent admin procedures {exc.proc_id} --wait"
         )
-        for loc in locations
-    ]
-    return {
-        "text": _table(("region", "start key", "end key", "state", "server", "procedure"), rows),
-        "json": {"regions": [_location(loc) for loc in locations]},
-    }
+        _fail(EXIT_TIMEOUT, f"{exc}; follow it with `{follow}`")
+    except MasterUnavailable as exc:
+        _fail(EXIT_UNREACHABLE, f"{exc} (is a master running there? give --master H:P or ${MASTER_ENV})")
+    except admin_commands.Refused as exc:
+        _fail(EXIT_REFUSED, str(exc))
+    except RegentError as exc:
+        _fail(EXIT_REFUSED, _explain(exc, args))
+    admin_output.emit(result, args.json)
 
 
-def _region_procedure(method: str) -> Callable[[Any, argparse.Namespace], dict[str, Any]]:
-    def command(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-        server = getattr(args, "server", None)
-        call = getattr(admin, method)
-        proc_id = call(args.region, server) if method != "unassign" else call(args.region)
-        location = admin.get_region(args.region)
-        where = f" on {location.server}" if location.server else ""
-        return {
-            "text": f"procedure {proc_id} done: region {args.region} is {location.state.name}{where}",
-            "json": {"proc_id": proc_id, "region": _location(location)},
-        }
-
-    return command
+def _fail(code: int, message: str) -> None:
+    print(f"regent: error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(code)
 
 
-def _procedures(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-    procedures = admin.list_procedures(limit=args.limit)
-    rows = [(str(p.proc_id), p.kind, str(p.region_id or "-"), p.step, f"{p.age_s:.1f} s") for p in procedures]
-    return {
-        "text": _table(("procedure", "kind", "region", "step", "age"), rows),
-        "json": {
-            "procedures": [
-                {
-                    "proc_id": p.proc_id,
-                    "kind": p.kind,
-                    "region_id": p.region_id,
-                    "step": p.step,
-                    "age_s": p.age_s,
-                }
-                for p in procedures
-            ]
-        },
-    }
+def _explain(exc: RegentError, args: argparse.Namespace) -> str:
+    """The error's name and message, and what to do next where there is one obvious thing."""
+    from client.errors import RegentError, TableNotDisabled
+
+    text = f"{type(exc).__name__}: {exc}" if type(exc) is not RegentError else str(exc)
+    if isinstance(exc, TableNotDisabled) and args.admin_command in ("delete-table", "truncate-table"):
+        text += f" (disable it first: regent admin disable-table {args.name})"
+    return text
 
 
-def _bypass(admin: Any, args: argparse.Namespace) -> dict[str, Any]:
-    admin.bypass(args.proc_id)
-    return {"text": f"procedure {args.proc_id} bypassed", "json": {"bypassed": args.proc_id}}
+# ---- argument types ----
 
 
-_COMMANDS: dict[str, Callable[[Any, argparse.Namespace], dict[str, Any]]] = {
-    "status": _status,
-    "create-table": _create_table,
-    "regions": _regions,
-    "assign": _region_procedure("assign"),
-    "unassign": _region_procedure("unassign"),
-    "move": _region_procedure("move"),
-    "procedures": _procedures,
-    "bypass": _bypass,
-}
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
-def _location(loc: Any) -> dict[str, Any]:
-    return {
-        "region_id": loc.region_id,
-        "table": loc.info.table,
-        "start_key": loc.info.start_key.hex(),
-        "end_key": loc.info.end_key.hex(),
-        "state": loc.state.name,
-        "server": str(loc.server) if loc.server else None,
-        "proc_id": loc.proc_id,
-    }
+_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
+_SECONDS_PER = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell; "(none)" under the header when there are no rows."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    if not rows:
-        lines.append("(none)")
-    return "\n".join(lines)
+def duration(text: str) -> int | None:
+    """A ttl: whole seconds, or with a unit (90s, 30m, 12h, 7d, 2w); "forever" is None."""
+    if text.strip().lower() == "forever":
+        return None
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 3600, 30m, 7d or forever, got {text!r}"
+        )
+    return int(match.group(1)) * _SECONDS_PER[match.group(2)]
 
 
-__all__ = ["add_arguments", "run"]
+_SIZE = re.compile(r"^(\d+)\s*([kmgtp]?)(?:i?b)?$")
+_BYTES_PER = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def size(text: str) -> int:
+    """A size in bytes: 1073741824, or with a binary unit (512MiB, 10G, 1TiB)."""
+    match = _SIZE.match(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512MiB, 10GiB or 1073741824, got {text!r}")
+    return int(match.group(1)) * _BYTES_PER[match.group(2)]
+
+
+_FAMILY_KEYS = {"versions": "max_versions", "max_versions": "max_versions", "min_versions": "min_versions"}
+
+
+def family(text: str) -> ColumnFamily:
+    """A column family: NAME, or NAME:KEY=VALUE[,KEY=VALUE] with max_versions (or versions),
+    min_versions and ttl (a duration), e.g. cf:versions=3,ttl=7d."""
+    name, _, spec = text.partition(":")
+    settings: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key, equals, value = item.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if not equals or (key not in _FAMILY_KEYS and key != "ttl"):
+            raise argparse.ArgumentTypeError(
+                f"family {name!r}: expected KEY=VALUE, KEY one of versions, min_versions, ttl; got {item!r}"
+            )
+        try:
+            settings[_FAMILY_KEYS.get(key, key)] = duration(value) if key == "ttl" else int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"family {name!r}: {key} must be a whole number, got {value!r}"
+            ) from None
+    try:
+        return ColumnFamily(name.strip(), **settings)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_TIMEOUT",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "add_arguments",
+    "duration",
+    "family",
+    "run",
+    "seconds",
+    "size",
+]

@@ -1,0 +1,61 @@
+"""docs/admin.md's examples, run against a real local cluster: its python blocks in order in one namespace,
+then every `$ ` line of its console blocks as a shell command that must exit 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cluster import Cluster, Daemons
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "admin.md"
+DOC_MASTER = "127.0.0.1:16000"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def _blocks(kind: str) -> list[str]:
+    return [body for lang, body in _BLOCK.findall(DOC.read_text()) if lang == kind]
+
+
+def test_the_doc_has_examples_of_both_kinds() -> None:
+    assert len(_blocks("python")) >= 4
+    assert sum(line.startswith("$ ") for block in _blocks("console") for line in block.splitlines()) >= 10
+
+
+def test_the_python_and_shell_examples_of_docs_admin_md_run(daemons: Daemons, tmp_path: Path) -> None:
+    cluster = Cluster(daemons, tmp_path / "root").start(servers=2)
+    try:
+        namespace: dict[str, object] = {"__name__": "docs_admin"}
+        for i, block in enumerate(_blocks("python")):
+            code = compile(
+                block.replace(DOC_MASTER, cluster.master_addresses), f"docs/admin.md#python{i}", "exec"
+            )
+            exec(code, namespace)
+        conn = namespace.get("conn")
+        if conn is not None:
+            conn.close()  # type: ignore[attr-defined]
+
+        env = {
+            **os.environ,
+            "REGENT_MASTER": cluster.master_addresses,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        for block in _blocks("console"):
+            for line in block.splitlines():
+                if not line.startswith("$ "):
+                    continue
+                result = subprocess.run(
+                    ["bash", "-c", line[2:]],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                    check=False,
+                )
+                assert result.returncode == 0, (line, result.stdout, result.stderr)
+                assert not result.stderr.startswith("regent: error"), (line, result.stderr)
+    finally:
+        cluster.close()
