@@ -49,7 +49,8 @@ def test_backup_master_finishes_a_large_assignment_the_killed_master_left_half_d
         # assignment that finished within one slice is tried again with another table.
         for attempt in range(5):
             name = f"big{attempt}"
-            tables[name] = cluster.admin.create_table(name, [FAMILY], num_regions=20_000)
+            cluster.admin.create_table(name, [FAMILY], num_regions=20_000, wait=False)
+            tables[name] = 20_000
             active.pause()
             opened, total, slice_s = 0, sum(tables.values()), 0.002
             while True:
