@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     bassign.add_argument(
         "--profile", type=Path, help="write a pyinstrument profile of the master here (.html or .txt)"
     )
+    bddl = bench_sub.add_parser(
+        "ddl", help="create, disable, enable, modify and delete a table of N regions on K RegionServers"
+    )
+    bddl.add_argument("--regions", type=_positive, default=100_000)
+    bddl.add_argument("--servers", type=_positive, default=10)
+    bddl.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -220,6 +226,10 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
+            elif args.bench == "ddl":
+                from regent.bench import ddl
+
+                print(json.dumps(ddl.run(args.regions, args.servers, quiet=args.json)))
             elif args.bench == "assign":
                 from regent.bench import assign
 
