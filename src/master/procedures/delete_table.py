@@ -28,10 +28,7 @@ class DeleteTable(Procedure):
         return cls(proc_id, table, meta_pb2.TableProcedureData())
 
     def check(self, env: Env, ahead: Collection[Procedure]) -> None:
-        if not ahead:
-            table_steps.need_state(env, self.table, TableState.DISABLED)
-        else:
-            table_steps.existing(env, self.table)
+        table_steps.precondition(env, self.table, ahead, TableState.DISABLED)
 
     def step_prepare(self, env: Env) -> Outcome:
         return Outcome(next="remove_meta", total=len(env.catalog.regions.table(self.table)), done=0)

@@ -31,10 +31,7 @@ class DisableTable(Procedure):
         return cls(proc_id, table, meta_pb2.TableProcedureData())
 
     def check(self, env: Env, ahead: Collection[Procedure]) -> None:
-        if not ahead:  # behind another procedure, the table's state may yet change: checked when it runs
-            table_steps.need_state(env, self.table, TableState.ENABLED)
-        else:
-            table_steps.existing(env, self.table)
+        table_steps.precondition(env, self.table, ahead, TableState.ENABLED)
 
     def step_prepare(self, env: Env) -> Outcome:
         batch = WriteBatch()

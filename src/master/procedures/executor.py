@@ -69,7 +69,8 @@ class Executor:
         self.env = env
         self._apply = apply
         self._kinds = kinds
-        self.procs: dict[int, Procedure] = {}
+        self.procs: dict[int, Procedure] = {}  # every procedure known, finished ones until purged
+        self._unfinished: dict[int, Procedure] = {}  # what the run loop looks at (a few, not thousands)
         self._queues: dict[str, deque[int]] = {}
         self._pending: dict[int, set[int]] = {}  # proc id -> regions it waits for
         self._wake_on_any: set[int] = set()
@@ -93,6 +94,7 @@ class Executor:
             proc = kind.from_record(record)
             self.procs[proc.proc_id] = proc
             if not proc.finished:
+                self._unfinished[proc.proc_id] = proc
                 unfinished.append(proc)
                 if proc.table:
                     self._queues.setdefault(proc.table, deque()).append(proc.proc_id)
@@ -125,6 +127,7 @@ class Executor:
         ahead = [self.procs[i] for i in self._queues.get(proc.table, ())] if proc.table else []
         proc.check(self.env, ahead)
         self.procs[proc.proc_id] = proc
+        self._unfinished[proc.proc_id] = proc
         if proc.table:
             self._queues.setdefault(proc.table, deque()).append(proc.proc_id)
         batch = extra or WriteBatch()
@@ -154,7 +157,7 @@ class Executor:
 
     def _runnable(self) -> list[Procedure]:
         ready = []
-        for proc in list(self.procs.values()):
+        for proc in list(self._unfinished.values()):
             if proc.finished or not self._holds_lock(proc):
                 continue
             cursor = self._cursors.get(proc.proc_id)
@@ -257,6 +260,7 @@ class Executor:
         )
 
     def _release(self, proc: Procedure) -> None:
+        self._unfinished.pop(proc.proc_id, None)
         self._pending.pop(proc.proc_id, None)
         self._cursors.pop(proc.proc_id, None)
         self._wake_on_any.discard(proc.proc_id)
@@ -351,7 +355,7 @@ class Executor:
         return [self.procs[i] for i in self._queues.get(table, ())]
 
     def running(self, kind: type[Procedure]) -> list[Procedure]:
-        return [p for p in self.procs.values() if isinstance(p, kind) and not p.finished]
+        return [p for p in self._unfinished.values() if isinstance(p, kind)]
 
     def view(self, proc: Procedure, now_ms: int) -> ProcedureView:
         lock = ""

@@ -53,7 +53,7 @@ class ModifyTable(Procedure):
 
     def check(self, env: Env, ahead: Collection[Procedure]) -> None:
         if ahead:  # what it changes is computed from the table as it will be when its turn comes
-            table_steps.existing(env, self.table)
+            table_steps.precondition(env, self.table, ahead, None)
         else:
             self._new_descriptor(env)
 

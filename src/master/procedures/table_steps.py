@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from master import catalog as catalog_mod
 from master.assignment import Effects
 from master.errors import TableNotDisabled, TableNotEnabled, TableNotFound
-from master.procedures.base import Env, Outcome
+from master.procedures.base import Env, Outcome, Procedure
 from master.regions import RegionNode, initial_row
 from meta import RegionState, TableDescriptor, TableState, TransitKind, WriteBatch, keys
 from meta.codec import encode_table, table_from_proto
@@ -37,6 +37,19 @@ def need_state(env: Env, table: str, state: TableState) -> TableDescriptor:
         error = TableNotDisabled if state is TableState.DISABLED else TableNotEnabled
         raise error(f"table {table!r} is {descriptor.state.name}: this needs it {state.name}")
     return descriptor
+
+
+def precondition(env: Env, table: str, ahead: Collection[Procedure], state: TableState | None) -> None:
+    """A table procedure's check at submission: with nothing ahead of it on the table, the table must
+    exist (in `state`); queued behind others, it must exist or be about to (a create ahead): its state is
+    checked again when its turn comes."""
+    if not ahead:
+        if state is None:
+            existing(env, table)
+        else:
+            need_state(env, table, state)
+    elif table not in env.catalog.tables and not any(p.KIND == "create_table" for p in ahead):
+        raise TableNotFound(f"table {table!r} does not exist")
 
 
 def set_state(env: Env, table: str, state: TableState, batch: WriteBatch) -> None:
