@@ -2,12 +2,15 @@
 
 The test plays the master: it keeps its in-memory view of the regions (RegionStateRow, the state moved only by
 meta.states.transition), persists every change through the single writer and waits for the acknowledgement.
-Rules: legal transitions (drawn from TRANSITIONS), illegal ones (refused, nothing changes), splits and merges
+Rules: legal transitions and illegal ones, both drawn from the answer key written from DESIGN
+(tests/transition_key.py), never from the code's own table (legal ones must be accepted, illegal ones refused
+with nothing changed), splits and merges
 (several rows in one batch), refused writes, and crashes (the writer is abandoned with a write still queued,
 the environment closed, meta reopened from disk and memory rebuilt from it, as a new master would).
 
 Invariants after every step: meta, decoded row by row, equals the in-memory view, and both equal the model of
-what was acknowledged. (A crash of the process itself, SIGKILL in the middle of a commit, is
+what was acknowledged; and every change of state meta shows between two steps is an edge of the answer key
+(a region is born in a birth state). (A crash of the process itself, SIGKILL in the middle of a commit, is
 tests/test_meta_crash.py's job.)
 """
 
@@ -29,8 +32,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from meta import IllegalTransition, MetaStore, MetaWriteError, MetaWriter, WriteBatch
 from meta.codec import RegionStateRow, decode_region_state, encode_region_state
 from meta.keys import from_u64, u64
-from meta.states import TRANSITIONS, RegionState, transition
+from meta.states import RegionState, transition
 from meta.types import ServerName, TransitKind
+from tests.hypothesis_profiles import examples
+from tests.transition_key import BORN, LEGAL, targets
 
 S = RegionState
 MAX_REGIONS = 12
@@ -105,6 +110,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         self.procs = itertools.count(1)
         self.seq = 0
         self.crashes = 0
+        self.last_seen: dict[int, RegionState] = {}  # each region's state in meta at the last invariant
 
     # ---- plumbing ----
 
@@ -154,7 +160,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         return next(self.ids), RegionStateRow(state)
 
     def _with_targets(self) -> list[int]:
-        return sorted(rid for rid, row in self.memory.items() if TRANSITIONS[row.state])
+        return sorted(rid for rid, row in self.memory.items() if targets(row.state))
 
     def _in(self, state: RegionState) -> list[int]:
         return sorted(rid for rid, row in self.memory.items() if row.state is state)
@@ -170,7 +176,7 @@ class RegionLifecycle(RuleBasedStateMachine):
     def legal_transition(self, data: st.DataObject) -> None:
         rid = data.draw(st.sampled_from(self._with_targets()), label="region")
         current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(TRANSITIONS[current])), label="target")
+        target = data.draw(st.sampled_from(sorted(targets(current))), label="target")
         server = data.draw(st.sampled_from(SERVERS), label="server")
         row = self._moved(rid, target, server)
         self._persist({rid: row})
@@ -180,7 +186,7 @@ class RegionLifecycle(RuleBasedStateMachine):
     def illegal_transition_is_refused_and_changes_nothing(self, data: st.DataObject) -> None:
         rid = data.draw(st.sampled_from(sorted(self.memory)), label="region")
         current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(set(S) - TRANSITIONS[current])), label="target")
+        target = data.draw(st.sampled_from(sorted(set(S) - targets(current))), label="target")
         before_memory, before_meta = copy.deepcopy(self.memory), read_meta(self.store)
         before_txn = self.store.last_txnid()
         node = RegionNode(rid, self.memory[rid])  # the live row: a refused transition must not touch it
@@ -223,7 +229,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         """A batch that fails inside the writer's transaction: the caller gets MetaWriteError, memory keeps
         the old row, meta holds nothing of the batch, and the writer carries on."""
         rid = data.draw(st.sampled_from(self._with_targets()), label="region")
-        target = data.draw(st.sampled_from(sorted(TRANSITIONS[self.memory[rid].state])), label="target")
+        target = data.draw(st.sampled_from(sorted(targets(self.memory[rid].state))), label="target")
         row = self._moved(rid, target, data.draw(st.sampled_from(SERVERS), label="server"))
         batch = WriteBatch().put("region_state", u64(rid), encode_region_state(row))
         batch.update("info", b"refused", _refuse)
@@ -237,7 +243,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         close the environment, reopen meta from disk and rebuild memory from it."""
         if in_flight and (candidates := self._with_targets()):
             rid = data.draw(st.sampled_from(candidates), label="in-flight region")
-            target = data.draw(st.sampled_from(sorted(TRANSITIONS[self.memory[rid].state])), label="target")
+            target = data.draw(st.sampled_from(sorted(targets(self.memory[rid].state))), label="target")
             row = self._moved(rid, target, SERVERS[1])
             self.memory[rid] = row  # memory ahead of meta: the write is queued, never acknowledged
             batch = WriteBatch().put("region_state", u64(rid), encode_region_state(row))
@@ -278,12 +284,17 @@ class RegionLifecycle(RuleBasedStateMachine):
         assert meta == self.acked, f"meta: {describe(meta)}; acknowledged: {describe(self.acked)}"
 
     @invariant()
-    def opening_regions_name_a_server_and_unhosted_ones_none(self) -> None:
-        for rid, row in self.memory.items():
-            if row.state is S.OPENING:
-                assert row.server is not None, f"region {rid} is OPENING on no server: {row}"
-            if row.state in UNHOSTED:
-                assert row.server is None, f"region {rid} is {row.state.name} but names {row.server}"
+    def every_change_of_state_in_meta_is_an_edge_of_the_answer_key(self) -> None:
+        """Read from meta, not from the rows this test built: what meta went through since the last step."""
+        now = {rid: row.state for rid, row in read_meta(self.store).items()}
+        for rid, state in sorted(now.items()):
+            before = self.last_seen.get(rid)
+            if before is None:
+                assert state in BORN, f"region {rid} appeared in meta as {state.name}"
+            elif before is not state:
+                assert (before, state) in LEGAL, f"region {rid}: meta went {before.name} -> {state.name}"
+        assert self.last_seen.keys() <= now.keys(), "a region's row left meta"
+        self.last_seen = now
 
     def teardown(self) -> None:
         try:
@@ -296,7 +307,7 @@ class RegionLifecycle(RuleBasedStateMachine):
 
 
 RegionLifecycle.TestCase.settings = settings(
-    max_examples=40,
+    max_examples=examples(40),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
