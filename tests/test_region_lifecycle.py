@@ -134,6 +134,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         self._write(batch)
         self.memory.update(changed)
         self.acked.update({rid: copy.copy(row) for rid, row in changed.items()})
+        self.every_change_of_state_in_meta_is_an_edge_of_the_answer_key()
 
     def _moved(self, rid: int, target: RegionState, server: ServerName) -> RegionStateRow:
         """A copy of region `rid`'s row, moved to `target` by transition() with the fields a master sets."""
@@ -172,33 +173,39 @@ class RegionLifecycle(RuleBasedStateMachine):
         self._persist(dict(self._born(S.OFFLINE) for _ in range(regions)))
 
     @precondition(lambda self: bool(self._with_targets()))
-    @rule(data=st.data())
-    def legal_transition(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), steps=st.integers(1, 5))
+    def legal_transitions(self, data: st.DataObject, steps: int) -> None:
+        """A walk of up to `steps` legal transitions of one region, each persisted: deep states (CLOSED
+        after a close, a split parent) are reached within a few rules."""
         rid = data.draw(st.sampled_from(self._with_targets()), label="region")
-        current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(targets(current))), label="target")
-        server = data.draw(st.sampled_from(SERVERS), label="server")
-        row = self._moved(rid, target, server)
-        self._persist({rid: row})
-        event(f"transition into {target.name}")
+        for _ in range(steps):
+            current = self.memory[rid].state
+            if not targets(current):
+                break
+            target = data.draw(st.sampled_from(sorted(targets(current))), label="target")
+            server = data.draw(st.sampled_from(SERVERS), label="server")
+            row = self._moved(rid, target, server)
+            self._persist({rid: row})
+            event(f"transition {current.name} -> {target.name}")
 
     @rule(data=st.data())
-    def illegal_transition_is_refused_and_changes_nothing(self, data: st.DataObject) -> None:
+    def every_illegal_transition_is_refused_and_changes_nothing(self, data: st.DataObject) -> None:
+        """Every target the answer key forbids from the region's state, tried one after the other."""
         rid = data.draw(st.sampled_from(sorted(self.memory)), label="region")
         current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(set(S) - targets(current))), label="target")
         before_memory, before_meta = copy.deepcopy(self.memory), read_meta(self.store)
         before_txn = self.store.last_txnid()
-        node = RegionNode(rid, self.memory[rid])  # the live row: a refused transition must not touch it
-        try:
-            transition(node, target)
-        except IllegalTransition as exc:
-            assert (exc.region_id, exc.current, exc.target) == (rid, current, target)
-            message = str(exc)
-            assert f"region {rid}" in message and f"{current.name} -> {target.name}" in message, message
-        else:
-            raise AssertionError(f"region {rid}: {current.name} -> {target.name} was accepted")
-        assert self.memory == before_memory, f"region {rid}: memory changed by a refused transition"
+        for target in sorted(set(S) - targets(current)):
+            node = RegionNode(rid, self.memory[rid])  # the live row: a refused transition must not touch it
+            try:
+                transition(node, target)
+            except IllegalTransition as exc:
+                assert (exc.region_id, exc.current, exc.target) == (rid, current, target)
+                message = str(exc)
+                assert f"region {rid}" in message and f"{current.name} -> {target.name}" in message, message
+            else:
+                raise AssertionError(f"region {rid}: {current.name} -> {target.name} was accepted")
+            assert self.memory == before_memory, f"region {rid}: memory changed by a refused transition"
         assert read_meta(self.store) == before_meta and self.store.last_txnid() == before_txn
 
     @precondition(lambda self: bool(self._in(S.CLOSED)) and len(self.memory) <= MAX_REGIONS - 2)
@@ -285,7 +292,8 @@ class RegionLifecycle(RuleBasedStateMachine):
 
     @invariant()
     def every_change_of_state_in_meta_is_an_edge_of_the_answer_key(self) -> None:
-        """Read from meta, not from the rows this test built: what meta went through since the last step."""
+        """Read from meta, not from the rows this test built: what meta went through since the last look
+        (taken after every acknowledged write and after every step)."""
         now = {rid: row.state for rid, row in read_meta(self.store).items()}
         for rid, state in sorted(now.items()):
             before = self.last_seen.get(rid)
@@ -307,7 +315,7 @@ class RegionLifecycle(RuleBasedStateMachine):
 
 
 RegionLifecycle.TestCase.settings = settings(
-    max_examples=examples(40),
+    max_examples=examples(100),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -167,3 +167,27 @@ def test_the_session_end_check_fails_a_run_that_leaves_a_child_an_orphan_or_a_th
     assert "child processes left behind" in output, output
     assert "sleep 601" in output and "sleep 602" in output, output
     assert "non-daemon threads left behind" in output and "leaked-thread" in output, output
+
+
+_PROFILE = "import tests.conftest; from hypothesis import settings; print(settings.default.derandomize)"
+
+
+@pytest.mark.parametrize("ci", ["true", None], ids=["CI=true", "no-CI"])
+def test_the_default_profile_is_derandomized_with_or_without_ci(ci: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "REGENT_HYPOTHESIS_PROFILE")}
+    if ci is not None:
+        env["CI"] = ci
+    out = subprocess.run(
+        [sys.executable, "-c", _PROFILE], env={**env, "PYTHONPATH": str(REPO)},
+        cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.strip() == "True", out
+
+
+def test_the_explore_profile_is_random_with_ten_times_the_examples() -> None:
+    code = _PROFILE + "; print(settings.default.max_examples)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "REGENT_HYPOTHESIS_PROFILE": "explore",
+        "PYTHONPATH": str(REPO)}, cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", "1000"], out
