@@ -96,12 +96,17 @@ def _tree(root: int, size: int) -> list[Proc]:
     return wait_until(grown, 30, f"{size} descendants of {root}")
 
 
+def _forker(groups: ProcessGroups) -> tuple[subprocess.Popen[str], list[Proc]]:
+    """Start _FORKER through `groups`; return it and its four descendants once they all run."""
+    proc = groups.popen([sys.executable, "-c", _FORKER], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc, _tree(proc.pid, 4)
+
+
 def test_kill_all_kills_every_descendant_in_every_process_group() -> None:
     groups = ProcessGroups()
-    proc = groups.popen([sys.executable, "-c", _FORKER], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        tree = _tree(proc.pid, 4)
+        proc, tree = _forker(groups)
         assert len({os.getpgid(p.pid) for p in tree}) >= 3
     finally:
         groups.kill_all()
@@ -111,10 +116,8 @@ def test_kill_all_kills_every_descendant_in_every_process_group() -> None:
 
 def test_kill_all_kills_the_noted_children_of_a_parent_that_died_first() -> None:
     groups = ProcessGroups()
-    proc = groups.popen([sys.executable, "-c", _FORKER], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        tree = _tree(proc.pid, 4)
+        proc, tree = _forker(groups)
         groups.note(tree)
         proc.kill()  # its children are orphans now, out of its tree
         proc.wait(10)
