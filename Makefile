@@ -27,8 +27,13 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Every test, slow ones included, with hypothesis exploring: random examples, ten times as many
+# (tests/hypothesis_profiles.py). The seed is printed first and on every failure; replay a run with
+# `make test-all HYPOTHESIS_SEED=<seed>`.
 test-all: lint typecheck
-	$(BIN)/pytest -q -m ''
+	@seed=$${HYPOTHESIS_SEED:-$$($(BIN)/python -c 'import secrets; print(secrets.randbits(32))')}; \
+	echo "hypothesis seed $$seed (replay: make test-all HYPOTHESIS_SEED=$$seed)"; \
+	REGENT_HYPOTHESIS_PROFILE=explore $(BIN)/pytest -q -m '' --hypothesis-seed=$$seed
 
 protos: $(STAMP)
 	$(BIN)/python tools/genproto.py

@@ -505,7 +505,9 @@ class Cluster:
         return wait_until(all_open, timeout, f"every region of {table} OPEN", context=self.daemons.log_tails)
 
     def served(self) -> dict[int, list[str]]:
-        """region id -> addresses of the live servers that say they serve it (one call per server)."""
+        """region id -> addresses of the live servers that say they serve it (one call per server). A
+        server that does not answer is left out: this is no proof that it serves nothing (see
+        observe_online for who answered)."""
         out: dict[int, list[str]] = {}
         for server in self.servers:
             if not server.alive:

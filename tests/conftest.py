@@ -1,26 +1,84 @@
-"""Fixtures shared by the tests. `daemons` starts real processes and kills every one of them at teardown."""
+"""Fixtures shared by the tests. `daemons` starts real processes and kills every one of them at teardown;
+`processes` does the same for plain child processes; at the end of the session, the run fails if any child
+process of it (or a non-daemon thread) is still alive. The hypothesis profile is chosen here
+(tests/hypothesis_profiles.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from tests.cluster import Daemons
+from tests import hypothesis_profiles
+from tests.cluster import Daemons, wait_until
 from tests.failure_helpers import Clusters
+from tests.processes import (
+    ProcessGroups,
+    become_subreaper,
+    command_line,
+    kill_proc,
+    leftover_children,
+    leftover_threads,
+)
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+#: How long processes killed at the very end get to disappear before they count as left behind
+#: (REGENT_LEFTOVER_GRACE_S overrides it: tests/test_suite_guards.py's inner run).
+LEFTOVER_GRACE_S = float(os.environ.get("REGENT_LEFTOVER_GRACE_S", "2.0"))
+
+settings.load_profile(hypothesis_profiles.selected())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans of our children (a supervisor killed before its daemons) are re-parented to the test run
+    # rather than to init, so the session-end check still sees them.
+    become_subreaper()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("hypothesis_seed", None)
+    return f"hypothesis profile: {hypothesis_profiles.selected()}, seed: {seed if seed is not None else '-'}"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport]:
-    """Keep each phase's report on the test item, so fixtures can tell at teardown whether the test failed."""
+    """Keep each phase's report on the test item, so fixtures can tell at teardown whether the test failed;
+    under the explore profile, say on each failure how to replay the run's examples."""
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
+    seed = item.config.getoption("hypothesis_seed", None)
+    if report.failed and hypothesis_profiles.selected() == hypothesis_profiles.EXPLORE:
+        replay = f"make test-all HYPOTHESIS_SEED={seed}" if seed is not None else "see the blob above"
+        report.sections.append(("hypothesis", f"profile explore, seed {seed}; replay: {replay}"))
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_or_thread_left_behind() -> Iterator[None]:
+    """Fail the run if, once every test and fixture is done, a child process of the run (however deep,
+    orphans included) or a non-daemon thread is still alive. Leftover processes are killed on the way."""
+    yield
+    with contextlib.suppress(AssertionError):  # judged just below
+        wait_until(lambda: not leftover_children(), LEFTOVER_GRACE_S, "no child process left", interval=0.05)
+    problems = []
+    procs = leftover_children()
+    if procs:
+        problems.append(
+            "child processes left behind by the tests:\n"
+            + "\n".join(f"pid {p.pid}: {command_line(p.pid)}" for p in procs)
+        )
+        for proc in procs:
+            kill_proc(proc)
+    threads = leftover_threads()
+    if threads:
+        problems.append(f"non-daemon threads left behind by the tests: {threads}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -35,6 +93,17 @@ def daemons(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         if any(r.failed for r in reports.values()) and registry.started:
             print(registry.log_tails())
         registry.kill_all()
+
+
+@pytest.fixture
+def processes() -> Iterator[ProcessGroups]:
+    """Child processes a test starts (`processes.popen(argv, ...)`): at teardown, even after a failure or a
+    timeout, each one's whole tree is SIGKILLed from the test side and reaped."""
+    groups = ProcessGroups()
+    try:
+        yield groups
+    finally:
+        groups.kill_all()
 
 
 @pytest.fixture

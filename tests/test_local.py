@@ -5,6 +5,9 @@ Two ways to start it: through the real CLI (`python -m regent.cli local`, real d
 through the module with stand-in children (`python -c` building the parser itself) so that these tests
 depend on processes existing, not on the master or RegionServer working. Children are found by scanning /proc
 for processes whose parent is the supervisor (Linux only, as PR_SET_PDEATHSIG is).
+
+Cleanup does not rely on what is tested here: every supervisor runs in a session of its own, the children
+each test saw are noted, and the `processes` fixture SIGKILLs all of them from the test side at teardown.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,42 +28,7 @@ import pytest
 
 from regent import local
 from tests.cluster import wait_until
-
-# ---- processes, through /proc ----
-
-
-@dataclass(frozen=True)
-class Proc:
-    """A process incarnation: the pid plus its start time, so that a reused pid is not mistaken for it."""
-
-    pid: int
-    starttime: int
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name is in parentheses and may hold spaces: fields start after the last ')'.
-    return [raw[: raw.index(" ")], *raw[raw.rindex(")") + 2 :].split()]
-
-
-def children_of(parent: int) -> list[Proc]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))  # fields[1] = state, [2] = ppid, [20] = starttime
-            if fields is not None and int(fields[2]) == parent:
-                found.append(Proc(int(entry), int(fields[20])))
-    return found
-
-
-def alive(proc: Proc) -> bool:
-    """Running and the same incarnation; a zombie is dead (an init that does not reap leaves zombies)."""
-    fields = _stat(proc.pid)
-    return fields is not None and int(fields[20]) == proc.starttime and fields[1] not in ("Z", "X")
-
+from tests.processes import Proc, ProcessGroups, alive, children_of
 
 # ---- starting the supervisor ----
 
@@ -110,9 +78,13 @@ class Cluster:
     rootdir: Path | None
     output: Path
     expected_children: int
+    processes: ProcessGroups
 
     def children(self) -> list[Proc]:
-        return children_of(self.supervisor.pid)
+        """The supervisor's children now; each is noted for the fixture's cleanup."""
+        found = children_of(self.supervisor.pid)
+        self.processes.note(found)
+        return found
 
     def wait_for_children(self) -> list[Proc]:
         wait_until(
@@ -137,8 +109,9 @@ class Cluster:
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
-    """Start a supervisor; at teardown SIGKILL whatever is left of it (its children die with it)."""
+def start(tmp_path: Path, processes: ProcessGroups) -> Callable[..., Cluster]:
+    """Start a supervisor in a session of its own; at teardown the `processes` fixture SIGKILLs it, every
+    child it has and every child it was seen with, from the test side."""
     started: list[Cluster] = []
 
     def _start(
@@ -161,16 +134,12 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
             argv = [sys.executable, "-c", _LAUNCHER, prologue, str(grace), *args]
         output = tmp_path / f"supervisor-{len(started)}.out"
         with open(output, "wb") as sink:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
-        cluster = Cluster(process, rootdir, output, servers + backups + 1)
+            process = processes.popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        cluster = Cluster(process, rootdir, output, servers + backups + 1, processes)
         started.append(cluster)
         return cluster
 
-    yield _start
-    for cluster in started:
-        if cluster.supervisor.poll() is None:
-            cluster.supervisor.kill()
-        cluster.supervisor.wait()
+    return _start
 
 
 HOW = ["cli", "module"]

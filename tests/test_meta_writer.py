@@ -31,6 +31,8 @@ from meta import (
 )
 from meta.batch import MAX_KEY
 from meta.keys import from_u64, u64
+from tests.background import CheckedThread, finish_all
+from tests.processes import ProcessGroups
 
 T = TypeVar("T")
 TINY_MAP = 256 * 1024
@@ -229,7 +231,7 @@ def finishes_while_threads_read(store: MetaStore, scenario: Callable[[], Corouti
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=reader, args=(seen[n],), name=f"reader-{n}") for n in seen]
+    threads = [CheckedThread(reader, seen[n], name=f"reader-{n}") for n in seen]
     try:
         for thread in threads:
             thread.start()
@@ -237,9 +239,7 @@ def finishes_while_threads_read(store: MetaStore, scenario: Callable[[], Corouti
         in_time = time.monotonic() < give_up
     finally:
         stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
+        finish_all(threads)
     assert not errors, errors
     for counts in seen.values():
         assert counts == sorted(counts), "a reader saw meta go back in time"
@@ -301,10 +301,8 @@ def test_a_refused_batch_from_a_thread_inside_a_snapshot_does_not_deadlock(store
                 outcome.append(exc)
             assert snap.get("procedures", u64(1)) is None
 
-    thread = threading.Thread(target=refuse_inside_a_snapshot, name="snapshot-holder")
-    thread.start()
-    thread.join(timeout=10)
-    assert not thread.is_alive(), "the abort waited for its own thread's snapshot"
+    thread = CheckedThread(refuse_inside_a_snapshot, name="snapshot-holder").start()
+    thread.finish(10)  # still running: the abort waited for its own thread's snapshot
     assert len(outcome) == 1 and "boom" in str(outcome[0])
     assert rows(store, "procedures") == {}
 
@@ -666,11 +664,13 @@ store.close()
 """
 
 
-def test_meta_opened_by_many_processes_at_once_is_initialised_once(tmp_path: Path) -> None:
+def test_meta_opened_by_many_processes_at_once_is_initialised_once(
+    tmp_path: Path, processes: ProcessGroups
+) -> None:
     """Masters starting together on a new ROOTDIR: every one of them sees the same cluster id."""
     path = tmp_path / "meta"
     children = [
-        subprocess.Popen([sys.executable, "-c", _OPEN_IN_CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+        processes.popen([sys.executable, "-c", _OPEN_IN_CHILD, str(path)], stdout=subprocess.PIPE, text=True)
         for _ in range(8)
     ]
     ids = {child.communicate(timeout=60)[0].strip() for child in children}

@@ -2,12 +2,15 @@
 
 The test plays the master: it keeps its in-memory view of the regions (RegionStateRow, the state moved only by
 meta.states.transition), persists every change through the single writer and waits for the acknowledgement.
-Rules: legal transitions (drawn from TRANSITIONS), illegal ones (refused, nothing changes), splits and merges
+Rules: legal transitions and illegal ones, both drawn from the answer key written from DESIGN
+(tests/transition_key.py), never from the code's own table (legal ones must be accepted, illegal ones refused
+with nothing changed), splits and merges
 (several rows in one batch), refused writes, and crashes (the writer is abandoned with a write still queued,
 the environment closed, meta reopened from disk and memory rebuilt from it, as a new master would).
 
 Invariants after every step: meta, decoded row by row, equals the in-memory view, and both equal the model of
-what was acknowledged. (A crash of the process itself, SIGKILL in the middle of a commit, is
+what was acknowledged; and every change of state meta shows between two steps is an edge of the answer key
+(a region is born in a birth state). (A crash of the process itself, SIGKILL in the middle of a commit, is
 tests/test_meta_crash.py's job.)
 """
 
@@ -29,8 +32,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from meta import IllegalTransition, MetaStore, MetaWriteError, MetaWriter, WriteBatch
 from meta.codec import RegionStateRow, decode_region_state, encode_region_state
 from meta.keys import from_u64, u64
-from meta.states import TRANSITIONS, RegionState, transition
+from meta.states import RegionState, transition
 from meta.types import ServerName, TransitKind
+from tests.hypothesis_profiles import examples
+from tests.transition_key import BORN, LEGAL, targets
 
 S = RegionState
 MAX_REGIONS = 12
@@ -105,6 +110,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         self.procs = itertools.count(1)
         self.seq = 0
         self.crashes = 0
+        self.last_seen: dict[int, RegionState] = {}  # each region's state in meta at the last invariant
 
     # ---- plumbing ----
 
@@ -128,6 +134,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         self._write(batch)
         self.memory.update(changed)
         self.acked.update({rid: copy.copy(row) for rid, row in changed.items()})
+        self.every_change_of_state_in_meta_is_an_edge_of_the_answer_key()
 
     def _moved(self, rid: int, target: RegionState, server: ServerName) -> RegionStateRow:
         """A copy of region `rid`'s row, moved to `target` by transition() with the fields a master sets."""
@@ -154,7 +161,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         return next(self.ids), RegionStateRow(state)
 
     def _with_targets(self) -> list[int]:
-        return sorted(rid for rid, row in self.memory.items() if TRANSITIONS[row.state])
+        return sorted(rid for rid, row in self.memory.items() if targets(row.state))
 
     def _in(self, state: RegionState) -> list[int]:
         return sorted(rid for rid, row in self.memory.items() if row.state is state)
@@ -166,33 +173,39 @@ class RegionLifecycle(RuleBasedStateMachine):
         self._persist(dict(self._born(S.OFFLINE) for _ in range(regions)))
 
     @precondition(lambda self: bool(self._with_targets()))
-    @rule(data=st.data())
-    def legal_transition(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), steps=st.integers(1, 5))
+    def legal_transitions(self, data: st.DataObject, steps: int) -> None:
+        """A walk of up to `steps` legal transitions of one region, each persisted: deep states (CLOSED
+        after a close, a split parent) are reached within a few rules."""
         rid = data.draw(st.sampled_from(self._with_targets()), label="region")
-        current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(TRANSITIONS[current])), label="target")
-        server = data.draw(st.sampled_from(SERVERS), label="server")
-        row = self._moved(rid, target, server)
-        self._persist({rid: row})
-        event(f"transition into {target.name}")
+        for _ in range(steps):
+            current = self.memory[rid].state
+            if not targets(current):
+                break
+            target = data.draw(st.sampled_from(sorted(targets(current))), label="target")
+            server = data.draw(st.sampled_from(SERVERS), label="server")
+            row = self._moved(rid, target, server)
+            self._persist({rid: row})
+            event(f"transition {current.name} -> {target.name}")
 
     @rule(data=st.data())
-    def illegal_transition_is_refused_and_changes_nothing(self, data: st.DataObject) -> None:
+    def every_illegal_transition_is_refused_and_changes_nothing(self, data: st.DataObject) -> None:
+        """Every target the answer key forbids from the region's state, tried one after the other."""
         rid = data.draw(st.sampled_from(sorted(self.memory)), label="region")
         current = self.memory[rid].state
-        target = data.draw(st.sampled_from(sorted(set(S) - TRANSITIONS[current])), label="target")
         before_memory, before_meta = copy.deepcopy(self.memory), read_meta(self.store)
         before_txn = self.store.last_txnid()
-        node = RegionNode(rid, self.memory[rid])  # the live row: a refused transition must not touch it
-        try:
-            transition(node, target)
-        except IllegalTransition as exc:
-            assert (exc.region_id, exc.current, exc.target) == (rid, current, target)
-            message = str(exc)
-            assert f"region {rid}" in message and f"{current.name} -> {target.name}" in message, message
-        else:
-            raise AssertionError(f"region {rid}: {current.name} -> {target.name} was accepted")
-        assert self.memory == before_memory, f"region {rid}: memory changed by a refused transition"
+        for target in sorted(set(S) - targets(current)):
+            node = RegionNode(rid, self.memory[rid])  # the live row: a refused transition must not touch it
+            try:
+                transition(node, target)
+            except IllegalTransition as exc:
+                assert (exc.region_id, exc.current, exc.target) == (rid, current, target)
+                message = str(exc)
+                assert f"region {rid}" in message and f"{current.name} -> {target.name}" in message, message
+            else:
+                raise AssertionError(f"region {rid}: {current.name} -> {target.name} was accepted")
+            assert self.memory == before_memory, f"region {rid}: memory changed by a refused transition"
         assert read_meta(self.store) == before_meta and self.store.last_txnid() == before_txn
 
     @precondition(lambda self: bool(self._in(S.CLOSED)) and len(self.memory) <= MAX_REGIONS - 2)
@@ -223,7 +236,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         """A batch that fails inside the writer's transaction: the caller gets MetaWriteError, memory keeps
         the old row, meta holds nothing of the batch, and the writer carries on."""
         rid = data.draw(st.sampled_from(self._with_targets()), label="region")
-        target = data.draw(st.sampled_from(sorted(TRANSITIONS[self.memory[rid].state])), label="target")
+        target = data.draw(st.sampled_from(sorted(targets(self.memory[rid].state))), label="target")
         row = self._moved(rid, target, data.draw(st.sampled_from(SERVERS), label="server"))
         batch = WriteBatch().put("region_state", u64(rid), encode_region_state(row))
         batch.update("info", b"refused", _refuse)
@@ -237,7 +250,7 @@ class RegionLifecycle(RuleBasedStateMachine):
         close the environment, reopen meta from disk and rebuild memory from it."""
         if in_flight and (candidates := self._with_targets()):
             rid = data.draw(st.sampled_from(candidates), label="in-flight region")
-            target = data.draw(st.sampled_from(sorted(TRANSITIONS[self.memory[rid].state])), label="target")
+            target = data.draw(st.sampled_from(sorted(targets(self.memory[rid].state))), label="target")
             row = self._moved(rid, target, SERVERS[1])
             self.memory[rid] = row  # memory ahead of meta: the write is queued, never acknowledged
             batch = WriteBatch().put("region_state", u64(rid), encode_region_state(row))
@@ -278,12 +291,18 @@ class RegionLifecycle(RuleBasedStateMachine):
         assert meta == self.acked, f"meta: {describe(meta)}; acknowledged: {describe(self.acked)}"
 
     @invariant()
-    def opening_regions_name_a_server_and_unhosted_ones_none(self) -> None:
-        for rid, row in self.memory.items():
-            if row.state is S.OPENING:
-                assert row.server is not None, f"region {rid} is OPENING on no server: {row}"
-            if row.state in UNHOSTED:
-                assert row.server is None, f"region {rid} is {row.state.name} but names {row.server}"
+    def every_change_of_state_in_meta_is_an_edge_of_the_answer_key(self) -> None:
+        """Read from meta, not from the rows this test built: what meta went through since the last look
+        (taken after every acknowledged write and after every step)."""
+        now = {rid: row.state for rid, row in read_meta(self.store).items()}
+        for rid, state in sorted(now.items()):
+            before = self.last_seen.get(rid)
+            if before is None:
+                assert state in BORN, f"region {rid} appeared in meta as {state.name}"
+            elif before is not state:
+                assert (before, state) in LEGAL, f"region {rid}: meta went {before.name} -> {state.name}"
+        assert self.last_seen.keys() <= now.keys(), "a region's row left meta"
+        self.last_seen = now
 
     def teardown(self) -> None:
         try:
@@ -296,7 +315,7 @@ class RegionLifecycle(RuleBasedStateMachine):
 
 
 RegionLifecycle.TestCase.settings = settings(
-    max_examples=40,
+    max_examples=examples(100),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

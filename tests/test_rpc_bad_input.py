@@ -970,29 +970,6 @@ def test_regionserver_refuses_bad_input_with_a_clear_status_and_changes_nothing(
     assert_refused(env, address, service, method, request, code, phrase, name)
 
 
-def test_refused_orders_do_not_change_the_epoch_a_regionserver_follows(env: Env) -> None:
-    """Orders refused for their content must leave the server as it was: a refused call carrying a newer
-    epoch must not make the server refuse the real master's orders afterwards. (Runs last: if it fails, the
-    server of region 0 no longer takes orders.)"""
-    region = env.open_region()
-    server = env.server_of(region)
-    for bad in (
-        _orders(_addressee(env), env.epoch + 1000),
-        _orders(_addressee(env), env.epoch + 1000, opens=[_opens(TABLE, 2, 1, 2, 2)]),
-    ):
-        with pytest.raises(grpc.RpcError) as raised:
-            call(server.address, "RegionServerAdmin", "ExecuteProcedures", bad)
-        assert raised.value.code() == PRECONDITION  # type: ignore[attr-defined]
-
-    destination = env.other_server(region)
-    env.cluster.admin.move(region.region_id, destination.address, timeout=10.0)
-    env.cluster.admin.move(region.region_id, server.address, timeout=10.0)
-
-    moved = env.cluster.admin.get_region(region.region_id)
-    assert (moved.state, moved.server) == (S.OPEN, region.server)
-    wait_until(lambda: region.region_id in (server.online() or {}), 10, "the region back on its server")
-
-
 # ---- forged and stale reports (DESIGN.md §4: a report is accepted only from the procedure's target, with
 # its procedure id and the server's current startcode, while the master considers that server alive) ----
 
@@ -1200,3 +1177,41 @@ def test_opened_from_another_server_for_an_open_in_flight_is_rejected_whatever_i
     assert region.region_id not in (forger.online() or {})
     assert region.region_id not in (source.online() or {})
     env.regions = env.cluster.admin.table_regions(TABLE)
+
+
+# ---- last, on purpose: a failure here leaves the shared cluster's server of region 0 refusing orders ----
+
+
+def test_refused_orders_do_not_change_the_epoch_a_regionserver_follows(env: Env) -> None:
+    """Orders refused for their content must leave the server as it was: a refused call carrying a newer
+    epoch must not make the server refuse the real master's orders afterwards. (Placed last in the module, on
+    purpose: if it fails, the server of region 0 may no longer take orders, and the tests after it on the
+    shared cluster would fail for its reason; test_the_epoch_test_is_the_last_of_the_module checks the
+    placement.)"""
+    region = env.open_region()
+    server = env.server_of(region)
+    for bad in (
+        _orders(_addressee(env), env.epoch + 1000),
+        _orders(_addressee(env), env.epoch + 1000, opens=[_opens(TABLE, 2, 1, 2, 2)]),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call(server.address, "RegionServerAdmin", "ExecuteProcedures", bad)
+        assert raised.value.code() == PRECONDITION  # type: ignore[attr-defined]
+
+    destination = env.other_server(region)
+    env.cluster.admin.move(region.region_id, destination.address, timeout=10.0)
+    env.cluster.admin.move(region.region_id, server.address, timeout=10.0)
+
+    moved = env.cluster.admin.get_region(region.region_id)
+    assert (moved.state, moved.server) == (S.OPEN, region.server)
+    wait_until(lambda: region.region_id in (server.online() or {}), 10, "the region back on its server")
+
+
+def test_the_epoch_test_is_the_last_of_the_module() -> None:
+    """The test above must be the last one on the shared cluster: pytest runs a module's tests in the order
+    they are defined, which is the order of the module's names."""
+    defined = [name for name in globals() if name.startswith("test_")]
+    assert defined[-2:] == [
+        "test_refused_orders_do_not_change_the_epoch_a_regionserver_follows",
+        "test_the_epoch_test_is_the_last_of_the_module",
+    ], defined[-3:]

@@ -1,0 +1,63 @@
+"""Child process of tests/test_durability.py, run under strace: acknowledged writes, each acknowledgement
+marked by one write of b"ACK <n>\\n" to stdout the moment the caller learns its write is done.
+
+    python tests/durability_child.py meta DIR      # MetaStore + MetaWriter: group-committed batches
+    python tests/durability_child.py region DIR    # RegionStore: claimed, then Puts
+
+`meta` writes rounds of concurrent batches (so the writer group-commits several callers into one commit)
+and prints each caller's ACK when its `await writer.write(batch)` returns. `region` prints an ACK when each
+`RegionStore.put` returns, which is when the RegionServer answers a client's Put.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from meta import MetaStore, MetaWriter, ServerName, WriteBatch
+from meta.keys import u64
+from regionserver.store import Claim, RegionStore
+
+ROUNDS = 4
+CALLERS = 3
+
+
+def ack(n: int) -> None:
+    os.write(1, b"ACK %d\n" % n)
+
+
+async def _meta(path: Path) -> None:
+    store = MetaStore.open(path)
+    writer = MetaWriter(store, epoch=None)
+    writer.start()
+
+    async def caller(n: int) -> None:
+        await writer.write(WriteBatch().put("region_state", u64(n), os.urandom(64)))
+        ack(n)
+
+    for r in range(ROUNDS):
+        await asyncio.gather(*(caller(r * CALLERS + c) for c in range(CALLERS)))
+    await writer.stop()
+    store.close()
+
+
+def _region(path: Path) -> None:
+    store = RegionStore.open(path, Claim(ServerName("127.0.0.1", 16020, 1), 1), create=True)
+    for n in range(ROUNDS * CALLERS):
+        store.put(b"row-%d" % n, os.urandom(64))
+        ack(n)
+    store.close()
+
+
+def main() -> None:
+    what, path = sys.argv[1], Path(sys.argv[2])
+    if what == "meta":
+        asyncio.run(_meta(path))
+    else:
+        _region(path)
+
+
+if __name__ == "__main__":
+    main()
