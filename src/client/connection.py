@@ -155,7 +155,7 @@ class Connection:
         tried = list(dict.fromkeys([*self._known.all, *problems]))
         said = "; ".join(f"{a}: {problems.get(a, 'no answer')}" for a in tried)
         raise MasterUnavailable(
-            f"no active master reachable within {total:g}s (tried {', '.join(tried)}): {said}",
+            f"no active master reachable within {total:.3g}s (tried {', '.join(tried)}): {said}",
             addresses=tuple(tried),
         )
 
