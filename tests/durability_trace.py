@@ -6,7 +6,9 @@ descriptor opened with O_DSYNC or O_SYNC, or once an fsync/fdatasync of that fil
 completes after it, or an msync completes after it (LMDB's writemap mode, where pages are memory). An
 acknowledgement is a write of b"ACK <n>" to stdout. The verdict lists every acknowledgement that some
 earlier write was still not durable at, and counts acknowledgements and writes (a run that wrote nothing
-proves nothing; several acknowledgements may follow one group commit).
+proves nothing; several acknowledgements may follow one group commit). The runs start on a new directory, so
+the environment's data file is new: its directory must have been fsynced before the first acknowledgement,
+or a power cut could lose the file's entry and with it every acknowledged write.
 """
 
 from __future__ import annotations
@@ -66,10 +68,13 @@ def check(log: str, data_file: str = "data.mdb") -> Verdict:
     verdict = Verdict()
     sync_fds: set[int] = set()  # descriptors of the data file opened O_DSYNC / O_SYNC
     undurable: list[str] = []  # writes to the data file not yet made durable
+    directory = ""  # the data file's directory: a new environment's entry must be synced in it
+    directory_synced = False
     for call in calls(log):
         if call.ret < 0:
             continue
         if call.name == "openat" and call.retpath.endswith("/" + data_file):
+            directory = call.retpath.rsplit("/", 1)[0]
             if re.search(r"\bO_(D)?SYNC\b", call.args):
                 sync_fds.add(call.ret)
             else:
@@ -89,6 +94,9 @@ def check(log: str, data_file: str = "data.mdb") -> Verdict:
             ack = _ACK.search(call.args)
             if ack:
                 verdict.acks += 1
+                if directory and not directory_synced:
+                    verdict.problems.append(f"ACK {ack[1]} before the new {data_file}'s directory was synced")
+                    directory_synced = True  # said once
                 if undurable:
                     verdict.problems.append(f"ACK {ack[1]} while not durable: {'; '.join(undurable[:3])}")
                     undurable.clear()
@@ -101,4 +109,6 @@ def check(log: str, data_file: str = "data.mdb") -> Verdict:
                     undurable.append(f"{call.name} of {call.ret} bytes on fd {fd['fd']} at {where}")
         elif call.name in _SYNCS and fd["path"].endswith("/" + data_file):
             undurable.clear()
+        elif call.name == "fsync" and directory and fd["path"] == directory:
+            directory_synced = True
     return verdict

@@ -63,11 +63,11 @@ LEGAL: frozenset[tuple[RegionState, RegionState]] = frozenset(
         # ---- decisions recorded in docs/architecture.md's table ("legal, not produced yet") ----
         # a region that is open nowhere, unassigned or its table disabled: CLOSED without a close order
         (S.FAILED_OPEN, S.CLOSED),
-        # recorded as legal with no producer and no cause in DESIGN (see the note of issue 15's report)
-        (S.CLOSED, S.OFFLINE),
         # ---- not legal, on purpose ----
         # CLOSED -> SPLITTING / MERGING: removed (commit 3fcbd98); a split or merge starts from OPEN.
         # SPLIT, MERGED: final, nothing leaves them.
+        # CLOSED -> OFFLINE: removed; DESIGN gives it no cause, nothing produced it, and a closed region
+        # turned OFFLINE would be reassigned by the next master's takeover against the operator's close.
     }
 )
 

@@ -40,7 +40,7 @@ TRANSITIONS: Mapping[RegionState, frozenset[RegionState]] = {
     # assign: a server is chosen and OPENING is persisted before the open is sent
     S.OFFLINE: frozenset({S.OPENING}),
     # CLOSED -> SPLIT / MERGED: a split or merge parent, closed by its procedure, at the point of no return
-    S.CLOSED: frozenset({S.OPENING, S.SPLIT, S.MERGED, S.OFFLINE}),
+    S.CLOSED: frozenset({S.OPENING, S.SPLIT, S.MERGED}),
     S.ABNORMALLY_CLOSED: frozenset({S.OPENING, S.CLOSED}),
     S.FAILED_OPEN: frozenset({S.OPENING, S.CLOSED}),
     # OPENING -> OPENING: the open failed or could not be sent, retried on another server

@@ -24,6 +24,7 @@ from meta.errors import (
     MetaOpenError,
     MetaWriteError,
 )
+from regent.durable import missing_parents, sync_new_entries
 
 SCHEMA = b"regent-meta/1"
 DEFAULT_MAP_SIZE = 1 << 30  # address space only: the file grows with the data, and the map doubles when full
@@ -52,8 +53,10 @@ class MetaStore:
         MetaForeignError (an LMDB environment that is not Regent's meta) without writing anything.
         """
         path = Path(path)
+        created = missing_parents(path)
         _check_directory(path)
-        if not create and not (path / "data.mdb").exists():
+        new = not (path / "data.mdb").exists()
+        if not create and new:
             raise MetaNotInitialised(f"meta at {path} does not exist yet")
         try:
             env = lmdb.open(
@@ -74,6 +77,11 @@ class MetaStore:
             raise MetaOpenError(f"cannot open meta at {path}: {exc}") from None
         try:
             dbs = _open_databases(env, path, create)
+            if new:  # meta's file and directories must survive a power cut, not only its commits
+                sync_new_entries(path, created)
+        except OSError as exc:
+            env.close()
+            raise MetaOpenError(f"cannot make meta at {path} durable: {exc.strerror}") from None
         except lmdb.Error as exc:
             env.close()
             raise MetaCorruptError(f"meta at {path} cannot be read: {exc}") from None

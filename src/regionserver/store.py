@@ -18,6 +18,7 @@ import lmdb
 
 from meta import ServerName
 from meta.codec import server_from_proto, server_to_proto
+from regent.durable import missing_parents, sync_new_entries
 from regent.proto import meta_pb2
 
 MAP_SIZE = 1 << 30  # address space; the file grows with the data
@@ -74,8 +75,12 @@ class RegionStore:
         if not create and not (path / "data.mdb").exists():
             raise StoreError(f"region store {path} does not exist")
         try:
+            created = missing_parents(path)
+            new = not (path / "data.mdb").exists()
             path.mkdir(parents=True, exist_ok=True)
             env = lmdb.open(str(path), map_size=MAP_SIZE, max_dbs=2, sync=True, readahead=False)
+            if new:  # the store's file and directories must survive a power cut, not only its commits
+                sync_new_entries(path, created)
         except (OSError, lmdb.Error) as exc:
             raise StoreError(f"cannot open region store {path}: {exc}") from None
         store = cls(path, env, claim)
