@@ -37,6 +37,7 @@ from master.errors import (
     YouAreDead,
 )
 from master.procedures import ProcedureView
+from master.reconcile import HeldDigest
 from master.regions import RegionNode
 from meta import ColumnFamily, MetaWriteError, ServerName, TableDescriptor
 from meta.codec import (
@@ -160,8 +161,24 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
         self, request: master_pb2.RegionServerReportRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.RegionServerReportResponse:
         active = _active(self._master)
-        active.heartbeat(_server(request.server), request.load.region_count, request.load.requests)
-        return master_pb2.RegionServerReportResponse(master_epoch=active.epoch)
+        name = _server(request.server)
+        digest = held = None
+        if request.HasField("digest"):
+            d = request.digest
+            digest = HeldDigest(d.count, d.hash, d.master_epoch, d.token)
+        if request.HasField("regions"):
+            ids, seqs = request.regions.region_ids, request.regions.open_seq_nums
+            if len(ids) != len(seqs):
+                raise InvalidArgument(
+                    f"server {name}: held regions need one open sequence number per region, got "
+                    f"{len(ids)} regions and {len(seqs)} numbers"
+                )
+            held = list(zip(ids, seqs, strict=True))
+        load = request.load
+        verdict = await active.heartbeat(name, load.region_count, load.requests, digest, held)
+        return master_pb2.RegionServerReportResponse(
+            master_epoch=active.epoch, token=verdict.token, send_regions=verdict.send_regions
+        )
 
     @rpc
     async def ReportRegionStateTransition(
@@ -397,6 +414,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
             regions_by_state={s.name: c for s, c in active.am.by_state.items() if c},
             active_since_ms=active.active_since_ms,
             startup_assignment_ms=active.startup_assignment_ms,
+            repairs_by_cause=dict(active.reconciler.counts),
         )
 
     @rpc

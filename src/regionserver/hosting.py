@@ -4,6 +4,9 @@ A region is served (in `online`) only after the master accepted its OPENED repor
 procedure id and open sequence number: a procedure that retries an open on this server sends a new open
 sequence number, and that is a new order, not a duplicate. No I/O here: regionserver.daemon moves orders in
 and reports out.
+
+`digest` is the (count, hash) of every (region id, open sequence number) held, opening or online
+(meta.digest), updated on each open and close, never recomputed: each heartbeat carries it (master.reconcile).
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from meta import digest as digest_mod
+from meta.digest import K1, K2, Digest
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
@@ -59,6 +65,7 @@ class Hosting:
         self.procs: set[tuple[int, int]] = set()
         self.outbox = Outbox()
         self.requests = 0
+        self.digest = Digest()
 
     def open_many(
         self,
@@ -82,6 +89,7 @@ class Hosting:
         opened_ids: list[int] = []
         opened_procs: list[int] = []
         opened_seqs: list[int] = []
+        held = acc = 0  # pairs now held, and their mixes (meta.digest, inlined)
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
             order = (proc, seq)
             if order in procs:
@@ -98,11 +106,17 @@ class Hosting:
                 if opener is not None and rid in with_store and opener(region) is not None:
                     add(FAILED_OPEN, rid, proc, seq)
                     continue
+                superseded = opening.get(rid)
+                if superseded is not None:
+                    self.digest.remove(rid, superseded.open_seq_num)
                 opening[rid] = region
+                held += 1
+                acc ^= (rid * K1 ^ seq) * K2
             # else: already open under this very open: reported again
             opened_ids.append(rid)
             opened_procs.append(proc)
             opened_seqs.append(seq)
+        self.digest.add_many(held, acc)
         box = self.outbox
         box.region_ids[OPENED] += opened_ids
         box.proc_ids[OPENED] += opened_procs
@@ -161,6 +175,9 @@ class Hosting:
                     closed.append(rid)
                 else:
                     del self.opening[rid]
+                    older = self.online.get(rid)
+                    if older is not None:  # an older open of it, reopened here: the new one replaces it
+                        self.digest.remove(rid, older.open_seq_num)
                     self.online[rid] = region
         return closed
 
@@ -168,8 +185,26 @@ class Hosting:
         """Stop serving a region at once and close its store."""
         for regions in (self.online, self.opening):
             region = regions.pop(region_id, None)
-            if region is not None and region.store is not None:
+            if region is None:
+                continue
+            self.digest.remove(region_id, region.open_seq_num)
+            if region.store is not None:
                 region.store.close()
+
+    def adopt(self, region: HostedRegion) -> None:
+        """Serve a region without any order (the test hook AdoptRegion: a region opened behind the master's
+        back, for the reconciliation tests)."""
+        self.drop(region.region_id)
+        self.online[region.region_id] = region
+        self.digest.add(region.region_id, region.open_seq_num)
+
+    def held(self) -> list[tuple[int, int]]:
+        """Every (region id, open sequence number) held, opening or online: what `digest` sums up."""
+        return [(r.region_id, r.open_seq_num) for r in (*self.opening.values(), *self.online.values())]
+
+    def check_digest(self) -> bool:
+        """Whether the running digest equals one computed afresh (the tests' invariant)."""
+        return digest_mod.of(self.held()) == self.digest.value()
 
     def stop_serving(self) -> int:
         """Drop every region (fenced or declared dead); return how many were served."""
