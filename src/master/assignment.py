@@ -28,7 +28,7 @@ from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
 from meta.codec import ROW_HEAD, ROW_VERSION, server_bytes
-from meta.digest import K1, K2, Digest
+from meta.digest import Digest
 from meta.states import ASSIGNABLE, transition, transition_many
 
 S = RegionState
@@ -507,10 +507,8 @@ class AssignmentManager:
             else:
                 match(node)
         transition_many(matched, opened_state)
-        acc = 0  # meta.digest's mix of each pair now OPEN on `server`, inlined
         for node in matched:
             region_id = node.region_id
-            acc ^= (region_id * K1 ^ node.open_seq_num) * K2
             node.proc_id, node.kind, node.attempts, node.target = 0, none, 0, None
             pop(region_id, None)
             pop_stamp(region_id, None)
@@ -524,8 +522,12 @@ class AssignmentManager:
             )
         self.by_state[opening] -= len(matched)
         self.by_state[opened_state] += len(matched)
-        if matched:
-            self.digests.setdefault(server, Digest()).add_many(len(matched), acc)
+        if matched:  # now OPEN on `server`: into its digest, by C-level sums over the columns
+            digest = self.digests.setdefault(server, Digest())
+            if others:
+                digest.add_batch([n.region_id for n in matched], [n.open_seq_num for n in matched])
+            else:
+                digest.add_batch(region_ids, seqs)
         if others:
             self._report_each(server, OPENED, others, region_ids, proc_ids, seqs, rejected, effects)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta import digest as digest_mod
-from meta.digest import K1, K2, Digest
+from meta.digest import Digest
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
@@ -89,7 +89,7 @@ class Hosting:
         opened_ids: list[int] = []
         opened_procs: list[int] = []
         opened_seqs: list[int] = []
-        held = acc = 0  # pairs now held, and their mixes (meta.digest, inlined)
+        again: list[tuple[int, int]] = []  # opens already held, reported again: not new in the digest
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
             order = (proc, seq)
             if order in procs:
@@ -110,13 +110,14 @@ class Hosting:
                 if superseded is not None:
                     self.digest.remove(rid, superseded.open_seq_num)
                 opening[rid] = region
-                held += 1
-                acc ^= (rid * K1 ^ seq) * K2
-            # else: already open under this very open: reported again
+            else:  # already open under this very open: reported again
+                again.append((rid, seq))
             opened_ids.append(rid)
             opened_procs.append(proc)
             opened_seqs.append(seq)
-        self.digest.add_many(held, acc)
+        self.digest.add_batch(opened_ids, opened_seqs)
+        for rid, seq in again:
+            self.digest.remove(rid, seq)
         box = self.outbox
         box.region_ids[OPENED] += opened_ids
         box.proc_ids[OPENED] += opened_procs

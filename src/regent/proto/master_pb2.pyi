@@ -130,7 +130,7 @@ Global___ServerLoad: _TypeAlias = ServerLoad  # noqa: Y015
 @_typing.final
 class RegionDigest(_message.Message):
     """What a RegionServer holds (every region opening or online), in two numbers kept up to date on each open
-    and close: the count of (region id, open sequence number) pairs and the xor of their mixes (meta.digest).
+    and close: the count of (region id, open sequence number) pairs and the sum of their mixes (meta.digest).
     The master compares it with meta (master.reconcile).
     """
 
