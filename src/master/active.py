@@ -252,12 +252,14 @@ class ActiveMaster:
     async def server_startup(self, name: ServerName) -> None:
         if name in self.servers.dead:
             raise YouAreDead(f"server {name} was declared dead: stop serving and exit")
+        record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
+        # Built before the registration: a name meta cannot hold must not be live without its record.
+        batch = WriteBatch().put("servers", name.address.encode(), record.SerializeToString())
         try:
             replaced = self.servers.register(name)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
-        await self._persist(WriteBatch().put("servers", name.address.encode(), record.SerializeToString()))
+        await self._persist(batch)
         log.info("server_registered", server=str(name), replaced=[str(s) for s in replaced])
         self.reconciler.changed([name])
         self._server_arrived.set()

@@ -48,8 +48,9 @@ from meta.codec import (
     settings_from_proto,
     settings_to_proto,
 )
-from meta.types import validate_name, validate_table_name
+from meta.types import validate_host, validate_name, validate_table_name
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc
+from regent.status import clip
 
 if TYPE_CHECKING:
     from master.daemon import Master
@@ -103,7 +104,7 @@ async def _abort(
     trailers: tuple[tuple[str, str], ...] = (),
 ) -> None:
     context.set_trailing_metadata((("regent-error", name), *trailers))
-    await context.abort(code, message)
+    await context.abort(code, clip(message))
 
 
 def _active(master: Master) -> ActiveMaster:
@@ -120,8 +121,12 @@ def _server(msg: Any, what: str = "server") -> ServerName:
     if not msg.host or not 0 < msg.port < 65536 or msg.startcode <= 0:
         raise InvalidArgument(
             f"{what} must have a host, a port in 1..65535 and a positive startcode, got "
-            f"{msg.host!r}:{msg.port}:{msg.startcode}"
+            f"{msg.host[:80]!r}:{msg.port}:{msg.startcode}"
         )
+    try:
+        validate_host(msg.host)
+    except ValueError as exc:
+        raise InvalidArgument(f"{what}: {exc}") from None
     return ServerName(msg.host, msg.port, msg.startcode)
 
 

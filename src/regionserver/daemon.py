@@ -19,6 +19,7 @@ from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.lifecycle import run_until_signalled
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.status import clip
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
@@ -479,7 +480,7 @@ _REFUSALS: dict[type[Exception], tuple[grpc.StatusCode, str]] = {
 async def _refuse(context: grpc.aio.ServicerContext, exc: Exception) -> None:
     code, name = _REFUSALS[type(exc)]
     context.set_trailing_metadata((("regent-error", name),))
-    await context.abort(code, str(exc))
+    await context.abort(code, clip(str(exc)))
 
 
 class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
@@ -520,7 +521,7 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
             accepted, duplicates = self._server.execute(request)
         except OrderRefused as exc:
             context.set_trailing_metadata((("regent-error", "OrderRefused"),))
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, clip(str(exc)))
         return regionserver_pb2.ExecuteProceduresResponse(accepted=accepted, duplicates=duplicates)
 
     async def GetOnlineRegions(
@@ -559,7 +560,7 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
             validate_table_name(request.table)
         except ValueError as exc:
             context.set_trailing_metadata((("regent-error", "OrderRefused"),))
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"AdoptRegion: {exc}")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, clip(f"AdoptRegion: {exc}"))
         region = HostedRegion(
             request.region_id, request.table, request.start_key, request.end_key, request.open_seq_num, 0
         )
