@@ -171,8 +171,17 @@ class Reconciler:
             if node is None:
                 strays.append((region_id, Cause.SERVED_NOWHERE, "no such region in meta", ""))
                 continue
-            if node.proc_id or region_id in waiting or region_id in closing:
-                continue  # in transition (its procedure's business), or being closed by a repair
+            if region_id in closing:
+                continue  # being closed by an earlier repair
+            if node.proc_id or region_id in waiting:
+                # In transition: its procedure's business, unless held under an open sequence number this
+                # master never gave. No open of its can replace that one (the server keeps the newest):
+                # closed, so that the procedure's next retry of its open is taken.
+                if seq >= am.next_open_seq_num:
+                    strays.append(
+                        (region_id, Cause.SERVED_ELSEWHERE, _meta_says(node, server, seq), node.info.table)
+                    )
+                continue
             if node.state is S.OPEN and node.server == server and node.open_seq_num == seq:
                 matched += 1
                 continue
