@@ -291,16 +291,19 @@ class MasterService(master_pb2_grpc.MasterServicer):
     async def AddFamily(
         self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
-        tables = _active(self._master).tables
-        proc_id = await tables.change_family(_table_name(request.table), "add", _family(request.family))
-        return master_pb2.ProcedureResponse(proc_id=proc_id)
+        return await self._change_family(request, "add")
 
     @rpc
     async def ModifyFamily(
         self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
+        return await self._change_family(request, "modify")
+
+    async def _change_family(
+        self, request: master_pb2.FamilyRequest, op: str
+    ) -> master_pb2.ProcedureResponse:
         tables = _active(self._master).tables
-        proc_id = await tables.change_family(_table_name(request.table), "modify", _family(request.family))
+        proc_id = await tables.change_family(_table_name(request.table), op, _family(request.family))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc

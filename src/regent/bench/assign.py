@@ -57,6 +57,15 @@ def _regent(*args: str) -> list[str]:
     return [sys.executable, "-m", "regent.cli", *args]
 
 
+def start_regionservers(children: Children, rootdir: Path, master: str, ports: list[int]) -> None:
+    """One RegionServer per port, on `rootdir`, told `master`."""
+    for i, port in enumerate(ports):
+        children.start(
+            f"rs{i}",
+            _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port)),
+        )
+
+
 def _stub(address: str) -> master_pb2_grpc.MasterStub:
     return master_pb2_grpc.MasterStub(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
 
@@ -107,19 +116,7 @@ def _assign(
 ) -> dict[str, Any]:
     master_addr = f"127.0.0.1:{ports[0]}"
     with Children(root / "logs") as children:
-        for i in range(servers):
-            children.start(
-                f"rs{i}",
-                _regent(
-                    "regionserver",
-                    "--rootdir",
-                    str(rootdir),
-                    "--master",
-                    master_addr,
-                    "--port",
-                    str(ports[2 + i]),
-                ),
-            )
+        start_regionservers(children, rootdir, master_addr, ports[2 : 2 + servers])
         command = _regent(
             "master", "--rootdir", str(rootdir), "--port", str(ports[0]), "--min-servers", str(servers)
         )

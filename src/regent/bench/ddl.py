@@ -20,7 +20,7 @@ from typing import Any
 import regent
 from client import Admin, ProcedureHandle
 from client.procedure import get_procedure
-from regent.bench.assign import _regent, _stub, _wait_active
+from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
 from regent.supervise import Children, free_ports
 
 POLL_S = 0.005
@@ -33,19 +33,7 @@ def run(regions: int, servers: int, *, quiet: bool = False) -> dict[str, Any]:
         ports = free_ports(servers + 1)
         with Children(root / "logs") as children:
             address = f"127.0.0.1:{ports[0]}"
-            for i in range(servers):
-                children.start(
-                    f"rs{i}",
-                    _regent(
-                        "regionserver",
-                        "--rootdir",
-                        str(rootdir),
-                        "--master",
-                        address,
-                        "--port",
-                        str(ports[1 + i]),
-                    ),
-                )
+            start_regionservers(children, rootdir, address, ports[1:])
             children.start(
                 "master",
                 _regent(
