@@ -462,54 +462,51 @@ def abort_then_resume(admin: Admin, proc_id: int, servers: list[RegionServer]) -
     assert admin.get_procedure(proc_id).state == "ROLLED_BACK"
 
 
-@pytest.mark.parametrize("step", ["prepare", "close"])
-def test_disable_table_aborted_after_a_master_crash_while_closing_ends_enabled(
-    daemons: Daemons, tmp_path: Path, step: str
+S = RegionState
+ABORTS = [
+    # (halt, table state and region states durable at the halt, table state after the rollback)
+    pytest.param(
+        "disable_table:prepare", TableState.DISABLING, {S.OPEN}, TableState.ENABLED, id="disable-prepare"
+    ),
+    pytest.param(
+        "disable_table:close", TableState.DISABLING, {S.CLOSING}, TableState.ENABLED, id="disable-close"
+    ),
+    pytest.param(
+        "enable_table:prepare", TableState.ENABLING, {S.CLOSED}, TableState.DISABLED, id="enable-prepare"
+    ),
+    pytest.param(
+        "enable_table:assign", TableState.ENABLING, {S.OPENING}, TableState.DISABLED, id="enable-assign"
+    ),
+]
+
+
+@pytest.mark.parametrize(("halt", "at_halt", "regions_at_halt", "after"), ABORTS)
+def test_a_disable_or_enable_aborted_after_a_master_crash_mid_way_is_rolled_back(
+    daemons: Daemons,
+    tmp_path: Path,
+    halt: str,
+    at_halt: TableState,
+    regions_at_halt: set[RegionState],
+    after: TableState,
 ) -> None:
-    """Halted once DISABLING is durable (prepare) or once every region's close is (close): aborted on the
-    next master, the disable rolls back and the table is ENABLED with every region OPEN, its data kept."""
-    op = OPERATIONS["disable_table"]
-    crash = start_crash_cluster(daemons, tmp_path / "root", f"disable_table:{step}", "restart")
+    """A disable halted once DISABLING is durable, or once every region's close is; an enable halted once
+    ENABLING is, or every region's open: aborted on the next master, it rolls back, and the table ends as it
+    was before (ENABLED with every region OPEN and its data kept, or DISABLED with every region CLOSED)."""
+    op = OPERATIONS[halt.split(":")[0]]
+    crash = start_crash_cluster(daemons, tmp_path / "root", halt, "restart")
     try:
         prepare(crash, op)
         submit_once(crash, op)
         wait_halted(crash)
         meta = read_meta_contents(crash.rootdir)  # nothing writes it now: the master is dead
-        assert meta.tables[TABLE].state is TableState.DISABLING
-        closing = {r.state for i, r in meta.region_state.items() if i in crash.old_ids}
-        assert closing == ({RegionState.CLOSING} if step == "close" else {RegionState.OPEN}), closing
+        assert meta.tables[TABLE].state is at_halt
+        assert {r.state for i, r in meta.region_state.items() if i in crash.old_ids} == regions_at_halt
         master, servers = restart_with_servers_paused(crash)
         with regent.connect(crash.cluster.master_addresses, timeout=30) as conn:
             admin = conn.admin()
-            proc_id = the_procedure(admin, "disable_table", TABLE)
+            proc_id = the_procedure(admin, op.kind, TABLE)
             abort_then_resume(admin, proc_id, servers)
-            check_settled(crash, admin, master, op, TableState.ENABLED, proc_id)
-    finally:
-        crash.cluster.close()
-
-
-@pytest.mark.parametrize("step", ["prepare", "assign"])
-def test_enable_table_aborted_after_a_master_crash_while_opening_ends_disabled(
-    daemons: Daemons, tmp_path: Path, step: str
-) -> None:
-    """Halted once ENABLING is durable (prepare) or once every region's open is (assign): aborted on the
-    next master, the enable rolls back and the table is DISABLED with every region CLOSED."""
-    op = OPERATIONS["enable_table"]
-    crash = start_crash_cluster(daemons, tmp_path / "root", f"enable_table:{step}", "restart")
-    try:
-        prepare(crash, op)
-        submit_once(crash, op)
-        wait_halted(crash)
-        meta = read_meta_contents(crash.rootdir)
-        assert meta.tables[TABLE].state is TableState.ENABLING
-        opening = {r.state for i, r in meta.region_state.items() if i in crash.old_ids}
-        assert opening == ({RegionState.OPENING} if step == "assign" else {RegionState.CLOSED}), opening
-        master, servers = restart_with_servers_paused(crash)
-        with regent.connect(crash.cluster.master_addresses, timeout=30) as conn:
-            admin = conn.admin()
-            proc_id = the_procedure(admin, "enable_table", TABLE)
-            abort_then_resume(admin, proc_id, servers)
-            check_settled(crash, admin, master, op, TableState.DISABLED, proc_id)
+            check_settled(crash, admin, master, op, after, proc_id)
     finally:
         crash.cluster.close()
 
