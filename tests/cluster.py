@@ -440,8 +440,9 @@ class Cluster:
     def master_addresses(self) -> str:
         return ",".join(f"{LOOPBACK}:{p}" for p in self.master_ports)
 
-    def start_master(self, index: int = 0) -> Master:
-        master = self.daemons.master(self.rootdir, self.master_ports[index], self.master_args)
+    def start_master(self, index: int = 0, **kw: Any) -> Master:
+        """Start master `index` on its port; `kw` go to subprocess.Popen (env=..., for a test-only switch)."""
+        master = self.daemons.master(self.rootdir, self.master_ports[index], self.master_args, **kw)
         self.masters.append(master)
         return master
 
