@@ -29,7 +29,7 @@ import grpc
 import pytest
 
 import regent
-from client import Admin, Connection, ProcedureAborted, ProcedureHandle, TableNotEnabled
+from client import Admin, Connection, ProcedureAborted, ProcedureHandle
 from master.procedures import KINDS, ProcState
 from meta import RegionState, TableState
 from regent.proto.meta_pb2 import TableProcedureData
@@ -262,9 +262,18 @@ class SingleAttempt(Connection):
         super().__init__(address, timeout=30.0)
         self._address = address
 
-    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> Any:
+    def _call(
+        self,
+        method_name: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Any:
         method = getattr(self._stub(self._address), method_name)
-        return method(request, timeout=self.timeout if timeout is None else timeout)
+        return method(
+            request, timeout=self.timeout if timeout is None else timeout, metadata=metadata or None
+        )
 
 
 def submit_once(crash: Crash, op: Operation) -> int | None:
@@ -514,11 +523,6 @@ def test_a_disable_or_enable_aborted_after_a_master_crash_mid_way_is_rolled_back
 # ---- a DDL call whose master died before answering ----
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TableNotEnabled,
-    reason="DDL requests carry no nonce: the SDK's retry on the next master submits a second procedure",
-)
 def test_a_ddl_call_retried_after_its_master_died_is_submitted_once(daemons: Daemons, tmp_path: Path) -> None:
     """The SDK resends a call that failed with UNAVAILABLE to the next master. A DDL submission whose
     record was durable before its master died must not become a second procedure there."""

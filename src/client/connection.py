@@ -112,7 +112,14 @@ class Connection:
 
     # ---- the one call path ----
 
-    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> Any:
+    def _call(
+        self,
+        method_name: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Any:
         """Call Master.<method_name> on the active master, retrying what a failover explains.
 
         Retried, after finding the active master again: UNAVAILABLE (master down, restarting, or shutting
@@ -120,6 +127,7 @@ class Connection:
         call's deadline, so a slow but working master is waited for rather than sent the request twice.
         When the deadline passes, MasterUnavailable names every address tried and what each said.
         Any other error is the master's answer and is raised at once as its named RegentError.
+        `metadata` goes with every attempt (a DDL request's nonce: client.base).
         """
         total = self._timeout if timeout is None else timeout
         deadline = time.monotonic() + total
@@ -132,7 +140,7 @@ class Connection:
             if address is not None and remaining > 0:
                 method = getattr(self._stub(address), method_name)
                 try:
-                    response = method(request, timeout=remaining)
+                    response = method(request, timeout=remaining, metadata=metadata or None)
                 except grpc.RpcError as exc:
                     if not _retryable(exc):
                         raise from_rpc_error(exc) from None

@@ -128,6 +128,7 @@ class Procedure:
         self.submitted_ms = int(time.time() * 1000)
         self.updated_ms = self.submitted_ms
         self.finished_ms = 0
+        self.nonce = ""  # the submitting request's, if it carried one
         self.done = 0
         self.total = 0
 
@@ -192,6 +193,7 @@ class Procedure:
             error_message=self.error_message,
             finished_ms=self.finished_ms,
             rolling_back=self.rolling_back,
+            nonce=self.nonce,
         )
 
     def restore(self, record: meta_pb2.ProcedureRecord) -> None:
@@ -203,6 +205,7 @@ class Procedure:
         self.submitted_ms = record.submitted_ms
         self.updated_ms = record.updated_ms
         self.finished_ms = record.finished_ms
+        self.nonce = record.nonce
         self.total = getattr(self.data, "total", 0)
         if self.finished:
             self.done = self.total
