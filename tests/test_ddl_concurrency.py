@@ -34,7 +34,7 @@ from client.errors import (
 )
 from meta import RegionState, TableState
 from tests.background import CheckedThread, finish_all
-from tests.cluster import Cluster, Daemons, wait_until
+from tests.cluster import Cluster, module_cluster, wait_until
 from tests.failure_helpers import LONG_LEASE, events, settled
 
 CALL_TIMEOUT_S = 60.0
@@ -52,13 +52,8 @@ REFUSALS: tuple[type[RegentError], ...] = (
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One cluster for the module (each test has tables of its own). A long lease: a RegionServer paused
     by a test is not declared dead meanwhile."""
-    daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
-    try:
-        made = Cluster(daemons, tmp_path_factory.mktemp("root"), master_args=LONG_LEASE).start(servers=3)
+    with module_cluster(tmp_path_factory, servers=3, master_args=LONG_LEASE) as made:
         yield made
-        made.close()
-    finally:
-        daemons.kill_all()
 
 
 def _settled(cluster: Cluster) -> dict[int, Any]:

@@ -39,7 +39,7 @@ from client.errors import (
 )
 from meta import ColumnFamily, TableSettings, TableState
 from regent.proto import common_pb2, master_pb2
-from tests.cluster import Cluster, Daemons
+from tests.cluster import Cluster, module_cluster
 
 CALL_TIMEOUT_S = 60.0
 TABLES = ("t0", "t1")
@@ -52,13 +52,8 @@ STEPS = 12
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
-    try:
-        made = Cluster(daemons, tmp_path_factory.mktemp("root")).start(servers=2)
+    with module_cluster(tmp_path_factory, servers=2) as made:
         yield made
-        made.close()
-    finally:
-        daemons.kill_all()
 
 
 # ---- the model ----
