@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -522,6 +522,23 @@ class Cluster:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+@contextlib.contextmanager
+def module_cluster(
+    tmp_path_factory: Any, *, servers: int = 3, master_args: Sequence[str] = ()
+) -> Iterator[Cluster]:
+    """A started Cluster on a fresh ROOTDIR for a module-scoped fixture (starting one costs seconds): its
+    connection closed and every daemon killed on leaving, whatever happened."""
+    daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
+    try:
+        made = Cluster(daemons, tmp_path_factory.mktemp("root"), master_args=master_args).start(servers)
+        try:
+            yield made
+        finally:
+            made.close()
+    finally:
+        daemons.kill_all()
 
 
 # ---- observing who serves what, over time ----

@@ -33,6 +33,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    """A share of a whole: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value:g}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive(text)
     if value > 65535:
@@ -88,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=3000,
         help="how long a RegionServer stays live without a heartbeat; at least twice --heartbeat-ms "
         "(default 3000)",
+    )
+    master.add_argument(
+        "--reopen-share",
+        type=_share,
+        default=0.2,
+        help="modify_table and family changes reopen a table's regions with at most this share of them "
+        "out of service at once (at least one region); in (0, 1] (default 0.2)",
     )
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
@@ -184,6 +202,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_attempts=args.max_attempts,
                 heartbeat_ms=args.heartbeat_ms,
                 lease_ms=args.lease_ms,
+                reopen_share=args.reopen_share,
             )
             daemon.run(
                 daemon.MasterConfig(
