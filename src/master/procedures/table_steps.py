@@ -153,3 +153,17 @@ def delete_rows(gone: Sequence[RegionNode]) -> WriteBatch:
         batch.delete("regions", keys.region_key(info.table, info.start_key, info.region_id))
         batch.delete("region_state", keys.u64(info.region_id))
     return batch
+
+
+class CreatesRegions(Procedure):
+    """The steps that create a table's regions and open them, shared by create_table and truncate_table:
+    add_to_meta (the table ENABLING and its regions, one transaction) -> assign -> finish (ENABLED)."""
+
+    def step_add_to_meta(self, env: Env) -> Outcome:
+        return add_regions(env, self.data)
+
+    def step_assign(self, env: Env) -> Outcome:
+        return Outcome(next="finish", effects=assign_regions(env, self.table))
+
+    def step_finish(self, env: Env) -> Outcome:
+        return open_regions(env, self.table, "finish")
