@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import ClassVar, Self
 
 from regionserver.data.cells import Cell
+from regionserver.data.comparators import Comparator, CompareOp
 
 
 class Reach(enum.IntEnum):
@@ -107,6 +108,26 @@ class Filter:
     def filter_all_remaining(self) -> bool:
         """True once the scan should end (PageFilter, InclusiveStopFilter, WHILE, ...)."""
         return False
+
+    def __str__(self) -> str:
+        """The canonical string: `Name(arg, ...)`, every argument written out, in the declared order."""
+        args = [getattr(self, f.name) for f in dataclasses.fields(self) if f.init]
+        return f"{self.NAME}({', '.join(_argument(a) for a in args)})"
+
+
+def _argument(value: object) -> str:
+    """One argument (or a tuple of them, spread) in the language's notation."""
+    if isinstance(value, tuple):
+        return ", ".join(_argument(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | CompareOp):
+        return str(value)
+    if isinstance(value, Comparator):
+        return quote(str(value).encode("utf-8", "surrogateescape"))
+    if isinstance(value, bytes) or value is None:
+        return quote(value or b"")  # None: ColumnRangeFilter's unbounded side, written ''
+    raise TypeError(f"no notation for the argument {value!r}")
 
 
 Row = tuple[bytes, list[Cell]]

@@ -11,21 +11,13 @@ from typing import ClassVar
 
 from regionserver.data.cells import Cell
 from regionserver.data.comparators import Comparator, CompareOp
-from regionserver.data.filters_base import Filter, ReturnCode, quote
+from regionserver.data.filters_base import Filter, ReturnCode
 
 _INT32_BYTES = 4
 
 
 def _sign(a: bytes, b: bytes) -> int:
     return (a > b) - (a < b)
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def quote_comparator(comparator: Comparator) -> str:
-    return quote(str(comparator).encode("utf-8", "surrogateescape"))
 
 
 @dataclasses.dataclass(eq=True)
@@ -38,9 +30,6 @@ class KeyOnlyFilter(Filter):
     def transform_cell(self, cell: Cell) -> Cell:
         value = len(cell.value).to_bytes(_INT32_BYTES, "big") if self.len_as_value else b""
         return dataclasses.replace(cell, value=value)
-
-    def __str__(self) -> str:
-        return f"{self.NAME}({_bool(True)})" if self.len_as_value else f"{self.NAME}()"
 
 
 @dataclasses.dataclass(eq=True)
@@ -59,57 +48,59 @@ class FirstKeyOnlyFilter(Filter):
         self._found = True
         return ReturnCode.INCLUDE
 
-    def __str__(self) -> str:
-        return f"{self.NAME}()"
-
 
 @dataclasses.dataclass(eq=True)
-class PrefixFilter(Filter):
-    """Rows whose key starts with `prefix`; the scan ends once the keys have passed it."""
+class _RowKeyFilter(Filter):
+    """A filter that judges rows by their key alone (`excludes`): the row's cells follow the verdict.
+    `_done` is set by filters that also end the scan."""
 
-    NAME: ClassVar[str] = "PrefixFilter"
-    prefix: bytes
-    _passed: bool = dataclasses.field(default=False, init=False, compare=False, repr=False)
     _excluded: bool = dataclasses.field(default=False, init=False, compare=False, repr=False)
+    _done: bool = dataclasses.field(default=False, init=False, compare=False, repr=False)
+
+    def excludes(self, row: bytes) -> bool:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self._excluded = False
 
     def filter_row_key(self, row: bytes) -> bool:
-        sign = _sign(row[: len(self.prefix)], self.prefix)
-        if (sign < 0) if self.reversed else (sign > 0):
-            self._passed = True
-        self._excluded = sign != 0
+        self._excluded = self.excludes(row)
         return self._excluded
 
     def filter_cell(self, cell: Cell) -> ReturnCode:
         return ReturnCode.NEXT_ROW if self._excluded else ReturnCode.INCLUDE
 
-    def filter_all_remaining(self) -> bool:
-        return self._passed
+    def filter_row(self) -> bool:
+        return self._excluded  # in an OR list, the row key is not the last word
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({quote(self.prefix)})"
+    def filter_all_remaining(self) -> bool:
+        return self._done
 
 
 @dataclasses.dataclass(eq=True)
-class InclusiveStopFilter(Filter):
+class PrefixFilter(_RowKeyFilter):
+    """Rows whose key starts with `prefix`; the scan ends once the keys have passed it."""
+
+    NAME: ClassVar[str] = "PrefixFilter"
+    prefix: bytes
+
+    def excludes(self, row: bytes) -> bool:
+        sign = _sign(row[: len(self.prefix)], self.prefix)
+        self._done |= (sign < 0) if self.reversed else (sign > 0)
+        return sign != 0
+
+
+@dataclasses.dataclass(eq=True)
+class InclusiveStopFilter(_RowKeyFilter):
     """Rows up to and including `stop_row`; then the scan ends."""
 
     NAME: ClassVar[str] = "InclusiveStopFilter"
     stop_row: bytes
-    _done: bool = dataclasses.field(default=False, init=False, compare=False, repr=False)
 
-    def filter_row_key(self, row: bytes) -> bool:
+    def excludes(self, row: bytes) -> bool:
         sign = _sign(row, self.stop_row)
         self._done = (sign < 0) if self.reversed else (sign > 0)
         return self._done
-
-    def filter_cell(self, cell: Cell) -> ReturnCode:
-        return ReturnCode.NEXT_ROW if self._done else ReturnCode.INCLUDE
-
-    def filter_all_remaining(self) -> bool:
-        return self._done
-
-    def __str__(self) -> str:
-        return f"{self.NAME}({quote(self.stop_row)})"
 
 
 @dataclasses.dataclass(eq=True)
@@ -126,9 +117,6 @@ class ColumnPrefixFilter(Filter):
         # Qualifiers are sorted: past the prefix, nothing more of this family can match.
         return ReturnCode.SKIP if sign < 0 else ReturnCode.NEXT_ROW
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({quote(self.prefix)})"
-
 
 @dataclasses.dataclass(eq=True)
 class MultipleColumnPrefixFilter(Filter):
@@ -141,9 +129,6 @@ class MultipleColumnPrefixFilter(Filter):
         if not self.prefixes or any(cell.qualifier.startswith(p) for p in self.prefixes):
             return ReturnCode.INCLUDE
         return ReturnCode.NEXT_ROW if cell.qualifier > self.prefixes[-1] else ReturnCode.SKIP
-
-    def __str__(self) -> str:
-        return f"{self.NAME}({', '.join(quote(p) for p in self.prefixes)})"
 
 
 @dataclasses.dataclass(eq=True)
@@ -170,10 +155,6 @@ class ColumnRangeFilter(Filter):
             return ReturnCode.INCLUDE
         return ReturnCode.NEXT_ROW
 
-    def __str__(self) -> str:
-        low, high = quote(self.min_column or b""), quote(self.max_column or b"")
-        return f"{self.NAME}({low}, {_bool(self.min_inclusive)}, {high}, {_bool(self.max_inclusive)})"
-
 
 @dataclasses.dataclass(eq=True)
 class ColumnCountGetFilter(Filter):
@@ -193,9 +174,6 @@ class ColumnCountGetFilter(Filter):
 
     def filter_all_remaining(self) -> bool:
         return self._count > self.limit
-
-    def __str__(self) -> str:
-        return f"{self.NAME}({self.limit})"
 
 
 @dataclasses.dataclass(eq=True)
@@ -217,9 +195,6 @@ class ColumnPaginationFilter(Filter):
         self._count += 1
         return code
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({self.limit}, {self.offset})"
-
 
 @dataclasses.dataclass(eq=True)
 class PageFilter(Filter):
@@ -240,9 +215,6 @@ class PageFilter(Filter):
     def filter_all_remaining(self) -> bool:
         return self._accepted >= self.page_size
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({self.page_size})"
-
 
 @dataclasses.dataclass(eq=True)
 class TimestampsFilter(Filter):
@@ -258,9 +230,6 @@ class TimestampsFilter(Filter):
             return ReturnCode.NEXT_COL  # versions come newest first: no older one can be listed
         return ReturnCode.SKIP
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({', '.join(str(t) for t in self.timestamps)})"
-
 
 @dataclasses.dataclass(eq=True)
 class CompareFilter(Filter):
@@ -272,29 +241,15 @@ class CompareFilter(Filter):
     def passes(self, field: bytes) -> bool:
         return self.op.holds(self.comparator.compare(field))
 
-    def __str__(self) -> str:
-        return f"{self.NAME}({self.op}, {quote_comparator(self.comparator)})"
-
 
 @dataclasses.dataclass(eq=True)
-class RowFilter(CompareFilter):
+class RowFilter(_RowKeyFilter, CompareFilter):
     """Whole rows, by their key."""
 
     NAME: ClassVar[str] = "RowFilter"
-    _excluded: bool = dataclasses.field(default=False, init=False, compare=False, repr=False)
 
-    def filter_row_key(self, row: bytes) -> bool:
-        self._excluded = not self.passes(row)
-        return self._excluded
-
-    def reset(self) -> None:
-        self._excluded = False
-
-    def filter_cell(self, cell: Cell) -> ReturnCode:
-        return ReturnCode.NEXT_ROW if self._excluded else ReturnCode.INCLUDE
-
-    def filter_row(self) -> bool:
-        return self._excluded
+    def excludes(self, row: bytes) -> bool:
+        return not self.passes(row)
 
 
 @dataclasses.dataclass(eq=True)
@@ -361,13 +316,6 @@ class SingleColumnValueFilter(Filter):
 
     def filter_row(self) -> bool:
         return not self._matched if self._found else self.filter_if_missing
-
-    def __str__(self) -> str:
-        args = [quote(self.family), quote(self.qualifier), str(self.op)]
-        args.append(quote_comparator(self.comparator))
-        if not (self.filter_if_missing is False and self.latest_version_only is True):
-            args += [_bool(self.filter_if_missing), _bool(self.latest_version_only)]
-        return f"{self.NAME}({', '.join(args)})"
 
 
 @dataclasses.dataclass(eq=True)
