@@ -541,3 +541,13 @@ def test_a_mutated_string_parses_or_raises_filter_syntax_error(text: bytes) -> N
 def test_any_bytes_parse_or_raise_filter_syntax_error(text: bytes) -> None:
     with contextlib.suppress(FilterSyntaxError):
         parse_filter(text)
+
+
+def test_the_public_face_exports_the_parser_the_loop_and_one_error_tree() -> None:
+    from regionserver.data import filters
+
+    assert [name for name in filters.__all__ if not hasattr(filters, name)] == []
+    assert {"parse_filter", "apply", "Filter", "ReturnCode", "FilterSyntaxError"} <= set(filters.__all__)
+    for error in (UnknownFilterError, UnknownComparatorError, FilterArgumentError):
+        assert issubclass(error, FilterSyntaxError)
+    assert issubclass(FilterSyntaxError, ValueError)  # a gateway's "invalid argument"
