@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from regent import admin_cli, local
+from regent import admin_cli, certs_cli, local
 
 
 def _count(text: str) -> int:
@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
             "admin", help="operator commands against the active master (status, move, bypass, ...)"
         ),
         _positive,
+    )
+
+    certs_cli.add_arguments(
+        sub.add_parser("certs", help="make the cluster CA and node and client certificates (mutual TLS)")
     )
 
     bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
@@ -204,6 +208,8 @@ def _run(argv: Sequence[str] | None) -> None:
                 build_parser().error(f"--master: {exc}")
             logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
             rs_daemon.run(rs_daemon.RegionServerConfig(args.rootdir, masters, args.port, args.host))
+        elif args.command == "certs":
+            sys.exit(certs_cli.run(args))
         elif args.command == "local":
             sys.exit(local.main(args))
         elif args.command == "admin":

@@ -1,0 +1,508 @@
+"""The cluster's certificates (ground): a CA, node and client certificates with a role, and the gRPC
+credentials every daemon and the SDK build from a certs directory.
+
+A certs directory (mode 0700) holds, in CockroachDB's layout:
+
+    ca.crt                      the cluster CA (self-signed); every process trusts it and nothing else
+    ca.key                      its key: only `regent certs create-*` needs it (or keep it apart: --ca-key)
+    node.crt, node.key          a daemon's certificate (role node), for the hosts it serves on
+    client.NAME.crt, .key       a client's certificate (role admin or client)
+
+Every certificate carries, as subject-alternative-name URIs, its role (`regent:role:node|admin|client`) and
+the cluster it belongs to (`regent:cluster:<id>`, the id made with the CA). A peer's identity is read from
+its certificate on each call (`identity_of`), so the role cannot be claimed, only proven. Keys are ECDSA
+P-256: fast to make (a fresh `regent local` makes four) and to handshake with.
+
+This module imports no gRPC at load time: `regent local`'s supervisor uses it and must never initialise gRPC
+(see regent.local); the credential functions import it when called.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import ipaddress
+import os
+import re
+import ssl
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ROLES = ("node", "admin", "client")
+ROLE_URI = "regent:role:"
+CLUSTER_URI = "regent:cluster:"
+CA_CERT = "ca.crt"
+CA_KEY = "ca.key"
+NODE = "node"
+#: The environment variable every process reads when --certs-dir / certs_dir= is not given.
+CERTS_ENV = "REGENT_CERTS_DIR"
+#: A certificate that expires within this many days is warned about when a process starts.
+EXPIRY_WARNING_DAYS = 30
+CA_DAYS = 3650
+LEAF_DAYS = 825
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CertError(Exception):
+    """A certificate cannot be made, found or used: the message is one line saying what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a certificate says its holder is: a role, the host names/IPs or client name, the cluster."""
+
+    role: str
+    names: tuple[str, ...]
+    cluster: str
+    subject: str
+
+    def __str__(self) -> str:
+        return f"{self.subject} (role {self.role or 'none'})"
+
+
+@dataclass(frozen=True, slots=True)
+class CertInfo:
+    """One certificate file of a certs directory, as `regent certs list` shows it."""
+
+    file: str
+    role: str
+    subject: str
+    names: tuple[str, ...]
+    cluster: str
+    not_after: datetime.datetime
+
+    def days_left(self, now: datetime.datetime | None = None) -> float:
+        now = now or datetime.datetime.now(datetime.UTC)
+        return (self.not_after - now).total_seconds() / 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a process presents and trusts: the CA, its own key and certificate (PEM), and who it is."""
+
+    certs_dir: Path
+    ca: bytes
+    key: bytes
+    cert: bytes
+    identity: Identity
+
+
+# ---- making certificates ----
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _write(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
+    """Write a file with `mode` from the start (a key is never readable by others, even for an instant)."""
+    if path.exists() and not overwrite:
+        raise CertError(f"{path} exists: remove it first, or pass --overwrite to replace it")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prepare_dir(certs_dir: Path) -> Path:
+    """Create the certs directory (0700) if needed; refuse one that others may read."""
+    certs_dir = certs_dir.expanduser().absolute()
+    try:
+        certs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CertError(f"cannot create the certs directory {certs_dir}: {exc.strerror}") from None
+    if not certs_dir.is_dir():
+        raise CertError(f"{certs_dir} is not a directory")
+    os.chmod(certs_dir, 0o700)
+    return certs_dir
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def create_ca(
+    certs_dir: Path, *, days: int = CA_DAYS, overwrite: bool = False, ca_key: Path | None = None
+) -> CertInfo:
+    """Make a new cluster CA (ca.crt, and ca.key in the certs dir or at `ca_key`) with a new cluster id."""
+    certs_dir = prepare_dir(certs_dir)
+    key_path = ca_key or certs_dir / CA_KEY
+    for path in (certs_dir / CA_CERT, key_path):
+        if path.exists() and not overwrite:
+            raise CertError(f"{path} exists: this directory has a CA already (--overwrite replaces it)")
+    cluster = uuid.uuid4().hex
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Regent"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Regent cluster CA {cluster[:8]}"),
+        ]
+    )
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(CLUSTER_URI + cluster)]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    if key_path.parent != certs_dir:
+        key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write(key_path, _key_pem(key), 0o600, overwrite)
+    _write(certs_dir / CA_CERT, _cert_pem(cert), 0o644, overwrite)
+    return info_of(certs_dir / CA_CERT)
+
+
+def _load_ca(certs_dir: Path, ca_key: Path | None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert_path, key_path = certs_dir / CA_CERT, ca_key or certs_dir / CA_KEY
+    if not cert_path.exists():
+        raise CertError(f"no CA in {certs_dir}: run `regent certs create-ca --certs-dir {certs_dir}` first")
+    if not key_path.exists():
+        raise CertError(f"the CA key {key_path} is missing: give its path with --ca-key")
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CertError(f"{key_path} is not an ECDSA key made by `regent certs create-ca`")
+    if key.public_key() != cert.public_key():
+        raise CertError(f"{key_path} is not the key of {cert_path}")
+    return cert, key
+
+
+def _host_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _leaf(
+    certs_dir: Path,
+    stem: str,
+    common_name: str,
+    role: str,
+    names: list[x509.GeneralName],
+    *,
+    days: int,
+    overwrite: bool,
+    ca_key: Path | None,
+) -> CertInfo:
+    certs_dir = prepare_dir(certs_dir)
+    ca_cert, ca_private = _load_ca(certs_dir, ca_key)
+    cluster = cluster_of(ca_cert)
+    for suffix in (".crt", ".key"):
+        if (certs_dir / f"{stem}{suffix}").exists() and not overwrite:
+            raise CertError(f"{certs_dir / (stem + suffix)} exists: pass --overwrite to replace it")
+    key = ec.generate_private_key(ec.SECP256R1())
+    usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
+    if role == "node":
+        usages.insert(0, ExtendedKeyUsageOID.SERVER_AUTH)
+    now = _now()
+    not_after = min(now + datetime.timedelta(days=days), ca_cert.not_valid_after_utc)
+    san = [
+        *names,
+        x509.UniformResourceIdentifier(ROLE_URI + role),
+        x509.UniformResourceIdentifier(CLUSTER_URI + cluster),
+    ]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Regent"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_private.public_key()), critical=False
+        )
+        .sign(ca_private, hashes.SHA256())
+    )
+    _write(certs_dir / f"{stem}.key", _key_pem(key), 0o600, overwrite)
+    _write(certs_dir / f"{stem}.crt", _cert_pem(cert), 0o644, overwrite)
+    return info_of(certs_dir / f"{stem}.crt")
+
+
+def create_node(
+    certs_dir: Path,
+    hosts: list[str],
+    *,
+    days: int = LEAF_DAYS,
+    overwrite: bool = False,
+    ca_key: Path | None = None,
+) -> CertInfo:
+    """Make node.crt/node.key (role node) for `hosts`: the names and IPs the daemons of this host listen
+    on and claim when they register (a RegionServer's --host must be one of them)."""
+    if not hosts:
+        raise CertError("create-node needs at least one HOST (a name or an IP the daemons listen on)")
+    for host in hosts:
+        if not host or any(c.isspace() for c in host) or "/" in host:
+            raise CertError(f"{host!r} is not a host name or IP address")
+    names = [_host_name(h) for h in dict.fromkeys(hosts)]
+    return _leaf(certs_dir, NODE, hosts[0], "node", names, days=days, overwrite=overwrite, ca_key=ca_key)
+
+
+def create_client(
+    certs_dir: Path,
+    name: str,
+    role: str,
+    *,
+    days: int = LEAF_DAYS,
+    overwrite: bool = False,
+    ca_key: Path | None = None,
+) -> CertInfo:
+    """Make client.NAME.crt/.key with role admin (DDL and operator calls) or client (look-ups and data)."""
+    if role not in ("admin", "client"):
+        raise CertError(f"a client certificate's role is admin or client, got {role!r}")
+    if not _NAME.match(name):
+        raise CertError(f"a client name is 1-64 letters, digits, '_', '.', '-', got {name!r}")
+    return _leaf(certs_dir, f"client.{name}", name, role, [], days=days, overwrite=overwrite, ca_key=ca_key)
+
+
+def ensure_local(certs_dir: Path, hosts: list[str]) -> list[CertInfo]:
+    """What `regent local` needs, made if missing: a CA, a node certificate for `hosts`, and clients
+    `admin` (role admin) and `app` (role client). Returns what was made (nothing when all was there)."""
+    made = []
+    if not (certs_dir / CA_CERT).exists():
+        made.append(create_ca(certs_dir))
+    if not (certs_dir / f"{NODE}.crt").exists():
+        made.append(create_node(certs_dir, hosts))
+    for name, role in (("admin", "admin"), ("app", "client")):
+        if not (certs_dir / f"client.{name}.crt").exists():
+            made.append(create_client(certs_dir, name, role))
+    return made
+
+
+# ---- reading certificates ----
+
+
+def cluster_of(cert: x509.Certificate) -> str:
+    for uri in _uris(cert):
+        if uri.startswith(CLUSTER_URI):
+            return uri[len(CLUSTER_URI) :]
+    return ""
+
+
+def _uris(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return list(san.get_values_for_type(x509.UniformResourceIdentifier))
+
+
+def _identity(cert: x509.Certificate) -> Identity:
+    uris = _uris(cert)
+    role = next((u[len(ROLE_URI) :] for u in uris if u.startswith(ROLE_URI)), "")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [*san.get_values_for_type(x509.DNSName)]
+        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        names = []
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    if role in ("admin", "client"):
+        names = [subject]
+    return Identity(role if role in ROLES else "", tuple(names), cluster_of(cert), subject)
+
+
+def info_of(path: Path) -> CertInfo:
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CertError(f"{path} is not a PEM certificate: {exc}") from None
+    ident = _identity(cert)
+    role = "ca" if path.name == CA_CERT else ident.role
+    return CertInfo(path.name, role, ident.subject, ident.names, ident.cluster, cert.not_valid_after_utc)
+
+
+def list_certs(certs_dir: Path) -> list[CertInfo]:
+    """Every certificate of the certs directory: the CA first, then the node, then the clients."""
+    if not certs_dir.is_dir():
+        raise CertError(f"no certs directory at {certs_dir}: make one with `regent certs create-ca`")
+    order = {CA_CERT: 0, f"{NODE}.crt": 1}
+    files = sorted(certs_dir.glob("*.crt"), key=lambda p: (order.get(p.name, 2), p.name))
+    return [info_of(p) for p in files]
+
+
+def fingerprint(pem: bytes) -> str:
+    """SHA-256 of a certificate, hex: how an operator compares two CAs."""
+    return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+
+
+def load(certs_dir: Path | str, who: str = NODE) -> Credentials:
+    """The credentials of `who` ("node", or a client name: client.NAME.crt) in `certs_dir`; CertError
+    says what is missing and how to make it."""
+    certs_dir = Path(certs_dir).expanduser().absolute()
+    stem = NODE if who == NODE else f"client.{who}"
+    paths = [certs_dir / CA_CERT, certs_dir / f"{stem}.crt", certs_dir / f"{stem}.key"]
+    missing = [p.name for p in paths if not p.exists()]
+    if not certs_dir.is_dir():
+        raise CertError(f"the certs directory {certs_dir} does not exist (make one with `regent certs`)")
+    if missing:
+        if who == NODE:
+            how = f"regent certs create-node HOST... --certs-dir {certs_dir}"
+        else:
+            how = f"regent certs create-client {who} --role admin|client --certs-dir {certs_dir}"
+        clients = sorted(p.name[7:-4] for p in certs_dir.glob("client.*.crt"))
+        there = f" (clients there: {', '.join(clients)})" if clients and who != NODE else ""
+        raise CertError(f"{certs_dir} has no {', '.join(missing)}{there}: make it with `{how}`")
+    try:
+        ca, cert, key = (p.read_bytes() for p in paths)
+        parsed = x509.load_pem_x509_certificate(cert)
+    except (OSError, ValueError) as exc:
+        raise CertError(f"cannot read the certificates in {certs_dir}: {exc}") from None
+    return Credentials(certs_dir, ca, key, cert, _identity(parsed))
+
+
+def expiring(certs_dir: Path, days: float = EXPIRY_WARNING_DAYS) -> list[CertInfo]:
+    """The certificates of `certs_dir` that expire within `days` (or have expired)."""
+    return [c for c in list_certs(certs_dir) if c.days_left() < days]
+
+
+def warn_expiring(creds: Credentials, log: Any) -> None:
+    """Log one warning per certificate of the certs dir that expires within EXPIRY_WARNING_DAYS."""
+    for cert in expiring(creds.certs_dir):
+        log.warning(
+            "certificate_expires_soon",
+            file=str(creds.certs_dir / cert.file),
+            not_after=cert.not_after.isoformat(),
+            days_left=round(cert.days_left(), 1),
+        )
+
+
+# ---- peers ----
+
+
+@functools.lru_cache(maxsize=256)
+def _identity_of_pem(pem: bytes) -> Identity | None:
+    try:
+        return _identity(x509.load_pem_x509_certificate(pem))
+    except ValueError:
+        return None
+
+
+def identity_of(auth_context: dict[str, list[bytes]]) -> Identity | None:
+    """The peer's identity from a gRPC call's auth_context(), None if it presented no certificate."""
+    pems = auth_context.get("x509_pem_cert") or []
+    return _identity_of_pem(pems[0]) if pems else None
+
+
+def peer_certificate(address: str, timeout: float = 1.0) -> x509.Certificate | None:
+    """The certificate a TLS server at host:port presents, without checking it; None if it speaks no TLS
+    (or nothing answers). For diagnosis only: what cluster a refusing master belongs to, whether a port
+    wants TLS."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=timeout) as sock,
+            context.wrap_socket(sock, server_hostname=host) as tls_sock,
+        ):
+            der = tls_sock.getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def peer_cluster(address: str, timeout: float = 1.0) -> str | None:
+    """The cluster id in the certificate a TLS server presents; "" if it has none; None if no TLS."""
+    cert = peer_certificate(address, timeout)
+    return None if cert is None else cluster_of(cert)
+
+
+def ca_cluster(creds: Credentials) -> str:
+    return cluster_of(x509.load_pem_x509_certificate(creds.ca))
+
+
+# ---- gRPC credentials ----
+
+
+def server_credentials(creds: Credentials) -> Any:
+    """Server credentials that require a client certificate signed by the cluster CA."""
+    import grpc
+
+    return grpc.ssl_server_credentials(
+        [(creds.key, creds.cert)], root_certificates=creds.ca, require_client_auth=True
+    )
+
+
+def channel_credentials(creds: Credentials) -> Any:
+    import grpc
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=creds.ca, private_key=creds.key, certificate_chain=creds.cert
+    )
+
+
+__all__ = [
+    "CERTS_ENV",
+    "ROLES",
+    "CertError",
+    "CertInfo",
+    "Credentials",
+    "Identity",
+    "create_ca",
+    "create_client",
+    "create_node",
+    "ensure_local",
+    "identity_of",
+    "list_certs",
+    "load",
+]
