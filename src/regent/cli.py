@@ -9,8 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regent import admin_cli, certs_cli, local
+
+if TYPE_CHECKING:
+    from regent.transport import Transport
 
 
 def _count(text: str) -> int:
@@ -38,6 +42,28 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {value}")
     return value
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """--certs-dir and --insecure, the same for every daemon (docs/security.md)."""
+    parser.add_argument(
+        "--certs-dir",
+        type=Path,
+        default=None,
+        help="the cluster's certificates (ca.crt, node.crt, node.key): mutual TLS on every connection "
+        "(default $REGENT_CERTS_DIR; make them with `regent certs`)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plain text: no TLS, no authentication, no authorization (development only)",
+    )
+
+
+def _transport(args: argparse.Namespace) -> Transport:
+    from regent import transport
+
+    return transport.resolve(args.certs_dir, args.insecure, what="--certs-dir")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,11 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 3000)",
     )
 
+    add_security_arguments(master)
+
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
     rs.add_argument("--master", required=True, help="master address(es): host:port[,host:port...]")
     rs.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add_security_arguments(rs)
 
     local.add_arguments(
         sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
@@ -124,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "assign", help="startup assignment of N regions on K RegionServers, and its floor"
     )
     bassign.add_argument("--regions", type=_positive, default=1_000_000)
+    bassign.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bassign.add_argument("--servers", type=_positive, default=10)
     bassign.add_argument("--json", action="store_true", help="print only the JSON object (no progress bar)")
     bassign.add_argument("--skip-floor", action="store_true", help="do not measure the floor")
@@ -134,12 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         "ddl", help="create, disable, enable, modify and delete a table of N regions on K RegionServers"
     )
     bddl.add_argument("--regions", type=_positive, default=100_000)
+    bddl.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bddl.add_argument("--servers", type=_positive, default=10)
     bddl.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
     brec.add_argument("--mttr-regions", type=_positive, default=100_000)
+    brec.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     brec.add_argument("--failover-regions", type=_positive, default=1_000_000)
     brec.add_argument("--servers", type=_positive, default=10)
     brec.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -182,6 +214,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     f"--heartbeat-ms ({args.heartbeat_ms})"
                 )
             logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
+            transport = _transport(args)
             assignment = AssignmentConfig(
                 min_servers=args.min_servers,
                 startup_grace_s=args.startup_grace_ms / 1000,
@@ -196,6 +229,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     host=args.host,
                     hung_master_s=args.hung_master_ms / 1000,
                     assignment=assignment,
+                    transport=transport,
                 )
             )
         elif args.command == "regionserver":
@@ -207,7 +241,10 @@ def _run(argv: Sequence[str] | None) -> None:
             except ValueError as exc:
                 build_parser().error(f"--master: {exc}")
             logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
-            rs_daemon.run(rs_daemon.RegionServerConfig(args.rootdir, masters, args.port, args.host))
+            config = rs_daemon.RegionServerConfig(
+                args.rootdir, masters, args.port, args.host, transport=_transport(args)
+            )
+            rs_daemon.run(config)
         elif args.command == "certs":
             sys.exit(certs_cli.run(args))
         elif args.command == "local":
@@ -220,6 +257,9 @@ def _run(argv: Sequence[str] | None) -> None:
                 sys.exit(1)
         elif args.command == "bench":
             logs.configure("bench", level="warning")
+            from regent.bench import security
+
+            security.use_insecure(getattr(args, "insecure", False))
             if args.bench == "meta":
                 from regent.bench import meta
 

@@ -439,10 +439,10 @@ def identity_of(auth_context: dict[str, list[bytes]]) -> Identity | None:
     return _identity_of_pem(pems[0]) if pems else None
 
 
-def peer_certificate(address: str, timeout: float = 1.0) -> x509.Certificate | None:
-    """The certificate a TLS server at host:port presents, without checking it; None if it speaks no TLS
-    (or nothing answers). For diagnosis only: what cluster a refusing master belongs to, whether a port
-    wants TLS."""
+def probe(address: str, timeout: float = 1.0) -> tuple[str, x509.Certificate | None]:
+    """What speaks at host:port: ("tls", its certificate), ("plain", None) for a server that answers but
+    not in TLS, or ("unreachable", None). The certificate is not checked: this is for diagnosis only
+    (which cluster a refusing master belongs to, whether a port wants TLS)."""
     import socket
 
     host, _, port = address.rpartition(":")
@@ -451,20 +451,45 @@ def peer_certificate(address: str, timeout: float = 1.0) -> x509.Certificate | N
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2"])
     try:
-        with (
-            socket.create_connection((host, int(port)), timeout=timeout) as sock,
-            context.wrap_socket(sock, server_hostname=host) as tls_sock,
-        ):
-            der = tls_sock.getpeercert(binary_form=True)
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
     except (OSError, ValueError):
+        return "unreachable", None
+    with sock:
+        try:
+            with context.wrap_socket(sock, server_hostname=host) as tls_sock:
+                der = tls_sock.getpeercert(binary_form=True)
+        except (ssl.SSLError, ConnectionError):
+            return "plain", None
+        except OSError:
+            return "unreachable", None
+    return "tls", x509.load_der_x509_certificate(der) if der else None
+
+
+def mismatch(address: str, creds: Credentials | None, timeout: float = 1.0) -> str | None:
+    """Why a connection to `address` cannot work whatever the retries, or None if nothing says so: it
+    speaks plain text and we TLS, or the reverse, or its certificate is of another cluster."""
+    kind, cert = probe(address, timeout)
+    if creds is None:
+        if kind == "tls":
+            return (
+                f"{address} requires mutual TLS and this client connects in plain text (insecure): give "
+                f"the cluster's certificates (certs_dir=DIR, --certs-dir DIR or ${CERTS_ENV})"
+            )
         return None
-    return x509.load_der_x509_certificate(der) if der else None
-
-
-def peer_cluster(address: str, timeout: float = 1.0) -> str | None:
-    """The cluster id in the certificate a TLS server presents; "" if it has none; None if no TLS."""
-    cert = peer_certificate(address, timeout)
-    return None if cert is None else cluster_of(cert)
+    if kind == "plain":
+        return (
+            f"{address} speaks plain text (it was started with --insecure) and this process mutual TLS: "
+            "start every process of a cluster the same way"
+        )
+    if kind == "tls" and cert is not None:
+        theirs, ours = cluster_of(cert), ca_cluster(creds)
+        if theirs != ours:
+            return (
+                f"{address} belongs to another cluster: its certificate is of cluster "
+                f"{theirs or '(none: not a Regent certificate)'}, the certificates in {creds.certs_dir} "
+                f"are of cluster {ours}"
+            )
+    return None
 
 
 def ca_cluster(creds: Credentials) -> str:
