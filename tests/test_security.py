@@ -453,3 +453,14 @@ def test_a_certificate_expiring_within_30_days_is_logged_at_start(daemons: Daemo
     )
     (event,) = [e for e in master.events() if e["event"] == "certificate_expires_soon"]
     assert event["file"].endswith("node.crt") and 11 < event["days_left"] <= 12
+
+
+def test_a_plain_text_regionserver_against_a_tls_master_stops_with_a_clear_error(
+    env: Env, daemons: Daemons, tmp_path: Path
+) -> None:
+    server = daemons.regionserver(
+        tmp_path / "root", env.cluster.masters[0].address, extra_args=["--insecure"]
+    )
+    assert server.wait_exit(30) == 1
+    assert "requires mutual TLS and this client connects in plain text" in server.stderr_text()
+    assert server.has_event("running_insecure")
