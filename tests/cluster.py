@@ -31,6 +31,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regent import tls
+from regent.certs import ensure_local
 from regent.proto import master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
 
@@ -49,7 +50,7 @@ _INSECURE: set[str] = set()
 
 def make_test_certs(certs_dir: Path) -> Path:
     """A CA, a node certificate for loopback, and clients `admin` (role admin) and `app` (role client)."""
-    tls.ensure_local(certs_dir, [LOOPBACK, "localhost"])
+    ensure_local(certs_dir, [LOOPBACK, "localhost"])
     return certs_dir
 
 

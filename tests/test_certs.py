@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from regent import tls
+from regent.certs import create_ca, create_client, create_node
 
 
 def regent_certs(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -79,17 +80,17 @@ def test_certs_refuse_what_would_break_or_overwrite_and_say_what_to_do(tmp_path:
 
 def test_a_certificate_expiring_within_30_days_is_flagged(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    tls.create_ca(certs)
-    tls.create_client(certs, "short", "client", days=10)
-    tls.create_node(certs, ["127.0.0.1"])
+    create_ca(certs)
+    create_client(certs, "short", "client", days=10)
+    create_node(certs, ["127.0.0.1"])
     assert [c.file for c in tls.expiring(certs)] == ["client.short.crt"]
     assert "(expires soon)" in regent_certs("list", "--certs-dir", certs).stdout
 
 
 def test_credentials_name_what_is_missing(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    tls.create_ca(certs)
-    tls.create_client(certs, "app", "client")
+    create_ca(certs)
+    create_client(certs, "app", "client")
     try:
         tls.load(certs, "bob")
     except tls.CertError as exc:

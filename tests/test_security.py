@@ -24,6 +24,7 @@ import regent
 from client.errors import PermissionDenied, TlsMismatch
 from master.access import POLICY as MASTER_POLICY
 from regent import authz, tls
+from regent.certs import create_ca, create_node
 from regent.proto import common_pb2, master_pb2, regionserver_pb2
 from regent.transport import INSECURE, Transport
 from regionserver.access import POLICY as RS_POLICY
@@ -290,7 +291,7 @@ def test_a_node_certificate_cannot_speak_for_another_host(env: Env, tmp_path: Pa
     certs.mkdir(mode=0o700)
     for name in ("ca.crt", "ca.key"):
         (certs / name).write_bytes((ca_dir / name).read_bytes())
-    tls.create_node(certs, ["10.9.9.9"])  # signed by the cluster CA, for another host
+    create_node(certs, ["10.9.9.9"])  # signed by the cluster CA, for another host
     (address, call, request) = _forgeries(env.cluster)[2]  # RegionServerStartup for a loopback server
     exc = _call(Transport(tls.load(certs)), address, call, request)
     assert _refused_by_authz(exc) and exc is not None
@@ -442,8 +443,8 @@ def _free(port: int) -> bool:
 
 def test_a_certificate_expiring_within_30_days_is_logged_at_start(daemons: Daemons, tmp_path: Path) -> None:
     certs = tmp_path / "certs"
-    tls.create_ca(certs)
-    tls.create_node(certs, [LOOPBACK], days=12)
+    create_ca(certs)
+    create_node(certs, [LOOPBACK], days=12)
     master = daemons.master(tmp_path / "root", extra_args=["--certs-dir", str(certs), "--min-servers", "0"])
     wait_until(
         lambda: master.has_event("certificate_expires_soon"),

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from regent import tls
+from regent import certs, tls
 
 EXAMPLES = """examples:
   regent certs create-ca --certs-dir certs
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument(
             "--days",
             type=int,
-            default=tls.CA_DAYS if name == "create-ca" else tls.LEAF_DAYS,
+            default=certs.CA_DAYS if name == "create-ca" else certs.LEAF_DAYS,
             help="validity in days (default %(default)s)",
         )
         if name == "create-node":
@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
             raise tls.CertError(f"--days must be positive, got {args.days}")
         options = {"days": args.days, "overwrite": args.overwrite, "ca_key": args.ca_key}
         if args.certs_command == "create-ca":
-            made = tls.create_ca(args.certs_dir, **options)
+            made = certs.create_ca(args.certs_dir, **options)
         elif args.certs_command == "create-node":
-            made = tls.create_node(args.certs_dir, args.hosts, **options)
+            made = certs.create_node(args.certs_dir, args.hosts, **options)
         else:
-            made = tls.create_client(args.certs_dir, args.name, args.role, **options)
+            made = certs.create_client(args.certs_dir, args.name, args.role, **options)
     except tls.CertError as exc:
         print(f"regent certs: error: {exc}", file=sys.stderr)
         return 1
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    certs = tls.list_certs(Path(args.certs_dir))
+    found = tls.list_certs(Path(args.certs_dir))
     if args.json:
         rows = [
             {
@@ -104,21 +104,21 @@ def _list(args: argparse.Namespace) -> int:
                 "not_after": c.not_after.isoformat(),
                 "days_left": round(c.days_left(), 1),
             }
-            for c in certs
+            for c in found
         ]
         print(json.dumps({"certs_dir": str(args.certs_dir), "certificates": rows}))
         return 0
-    if not certs:
+    if not found:
         print(f"no certificates in {args.certs_dir}: start with `regent certs create-ca`", file=sys.stderr)
         return 0
-    width = max(len(c.file) for c in certs)
+    width = max(len(c.file) for c in found)
     print(f"{'FILE':<{width}}  {'ROLE':<6}  {'EXPIRES':<10}  {'DAYS':>5}  NAMES")
-    for c in certs:
+    for c in found:
         soon = "  (expires soon)" if c.days_left() < tls.EXPIRY_WARNING_DAYS else ""
         print(
             f"{c.file:<{width}}  {c.role:<6}  {c.not_after:%Y-%m-%d}  {int(c.days_left()):>5}  "
             f"{', '.join(c.names) or '-'}{soon}"
         )
-    clusters = {c.cluster for c in certs}
+    clusters = {c.cluster for c in found}
     print(f"cluster {', '.join(sorted(clusters))}")
     return 0

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TextIO
 
 from master.election import Announcement, read_announcement
-from regent import tls
+from regent import certs, tls
 
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
@@ -443,7 +443,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         plan = make_plan(args)
         plan.rootdir.mkdir(parents=True, exist_ok=True)
-        made = [] if plan.insecure else tls.ensure_local(plan.certs_dir, [HOST, "localhost"])
+        made = [] if plan.insecure else certs.ensure_local(plan.certs_dir, [HOST, "localhost"])
     except (LocalError, OSError, tls.CertError) as exc:
         print(f"regent local: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from regent import tls
+from regent import certs, tls
 from regent.transport import INSECURE, Transport
 
 _state: dict[str, Any] = {"insecure": False, "certs_dir": None}
@@ -28,7 +28,7 @@ def certs_dir() -> Path:
     if _state["certs_dir"] is None:
         root = Path(tempfile.mkdtemp(prefix="regent-bench-certs-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        tls.ensure_local(root / "certs", ["127.0.0.1", "localhost"])
+        certs.ensure_local(root / "certs", ["127.0.0.1", "localhost"])
         _state["certs_dir"] = root / "certs"
     path: Path = _state["certs_dir"]
     return path
