@@ -22,6 +22,7 @@ import grpc
 from client.errors import error_name
 from meta import RegionState
 from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+from tests.cluster import open_channel
 
 T = TypeVar("T")
 
@@ -159,7 +160,9 @@ class DataClient:
         with self._lock:
             stub = self._stubs.get(address)
             if stub is None:
-                channel = grpc.insecure_channel(address)
+                channel = open_channel(
+                    address, who="app"
+                )  # a client-role certificate: data is what it may do
                 self._channels[address] = channel
                 stub = self._stubs[address] = regionserver_pb2_grpc.RegionServerDataStub(channel)
             return stub

@@ -24,7 +24,7 @@ import grpc
 from master.procedures import CreateTable
 from meta import MetaStore, RegionState
 from meta.codec import decode_region_state
-from regent.config import CHANNEL_OPTIONS
+from regent.bench import security
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc
 from regent.supervise import Children, free_ports
 
@@ -54,7 +54,8 @@ def _say(quiet: bool, text: str) -> None:
 
 
 def _regent(*args: str) -> list[str]:
-    return [sys.executable, "-m", "regent.cli", *args]
+    """A daemon's command line, with the bench's certificates (or --insecure: regent.bench.security)."""
+    return [sys.executable, "-m", "regent.cli", *args, *security.daemon_args()]
 
 
 def start_regionservers(children: Children, rootdir: Path, master: str, ports: list[int]) -> None:
@@ -67,7 +68,7 @@ def start_regionservers(children: Children, rootdir: Path, master: str, ports: l
 
 
 def _stub(address: str) -> master_pb2_grpc.MasterStub:
-    return master_pb2_grpc.MasterStub(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
+    return master_pb2_grpc.MasterStub(security.transport().channel(address))
 
 
 def _wait_active(stub: master_pb2_grpc.MasterStub, children: Children, timeout: float) -> None:

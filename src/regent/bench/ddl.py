@@ -20,6 +20,7 @@ from typing import Any
 import regent
 from client import Admin, ProcedureHandle
 from client.procedure import get_procedure
+from regent.bench import security
 from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
 from regent.supervise import Children, free_ports
 
@@ -47,7 +48,7 @@ def run(regions: int, servers: int, *, quiet: bool = False) -> dict[str, Any]:
                 ),
             )
             _wait_active(_stub(address), children, 60)
-            with regent.connect(address, timeout=600) as connection:
+            with regent.connect(address, timeout=600, **security.connect_options()) as connection:
                 result = _operations(connection.admin(), children, regions, servers, quiet)
             children.stop()
         return result

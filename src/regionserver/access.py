@@ -1,0 +1,20 @@
+"""Who may call a RegionServer (the policy regent.authz enforces on every call; docs/security.md).
+
+Orders come only from a master (role node); the list of online regions is for masters and operators; data
+calls are for applications and operators.
+"""
+
+from __future__ import annotations
+
+from regent.authz import ALL_ROLES, Rule, rule
+
+ADMIN = "/regent.v1.RegionServerAdmin/"
+DATA = "/regent.v1.RegionServerData/"
+
+POLICY: dict[str, Rule] = {
+    ADMIN + "ExecuteProcedures": rule("node"),
+    ADMIN + "GetOnlineRegions": rule("node", "admin"),
+    DATA + "Put": rule("admin", "client"),
+    DATA + "Get": rule("admin", "client"),
+    "/grpc.health.v1.Health/Check": Rule(ALL_ROLES),
+}
