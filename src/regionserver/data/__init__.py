@@ -1,1 +1,1 @@
-"""The data path of a RegionServer: region stores with HBase's data model, scanners and filters (DESIGN §11)."""
+"""The data path of a RegionServer (DESIGN §11): region stores with HBase's data model, scanners, filters."""
