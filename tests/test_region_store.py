@@ -287,3 +287,11 @@ def test_a_filter_plugs_in_as_a_stream_of_rows_across_batches(store: RegionStore
 def test_writes_with_no_timestamp_take_the_clock(store: RegionStore, clock: Clock) -> None:
     put(store, b"r", b"f", b"q", b"v")
     assert values(store, Get(b"r")) == [(b"f:q", clock.now, b"v")]
+
+
+def test_increment_of_a_counter_written_in_the_future_is_not_hidden_behind_it(
+    store: RegionStore, clock: Clock
+) -> None:
+    put(store, b"r", b"f", b"n", (1).to_bytes(8, "big", signed=True), clock.now + 5_000)
+    assert store.increment(Increment(b"r", ((b"f", b"n", 1),))) == {(b"f", b"n"): 2}
+    assert values(store, Get(b"r", max_versions=3)) == [(b"f:n", clock.now + 5_000, (2).to_bytes(8, "big"))]

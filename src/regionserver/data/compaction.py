@@ -16,6 +16,7 @@ Shrinking the file (env.copy(compact=True) and a switch to the copy) is left for
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,24 +65,27 @@ def step(
     return resume[0]
 
 
-def compact(store: RegionStore, *, budget: int = STEP_CELLS) -> CompactionStats:
-    """Compact the whole region now, step after step (no other task runs meanwhile)."""
-    stats = CompactionStats()
+def _steps(store: RegionStore, stats: CompactionStats, budget: int) -> Iterator[None]:
+    """Run the steps of a whole compaction, pausing (yielding) after each."""
     if not store.exists:
-        return stats
+        return
     at: bytes | None = b""
     while at is not None:
         at = step(store, at, stats, budget=budget)
+        yield
+
+
+def compact(store: RegionStore, *, budget: int = STEP_CELLS) -> CompactionStats:
+    """Compact the whole region now, step after step (no other task runs meanwhile)."""
+    stats = CompactionStats()
+    for _ in _steps(store, stats, budget):
+        pass
     return stats
 
 
 async def compact_while_serving(store: RegionStore, *, budget: int = STEP_CELLS) -> CompactionStats:
     """Compact the region step by step, yielding to the event loop (writers, readers) between steps."""
     stats = CompactionStats()
-    if not store.exists:
-        return stats
-    at: bytes | None = b""
-    while at is not None:
-        at = step(store, at, stats, budget=budget)
+    for _ in _steps(store, stats, budget):
         await asyncio.sleep(0)
     return stats

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from regionserver.data import keys
+from regionserver.data.errors import StoreError
 from regionserver.data.mutations import Row, Scan
 from regionserver.data.region_store import RegionStore
 
@@ -70,6 +71,10 @@ class Scanner:
             if resume is None:
                 yield from rows
                 return
+            forward_moved = resume > self._low
+            moved = (self._high is None or resume < self._high) if self.scan.reverse else forward_moved
+            if not moved:  # a cursor that does not move would repeat rows forever: refuse loudly
+                raise StoreError(f"scanner of {self.store.path} did not move past key {resume!r}")
             if self.scan.reverse:
                 self._high = resume
             else:

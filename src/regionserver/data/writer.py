@@ -58,17 +58,21 @@ class RegionWriter:
         return [o if isinstance(o, RowError) else None for o in await self.write(rows)]
 
     async def increment(self, increment: Increment) -> Counters:
-        (outcome,) = await self.write([increment])
-        if isinstance(outcome, Exception):
-            raise outcome
+        """The counters' new values once durable; raises the RowError that refused the row."""
+        outcome = await self._one(increment)
         assert isinstance(outcome, dict), outcome
         return outcome
 
     async def check_and_put(self, check: CheckAndPut) -> bool:
-        (outcome,) = await self.write([check])
+        """Whether the check held (and the mutation is durable); raises the RowError that refused it."""
+        outcome = await self._one(check)
+        assert isinstance(outcome, bool), outcome
+        return outcome
+
+    async def _one(self, write: Write) -> Outcome:
+        (outcome,) = await self.write([write])
         if isinstance(outcome, Exception):
             raise outcome
-        assert isinstance(outcome, bool), outcome
         return outcome
 
     async def stop(self) -> None:
