@@ -295,3 +295,10 @@ def test_increment_of_a_counter_written_in_the_future_is_not_hidden_behind_it(
     put(store, b"r", b"f", b"n", (1).to_bytes(8, "big", signed=True), clock.now + 5_000)
     assert store.increment(Increment(b"r", ((b"f", b"n", 1),))) == {(b"f", b"n"): 2}
     assert values(store, Get(b"r", max_versions=3)) == [(b"f:n", clock.now + 5_000, (2).to_bytes(8, "big"))]
+
+
+def test_reads_asking_for_no_versions_or_no_rows_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="at least 1 version"):
+        Get(b"r", max_versions=0)
+    with pytest.raises(ValueError, match="limit is at least 1 row"):
+        Scan(limit=0)

@@ -118,6 +118,14 @@ class Get:
     max_versions: int = 1
     time_range: TimeRange = ALL_TIME
 
+    def __post_init__(self) -> None:
+        _check_read(self.max_versions)
+
+
+def _check_read(max_versions: int) -> None:
+    if max_versions < 1:
+        raise ValueError(f"a read returns at least 1 version per column, asked for {max_versions}")
+
 
 class RowFilter(Protocol):
     """The hook for server-side filters (regionserver.data.filters): a stream of rows in, a stream out.
@@ -140,3 +148,8 @@ class Scan:
     limit: int | None = None  # rows returned in all, over every batch
     reverse: bool = False
     filter: RowFilter | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_read(self.max_versions)
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"a scan's limit is at least 1 row (None for no limit), got {self.limit}")
