@@ -354,10 +354,17 @@ def q(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+#: Cell filters that can end a row's family early (NEXT_ROW past their prefix or range, or for a family that
+#: does not pass): the cells they skip are not seen by the filters beside them in an AND either.
+_ENDS_FAMILIES = frozenset({"colprefix", "multi", "range"})
+
+
 @st.composite
-def cell_filters(draw: st.DrawFn) -> tuple[str, CellTest]:
-    """A filter that judges each cell alone, with the test it stands for."""
-    kind = draw(st.sampled_from(["colprefix", "multi", "timestamps", "compare", "range"]))
+def cell_filters(draw: st.DrawFn, *, ending_families: bool = True) -> tuple[str, CellTest]:
+    """A filter that judges each cell alone, with the test it stands for. `ending_families=False`: only
+    filters that never skip the rest of a family, so that an AND's other filters see every column."""
+    kinds = ["colprefix", "multi", "timestamps", "compare", "range"]
+    kind = draw(st.sampled_from([k for k in kinds if ending_families or k not in _ENDS_FAMILIES]))
     if kind == "colprefix":
         p = draw(NAMES)
         return f"ColumnPrefixFilter({q(p)})", lambda x: x.qualifier.startswith(p.encode())
@@ -369,11 +376,8 @@ def cell_filters(draw: st.DrawFn) -> tuple[str, CellTest]:
         ts = draw(st.sets(st.integers(0, 5), max_size=3))
         return f"TimestampsFilter({', '.join(map(str, ts))})", lambda x: x.timestamp in ts
     if kind == "compare":
-        name, field = draw(
-            st.sampled_from(
-                [("FamilyFilter", "family"), ("QualifierFilter", "qualifier"), ("ValueFilter", "value")]
-            )
-        )
+        compared = [("FamilyFilter", "family"), ("QualifierFilter", "qualifier"), ("ValueFilter", "value")]
+        name, field = draw(st.sampled_from(compared if ending_families else compared[1:]))
         op = draw(st.sampled_from(sorted(OPS)))
         value = draw(st.one_of(NAMES, VALUES, FAMILIES))
         return f"{name}({op}, {q('binary:' + value)})", lambda x: OPS[op](getattr(x, field), value.encode())
@@ -477,9 +481,12 @@ def modelled_filters(draw: st.DrawFn) -> tuple[str, Model]:
     if kind == 11:
         value = draw(VALUES)
         return f"WHILE ValueFilter(=, {q('binary:' + value)})", _while_value(value)
-    # An AND asks every filter about every cell: the pagination counts columns the other one refuses.
+    # An AND asks every filter about every cell it does not skip: the pagination counts columns the other
+    # one refuses. (A filter that ends a family early, as ColumnPrefixFilter past its prefix, hides the
+    # rest of the family from the pagination too, as in HBase: not modelled here; test_filters_eval's
+    # concrete tests cover it.)
     limit, offset = draw(st.integers(0, 4)), draw(st.integers(0, 4))
-    text, test = draw(cell_filters())
+    text, test = draw(cell_filters(ending_families=False))
     model = _pagination(limit, offset)
     return f"ColumnPaginationFilter({limit}, {offset}) AND {text}", lambda rows: cells_where(test)(
         model(rows)
@@ -491,3 +498,13 @@ def modelled_filters(draw: st.DrawFn) -> tuple[str, Model]:
 def test_simple_filters_agree_with_a_model(case: tuple[str, Model], rows: list[Row]) -> None:
     text, model = case
     assert shown(run(text, rows)) == shown(model(rows))
+
+
+def test_a_filter_that_ends_a_family_hides_its_remaining_columns_from_a_pagination_beside_it() -> None:
+    # ColumnPrefixFilter('x') ends family a at a:y (past its prefix), so the pagination never sees a:z:
+    # it skipped one column (a:y) when family b begins, and b:x is its one column, as in HBase, whose
+    # stores are scanned per family. (Found by the model test, whose model had counted a:z.)
+    rows = valued("b a:y v", "b a:z v", "b b:x v")
+    assert shown(run("ColumnPaginationFilter(1, 1) AND ColumnPrefixFilter('x')", rows)) == [
+        ("b", ["b:x@1=v"])
+    ]

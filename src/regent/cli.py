@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     bddl.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bddl.add_argument("--servers", type=_positive, default=10)
     bddl.add_argument("--json", action="store_true", help="print only the JSON object")
+    bstore = bench_sub.add_parser(
+        "region-store", help="a region's group commit on the event loop vs a writer thread; batched puts"
+    )
+    bstore.add_argument("--callers", type=_positive, default=50, help="concurrent writers (default 50)")
+    bstore.add_argument("--cells", type=_positive, default=10, help="cells per written row (default 10)")
+    bstore.add_argument("--batch-rows", type=_positive, default=10_000, help="rows of the batched put")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -283,6 +289,14 @@ def _run(argv: Sequence[str] | None) -> None:
                 from regent.bench import meta
 
                 print(json.dumps(meta.run(args.regions, args.callers, args.batch)))
+            elif args.bench == "region-store":
+                from regent.bench import region_store
+
+                print(
+                    json.dumps(
+                        region_store.run(callers=args.callers, cells=args.cells, batch_rows=args.batch_rows)
+                    )
+                )
             elif args.bench == "recovery":
                 from regent.bench import recovery
 

@@ -259,7 +259,12 @@ class RegionServer:
     def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
         region = self.serving(region_id, row)
         key = _cell_key(row, column)
-        return region.store.get(key) if region.store is not None else None
+        try:
+            return region.store.get(key) if region.store is not None else None
+        except Fenced as exc:  # its environment was closed (LRU) and the reopen found a newer owner
+            self.hosting.drop(region_id)
+            log.error("region_fenced_closed", region=region_id, reason=str(exc))
+            raise NotServing(str(exc)) from None
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
