@@ -105,14 +105,13 @@ class Procedure:
     """A kind of procedure. Subclasses name their steps (methods `step_<name>`) and keep their own state in
     `data` (a protobuf message of the kind's), which is persisted with every step.
 
-    `NO_RETURN` lists the steps from which an abort cannot roll back (the point of no return has been
-    passed); `ROLLBACK` maps the other steps, past the first, to the step a rollback starts from. A
-    procedure still in its first step has changed nothing: an abort just ends it ROLLED_BACK.
+    `ROLLBACK` maps the steps past the first from which an abort can still roll back to the step the
+    rollback starts from; every other step is past the point of no return. A procedure still in its
+    first step has changed nothing: an abort just ends it ROLLED_BACK.
     """
 
     KIND: ClassVar[str]
     FIRST: ClassVar[str] = "prepare"
-    NO_RETURN: ClassVar[frozenset[str]] = frozenset()
     ROLLBACK: ClassVar[dict[str, str]] = {}
     STEPS: ClassVar[dict[str, str]]  # step name -> what it does, for people (list_procedures)
 
@@ -177,7 +176,7 @@ class Procedure:
     def abortable(self) -> bool:
         if self.finished or self.rolling_back:
             return False
-        return self.step == self.FIRST or (self.step not in self.NO_RETURN and self.step in self.ROLLBACK)
+        return self.step == self.FIRST or self.step in self.ROLLBACK
 
     def record(self) -> meta_pb2.ProcedureRecord:
         return meta_pb2.ProcedureRecord(

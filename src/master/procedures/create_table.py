@@ -19,7 +19,6 @@ from regent.proto import meta_pb2
 class CreateTable(table_steps.CreatesRegions):
     KIND = "create_table"
     FIRST = "add_to_meta"
-    NO_RETURN = frozenset({"assign", "finish"})
     STEPS = {
         "add_to_meta": "write the table and its regions",
         "assign": "assign the regions",

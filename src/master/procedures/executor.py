@@ -134,7 +134,7 @@ class Executor:
         if nonce and (known := self._nonces.get(nonce)) is not None and known in self.procs:
             log.info("procedure_submission_repeated", proc_id=known, kind=self.procs[known].KIND)
             return known
-        ahead = [self.procs[i] for i in self._queues.get(proc.table, ())] if proc.table else []
+        ahead = self.queued(proc.table) if proc.table else []
         proc.check(self.env, ahead)
         proc.nonce = nonce
         self.procs[proc.proc_id] = proc

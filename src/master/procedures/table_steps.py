@@ -58,10 +58,6 @@ def set_state(env: Env, table: str, state: TableState, batch: WriteBatch) -> Non
     batch.put("tables", table.encode(), encode_table(descriptor))
 
 
-def nodes(env: Env, table: str) -> list[RegionNode]:
-    return list(env.catalog.regions.table(table))
-
-
 def any_unsettled(env: Env, table: str) -> bool:
     """Whether any region of `table` is in transition or waits for a server."""
     table_nodes = env.catalog.regions.table(table)
@@ -140,7 +136,7 @@ def remove_regions(env: Env, table: str, step: str, then: str) -> Outcome:
     transition; the region stores are removed by the next step."""
     if any_unsettled(env, table):
         return Outcome(next=step, settle_table=True)
-    gone = nodes(env, table)
+    gone = list(env.catalog.regions.table(table))
     batch = delete_rows(gone)
     env.am.remove(gone)
     return Outcome(next=then, batch=batch)

@@ -19,7 +19,6 @@ from regent.proto import meta_pb2
 class TruncateTable(table_steps.CreatesRegions):
     KIND = "truncate_table"
     ROLLBACK = {"remove_meta": "rolled_back"}
-    NO_RETURN = frozenset({"remove_stores", "add_to_meta", "assign", "finish"})
     STEPS = {
         "prepare": "record the region boundaries",
         "remove_meta": "remove the regions from meta",
