@@ -280,7 +280,7 @@ class RegionServer(Listening):
         """RegionServerData.Put straight to this server (raises grpc.RpcError when refused)."""
         with open_channel(self.address) as channel:
             regionserver_pb2_grpc.RegionServerDataStub(channel).Put(
-                regionserver_pb2.PutRequest(region_id=region_id, row=row, column=column, value=value),
+                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
                 timeout=timeout,
             )
 
@@ -644,6 +644,6 @@ def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: f
     (raises grpc.RpcError when refused or unreachable)."""
     with open_channel(address) as channel:
         response = regionserver_pb2_grpc.RegionServerDataStub(channel).Get(
-            regionserver_pb2.GetRequest(region_id=region_id, row=row, column=column), timeout=timeout
+            regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
         )
     return response.value if response.found else None

@@ -75,7 +75,7 @@ class DataClient:
     def put(self, row: bytes, column: bytes, value: bytes) -> None:
         def attempt(stub: Any, region_id: int, timeout: float) -> None:
             stub.Put(
-                regionserver_pb2.PutRequest(region_id=region_id, row=row, column=column, value=value),
+                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
                 timeout=timeout,
             )
 
@@ -84,7 +84,7 @@ class DataClient:
     def get(self, row: bytes, column: bytes) -> bytes | None:
         def attempt(stub: Any, region_id: int, timeout: float) -> bytes | None:
             response = stub.Get(
-                regionserver_pb2.GetRequest(region_id=region_id, row=row, column=column), timeout=timeout
+                regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
             )
             return response.value if response.found else None
 

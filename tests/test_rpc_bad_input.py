@@ -882,7 +882,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "put-unknown-region",
         "RegionServerData",
         "Put",
-        lambda e: regionserver_pb2.PutRequest(region_id=BIG, row=b"a", column=b"cf:q", value=b"v"),
+        lambda e: regionserver_pb2.RawPutRequest(region_id=BIG, row=b"a", column=b"cf:q", value=b"v"),
         PRECONDITION,
         rf"region {BIG} is not served by 127\.0\.0\.1:\d+:\d+",
         "NotServingRegion",
@@ -891,7 +891,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "put-closed-region",
         "RegionServerData",
         "Put",
-        lambda e: regionserver_pb2.PutRequest(
+        lambda e: regionserver_pb2.RawPutRequest(
             region_id=e.closed.region_id, row=b"z", column=b"cf:q", value=b"v"
         ),
         PRECONDITION,
@@ -902,7 +902,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "put-row-outside-the-region",
         "RegionServerData",
         "Put",
-        lambda e: regionserver_pb2.PutRequest(
+        lambda e: regionserver_pb2.RawPutRequest(
             region_id=e.open_region().region_id, row=b"zz", column=b"cf:q", value=b"v"
         ),
         PRECONDITION,
@@ -913,7 +913,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "put-row-too-long",
         "RegionServerData",
         "Put",
-        lambda e: regionserver_pb2.PutRequest(
+        lambda e: regionserver_pb2.RawPutRequest(
             region_id=e.open_region().region_id, row=b"a" * 1000, column=b"cf:q", value=b"v"
         ),
         INVALID,
@@ -924,7 +924,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "get-unknown-region",
         "RegionServerData",
         "Get",
-        lambda e: regionserver_pb2.GetRequest(region_id=BIG, row=b"a", column=b"cf:q"),
+        lambda e: regionserver_pb2.RawGetRequest(region_id=BIG, row=b"a", column=b"cf:q"),
         PRECONDITION,
         rf"region {BIG} is not served by",
         "NotServingRegion",
@@ -933,7 +933,9 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "get-row-outside-the-region",
         "RegionServerData",
         "Get",
-        lambda e: regionserver_pb2.GetRequest(region_id=e.open_region().region_id, row=b"zz", column=b"cf:q"),
+        lambda e: regionserver_pb2.RawGetRequest(
+            region_id=e.open_region().region_id, row=b"zz", column=b"cf:q"
+        ),
         PRECONDITION,
         r"row b'zz' is outside region \d+",
         "NotServingRegion",
@@ -942,7 +944,7 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         "get-row-too-long",
         "RegionServerData",
         "Get",
-        lambda e: regionserver_pb2.GetRequest(
+        lambda e: regionserver_pb2.RawGetRequest(
             region_id=e.open_region().region_id, row=b"a" * 1000, column=b"cf:q"
         ),
         INVALID,

@@ -48,6 +48,7 @@ MASTER_CALLS: dict[str, set[str]] = {
         for m in (
             "TableRegions",
             "GetRegion",
+            "LocateRegions",
             "DescribeTable",
             "ListTables",
             "ClusterStatus",
@@ -97,7 +98,7 @@ def _request_of(call: str) -> Any:
         request.region_id = 10**12
     elif method in ("GetProcedure", "AbortProcedure", "Bypass"):
         request.proc_id = 10**12
-    elif method in ("Put", "Get"):
+    elif call.startswith("RegionServerData/"):
         request.region_id, request.row, request.column = 10**12, b"r", b"f:c"
     return request
 

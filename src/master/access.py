@@ -19,6 +19,7 @@ HEALTH = "/grpc.health.v1.Health/"
 LOOKUPS = (
     "TableRegions",
     "GetRegion",
+    "LocateRegions",
     "DescribeTable",
     "ListTables",
     "ClusterStatus",

@@ -10,11 +10,16 @@ from regent.authz import ALL_ROLES, Rule, rule
 
 ADMIN = "/regent.v1.RegionServerAdmin/"
 DATA = "/regent.v1.RegionServerData/"
+REGION_DATA = "/regent.v1.RegionData/"
+#: What applications call on a RegionServer (regent.v1.RegionData); Compact is for operators.
+DATA_CALLS = ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "ScannerNext", "CloseScanner")
 
 POLICY: dict[str, Rule] = {
     ADMIN + "ExecuteProcedures": rule("node"),
     ADMIN + "GetOnlineRegions": rule("node", "admin"),
     DATA + "Put": rule("admin", "client"),
     DATA + "Get": rule("admin", "client"),
+    **{REGION_DATA + m: rule("admin", "client") for m in DATA_CALLS},
+    REGION_DATA + "Compact": rule("admin"),
     "/grpc.health.v1.Health/Check": Rule(ALL_ROLES),
 }

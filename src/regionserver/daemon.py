@@ -488,22 +488,22 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
         self._server = server
 
     async def Put(
-        self, request: regionserver_pb2.PutRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.PutResponse:
+        self, request: regionserver_pb2.RawPutRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RawPutResponse:
         try:
             self._server.put(request.region_id, request.row, request.column, request.value)
         except (NotServing, BadCell) as exc:
             await _refuse(context, exc)
-        return regionserver_pb2.PutResponse()
+        return regionserver_pb2.RawPutResponse()
 
     async def Get(
-        self, request: regionserver_pb2.GetRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.GetResponse:
+        self, request: regionserver_pb2.RawGetRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RawGetResponse:
         try:
             value = self._server.get(request.region_id, request.row, request.column)
         except (NotServing, BadCell) as exc:
             await _refuse(context, exc)
-        return regionserver_pb2.GetResponse(found=value is not None, value=value or b"")
+        return regionserver_pb2.RawGetResponse(found=value is not None, value=value or b"")
 
 
 class OrderRefused(Exception):
