@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from master.daemon import Master
 
 MAX_TRANSITIONS_PER_REPORT = 200_000
+MAX_LOCATE = 1000  # regions per LocateRegions
 
 _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -351,6 +352,21 @@ class MasterService(master_pb2_grpc.MasterServicer):
         if node is None:
             raise RegionNotFound(f"region {request.region_id} does not exist")
         return location(node)
+
+    @rpc
+    async def LocateRegions(
+        self, request: master_pb2.LocateRegionsRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.LocateRegionsResponse:
+        active = _active(self._master)
+        active.table(request.table)  # TableNotFound
+        if request.count > MAX_LOCATE:
+            raise InvalidArgument(
+                f"LocateRegions returns at most {MAX_LOCATE} regions, asked for {request.count}"
+            )
+        nodes = active.catalog.regions.locate_run(
+            request.table, request.row, max(1, request.count), backwards=request.backwards
+        )
+        return master_pb2.LocateRegionsResponse(regions=[location(n) for n in nodes])
 
     @rpc
     async def Assign(
