@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make run`: a fresh local cluster in .regent-local each time (meta, data and logs of the last run are
+# removed), keeping its certificates, so that `REGENT_CERTS_DIR=.regent-local/certs` stays valid.
+LOCAL := .regent-local
 run: $(STAMP)
-	$(BIN)/regent local
+	@mkdir -p $(LOCAL) && find $(LOCAL) -mindepth 1 -maxdepth 1 ! -name certs -exec rm -rf {} +
+	$(BIN)/regent local --rootdir $(LOCAL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests tools

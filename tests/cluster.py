@@ -1,5 +1,10 @@
 """Helpers for process-level tests: Regent daemons as real child processes on loopback.
 
+Every cluster is mutual TLS unless a test asks for plain text: tests/conftest.py makes one CA and its
+certificates for the session (`make_test_certs`) and sets $REGENT_CERTS_DIR, which every daemon and the SDK
+read; the probes here present the `admin` certificate. A daemon started with --insecure is remembered, and
+the probes talk plain text to it.
+
 Every daemon runs in its own session (so its process group holds it and whatever it starts), writes its
 stdout/stderr to files (so a failing test can show the log tail), and is killed with its whole group when the
 test ends. Waiting is always on a condition with a deadline (`wait_until`), never a bare sleep.
@@ -18,14 +23,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from regent import tls
+from regent.certs import ensure_local
 from regent.proto import master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.transport import INSECURE, Transport
 
 LOOPBACK = "127.0.0.1"
 #: How long a daemon gets to stop after SIGTERM before it is killed.
@@ -34,6 +42,37 @@ STOP_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
 
 T = TypeVar("T")
+
+
+#: Addresses of the daemons started with --insecure: the probes talk plain text to these.
+_INSECURE: set[str] = set()
+
+
+def make_test_certs(certs_dir: Path) -> Path:
+    """A CA, a node certificate for loopback, and clients `admin` (role admin) and `app` (role client)."""
+    ensure_local(certs_dir, [LOOPBACK, "localhost"])
+    return certs_dir
+
+
+def secure_transport(who: str = "admin", certs_dir: Path | str | None = None) -> Transport:
+    """Mutual TLS as `who` with the session's certificates (or those of `certs_dir`)."""
+    chosen = certs_dir or os.environ.get(tls.CERTS_ENV)
+    assert chosen, f"${tls.CERTS_ENV} is not set: tests/conftest.py sets it for the session"
+    return Transport(tls.load(chosen, who))
+
+
+def open_channel(address: str, options: Sequence[tuple[str, Any]] = (), *, who: str = "admin") -> Any:
+    """A blocking channel to `address`: plain text to a daemon started with --insecure, else mutual TLS
+    with the session's `who` certificate."""
+    if address in _INSECURE:
+        return INSECURE.channel(address, options)
+    return secure_transport(who).channel(address, options)
+
+
+def add_test_port(server: Any, address: str) -> int:
+    """Bind a test's own gRPC server (a fake master) the way daemons do: TLS with the session's node
+    certificate, requiring client certificates of the session's CA."""
+    return secure_transport(tls.NODE).add_port(server, address)
 
 
 def free_port() -> int:
@@ -197,6 +236,10 @@ class Listening(Daemon):
     ) -> None:
         self.port = port
         self.address = f"{host}:{port}"
+        if "--insecure" in args:
+            _INSECURE.add(self.address)
+        else:
+            _INSECURE.discard(self.address)
         super().__init__(args, name=name, log_dir=log_dir, **kw)
 
 
@@ -235,9 +278,9 @@ class RegionServer(Listening):
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes, timeout: float = 5.0) -> None:
         """RegionServerData.Put straight to this server (raises grpc.RpcError when refused)."""
-        with grpc.insecure_channel(self.address) as channel:
+        with open_channel(self.address) as channel:
             regionserver_pb2_grpc.RegionServerDataStub(channel).Put(
-                regionserver_pb2.PutRequest(region_id=region_id, row=row, column=column, value=value),
+                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
                 timeout=timeout,
             )
 
@@ -366,7 +409,7 @@ class Daemons:
 
 def cluster_info(address: str, timeout: float = PROBE_TIMEOUT_S) -> master_pb2.ClusterInfo | None:
     """Master.GetClusterInfo on `address`, or None when nothing answers in `timeout` seconds."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         stub = master_pb2_grpc.MasterStub(channel)
         try:
             return stub.GetClusterInfo(master_pb2.GetClusterInfoRequest(), timeout=timeout)
@@ -379,7 +422,7 @@ def cluster_info(address: str, timeout: float = PROBE_TIMEOUT_S) -> master_pb2.C
 def online_regions(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[int, int] | None:
     """RegionServerAdmin.GetOnlineRegions on `address` (region id -> open sequence number), or None when
     nothing answers in `timeout` seconds."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         stub = regionserver_pb2_grpc.RegionServerAdminStub(channel)
         try:
             response = stub.GetOnlineRegions(regionserver_pb2.GetOnlineRegionsRequest(), timeout=timeout)
@@ -392,7 +435,7 @@ def online_regions(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[int, 
 
 def health_status(address: str, timeout: float = PROBE_TIMEOUT_S, service: str = "") -> str | None:
     """The gRPC health status name ("SERVING", "NOT_SERVING", ...) of `address`, None when unreachable."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -426,11 +469,19 @@ class Cluster:
     """
 
     def __init__(
-        self, daemons: Daemons, rootdir: Path, *, masters: int = 1, master_args: Sequence[str] = ()
+        self,
+        daemons: Daemons,
+        rootdir: Path,
+        *,
+        masters: int = 1,
+        master_args: Sequence[str] = (),
+        insecure: bool = False,
     ) -> None:
         self.daemons = daemons
         self.rootdir = rootdir
-        self.master_args = list(master_args)
+        self.insecure = insecure
+        self.security_args = ["--insecure"] if insecure else []
+        self.master_args = [*master_args, *self.security_args]
         self.master_ports = [free_port() for _ in range(masters)]
         self.masters: list[Master] = []
         self.servers: list[RegionServer] = []
@@ -440,13 +491,14 @@ class Cluster:
     def master_addresses(self) -> str:
         return ",".join(f"{LOOPBACK}:{p}" for p in self.master_ports)
 
-    def start_master(self, index: int = 0) -> Master:
-        master = self.daemons.master(self.rootdir, self.master_ports[index], self.master_args)
+    def start_master(self, index: int = 0, **kw: Any) -> Master:
+        """Start master `index` on its port; `kw` go to subprocess.Popen (env=..., for a test-only switch)."""
+        master = self.daemons.master(self.rootdir, self.master_ports[index], self.master_args, **kw)
         self.masters.append(master)
         return master
 
     def start_server(self, port: int | None = None) -> RegionServer:
-        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port)
+        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port, self.security_args)
         self.servers.append(server)
         return server
 
@@ -473,7 +525,7 @@ class Cluster:
         if self._connection is None:
             import regent
 
-            self._connection = regent.connect(self.master_addresses, timeout=30.0)
+            self._connection = regent.connect(self.master_addresses, timeout=30.0, insecure=self.insecure)
         return self._connection.admin()
 
     def status(self) -> Any:
@@ -521,6 +573,23 @@ class Cluster:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+@contextlib.contextmanager
+def module_cluster(
+    tmp_path_factory: Any, *, servers: int = 3, master_args: Sequence[str] = ()
+) -> Iterator[Cluster]:
+    """A started Cluster on a fresh ROOTDIR for a module-scoped fixture (starting one costs seconds): its
+    connection closed and every daemon killed on leaving, whatever happened."""
+    daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
+    try:
+        made = Cluster(daemons, tmp_path_factory.mktemp("root"), master_args=master_args).start(servers)
+        try:
+            yield made
+        finally:
+            made.close()
+    finally:
+        daemons.kill_all()
 
 
 # ---- observing who serves what, over time ----
@@ -573,8 +642,8 @@ def doubly_served(observations: Sequence[Observation]) -> list[str]:
 def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: float = 5.0) -> bytes | None:
     """RegionServerData.Get straight to the server at `address`: the value, None if the cell is absent
     (raises grpc.RpcError when refused or unreachable)."""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         response = regionserver_pb2_grpc.RegionServerDataStub(channel).Get(
-            regionserver_pb2.GetRequest(region_id=region_id, row=row, column=column), timeout=timeout
+            regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
         )
     return response.value if response.found else None

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from regent import tls
 from tests import hypothesis_profiles
-from tests.cluster import Daemons, wait_until
+from tests.cluster import Daemons, make_test_certs, wait_until
 from tests.failure_helpers import Clusters
 from tests.processes import (
     ProcessGroups,
@@ -57,6 +58,23 @@ def pytest_runtest_makereport(
         replay = f"make test-all HYPOTHESIS_SEED={seed}" if seed is not None else "see the blob above"
         report.sections.append(("hypothesis", f"profile explore, seed {seed}; replay: {replay}"))
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cluster_certs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Secure by default, as in production: one CA and its certificates for the whole session, in
+    $REGENT_CERTS_DIR, which every daemon the tests start and every SDK connection read (tests/cluster.py).
+    A test that needs plain text says so (Cluster(insecure=True), --insecure, insecure=True)."""
+    certs = make_test_certs(tmp_path_factory.mktemp("certs") / "certs")
+    previous = os.environ.get(tls.CERTS_ENV)
+    os.environ[tls.CERTS_ENV] = str(certs)
+    try:
+        yield certs
+    finally:
+        if previous is None:
+            os.environ.pop(tls.CERTS_ENV, None)
+        else:
+            os.environ[tls.CERTS_ENV] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

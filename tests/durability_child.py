@@ -3,10 +3,13 @@ marked by one write of b"ACK <n>\\n" to stdout the moment the caller learns its 
 
     python tests/durability_child.py meta DIR      # MetaStore + MetaWriter: group-committed batches
     python tests/durability_child.py region DIR    # RegionStore: claimed, then Puts
+    python tests/durability_child.py cells DIR     # the cell store's RegionWriter: group-committed rows
 
 `meta` writes rounds of concurrent batches (so the writer group-commits several callers into one commit)
 and prints each caller's ACK when its `await writer.write(batch)` returns. `region` prints an ACK when each
-`RegionStore.put` returns, which is when the RegionServer answers a client's Put.
+`RegionStore.put` returns, which is when the RegionServer answers a client's Put. `cells` writes rounds of
+concurrent row mutations through a region's writer (regionserver.data.writer), as the data RPCs will, and
+prints each caller's ACK when its `await writer.mutate(rows)` returns.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from pathlib import Path
 
 from meta import MetaStore, MetaWriter, ServerName, WriteBatch
 from meta.keys import u64
+from meta.types import ColumnFamily
+from regionserver.data import Put, RegionWriter, RowMutation
+from regionserver.data import RegionStore as CellStore
 from regionserver.store import Claim, RegionStore
 
 ROUNDS = 4
@@ -51,10 +57,28 @@ def _region(path: Path) -> None:
     store.close()
 
 
+async def _cells(path: Path) -> None:
+    store = CellStore(path, Claim(ServerName("127.0.0.1", 16020, 1), 1), {b"f": ColumnFamily("f")})
+    writer = RegionWriter(store)
+    writer.start()
+
+    async def caller(n: int) -> None:
+        failed = await writer.mutate([RowMutation(b"row-%d" % n, (Put(b"f", b"q", os.urandom(64)),))])
+        assert failed == [None], failed
+        ack(n)
+
+    for r in range(ROUNDS):
+        await asyncio.gather(*(caller(r * CALLERS + c) for c in range(CALLERS)))
+    await writer.stop()
+    store.close()
+
+
 def main() -> None:
     what, path = sys.argv[1], Path(sys.argv[2])
     if what == "meta":
         asyncio.run(_meta(path))
+    elif what == "cells":
+        asyncio.run(_cells(path))
     else:
         _region(path)
 

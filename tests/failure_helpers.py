@@ -9,6 +9,7 @@ exactly one live server, with meta and the servers agreeing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,8 +19,8 @@ import lmdb
 
 from client.errors import RegentError
 from client.types import RegionLocation
-from meta import RegionState, RegionStateRow, ServerName
-from meta.codec import decode_region_state
+from meta import RegionInfo, RegionState, RegionStateRow, ServerName, TableDescriptor
+from meta.codec import decode_region_info, decode_region_state, decode_table
 from regent.proto.meta_pb2 import ProcedureRecord
 from tests.background import CheckedSampler
 from tests.cluster import (
@@ -208,9 +209,18 @@ def procedures(cluster: Cluster) -> list[str]:
     ]
 
 
-def read_meta(rootdir: Path) -> tuple[dict[int, RegionStateRow], list[str]]:
-    """What meta holds now, read straight from its LMDB file while the active master is paused: the
-    region_state rows by region id, and the kinds of the procedures recorded.
+@dataclass(frozen=True, slots=True)
+class MetaContents:
+    """Every row of the meta databases the procedures change, decoded."""
+
+    tables: dict[str, TableDescriptor]
+    regions: dict[int, RegionInfo]  # by region id
+    region_state: dict[int, RegionStateRow]  # by region id
+    procedures: dict[int, ProcedureRecord]  # by procedure id
+
+
+def read_meta_contents(rootdir: Path) -> MetaContents:
+    """What meta holds now, read straight from its LMDB file while the active master is paused or dead.
 
     Read-only and without LMDB's locks: the paused master may hold the writer lock (or the reader table's),
     and nothing writes meanwhile (the backup only reads), so the last committed state is stable.
@@ -218,16 +228,30 @@ def read_meta(rootdir: Path) -> tuple[dict[int, RegionStateRow], list[str]]:
     env = lmdb.open(str(rootdir / "meta"), readonly=True, lock=False, max_dbs=32)
     try:
         with env.begin() as txn:
-            region_state = env.open_db(b"region_state", txn=txn, create=False)
-            procedures = env.open_db(b"procedures", txn=txn, create=False)
-            rows = {
-                int.from_bytes(key, "big"): decode_region_state(raw)
-                for key, raw in txn.cursor(db=region_state)
-            }
-            kinds = [ProcedureRecord.FromString(raw).kind for _, raw in txn.cursor(db=procedures)]
+
+            def rows(name: bytes) -> list[tuple[bytes, bytes]]:
+                return list(txn.cursor(db=env.open_db(name, txn=txn, create=False)))
+
+            regions = (decode_region_info(raw) for _, raw in rows(b"regions"))
+            return MetaContents(
+                tables={key.decode(): decode_table(raw) for key, raw in rows(b"tables")},
+                regions={info.region_id: info for info in regions},
+                region_state={
+                    int.from_bytes(key, "big"): decode_region_state(raw) for key, raw in rows(b"region_state")
+                },
+                procedures={
+                    int.from_bytes(key, "big"): ProcedureRecord.FromString(raw)
+                    for key, raw in rows(b"procedures")
+                },
+            )
     finally:
         env.close()
-    return rows, kinds
+
+
+def read_meta(rootdir: Path) -> tuple[dict[int, RegionStateRow], list[str]]:
+    """The region_state rows by region id, and the kinds of the procedures recorded (read_meta_contents)."""
+    contents = read_meta_contents(rootdir)
+    return contents.region_state, [record.kind for record in contents.procedures.values()]
 
 
 class Clusters:

@@ -29,6 +29,7 @@ from client import (
 from client.procedure import ProcedureHandle as _Handle
 from meta.codec import family_from_proto, family_to_proto, settings_from_proto, settings_to_proto
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, meta_pb2
+from tests.cluster import add_test_port
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
@@ -133,7 +134,7 @@ def serving(fake: ScriptedMaster) -> Iterator[ScriptedMaster]:
     """`fake` served on a free loopback port (its `address`) until the block ends."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     master_pb2_grpc.add_MasterServicer_to_server(fake, server)
-    fake.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    fake.address = f"127.0.0.1:{add_test_port(server, '127.0.0.1:0')}"
     server.start()
     try:
         yield fake

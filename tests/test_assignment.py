@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from client.errors import InvalidArgument, RegionInTransition
@@ -22,7 +21,15 @@ from meta.codec import decode_region_info, decode_region_state
 from meta.states import RegionState
 from regent.proto import common_pb2, regionserver_pb2, regionserver_pb2_grpc
 from tests.background import CheckedThread, finish_all
-from tests.cluster import STOP_TIMEOUT_S, Cluster, Daemons, doubly_served, observe_online, wait_until
+from tests.cluster import (
+    STOP_TIMEOUT_S,
+    Cluster,
+    Daemons,
+    doubly_served,
+    observe_online,
+    open_channel,
+    wait_until,
+)
 
 TABLE = "t"
 S = RegionState
@@ -400,7 +407,7 @@ def test_open_with_the_procedure_id_of_a_close_still_being_reported_is_not_dropp
         target = common_pb2.ServerName(
             host=live.server.host, port=live.server.port, startcode=live.server.startcode
         )
-        with grpc.insecure_channel(server.address) as channel:
+        with open_channel(server.address, who="node") as channel:
             stub = regionserver_pb2_grpc.RegionServerAdminStub(channel)
             close = regionserver_pb2.ExecuteProceduresRequest(
                 target=target,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,14 @@ def test_output_to_a_closed_pipe_ends_quietly_with_status_141(size: int) -> None
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (141, b"")
+
+
+@pytest.mark.parametrize("value", ["0", "-0.1", "1.5", "nan", "a fifth"])
+def test_master_refuses_a_reopen_share_outside_zero_to_one(value: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "regent.cli", "master", "--rootdir", str(tmp_path), "--port", "1",
+         "--reopen-share", value],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    assert "--reopen-share: expected a number in (0, 1]" in result.stderr.splitlines()[-1], result.stderr

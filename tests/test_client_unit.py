@@ -31,6 +31,7 @@ from client.errors import ERRORS
 from meta.states import RegionState
 from meta.types import ColumnFamily, ServerName
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc
+from tests.cluster import add_test_port
 
 # ---- addresses ----
 
@@ -216,6 +217,9 @@ def test_public_names() -> None:
         "TableNotFound",
         "TableSettings",
         "TableState",
+        "TlsMismatch",
+        "Unauthenticated",
+        "PermissionDenied",
         "from_rpc_error",
     }
     assert set(client.__all__) == expected
@@ -339,7 +343,7 @@ def fake_masters() -> Iterator[tuple[FakeMaster, FakeMaster]]:
     for master in masters:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         master_pb2_grpc.add_MasterServicer_to_server(master, server)
-        master.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        master.address = f"127.0.0.1:{add_test_port(server, '127.0.0.1:0')}"
         server.start()
         servers.append(server)
     try:

@@ -1,5 +1,5 @@
 """docs/admin.md's examples, run against a real local cluster: its python blocks in order in one namespace,
-then every `$ ` line of its console blocks as a shell command that must exit 0."""
+then every `$ ` line of its console blocks as a shell command that must exit 0. README's SDK tour too."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from pathlib import Path
 from tests.cluster import Cluster, Daemons
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "admin.md"
+README = DOC.parent.parent / "README.md"
 DOC_MASTER = "127.0.0.1:16000"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
-def _blocks(kind: str) -> list[str]:
-    return [body for lang, body in _BLOCK.findall(DOC.read_text()) if lang == kind]
+def _blocks(kind: str, doc: Path = DOC) -> list[str]:
+    return [body for lang, body in _BLOCK.findall(doc.read_text()) if lang == kind]
 
 
 def test_the_doc_has_examples_of_both_kinds() -> None:
@@ -57,5 +58,21 @@ def test_the_python_and_shell_examples_of_docs_admin_md_run(daemons: Daemons, tm
                 )
                 assert result.returncode == 0, (line, result.stdout, result.stderr)
                 assert not result.stderr.startswith("regent: error"), (line, result.stderr)
+    finally:
+        cluster.close()
+
+
+def test_the_sdk_tour_of_the_readme_runs(daemons: Daemons, tmp_path: Path) -> None:
+    (tour,) = _blocks("python", README)
+    cluster = Cluster(daemons, tmp_path / "root").start(servers=2)
+    try:
+        namespace: dict[str, object] = {"__name__": "readme"}
+        # The tour names `make run`'s certificates; the test cluster's are in $REGENT_CERTS_DIR (conftest).
+        code = tour.replace(DOC_MASTER, cluster.master_addresses).replace(
+            ', certs_dir=".regent-local/certs"', ""
+        )
+        assert "certs_dir" not in code.split("conn = regent.connect(")[1].split(")")[0]
+        exec(compile(code, "README.md#sdk", "exec"), namespace)
+        assert not cluster.admin.table_exists("t")  # the tour ends by deleting its table
     finally:
         cluster.close()

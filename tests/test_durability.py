@@ -41,7 +41,7 @@ def traced(what: str, directory: Path, processes: ProcessGroups) -> str:
     return log.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("what", ["meta", "region"])
+@pytest.mark.parametrize("what", ["meta", "region", "cells"])
 def test_every_acknowledged_write_is_synced_to_disk_before_its_acknowledgement(
     what: str, tmp_path: Path, processes: ProcessGroups
 ) -> None:

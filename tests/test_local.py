@@ -87,8 +87,17 @@ class Cluster:
         return found
 
     def wait_for_children(self) -> list[Proc]:
+        """Wait until the supervisor has all its children, each already running its own program: a child
+        caught between fork and exec still shows the supervisor's command line (and its --port)."""
+
+        def started() -> bool:
+            found = self.children()
+            return len(found) == self.expected_children and all(
+                _execed(p, self.supervisor.pid) for p in found
+            )
+
         wait_until(
-            lambda: len(self.children()) == self.expected_children or self.supervisor.poll() is not None,
+            lambda: started() or self.supervisor.poll() is not None,
             30,
             f"{self.expected_children} children",
         )
@@ -255,6 +264,16 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
     assert cluster.supervisor.wait(timeout=30) == 0, cluster.text()
     assert cluster.text().count("did not stop in time, killing it") == 2
     assert not any(alive(c) for c in children)
+
+
+def _execed(proc: Proc, parent: int) -> bool:
+    """Whether `proc` runs a program of its own, not (still) its parent's: its command line differs."""
+    try:
+        mine = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        theirs = Path(f"/proc/{parent}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return mine != theirs
 
 
 def _port_of(proc: Proc) -> int:

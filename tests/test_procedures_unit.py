@@ -15,7 +15,7 @@ import pytest
 
 from master.assignment import CLOSED, OPENED, AssignmentManager, Effects
 from master.catalog import Catalog
-from master.errors import FamilyExists, TableExists, TableNotDisabled, TableNotFound
+from master.errors import FamilyExists, TableExists, TableNotDisabled, TableNotEnabled, TableNotFound
 from master.procedures import (
     KINDS,
     CreateTable,
@@ -345,5 +345,28 @@ def test_finished_procedures_are_purged_after_their_retention(harness: Harness) 
         assert h.executor.get(proc) is None
         assert any(op.kind == "delete" and op.db == "procedures" for op in h.commits[-1].ops)
         runner.cancel()
+
+    run(scenario())
+
+
+def test_a_request_repeated_with_its_nonce_gets_the_same_procedure_even_after_a_failover(
+    harness: Harness,
+) -> None:
+    h = harness
+
+    async def scenario() -> None:
+        runner = await _started(h)
+        await h.until(await _create(h))
+        first = await h.executor.submit(DisableTable.new(h.env.new_proc_id(), "t"), nonce="client-1:7")
+        await h.until(first)
+        # Retried after its answer was lost: the table is DISABLED now, yet the retry is not refused.
+        again = await h.executor.submit(DisableTable.new(h.env.new_proc_id(), "t"), nonce="client-1:7")
+        assert again == first
+        runner.cancel()
+        fresh = Executor(h.env, h.apply, KINDS)  # a new master, from the records
+        fresh.resume(list(h.records.values()))
+        assert await fresh.submit(DisableTable.new(h.env.new_proc_id(), "t"), nonce="client-1:7") == first
+        with pytest.raises(TableNotEnabled):  # another request (another nonce) is checked as usual
+            await fresh.submit(DisableTable.new(h.env.new_proc_id(), "t"), nonce="client-1:8")
 
     run(scenario())

@@ -15,9 +15,10 @@ import grpc
 import pytest
 
 from meta import RegionState
-from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+from regent import tls
+from regent.proto import common_pb2, regionserver_pb2, regionserver_pb2_grpc
 from regionserver.daemon import TEST_HOOKS_ENV
-from tests.cluster import Cluster, RegionServer, wait_until
+from tests.cluster import Cluster, RegionServer, get_cell, open_channel, wait_until
 from tests.failure_helpers import FAMILY, Clusters, active_master, events, online_of, settled
 
 HEARTBEAT_MS = 300
@@ -27,7 +28,7 @@ REGIONS = 6
 
 def _hook(server: RegionServer, method: str, request: Any) -> Any:
     """Call a test hook of `server`'s admin service."""
-    with grpc.insecure_channel(server.address) as channel:
+    with open_channel(server.address) as channel:
         return getattr(regionserver_pb2_grpc.RegionServerAdminStub(channel), method)(request, timeout=5.0)
 
 
@@ -161,3 +162,47 @@ def test_the_test_hooks_are_refused_without_their_environment_variable(clusters:
         _hook(cluster.servers[0], "DropRegion", regionserver_pb2.DropRegionRequest(region_id=1))
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
     assert TEST_HOOKS_ENV in (raised.value.details() or "")  # type: ignore[attr-defined]
+
+
+def test_a_forged_open_with_a_huge_sequence_number_does_not_fence_the_region_for_good(
+    cluster: Cluster,
+) -> None:
+    """An open order the master never gave, under an open sequence number far ahead of the master's, claims
+    the region's store for that number. Its OPENED is rejected and the server drops the region; the
+    master's reopen is fenced by the store (FAILED_OPEN, carrying the fencing number), so the retry takes a
+    newer number still: the region serves again, its cell readable, instead of staying FAILED_OPEN."""
+    regions = settled(cluster, {"t": REGIONS})
+    victim = regions[min(regions)]
+    holder = next(s for s in cluster.servers if s.address == victim.server.address)
+    holder.put(victim.region_id, victim.info.start_key, b"cf:q", b"kept")  # the store now exists
+    forged = 10**9
+    order = regionserver_pb2.ExecuteProceduresRequest(
+        target=common_pb2.ServerName(
+            host=victim.server.host, port=victim.server.port, startcode=victim.server.startcode
+        ),
+        master_epoch=int(cluster.status().master_epoch),
+        opens=[
+            regionserver_pb2.TableOpens(
+                table="t",
+                region_ids=[victim.region_id],
+                proc_ids=[forged],
+                open_seq_nums=[forged],
+                start_keys=[victim.info.start_key],
+                end_keys=[victim.info.end_key],
+            )
+        ],
+    )
+    with open_channel(holder.address, who=tls.NODE) as channel:
+        regionserver_pb2_grpc.RegionServerAdminStub(channel).ExecuteProcedures(order, timeout=5.0)
+
+    def served_newer() -> Any:
+        loc = cluster.admin.get_region(victim.region_id)
+        if loc.state is not RegionState.OPEN or loc.proc_id or loc.server is None:
+            return None
+        seq = (online_of(loc.server.address) or {}).get(victim.region_id)
+        return loc if seq is not None and seq > forged else None
+
+    loc = wait_until(
+        served_newer, 30, "the region served under a newer open", context=cluster.daemons.log_tails
+    )
+    assert get_cell(loc.server.address, victim.region_id, victim.info.start_key, b"cf:q") == b"kept"

@@ -22,6 +22,7 @@ from client.errors import (
     InvalidArgument,
     MasterUnavailable,
     NotActiveMaster,
+    PermissionDenied,
     ProcedureAborted,
     ProcedureFailed,
     ProcedureNotFound,
@@ -35,6 +36,8 @@ from client.errors import (
     TableNotDisabled,
     TableNotEnabled,
     TableNotFound,
+    TlsMismatch,
+    Unauthenticated,
     from_rpc_error,
 )
 from client.procedure import ProcedureHandle
@@ -60,6 +63,7 @@ __all__ = [
     "LiveServer",
     "MasterUnavailable",
     "NotActiveMaster",
+    "PermissionDenied",
     "Procedure",
     "ProcedureAborted",
     "ProcedureFailed",
@@ -79,5 +83,7 @@ __all__ = [
     "TableNotFound",
     "TableSettings",
     "TableState",
+    "TlsMismatch",
+    "Unauthenticated",
     "from_rpc_error",
 ]

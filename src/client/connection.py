@@ -25,14 +25,17 @@ from client.errors import (
     MasterUnavailable,
     NotActiveMaster,
     RegentError,
+    TlsMismatch,
     error_name,
     from_rpc_error,
     status_name,
     trailing_metadata,
 )
-from regent.config import CHANNEL_OPTIONS, parse_addresses
+from regent import tls
+from regent.config import parse_addresses
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.proto import master_pb2, master_pb2_grpc
+from regent.transport import resolve
 
 if TYPE_CHECKING:
     from client.admin import Admin
@@ -75,11 +78,29 @@ class Connection:
     Thread-safe: any number of threads may share one Connection (gRPC channels are). `timeout` is the
     default deadline of every call, retries included; each Admin method takes its own `timeout` too.
     Channels are created lazily, one per master address, and closed by `close()` (or leaving a `with`).
+
+    Every channel is mutual TLS with the certificate `client.USER.crt` of `certs_dir` (default
+    $REGENT_CERTS_DIR; `user` defaults to "admin"), or plain text with `insecure=True`; neither is a
+    ValueError that says what to give. A master that speaks the other one, or belongs to another cluster,
+    raises TlsMismatch at once rather than after the deadline.
     """
 
-    def __init__(self, masters: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        masters: str,
+        *,
+        timeout: float = 30.0,
+        certs_dir: str | None = None,
+        user: str = "admin",
+        insecure: bool = False,
+    ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
+        try:
+            self._transport = resolve(certs_dir, insecure, user, what="certs_dir=")
+        except tls.CertError as exc:
+            raise ValueError(str(exc)) from None
+        self._diagnosed: set[str] = set()
         self._known = KnownMasters(str(a) for a in parse_addresses(masters))
         self._learned_at = 0.0  # monotonic time the list of masters was last asked for
         self._timeout = timeout
@@ -112,7 +133,14 @@ class Connection:
 
     # ---- the one call path ----
 
-    def _call(self, method_name: str, request: Any, timeout: float | None = None) -> Any:
+    def _call(
+        self,
+        method_name: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Any:
         """Call Master.<method_name> on the active master, retrying what a failover explains.
 
         Retried, after finding the active master again: UNAVAILABLE (master down, restarting, or shutting
@@ -120,6 +148,7 @@ class Connection:
         call's deadline, so a slow but working master is waited for rather than sent the request twice.
         When the deadline passes, MasterUnavailable names every address tried and what each said.
         Any other error is the master's answer and is raised at once as its named RegentError.
+        `metadata` goes with every attempt (a DDL request's nonce: client.base).
         """
         total = self._timeout if timeout is None else timeout
         deadline = time.monotonic() + total
@@ -132,7 +161,7 @@ class Connection:
             if address is not None and remaining > 0:
                 method = getattr(self._stub(address), method_name)
                 try:
-                    response = method(request, timeout=remaining)
+                    response = method(request, timeout=remaining, metadata=metadata or None)
                 except grpc.RpcError as exc:
                     if not _retryable(exc):
                         raise from_rpc_error(exc) from None
@@ -189,6 +218,7 @@ class Connection:
                 try:
                     info = future.result()
                 except grpc.RpcError as exc:
+                    self._diagnose(address, exc)
                     discovery.failed(address, _describe(exc))
                     continue
                 ask(discovery.answered(address, MasterAnswer.from_info(info)))
@@ -204,6 +234,17 @@ class Connection:
                 self._active = found
                 self._learned_at = time.monotonic()
         return found
+
+    def _diagnose(self, address: str, exc: grpc.RpcError) -> None:
+        """Raise TlsMismatch for a failed handshake no retry mends: a master in plain text while we
+        speak TLS or the reverse, or one of another cluster. Checked once per address."""
+        text = _describe(exc).lower()
+        if address in self._diagnosed or ("handshake" not in text and "socket closed" not in text):
+            return
+        self._diagnosed.add(address)
+        problem = tls.mismatch(address, self._transport.creds)
+        if problem is not None:
+            raise TlsMismatch(f"cannot connect: master {problem}")
 
     def _refresh_masters(self, address: str) -> None:
         """Every MASTERS_REFRESH_S, ask the active master for the list of masters, without waiting for the
@@ -236,7 +277,7 @@ class Connection:
                 raise RegentError("the connection is closed")
             stub = self._stubs.get(address)
             if stub is None:
-                channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+                channel = self._transport.channel(address)
                 self._channels[address] = channel
                 stub = self._stubs[address] = master_pb2_grpc.MasterStub(channel)
             return stub

@@ -19,6 +19,10 @@ below, so a caller catches the same named error whichever side found the problem
     ├── ServerNotFound
     ├── ProcedureNotFound       no procedure has that id (never had, or finished more than 10 minutes ago)
     ├── InvalidArgument         the master refused the request's arguments
+    ├── Unauthenticated         the caller's certificate carries no Regent role
+    ├── PermissionDenied        the caller's certificate has the wrong role for the call (it names the role)
+    ├── TlsMismatch             the master speaks plain text and we TLS, or the reverse, or it is of another
+    │                           cluster (also a builtin ConnectionError)
     ├── ProcedureTimeout        a procedure did not finish before the caller's deadline
     └── ProcedureFailed         a procedure ended FAILED or ROLLED_BACK with no more specific name
         └── ProcedureAborted    ... ROLLED_BACK because an operator aborted it
@@ -115,6 +119,19 @@ class InvalidArgument(RegentError):
     """The master refused a request's arguments; the message says what it expected and what it got."""
 
 
+class Unauthenticated(RegentError):
+    """The daemon found no Regent role in the caller's certificate."""
+
+
+class PermissionDenied(RegentError):
+    """The caller's certificate has a role that may not make this call; the message names the role needed."""
+
+
+class TlsMismatch(RegentError, ConnectionError):
+    """No connection can work as configured: the master speaks plain text and this client mutual TLS (or the
+    reverse), or its certificate is of another cluster. Raised at once, not retried."""
+
+
 class ProcedureTimeout(RegentError):
     """A procedure the caller waits for had not finished at the deadline. It may still finish later: the
     master keeps driving it; only the wait gave up."""
@@ -170,6 +187,9 @@ ERRORS: dict[str, type[RegentError]] = {
         ServerNotFound,
         ProcedureNotFound,
         InvalidArgument,
+        Unauthenticated,
+        PermissionDenied,
+        TlsMismatch,
         ProcedureTimeout,
         ProcedureFailed,
         ProcedureAborted,
@@ -252,6 +272,7 @@ __all__ = [
     "InvalidArgument",
     "MasterUnavailable",
     "NotActiveMaster",
+    "PermissionDenied",
     "ProcedureAborted",
     "ProcedureFailed",
     "ProcedureNotFound",
@@ -265,6 +286,8 @@ __all__ = [
     "TableNotDisabled",
     "TableNotEnabled",
     "TableNotFound",
+    "TlsMismatch",
+    "Unauthenticated",
     "error_name",
     "from_rpc_error",
     "procedure_error",

@@ -117,7 +117,7 @@ class TableAdmin(AdminBase):
                 )
             request.num_regions = num_regions
         deadline = self._deadline(timeout)
-        response: master_pb2.CreateTableResponse = self._call("CreateTable", request, deadline)
+        response: master_pb2.CreateTableResponse = self._call("CreateTable", request, deadline, once=True)
         handle = ProcedureHandle(
             self._conn, response.proc_id, kind="create_table", table=name, regions=response.regions
         )

@@ -36,6 +36,7 @@ from master.servers import ServerManager
 from meta import MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
 from meta.codec import server_to_proto
 from regent.proto import meta_pb2
+from regent.transport import INSECURE, Transport
 
 log = structlog.get_logger("master")
 
@@ -64,6 +65,7 @@ class ActiveMaster:
         epoch: int,
         catalog: Catalog,
         known_servers: Sequence[ServerName],
+        transport: Transport = INSECURE,
     ) -> None:
         self.config = config
         self.store = store
@@ -83,7 +85,7 @@ class ActiveMaster:
         env = Env(catalog, self.am, store.path.parent, config.reopen_share)
         self.procedures = Executor(env, self.apply, KINDS)
         self.tables = TableAdmin(self.procedures)
-        self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live)
+        self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live, transport)
         self.reconciler = Reconciler(self.am, epoch)
         self.known_servers = list(known_servers)
         self.active_since_ms = int(time.time() * 1000)

@@ -42,26 +42,30 @@ class TableAdmin:
     def _id(self) -> int:
         return self._env.new_proc_id()
 
-    async def create(self, descriptor: TableDescriptor, split_keys: Sequence[bytes]) -> int:
-        return await self._executor.submit(CreateTable.new(self._id(), descriptor, list(split_keys)))
+    async def create(self, descriptor: TableDescriptor, split_keys: Sequence[bytes], nonce: str = "") -> int:
+        return await self._executor.submit(
+            CreateTable.new(self._id(), descriptor, list(split_keys)), nonce=nonce
+        )
 
-    async def delete(self, table: str) -> int:
-        return await self._executor.submit(DeleteTable.new(self._id(), table))
+    async def delete(self, table: str, nonce: str = "") -> int:
+        return await self._executor.submit(DeleteTable.new(self._id(), table), nonce=nonce)
 
-    async def truncate(self, table: str, preserve_splits: bool) -> int:
-        return await self._executor.submit(TruncateTable.new(self._id(), table, preserve_splits))
+    async def truncate(self, table: str, preserve_splits: bool, nonce: str = "") -> int:
+        return await self._executor.submit(TruncateTable.new(self._id(), table, preserve_splits), nonce=nonce)
 
-    async def enable(self, table: str) -> int:
-        return await self._executor.submit(EnableTable.new(self._id(), table))
+    async def enable(self, table: str, nonce: str = "") -> int:
+        return await self._executor.submit(EnableTable.new(self._id(), table), nonce=nonce)
 
-    async def disable(self, table: str) -> int:
-        return await self._executor.submit(DisableTable.new(self._id(), table))
+    async def disable(self, table: str, nonce: str = "") -> int:
+        return await self._executor.submit(DisableTable.new(self._id(), table), nonce=nonce)
 
-    async def modify(self, descriptor: TableDescriptor) -> int:
-        return await self._executor.submit(ModifyTable.new(self._id(), descriptor))
+    async def modify(self, descriptor: TableDescriptor, nonce: str = "") -> int:
+        return await self._executor.submit(ModifyTable.new(self._id(), descriptor), nonce=nonce)
 
-    async def change_family(self, table: str, op: str, family: ColumnFamily | str) -> int:
-        return await self._executor.submit(ModifyTable.family_change(self._id(), table, op, family))
+    async def change_family(self, table: str, op: str, family: ColumnFamily | str, nonce: str = "") -> int:
+        return await self._executor.submit(
+            ModifyTable.family_change(self._id(), table, op, family), nonce=nonce
+        )
 
     # ---- reads ----
 

@@ -102,6 +102,9 @@ class Effects:
         return bool(self.rows or self.opens or self.closes)
 
 
+#: Open sequence numbers a FAILED_OPEN may raise the counter to: far beyond any real count, and far from
+#: the end of uint64, so that a forged number cannot exhaust them.
+MAX_OPEN_SEQ = 2**62
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
 
@@ -576,6 +579,10 @@ class AssignmentManager:
                 if node.state is not S.OPENING:
                     rejected.append((i, f"region {region_id} is {node.state.name}, not OPENING"))
                     continue
+                if self.next_open_seq_num <= seq < MAX_OPEN_SEQ:
+                    # fenced by an open this master never gave (a forged order; meta restored from a
+                    # backup): the retry must be newer still, or every retry is fenced again
+                    self.next_open_seq_num = seq + 1
                 self._retry_open(node, effects)
             elif code == CLOSED:
                 if node.state is not S.CLOSING:

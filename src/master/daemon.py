@@ -14,6 +14,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from master import catalog
+from master.access import POLICY
 from master.active import ActiveMaster, AssignmentConfig
 from master.election import ElectionLock
 from master.errors import MasterStartError
@@ -22,9 +23,11 @@ from master.services import MasterService, RegionServerStatusService
 from master.watch import watch_active
 from meta import MetaError, MetaNotInitialised, MetaStore, MetaWriter, ServerName, WriteBatch, keys
 from meta.codec import intern_server, server_from_proto
+from regent.authz import Authorizer
 from regent.config import GRPC_OPTIONS, port_problem
 from regent.lifecycle import run_until_signalled
 from regent.proto import master_pb2_grpc, meta_pb2
+from regent.transport import INSECURE, Transport, announce_transport
 
 log = structlog.get_logger("master")
 
@@ -40,6 +43,7 @@ class MasterConfig:
     shutdown_grace_s: float = 2.0
     hung_master_s: float = 10.0  # a backup kills an active master of this host that is silent this long
     assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
+    transport: Transport = INSECURE  # --insecure; regent.cli resolves --certs-dir into mutual TLS
 
     @property
     def address(self) -> str:
@@ -119,12 +123,14 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
     if (problem := port_problem(config.host, config.port)) is not None:
         election.close()
         raise MasterStartError(problem)
-    server = grpc.aio.server(options=GRPC_OPTIONS)
+    transport = config.transport
+    interceptors = [Authorizer(POLICY)] if transport.secure else []
+    server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
     master_pb2_grpc.add_RegionServerStatusServicer_to_server(RegionServerStatusService(master), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        bound = server.add_insecure_port(config.address)
+        bound = transport.add_port(server, config.address)
     except RuntimeError:
         bound = 0
     if bound == 0:
@@ -134,7 +140,14 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         )
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-    log.info("master_started", address=config.address, rootdir=str(rootdir), pid=os.getpid())
+    log.info(
+        "master_started",
+        address=config.address,
+        rootdir=str(rootdir),
+        pid=os.getpid(),
+        transport=transport.describe(),
+    )
+    announce_transport(transport, log)
     try:
         registry.register(config.address, os.getpid())  # the port is this master's: so is the name
         if await _until_elected(election, stop, master, rootdir):
@@ -162,7 +175,9 @@ async def _until_elected(election: ElectionLock, stop: asyncio.Event, master: Ma
         await _load_standby(master, rootdir / "meta")
     stopping = asyncio.ensure_future(stop.wait())
     refreshing = asyncio.ensure_future(_refresh_standby(master, rootdir / "meta", acquire))
-    watching = asyncio.ensure_future(watch_active(election, master.config.hung_master_s, acquire))
+    watching = asyncio.ensure_future(
+        watch_active(election, master.config.hung_master_s, acquire, master.config.transport)
+    )
     await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     refreshing.cancel()
@@ -242,7 +257,15 @@ async def _run_active(
     gc.set_threshold(GC_THRESHOLD[0], GC_THRESHOLD[1], GC_THRESHOLD[2])
     master.writer = MetaWriter(master.store, epoch=master.epoch)
     master.writer.start()
-    active = ActiveMaster(master.config.assignment, master.store, master.writer, master.epoch, loaded, known)
+    active = ActiveMaster(
+        master.config.assignment,
+        master.store,
+        master.writer,
+        master.epoch,
+        loaded,
+        known,
+        master.config.transport,
+    )
     active.servers.dead.update(dead)
     election.announce(f"{master.config.address} pid={os.getpid()} epoch={master.epoch}")
     master.active = active

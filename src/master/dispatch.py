@@ -13,8 +13,8 @@ import structlog
 from master.assignment import CloseOrders, OpenOrders
 from meta import ServerName
 from meta.codec import server_to_proto
-from regent.config import CHANNEL_OPTIONS
 from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+from regent.transport import INSECURE, Transport
 
 log = structlog.get_logger("master.dispatch")
 
@@ -34,8 +34,15 @@ class _Queue:
 
 
 class Dispatcher:
-    def __init__(self, epoch: int, on_failed: OnFailed, is_live: Callable[[ServerName], bool]) -> None:
+    def __init__(
+        self,
+        epoch: int,
+        on_failed: OnFailed,
+        is_live: Callable[[ServerName], bool],
+        transport: Transport = INSECURE,
+    ) -> None:
         self._epoch = epoch
+        self._transport = transport
         self._on_failed = on_failed
         self._is_live = is_live
         self._queues: dict[ServerName, _Queue] = {}
@@ -72,9 +79,7 @@ class Dispatcher:
     def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
         channel = self._channels.get(server.address)
         if channel is None:
-            channel = self._channels[server.address] = grpc.aio.insecure_channel(
-                server.address, options=CHANNEL_OPTIONS
-            )
+            channel = self._channels[server.address] = self._transport.aio_channel(server.address)
         return regionserver_pb2_grpc.RegionServerAdminStub(channel)
 
     async def _sender(self, server: ServerName, queue: _Queue) -> None:

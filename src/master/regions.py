@@ -117,9 +117,25 @@ class RegionMap:
 
     def locate(self, table: str, row: bytes) -> RegionNode | None:
         """The region of `table` whose range holds `row` (split parents excluded)."""
-        nodes = [n for n in self.table(table) if not n.info.offline]
-        i = bisect.bisect_right([n.info.start_key for n in nodes], row) - 1
-        return nodes[i] if i >= 0 and nodes[i].info.contains(row) else None
+        found = self.locate_run(table, row, 1)
+        return found[0] if found else None
+
+    def locate_run(self, table: str, row: bytes, count: int, *, backwards: bool = False) -> list[RegionNode]:
+        """The online region of `table` holding `row`, then up to count-1 online regions after it (before it,
+        backwards), in that order: a client's cache prefetch. Empty when no region holds the row (a hole)."""
+        nodes = self.table(table)
+        i = bisect.bisect_right(nodes, row, key=lambda n: n.info.start_key) - 1
+        while i >= 0 and nodes[i].info.offline:
+            i -= 1
+        if i < 0 or not nodes[i].info.contains(row):
+            return []
+        step = -1 if backwards else 1
+        out: list[RegionNode] = []
+        while 0 <= i < len(nodes) and len(out) < count:
+            if not nodes[i].info.offline:
+                out.append(nodes[i])
+            i += step
+        return out
 
     def __iter__(self) -> Iterator[RegionNode]:
         return iter(self._by_id.values())

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from master.daemon import Master
 
 MAX_TRANSITIONS_PER_REPORT = 200_000
+MAX_LOCATE = 1000  # regions per LocateRegions
 
 _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -269,14 +270,14 @@ class MasterService(master_pb2_grpc.MasterServicer):
             catalog.check_split_keys(split_keys, table.name)
         except ValueError as exc:
             raise InvalidArgument(f"table {request.name!r}: {exc}") from None
-        proc_id = await active.tables.create(table, split_keys)
+        proc_id = await active.tables.create(table, split_keys, _nonce(context))
         return master_pb2.CreateTableResponse(regions=len(split_keys) + 1, proc_id=proc_id)
 
     @rpc
     async def DeleteTable(
         self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
-        proc_id = await _active(self._master).tables.delete(_table_name(request.name))
+        proc_id = await _active(self._master).tables.delete(_table_name(request.name), _nonce(context))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -284,21 +285,21 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.TruncateTableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         tables = _active(self._master).tables
-        proc_id = await tables.truncate(_table_name(request.name), request.preserve_splits)
+        proc_id = await tables.truncate(_table_name(request.name), request.preserve_splits, _nonce(context))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
     async def EnableTable(
         self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
-        proc_id = await _active(self._master).tables.enable(_table_name(request.name))
+        proc_id = await _active(self._master).tables.enable(_table_name(request.name), _nonce(context))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
     async def DisableTable(
         self, request: master_pb2.TableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
-        proc_id = await _active(self._master).tables.disable(_table_name(request.name))
+        proc_id = await _active(self._master).tables.disable(_table_name(request.name), _nonce(context))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -306,23 +307,29 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.ModifyTableRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        proc_id = await active.tables.modify(_descriptor(request.name, request.families, request.settings))
+        descriptor = _descriptor(request.name, request.families, request.settings)
+        proc_id = await active.tables.modify(descriptor, _nonce(context))
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
     async def AddFamily(
         self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
-        tables = _active(self._master).tables
-        proc_id = await tables.change_family(_table_name(request.table), "add", _family(request.family))
-        return master_pb2.ProcedureResponse(proc_id=proc_id)
+        return await self._change_family(request, "add", context)
 
     @rpc
     async def ModifyFamily(
         self, request: master_pb2.FamilyRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
+        return await self._change_family(request, "modify", context)
+
+    async def _change_family(
+        self, request: master_pb2.FamilyRequest, op: str, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
         tables = _active(self._master).tables
-        proc_id = await tables.change_family(_table_name(request.table), "modify", _family(request.family))
+        proc_id = await tables.change_family(
+            _table_name(request.table), op, _family(request.family), _nonce(context)
+        )
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -334,7 +341,9 @@ class MasterService(master_pb2_grpc.MasterServicer):
             validate_name(request.family, "column family")
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        proc_id = await tables.change_family(_table_name(request.table), "delete", request.family)
+        proc_id = await tables.change_family(
+            _table_name(request.table), "delete", request.family, _nonce(context)
+        )
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -365,6 +374,21 @@ class MasterService(master_pb2_grpc.MasterServicer):
         if node is None:
             raise RegionNotFound(f"region {request.region_id} does not exist")
         return location(node)
+
+    @rpc
+    async def LocateRegions(
+        self, request: master_pb2.LocateRegionsRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.LocateRegionsResponse:
+        active = _active(self._master)
+        active.table(request.table)  # TableNotFound
+        if request.count > MAX_LOCATE:
+            raise InvalidArgument(
+                f"LocateRegions returns at most {MAX_LOCATE} regions, asked for {request.count}"
+            )
+        nodes = active.catalog.regions.locate_run(
+            request.table, request.row, max(1, request.count), backwards=request.backwards
+        )
+        return master_pb2.LocateRegionsResponse(regions=[location(n) for n in nodes])
 
     @rpc
     async def Assign(
@@ -462,6 +486,23 @@ def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
     node = active.am.regions.get(region_id)
     if node is not None:
         active.tables.check_region_procedure(node, what)
+
+
+#: The invocation metadata key of a DDL request's nonce (client.base sends one per request, the same on
+#: every retry of it), and the longest one accepted.
+NONCE_KEY = "regent-nonce"
+MAX_NONCE = 128
+
+
+def _nonce(context: grpc.aio.ServicerContext) -> str:
+    """The request's nonce, "" if it carries none: a retry with the same nonce gets the same procedure."""
+    for key, value in context.invocation_metadata() or ():
+        if key == NONCE_KEY:
+            text = value if isinstance(value, str) else value.decode(errors="replace")
+            if not 0 < len(text) <= MAX_NONCE:
+                raise InvalidArgument(f"{NONCE_KEY} must be 1..{MAX_NONCE} characters, got {len(text)}")
+            return text
+    return ""
 
 
 def _table_name(name: str) -> str:

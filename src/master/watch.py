@@ -23,8 +23,8 @@ import grpc
 import structlog
 
 from master.election import ElectionLock, Holder
-from regent.config import CHANNEL_OPTIONS
 from regent.proto import master_pb2, master_pb2_grpc
+from regent.transport import INSECURE, Transport
 
 log = structlog.get_logger("master")
 
@@ -32,7 +32,12 @@ PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
 
 
-async def watch_active(election: ElectionLock, hung_after_s: float, elected: asyncio.Future[None]) -> None:
+async def watch_active(
+    election: ElectionLock,
+    hung_after_s: float,
+    elected: asyncio.Future[None],
+    transport: Transport = INSECURE,
+) -> None:
     """Until `elected` is done: kill the active master if it stays silent for `hung_after_s`."""
     channels: dict[str, grpc.aio.Channel] = {}
     last_answer, last_holder = time.monotonic(), Holder("", None, None)
@@ -44,7 +49,7 @@ async def watch_active(election: ElectionLock, hung_after_s: float, elected: asy
                 # A new holder, or one still starting (it announces itself once elected): its clock restarts.
                 last_holder, last_answer = holder, time.monotonic()
                 continue
-            if await _answers(channels, holder.address):
+            if await _answers(channels, holder.address, transport):
                 last_answer = time.monotonic()
                 continue
             silent = time.monotonic() - last_answer
@@ -57,10 +62,10 @@ async def watch_active(election: ElectionLock, hung_after_s: float, elected: asy
             await channel.close()
 
 
-async def _answers(channels: dict[str, grpc.aio.Channel], address: str) -> bool:
+async def _answers(channels: dict[str, grpc.aio.Channel], address: str, transport: Transport) -> bool:
     channel = channels.get(address)
     if channel is None:
-        channel = channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        channel = channels[address] = transport.aio_channel(address)
     try:
         await master_pb2_grpc.MasterStub(channel).GetClusterInfo(
             master_pb2.GetClusterInfoRequest(), timeout=PROBE_TIMEOUT_S

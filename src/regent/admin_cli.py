@@ -40,7 +40,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_UNREACHABLE}  no master reachable (--master, or ${MASTER_ENV})"""
 
 #: The options every command takes, before or after its name.
-_COMMON = ("master", "timeout", "json", "progress")
+_COMMON = ("master", "timeout", "json", "progress", "certs_dir", "user", "insecure")
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive: Callable[[str], int]) -> None:
@@ -92,6 +92,23 @@ def _common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         help=f"any master's address, or several (default ${MASTER_ENV}, else {DEFAULT_MASTER})",
     )
     parser.add_argument(
+        "--certs-dir",
+        default=default(None),
+        metavar="DIR",
+        help="the cluster's certificates: mutual TLS as client.USER.crt (default $REGENT_CERTS_DIR)",
+    )
+    parser.add_argument(
+        "--user",
+        default=default("admin"),
+        help="which client certificate of --certs-dir to present: client.USER.crt (default admin)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="plain text, for a cluster started with --insecure",
+    )
+    parser.add_argument(
         "--timeout",
         type=seconds,
         default=default(30.0),
@@ -119,7 +136,13 @@ def run(args: argparse.Namespace) -> None:
     if args.progress is None:
         args.progress = sys.stderr.isatty()
     try:
-        with regent.connect(args.master, timeout=args.timeout) as connection:
+        with regent.connect(
+            args.master,
+            timeout=args.timeout,
+            certs_dir=args.certs_dir,
+            user=args.user,
+            insecure=args.insecure,
+        ) as connection:
             result = command.run(connection.admin(), args)
     except ValueError as exc:  # what the SDK checks before any call: the operator's arguments
         _fail(EXIT_USAGE, str(exc))

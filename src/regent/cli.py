@@ -9,8 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from regent import admin_cli, local
+from regent import admin_cli, certs_cli, local
+
+if TYPE_CHECKING:
+    from regent.transport import Transport
 
 
 def _count(text: str) -> int:
@@ -33,11 +37,44 @@ def _positive(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    """A share of a whole: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value:g}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {value}")
     return value
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """--certs-dir and --insecure, the same for every daemon (docs/security.md)."""
+    parser.add_argument(
+        "--certs-dir",
+        type=Path,
+        default=None,
+        help="the cluster's certificates (ca.crt, node.crt, node.key): mutual TLS on every connection "
+        "(default $REGENT_CERTS_DIR; make them with `regent certs`)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plain text: no TLS, no authentication, no authorization (development only)",
+    )
+
+
+def _transport(args: argparse.Namespace) -> Transport:
+    from regent import transport
+
+    return transport.resolve(args.certs_dir, args.insecure, what="--certs-dir")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,12 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a RegionServer stays live without a heartbeat; at least twice --heartbeat-ms "
         "(default 3000)",
     )
+    master.add_argument(
+        "--reopen-share",
+        type=_share,
+        default=0.2,
+        help="modify_table and family changes reopen a table's regions with at most this share of them "
+        "out of service at once (at least one region); in (0, 1] (default 0.2)",
+    )
+
+    add_security_arguments(master)
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
     rs.add_argument("--master", required=True, help="master address(es): host:port[,host:port...]")
     rs.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add_security_arguments(rs)
 
     local.add_arguments(
         sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
@@ -104,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
             "admin", help="operator commands against the active master (status, move, bypass, ...)"
         ),
         _positive,
+    )
+
+    certs_cli.add_arguments(
+        sub.add_parser("certs", help="make the cluster CA and node and client certificates (mutual TLS)")
     )
 
     bench = sub.add_parser("bench", help="benchmarks; each prints one JSON object")
@@ -120,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "assign", help="startup assignment of N regions on K RegionServers, and its floor"
     )
     bassign.add_argument("--regions", type=_positive, default=1_000_000)
+    bassign.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bassign.add_argument("--servers", type=_positive, default=10)
     bassign.add_argument("--json", action="store_true", help="print only the JSON object (no progress bar)")
     bassign.add_argument("--skip-floor", action="store_true", help="do not measure the floor")
@@ -130,12 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
         "ddl", help="create, disable, enable, modify and delete a table of N regions on K RegionServers"
     )
     bddl.add_argument("--regions", type=_positive, default=100_000)
+    bddl.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bddl.add_argument("--servers", type=_positive, default=10)
     bddl.add_argument("--json", action="store_true", help="print only the JSON object")
+    bstore = bench_sub.add_parser(
+        "region-store", help="a region's group commit on the event loop vs a writer thread; batched puts"
+    )
+    bstore.add_argument("--callers", type=_positive, default=50, help="concurrent writers (default 50)")
+    bstore.add_argument("--cells", type=_positive, default=10, help="cells per written row (default 10)")
+    bstore.add_argument("--batch-rows", type=_positive, default=10_000, help="rows of the batched put")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
     brec.add_argument("--mttr-regions", type=_positive, default=100_000)
+    brec.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     brec.add_argument("--failover-regions", type=_positive, default=1_000_000)
     brec.add_argument("--servers", type=_positive, default=10)
     brec.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -178,12 +238,14 @@ def _run(argv: Sequence[str] | None) -> None:
                     f"--heartbeat-ms ({args.heartbeat_ms})"
                 )
             logs.configure("master", level=args.log_level, master=f"{args.host}:{args.port}")
+            transport = _transport(args)
             assignment = AssignmentConfig(
                 min_servers=args.min_servers,
                 startup_grace_s=args.startup_grace_ms / 1000,
                 max_attempts=args.max_attempts,
                 heartbeat_ms=args.heartbeat_ms,
                 lease_ms=args.lease_ms,
+                reopen_share=args.reopen_share,
             )
             daemon.run(
                 daemon.MasterConfig(
@@ -192,6 +254,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     host=args.host,
                     hung_master_s=args.hung_master_ms / 1000,
                     assignment=assignment,
+                    transport=transport,
                 )
             )
         elif args.command == "regionserver":
@@ -203,7 +266,12 @@ def _run(argv: Sequence[str] | None) -> None:
             except ValueError as exc:
                 build_parser().error(f"--master: {exc}")
             logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
-            rs_daemon.run(rs_daemon.RegionServerConfig(args.rootdir, masters, args.port, args.host))
+            config = rs_daemon.RegionServerConfig(
+                args.rootdir, masters, args.port, args.host, transport=_transport(args)
+            )
+            rs_daemon.run(config)
+        elif args.command == "certs":
+            sys.exit(certs_cli.run(args))
         elif args.command == "local":
             sys.exit(local.main(args))
         elif args.command == "admin":
@@ -214,10 +282,21 @@ def _run(argv: Sequence[str] | None) -> None:
                 sys.exit(1)
         elif args.command == "bench":
             logs.configure("bench", level="warning")
+            from regent.bench import security
+
+            security.use_insecure(getattr(args, "insecure", False))
             if args.bench == "meta":
                 from regent.bench import meta
 
                 print(json.dumps(meta.run(args.regions, args.callers, args.batch)))
+            elif args.bench == "region-store":
+                from regent.bench import region_store
+
+                print(
+                    json.dumps(
+                        region_store.run(callers=args.callers, cells=args.cells, batch_rows=args.batch_rows)
+                    )
+                )
             elif args.bench == "recovery":
                 from regent.bench import recovery
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TextIO
 
 from master.election import Announcement, read_announcement
+from regent import certs, tls
 
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
@@ -103,6 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary root directory at exit (with its logs)"
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="plain text: no certificates, no TLS, no authorization (by default the cluster makes a CA and "
+        "certificates in ROOTDIR/certs on first start and every connection is mutual TLS)",
+    )
 
 
 # ---- the plan: which processes, on which ports ----
@@ -116,10 +123,19 @@ class Plan:
     server_ports: tuple[int, ...]
     min_servers: int
     log_level: str | None = None
+    insecure: bool = False
 
     @property
     def logdir(self) -> Path:
         return self.rootdir / "logs"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.rootdir / "certs"
+
+    @property
+    def security_args(self) -> list[str]:
+        return ["--insecure"] if self.insecure else ["--certs-dir", str(self.certs_dir)]
 
     @property
     def masters(self) -> str:
@@ -176,6 +192,7 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
                 str(port),
                 "--min-servers",
                 str(plan.min_servers),
+                *plan.security_args,
             ],
         )
         for port in plan.master_ports
@@ -184,7 +201,17 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
         (
             f"regionserver-{port}",
             "regionserver",
-            [*prefix, "regionserver", "--rootdir", root, "--master", plan.masters, "--port", str(port)],
+            [
+                *prefix,
+                "regionserver",
+                "--rootdir",
+                root,
+                "--master",
+                plan.masters,
+                "--port",
+                str(port),
+                *plan.security_args,
+            ],
         )
         for port in plan.server_ports
     ]
@@ -356,7 +383,10 @@ class Supervisor:
         n_masters = len(plan.master_ports)
         servers = ", ".join(f"{HOST}:{p}" for p in plan.server_ports)
         masters = ", ".join(f"{HOST}:{p}" for p in plan.master_ports)
-        connect = f'import regent; conn = regent.connect("{plan.masters}")'
+        if plan.insecure:
+            connect = f'import regent; conn = regent.connect("{plan.masters}", insecure=True)'
+        else:
+            connect = f'import regent; conn = regent.connect("{plan.masters}", certs_dir="{plan.certs_dir}")'
         if n_masters > 1:
             masters += "  (the first to lock ROOTDIR/master.lock is active, the others are backups)"
             connect += "  (any one of them will do)"
@@ -370,6 +400,10 @@ class Supervisor:
                 f"  rootdir        {plan.rootdir}{where}",
                 f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
                 f"  connect        {connect}",
+                f"                 or: export REGENT_CERTS_DIR={plan.certs_dir}  (the SDK and `regent admin` "
+                "read it: then the address is all they need)"
+                if not plan.insecure
+                else "  security       NONE (--insecure): whoever reaches these ports may change the cluster",
                 "Ctrl-C to stop.",
             ]
         )
@@ -397,6 +431,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         server_ports=server_ports,
         min_servers=args.servers,
         log_level=getattr(args, "log_level", None),
+        insecure=getattr(args, "insecure", False),
     )
 
 
@@ -408,10 +443,16 @@ def main(args: argparse.Namespace) -> int:
     try:
         plan = make_plan(args)
         plan.rootdir.mkdir(parents=True, exist_ok=True)
-    except (LocalError, OSError) as exc:
+        made = [] if plan.insecure else certs.ensure_local(plan.certs_dir, [HOST, "localhost"])
+    except (LocalError, OSError, tls.CertError) as exc:
         print(f"regent local: {exc}", file=sys.stderr, flush=True)
         return 1
     supervisor = Supervisor(plan)
+    if made:
+        supervisor.say(
+            f"regent local: made a cluster CA and certificates in {plan.certs_dir}: "
+            + ", ".join(c.file for c in made)
+        )
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
     code = 1
     try:

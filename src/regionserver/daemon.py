@@ -15,12 +15,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from meta import ServerName, keys
 from meta.types import validate_table_name
-from regent.config import CHANNEL_OPTIONS, GRPC_OPTIONS, Address, port_problem
+from regent import tls
+from regent.authz import Authorizer
+from regent.config import GRPC_OPTIONS, Address, port_problem
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.lifecycle import run_until_signalled
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regent.status import clip
-from regionserver.hosting import HostedRegion, Hosting
+from regent.transport import INSECURE, Transport, announce_transport
+from regionserver.access import POLICY
+from regionserver.hosting import HostedRegion, Hosting, OpenFailed
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
 log = structlog.get_logger("regionserver")
@@ -44,6 +48,7 @@ class RegionServerConfig:
     masters: list[Address]
     port: int
     host: str = "127.0.0.1"
+    transport: Transport = INSECURE  # --insecure; regent.cli resolves --certs-dir into mutual TLS
 
 
 class Fatal(Exception):
@@ -54,8 +59,10 @@ class MasterLink:
     """Calls to whichever master is active, following it across failovers (regent.discovery): any one
     master's address is enough, the others are learned from the masters' answers."""
 
-    def __init__(self, masters: list[Address]) -> None:
+    def __init__(self, masters: list[Address], transport: Transport = INSECURE) -> None:
         self.known = KnownMasters(str(a) for a in masters)
+        self._transport = transport
+        self._diagnosed: set[str] = set()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.address: str | None = None  # the master believed active; None until found
 
@@ -110,13 +117,25 @@ class MasterLink:
                 master_pb2.GetClusterInfoRequest(), timeout=PROBE_TIMEOUT_S
             )
         except grpc.aio.AioRpcError as exc:
+            await self._diagnose(address, exc)
             return f"{exc.code().name}: {exc.details()}"
         return MasterAnswer.from_info(info)
+
+    async def _diagnose(self, address: str, exc: grpc.aio.AioRpcError) -> None:
+        """A failed handshake that no retry mends (another cluster's master, or TLS against plain text)
+        stops this RegionServer with a message saying so; checked once per address."""
+        details = (exc.details() or "").lower()
+        if address in self._diagnosed or ("handshake" not in details and "socket closed" not in details):
+            return
+        self._diagnosed.add(address)
+        problem = await asyncio.to_thread(tls.mismatch, address, self._transport.creds)
+        if problem is not None:
+            raise RegionServerStartError(f"refusing to start: master {problem}")
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = self._channels[address] = self._transport.aio_channel(address)
         return channel
 
     async def close(self) -> None:
@@ -136,7 +155,7 @@ class RegionServer:
         self.config = config
         self.name = ServerName(config.host, config.port, int(time.time() * 1000))
         self.hosting = Hosting()
-        self.link = MasterLink(config.masters)
+        self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
         self.heartbeat_s = 1.0
         self.lease_s = 3.0
@@ -203,13 +222,17 @@ class RegionServer:
         self.work.set()
         return accepted + a, duplicates + d
 
-    def _open_store(self, region: HostedRegion) -> str | None:
+    def _open_store(self, region: HostedRegion) -> OpenFailed | None:
         """Claim the store of a region that has one; None on success, else why the open failed."""
         path = region_dir(self.config.rootdir, region.table, region.region_id)
         try:
             region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=False)
+        except Fenced as exc:
+            log.warning("open_fenced", region=region.region_id, reason=str(exc))
+            return OpenFailed(str(exc), exc.owner_seq)
         except StoreError as exc:
-            return str(exc)
+            log.warning("open_failed", region=region.region_id, reason=str(exc))
+            return OpenFailed(str(exc))
         return None
 
     # ---- data ----
@@ -245,7 +268,12 @@ class RegionServer:
     def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
         region = self.serving(region_id, row)
         key = _cell_key(row, column)
-        return region.store.get(key) if region.store is not None else None
+        try:
+            return region.store.get(key) if region.store is not None else None
+        except Fenced as exc:  # its environment was closed (LRU) and the reopen found a newer owner
+            self.hosting.drop(region_id)
+            log.error("region_fenced_closed", region=region_id, reason=str(exc))
+            raise NotServing(str(exc)) from None
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
@@ -488,22 +516,22 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
         self._server = server
 
     async def Put(
-        self, request: regionserver_pb2.PutRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.PutResponse:
+        self, request: regionserver_pb2.RawPutRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RawPutResponse:
         try:
             self._server.put(request.region_id, request.row, request.column, request.value)
         except (NotServing, BadCell) as exc:
             await _refuse(context, exc)
-        return regionserver_pb2.PutResponse()
+        return regionserver_pb2.RawPutResponse()
 
     async def Get(
-        self, request: regionserver_pb2.GetRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.GetResponse:
+        self, request: regionserver_pb2.RawGetRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RawGetResponse:
         try:
             value = self._server.get(request.region_id, request.row, request.column)
         except (NotServing, BadCell) as exc:
             await _refuse(context, exc)
-        return regionserver_pb2.GetResponse(found=value is not None, value=value or b"")
+        return regionserver_pb2.RawGetResponse(found=value is not None, value=value or b"")
 
 
 class OrderRefused(Exception):
@@ -572,20 +600,29 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
 async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     if (problem := port_problem(config.host, config.port)) is not None:
         raise RegionServerStartError(problem)
+    transport = config.transport
+    if transport.creds is not None and config.host not in transport.creds.identity.names:
+        raise RegionServerStartError(
+            f"the node certificate in {transport.creds.certs_dir} is for "
+            f"{', '.join(transport.creds.identity.names)}, not for --host {config.host}: the master would "
+            f"refuse its reports (make one with `regent certs create-node {config.host} ...`)"
+        )
     rs = RegionServer(config)
-    server = grpc.aio.server(options=GRPC_OPTIONS)
+    interceptors = [Authorizer(POLICY)] if transport.secure else []
+    server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
     regionserver_pb2_grpc.add_RegionServerDataServicer_to_server(DataService(rs), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        bound = server.add_insecure_port(f"{config.host}:{config.port}")
+        bound = transport.add_port(server, f"{config.host}:{config.port}")
     except RuntimeError:
         bound = 0
     if bound == 0:
         raise RegionServerStartError(f"cannot listen on {config.host}:{config.port}: the port is in use")
     await server.start()
-    log.info("regionserver_started", server=str(rs.name), pid=os.getpid())
+    log.info("regionserver_started", server=str(rs.name), pid=os.getpid(), transport=transport.describe())
+    announce_transport(transport, log)
 
     async def lifecycle() -> None:
         await rs.register()

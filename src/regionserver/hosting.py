@@ -21,6 +21,16 @@ from meta.digest import Digest
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
 
+@dataclass(frozen=True, slots=True)
+class OpenFailed:
+    """Why an open failed. `fenced_by`: the open sequence number of a newer open that owns the region's
+    store (0 if that is not why). It is what the FAILED_OPEN report carries as the open's number, so that
+    the master's next open of the region is newer still (master.assignment)."""
+
+    reason: str
+    fenced_by: int = 0
+
+
 @dataclass(slots=True)
 class HostedRegion:
     region_id: int
@@ -76,12 +86,13 @@ class Hosting:
         start_keys: Sequence[bytes],
         end_keys: Sequence[bytes],
         with_store: Collection[int] = (),
-        opener: Callable[[HostedRegion], str | None] | None = None,
+        opener: Callable[[HostedRegion], OpenFailed | None] | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 
         A region that never held data has no store and opening it costs nothing; one in `with_store` is
-        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN).
+        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN, with the number
+        of the newer open that fenced it, if that is why).
         """
         accepted = duplicates = 0
         procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
@@ -103,8 +114,10 @@ class Hosting:
             accepted += 1
             if current is None or current.open_seq_num != seq:
                 region = HostedRegion(rid, table, start, end, seq, proc)
-                if opener is not None and rid in with_store and opener(region) is not None:
-                    add(FAILED_OPEN, rid, proc, seq)
+                failed = opener(region) if opener is not None and rid in with_store else None
+                if failed is not None:  # not kept for de-duplication: its report may carry another number
+                    procs.discard(order)
+                    add(FAILED_OPEN, rid, proc, max(seq, failed.fenced_by))
                     continue
                 superseded = opening.get(rid)
                 if superseded is not None:

@@ -60,14 +60,20 @@ class Env:
     def first_unsettled(self, nodes: Sequence[RegionNode], start: int = 0) -> int:
         """The index of the first node from `start` that is not settled, len(nodes) if none is.
 
-        Runs at C speed over the nodes (a million regions in tens of ms): it is how a procedure waits for
-        a whole table, at every commit of region rows while it waits.
+        How a procedure waits for a whole table: called at every commit of region rows while it waits,
+        with `start` where the last call stopped. That region is usually still busy, so a call costs O(1)
+        and the wait costs each region one look in all; a scan from the start (a step checking its whole
+        table) runs at C speed.
         """
         end = len(nodes)
         if start >= end:
             return end
-        proc_ids = map(_PROC_ID, itertools.islice(nodes, start, None))
-        busy = next(itertools.compress(itertools.count(start), proc_ids), end)
+        if start == 0:
+            busy = next(itertools.compress(itertools.count(), map(_PROC_ID, nodes)), end)
+        else:
+            busy = start
+            while busy < end and not nodes[busy].proc_id:
+                busy += 1
         waiting = self.am.waiting
         if waiting:  # rare (no server live): regions waiting for one have no procedure attached
             for i in range(start, busy):
@@ -99,14 +105,13 @@ class Procedure:
     """A kind of procedure. Subclasses name their steps (methods `step_<name>`) and keep their own state in
     `data` (a protobuf message of the kind's), which is persisted with every step.
 
-    `NO_RETURN` lists the steps from which an abort cannot roll back (the point of no return has been
-    passed); `ROLLBACK` maps the other steps, past the first, to the step a rollback starts from. A
-    procedure still in its first step has changed nothing: an abort just ends it ROLLED_BACK.
+    `ROLLBACK` maps the steps past the first from which an abort can still roll back to the step the
+    rollback starts from; every other step is past the point of no return. A procedure still in its
+    first step has changed nothing: an abort just ends it ROLLED_BACK.
     """
 
     KIND: ClassVar[str]
     FIRST: ClassVar[str] = "prepare"
-    NO_RETURN: ClassVar[frozenset[str]] = frozenset()
     ROLLBACK: ClassVar[dict[str, str]] = {}
     STEPS: ClassVar[dict[str, str]]  # step name -> what it does, for people (list_procedures)
 
@@ -122,6 +127,7 @@ class Procedure:
         self.submitted_ms = int(time.time() * 1000)
         self.updated_ms = self.submitted_ms
         self.finished_ms = 0
+        self.nonce = ""  # the submitting request's, if it carried one
         self.done = 0
         self.total = 0
 
@@ -170,7 +176,7 @@ class Procedure:
     def abortable(self) -> bool:
         if self.finished or self.rolling_back:
             return False
-        return self.step == self.FIRST or (self.step not in self.NO_RETURN and self.step in self.ROLLBACK)
+        return self.step == self.FIRST or self.step in self.ROLLBACK
 
     def record(self) -> meta_pb2.ProcedureRecord:
         return meta_pb2.ProcedureRecord(
@@ -186,6 +192,7 @@ class Procedure:
             error_message=self.error_message,
             finished_ms=self.finished_ms,
             rolling_back=self.rolling_back,
+            nonce=self.nonce,
         )
 
     def restore(self, record: meta_pb2.ProcedureRecord) -> None:
@@ -197,6 +204,7 @@ class Procedure:
         self.submitted_ms = record.submitted_ms
         self.updated_ms = record.updated_ms
         self.finished_ms = record.finished_ms
+        self.nonce = record.nonce
         self.total = getattr(self.data, "total", 0)
         if self.finished:
             self.done = self.total

@@ -10,16 +10,15 @@ from collections.abc import Collection
 
 from master.errors import TableExists
 from master.procedures import table_steps
-from master.procedures.base import Env, Outcome, Procedure
+from master.procedures.base import Env, Procedure
 from meta import TableDescriptor
 from meta.codec import table_to_proto
 from regent.proto import meta_pb2
 
 
-class CreateTable(Procedure):
+class CreateTable(table_steps.CreatesRegions):
     KIND = "create_table"
     FIRST = "add_to_meta"
-    NO_RETURN = frozenset({"assign", "finish"})
     STEPS = {
         "add_to_meta": "write the table and its regions",
         "assign": "assign the regions",
@@ -37,12 +36,3 @@ class CreateTable(Procedure):
     def check(self, env: Env, ahead: Collection[Procedure]) -> None:
         if self.table in env.catalog.tables or any(isinstance(p, CreateTable) for p in ahead):
             raise TableExists(f"table {self.table!r} already exists")
-
-    def step_add_to_meta(self, env: Env) -> Outcome:
-        return table_steps.add_regions(env, self.data)
-
-    def step_assign(self, env: Env) -> Outcome:
-        return Outcome(next="finish", effects=table_steps.assign_regions(env, self.table))
-
-    def step_finish(self, env: Env) -> Outcome:
-        return table_steps.open_regions(env, self.table, "finish")

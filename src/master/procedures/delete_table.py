@@ -15,7 +15,6 @@ from regent.proto import meta_pb2
 class DeleteTable(Procedure):
     KIND = "delete_table"
     ROLLBACK = {"remove_meta": "rolled_back"}
-    NO_RETURN = frozenset({"remove_stores"})
     STEPS = {
         "prepare": "check that the table is disabled",
         "remove_meta": "remove the table and its regions from meta",

@@ -71,6 +71,7 @@ class Executor:
         self._kinds = kinds
         self.procs: dict[int, Procedure] = {}  # every procedure known, finished ones until purged
         self._unfinished: dict[int, Procedure] = {}  # what the run loop looks at (a few, not thousands)
+        self._nonces: dict[str, int] = {}  # a request's nonce -> the procedure it submitted (retained ones)
         self._queues: dict[str, deque[int]] = {}
         self._pending: dict[int, set[int]] = {}  # proc id -> regions it waits for
         self._wake_on_any: set[int] = set()
@@ -93,6 +94,8 @@ class Executor:
                 continue
             proc = kind.from_record(record)
             self.procs[proc.proc_id] = proc
+            if proc.nonce:
+                self._nonces[proc.nonce] = proc.proc_id
             if not proc.finished:
                 self._unfinished[proc.proc_id] = proc
                 unfinished.append(proc)
@@ -121,13 +124,23 @@ class Executor:
 
     # ---- submission ----
 
-    async def submit(self, proc: Procedure, extra: WriteBatch | None = None) -> int:
+    async def submit(self, proc: Procedure, extra: WriteBatch | None = None, *, nonce: str = "") -> int:
         """Check `proc` (a refusal raises its RequestError, nothing written), queue it on its table and
-        make its record durable (with `extra` rows, in the same transaction) before answering."""
-        ahead = [self.procs[i] for i in self._queues.get(proc.table, ())] if proc.table else []
+        make its record durable (with `extra` rows, in the same transaction) before answering.
+
+        A request that carries a `nonce` already seen (a client retrying after a failover, or after its
+        answer was lost) gets the procedure that nonce submitted, whatever became of it: not a second one.
+        """
+        if nonce and (known := self._nonces.get(nonce)) is not None and known in self.procs:
+            log.info("procedure_submission_repeated", proc_id=known, kind=self.procs[known].KIND)
+            return known
+        ahead = self.queued(proc.table) if proc.table else []
         proc.check(self.env, ahead)
+        proc.nonce = nonce
         self.procs[proc.proc_id] = proc
         self._unfinished[proc.proc_id] = proc
+        if nonce:
+            self._nonces[nonce] = proc.proc_id
         if proc.table:
             self._queues.setdefault(proc.table, deque()).append(proc.proc_id)
         batch = extra or WriteBatch()
@@ -275,6 +288,7 @@ class Executor:
     def _forget(self, proc: Procedure) -> None:
         self._release(proc)
         self.procs.pop(proc.proc_id, None)
+        self._nonces.pop(proc.nonce, None)
 
     def _halt_check(self, proc: Procedure, step: str) -> None:
         if self._halt_after and self._halt_after == f"{proc.KIND}:{step}":
@@ -415,6 +429,7 @@ class Executor:
         for proc in old:
             batch.delete("procedures", keys.u64(proc.proc_id))
             del self.procs[proc.proc_id]
+            self._nonces.pop(proc.nonce, None)
         await self._apply(Effects(), batch)
         return len(old)
 

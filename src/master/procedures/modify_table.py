@@ -25,7 +25,6 @@ S = RegionState
 
 class ModifyTable(Procedure):
     KIND = "modify_table"
-    NO_RETURN = frozenset({"reopen"})
     STEPS = {
         "prepare": "write the new descriptor",
         "reopen": "reopen the regions, a share at a time",

@@ -19,7 +19,6 @@ from regent.proto import common_pb2
 class ServerCrash(Procedure):
     KIND = "server_crash"
     FIRST = "recover"
-    NO_RETURN = frozenset({"recover"})
     STEPS = {"recover": "recover the regions of the dead server"}
 
     def __init__(self, proc_id: int, table: str, data: Any) -> None:

@@ -58,10 +58,6 @@ def set_state(env: Env, table: str, state: TableState, batch: WriteBatch) -> Non
     batch.put("tables", table.encode(), encode_table(descriptor))
 
 
-def nodes(env: Env, table: str) -> list[RegionNode]:
-    return list(env.catalog.regions.table(table))
-
-
 def any_unsettled(env: Env, table: str) -> bool:
     """Whether any region of `table` is in transition or waits for a server."""
     table_nodes = env.catalog.regions.table(table)
@@ -140,7 +136,7 @@ def remove_regions(env: Env, table: str, step: str, then: str) -> Outcome:
     transition; the region stores are removed by the next step."""
     if any_unsettled(env, table):
         return Outcome(next=step, settle_table=True)
-    gone = nodes(env, table)
+    gone = list(env.catalog.regions.table(table))
     batch = delete_rows(gone)
     env.am.remove(gone)
     return Outcome(next=then, batch=batch)
@@ -153,3 +149,17 @@ def delete_rows(gone: Sequence[RegionNode]) -> WriteBatch:
         batch.delete("regions", keys.region_key(info.table, info.start_key, info.region_id))
         batch.delete("region_state", keys.u64(info.region_id))
     return batch
+
+
+class CreatesRegions(Procedure):
+    """The steps that create a table's regions and open them, shared by create_table and truncate_table:
+    add_to_meta (the table ENABLING and its regions, one transaction) -> assign -> finish (ENABLED)."""
+
+    def step_add_to_meta(self, env: Env) -> Outcome:
+        return add_regions(env, self.data)
+
+    def step_assign(self, env: Env) -> Outcome:
+        return Outcome(next="finish", effects=assign_regions(env, self.table))
+
+    def step_finish(self, env: Env) -> Outcome:
+        return open_regions(env, self.table, "finish")

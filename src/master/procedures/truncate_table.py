@@ -16,10 +16,9 @@ from meta.codec import table_to_proto
 from regent.proto import meta_pb2
 
 
-class TruncateTable(Procedure):
+class TruncateTable(table_steps.CreatesRegions):
     KIND = "truncate_table"
     ROLLBACK = {"remove_meta": "rolled_back"}
-    NO_RETURN = frozenset({"remove_stores", "add_to_meta", "assign", "finish"})
     STEPS = {
         "prepare": "record the region boundaries",
         "remove_meta": "remove the regions from meta",
@@ -51,15 +50,6 @@ class TruncateTable(Procedure):
 
     def step_remove_stores(self, env: Env) -> Outcome:
         return Outcome(next="add_to_meta", remove=[env.rootdir / "data" / self.table])
-
-    def step_add_to_meta(self, env: Env) -> Outcome:
-        return table_steps.add_regions(env, self.data)
-
-    def step_assign(self, env: Env) -> Outcome:
-        return Outcome(next="finish", effects=table_steps.assign_regions(env, self.table))
-
-    def step_finish(self, env: Env) -> Outcome:
-        return table_steps.open_regions(env, self.table, "finish")
 
     def step_rolled_back(self, env: Env) -> Outcome:
         return Outcome(next=None)

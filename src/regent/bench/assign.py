@@ -24,7 +24,7 @@ import grpc
 from master.procedures import CreateTable
 from meta import MetaStore, RegionState
 from meta.codec import decode_region_state
-from regent.config import CHANNEL_OPTIONS
+from regent.bench import security
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc
 from regent.supervise import Children, free_ports
 
@@ -54,11 +54,21 @@ def _say(quiet: bool, text: str) -> None:
 
 
 def _regent(*args: str) -> list[str]:
-    return [sys.executable, "-m", "regent.cli", *args]
+    """A daemon's command line, with the bench's certificates (or --insecure: regent.bench.security)."""
+    return [sys.executable, "-m", "regent.cli", *args, *security.daemon_args()]
+
+
+def start_regionservers(children: Children, rootdir: Path, master: str, ports: list[int]) -> None:
+    """One RegionServer per port, on `rootdir`, told `master`."""
+    for i, port in enumerate(ports):
+        children.start(
+            f"rs{i}",
+            _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port)),
+        )
 
 
 def _stub(address: str) -> master_pb2_grpc.MasterStub:
-    return master_pb2_grpc.MasterStub(grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
+    return master_pb2_grpc.MasterStub(security.transport().channel(address))
 
 
 def _wait_active(stub: master_pb2_grpc.MasterStub, children: Children, timeout: float) -> None:
@@ -107,19 +117,7 @@ def _assign(
 ) -> dict[str, Any]:
     master_addr = f"127.0.0.1:{ports[0]}"
     with Children(root / "logs") as children:
-        for i in range(servers):
-            children.start(
-                f"rs{i}",
-                _regent(
-                    "regionserver",
-                    "--rootdir",
-                    str(rootdir),
-                    "--master",
-                    master_addr,
-                    "--port",
-                    str(ports[2 + i]),
-                ),
-            )
+        start_regionservers(children, rootdir, master_addr, ports[2 : 2 + servers])
         command = _regent(
             "master", "--rootdir", str(rootdir), "--port", str(ports[0]), "--min-servers", str(servers)
         )

@@ -20,8 +20,8 @@ from typing import Any
 
 import grpc
 
+from regent.bench import security
 from regent.bench.assign import _build_meta, _regent, _stub, _until_assigned, _wait_active
-from regent.config import CHANNEL_OPTIONS
 from regent.proto import master_pb2, regionserver_pb2, regionserver_pb2_grpc
 from regent.supervise import Children, free_ports
 
@@ -188,7 +188,7 @@ def _served(servers: list[str]) -> dict[int, tuple[str, int]]:
     """region id -> (server address, open sequence number), as every RegionServer itself reports it."""
     out: dict[int, tuple[str, int]] = {}
     for address in servers:
-        with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        with security.transport().channel(address) as channel:
             online = regionserver_pb2_grpc.RegionServerAdminStub(channel).GetOnlineRegions(
                 regionserver_pb2.GetOnlineRegionsRequest(), timeout=30
             )

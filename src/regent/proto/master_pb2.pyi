@@ -270,7 +270,11 @@ class TransitionBatch(_message.Message):
     @_builtins.property
     def proc_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
-    def open_seq_nums(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def open_seq_nums(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """For FAILED_OPEN_REPORT: the order's number, or the newer one that owns the region's store if that is
+        why the open failed (the master's next open of the region is then newer still).
+        """
+
     def __init__(
         self,
         *,
@@ -824,6 +828,60 @@ class TableRegionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TableRegionsResponse: _TypeAlias = TableRegionsResponse  # noqa: Y015
+
+@_typing.final
+class LocateRegionsRequest(_message.Message):
+    """The region of `table` that holds `row`, then the next count-1 regions after it (before it, backwards):
+    one lookup fills the client's cache for a scan or a batch. count 0 = 1; at most 1000.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    ROW_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    BACKWARDS_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    row: _builtins.bytes
+    count: _builtins.int
+    backwards: _builtins.bool
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        row: _builtins.bytes = ...,
+        count: _builtins.int = ...,
+        backwards: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backwards", b"backwards", "count", b"count", "row", b"row", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LocateRegionsRequest: _TypeAlias = LocateRegionsRequest  # noqa: Y015
+
+@_typing.final
+class LocateRegionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def regions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegionLocation]:
+        """in key order (descending when backwards)"""
+
+    def __init__(
+        self,
+        *,
+        regions: _abc.Iterable[Global___RegionLocation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["regions", b"regions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LocateRegionsResponse: _TypeAlias = LocateRegionsResponse  # noqa: Y015
 
 @_typing.final
 class RegionRequest(_message.Message):

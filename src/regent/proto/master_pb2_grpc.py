@@ -285,6 +285,11 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.RegionLocation.FromString,
                 _registered_method=True)
+        self.LocateRegions = channel.unary_unary(
+                '/regent.v1.Master/LocateRegions',
+                request_serializer=regent_dot_proto_dot_master__pb2.LocateRegionsRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.LocateRegionsResponse.FromString,
+                _registered_method=True)
         self.ClusterStatus = channel.unary_unary(
                 '/regent.v1.Master/ClusterStatus',
                 request_serializer=regent_dot_proto_dot_master__pb2.ClusterStatusRequest.SerializeToString,
@@ -423,6 +428,13 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LocateRegions(self, request, context):
+        """Where rows live (role client): the client's location cache is filled from here, never per row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ClusterStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -540,6 +552,11 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.GetRegion,
                     request_deserializer=regent_dot_proto_dot_master__pb2.RegionRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.RegionLocation.SerializeToString,
+            ),
+            'LocateRegions': grpc.unary_unary_rpc_method_handler(
+                    servicer.LocateRegions,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.LocateRegionsRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.LocateRegionsResponse.SerializeToString,
             ),
             'ClusterStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ClusterStatus,
@@ -1028,6 +1045,33 @@ class Master:
             '/regent.v1.Master/GetRegion',
             regent_dot_proto_dot_master__pb2.RegionRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.RegionLocation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LocateRegions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/LocateRegions',
+            regent_dot_proto_dot_master__pb2.LocateRegionsRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.LocateRegionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -104,6 +104,8 @@ class MasterStub:
     Unassign: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     Move: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]
     GetRegion: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]
+    LocateRegions: _grpc.UnaryUnaryMultiCallable[_master_pb2.LocateRegionsRequest, _master_pb2.LocateRegionsResponse]
+    """Where rows live (role client): the client's location cache is filled from here, never per row."""
     ClusterStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]
     ListProcedures: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]
     GetProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]
@@ -137,6 +139,8 @@ class MasterAsyncStub(MasterStub):
     Unassign: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     Move: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
     GetRegion: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionRequest, _master_pb2.RegionLocation]  # type: ignore[assignment]
+    LocateRegions: _aio.UnaryUnaryMultiCallable[_master_pb2.LocateRegionsRequest, _master_pb2.LocateRegionsResponse]  # type: ignore[assignment]
+    """Where rows live (role client): the client's location cache is filled from here, never per row."""
     ClusterStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.ClusterStatusRequest, _master_pb2.ClusterStatusResponse]  # type: ignore[assignment]
     ListProcedures: _aio.UnaryUnaryMultiCallable[_master_pb2.ListProceduresRequest, _master_pb2.ListProceduresResponse]  # type: ignore[assignment]
     GetProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]  # type: ignore[assignment]
@@ -269,6 +273,14 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.RegionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.RegionLocation, _abc.Awaitable[_master_pb2.RegionLocation]]: ...
+
+    @_abc_1.abstractmethod
+    def LocateRegions(
+        self,
+        request: _master_pb2.LocateRegionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.LocateRegionsResponse, _abc.Awaitable[_master_pb2.LocateRegionsResponse]]:
+        """Where rows live (role client): the client's location cache is filled from here, never per row."""
 
     @_abc_1.abstractmethod
     def ClusterStatus(

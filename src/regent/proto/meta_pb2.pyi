@@ -131,6 +131,7 @@ class ProcedureRecord(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     FINISHED_MS_FIELD_NUMBER: _builtins.int
     ROLLING_BACK_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     proc_id: _builtins.int
     kind: _builtins.str
     """e.g. "server_crash", "create_table" """
@@ -151,6 +152,8 @@ class ProcedureRecord(_message.Message):
     finished_ms: _builtins.int
     rolling_back: _builtins.bool
     """an abort was accepted: the steps now run are the rollback's"""
+    nonce: _builtins.str
+    """the client's key of the request that submitted it: a retry of the same"""
     def __init__(
         self,
         *,
@@ -166,10 +169,11 @@ class ProcedureRecord(_message.Message):
         error_message: _builtins.str = ...,
         finished_ms: _builtins.int = ...,
         rolling_back: _builtins.bool = ...,
+        nonce: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "finished_ms", b"finished_ms", "kind", b"kind", "payload", b"payload", "proc_id", b"proc_id", "rolling_back", b"rolling_back", "state", b"state", "step", b"step", "submitted_ms", b"submitted_ms", "table", b"table", "updated_ms", b"updated_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "finished_ms", b"finished_ms", "kind", b"kind", "nonce", b"nonce", "payload", b"payload", "proc_id", b"proc_id", "rolling_back", b"rolling_back", "state", b"state", "step", b"step", "submitted_ms", b"submitted_ms", "table", b"table", "updated_ms", b"updated_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

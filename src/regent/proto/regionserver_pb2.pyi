@@ -20,7 +20,7 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class PutRequest(_message.Message):
+class RawPutRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REGION_ID_FIELD_NUMBER: _builtins.int
@@ -46,10 +46,10 @@ class PutRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PutRequest: _TypeAlias = PutRequest  # noqa: Y015
+Global___RawPutRequest: _TypeAlias = RawPutRequest  # noqa: Y015
 
 @_typing.final
-class PutResponse(_message.Message):
+class RawPutResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -61,10 +61,10 @@ class PutResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PutResponse: _TypeAlias = PutResponse  # noqa: Y015
+Global___RawPutResponse: _TypeAlias = RawPutResponse  # noqa: Y015
 
 @_typing.final
-class GetRequest(_message.Message):
+class RawGetRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REGION_ID_FIELD_NUMBER: _builtins.int
@@ -86,10 +86,10 @@ class GetRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetRequest: _TypeAlias = GetRequest  # noqa: Y015
+Global___RawGetRequest: _TypeAlias = RawGetRequest  # noqa: Y015
 
 @_typing.final
-class GetResponse(_message.Message):
+class RawGetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FOUND_FIELD_NUMBER: _builtins.int
@@ -108,7 +108,7 @@ class GetResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetResponse: _TypeAlias = GetResponse  # noqa: Y015
+Global___RawGetResponse: _TypeAlias = RawGetResponse  # noqa: Y015
 
 @_typing.final
 class TableOpens(_message.Message):
@@ -122,6 +122,7 @@ class TableOpens(_message.Message):
     OPEN_SEQ_NUMS_FIELD_NUMBER: _builtins.int
     START_KEYS_FIELD_NUMBER: _builtins.int
     END_KEYS_FIELD_NUMBER: _builtins.int
+    FAMILIES_FIELD_NUMBER: _builtins.int
     table: _builtins.str
     @_builtins.property
     def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
@@ -133,6 +134,12 @@ class TableOpens(_message.Message):
     def start_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
     @_builtins.property
     def end_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def families(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnFamily]:
+        """The table's families as its descriptor declares them, so that the server refuses unknown families and
+        honours versions and TTL (a modify reopens the regions with the new ones).
+        """
+
     def __init__(
         self,
         *,
@@ -142,10 +149,11 @@ class TableOpens(_message.Message):
         open_seq_nums: _abc.Iterable[_builtins.int] | None = ...,
         start_keys: _abc.Iterable[_builtins.bytes] | None = ...,
         end_keys: _abc.Iterable[_builtins.bytes] | None = ...,
+        families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_keys", b"end_keys", "open_seq_nums", b"open_seq_nums", "proc_ids", b"proc_ids", "region_ids", b"region_ids", "start_keys", b"start_keys", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_keys", b"end_keys", "families", b"families", "open_seq_nums", b"open_seq_nums", "proc_ids", b"proc_ids", "region_ids", b"region_ids", "start_keys", b"start_keys", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -157,19 +165,27 @@ class Closes(_message.Message):
 
     REGION_IDS_FIELD_NUMBER: _builtins.int
     PROC_IDS_FIELD_NUMBER: _builtins.int
+    DESTINATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
     def proc_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def destinations(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ServerName]:
+        """For moves: where each region goes, so the server can answer a late client "moved to X" (empty when
+        unknown; else as many as region_ids, a ServerName with an empty host where unknown).
+        """
+
     def __init__(
         self,
         *,
         region_ids: _abc.Iterable[_builtins.int] | None = ...,
         proc_ids: _abc.Iterable[_builtins.int] | None = ...,
+        destinations: _abc.Iterable[_common_pb2.ServerName] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["proc_ids", b"proc_ids", "region_ids", b"region_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["destinations", b"destinations", "proc_ids", b"proc_ids", "region_ids", b"region_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -242,13 +242,13 @@ class RegionServerDataStub:
         """
         self.Put = channel.unary_unary(
                 '/regent.v1.RegionServerData/Put',
-                request_serializer=regent_dot_proto_dot_regionserver__pb2.PutRequest.SerializeToString,
-                response_deserializer=regent_dot_proto_dot_regionserver__pb2.PutResponse.FromString,
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.RawPutRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.RawPutResponse.FromString,
                 _registered_method=True)
         self.Get = channel.unary_unary(
                 '/regent.v1.RegionServerData/Get',
-                request_serializer=regent_dot_proto_dot_regionserver__pb2.GetRequest.SerializeToString,
-                response_deserializer=regent_dot_proto_dot_regionserver__pb2.GetResponse.FromString,
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.RawGetRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.RawGetResponse.FromString,
                 _registered_method=True)
 
 
@@ -274,13 +274,13 @@ def add_RegionServerDataServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Put': grpc.unary_unary_rpc_method_handler(
                     servicer.Put,
-                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.PutRequest.FromString,
-                    response_serializer=regent_dot_proto_dot_regionserver__pb2.PutResponse.SerializeToString,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.RawPutRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.RawPutResponse.SerializeToString,
             ),
             'Get': grpc.unary_unary_rpc_method_handler(
                     servicer.Get,
-                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.GetRequest.FromString,
-                    response_serializer=regent_dot_proto_dot_regionserver__pb2.GetResponse.SerializeToString,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.RawGetRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.RawGetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,8 +310,8 @@ class RegionServerData:
             request,
             target,
             '/regent.v1.RegionServerData/Put',
-            regent_dot_proto_dot_regionserver__pb2.PutRequest.SerializeToString,
-            regent_dot_proto_dot_regionserver__pb2.PutResponse.FromString,
+            regent_dot_proto_dot_regionserver__pb2.RawPutRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.RawPutResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -337,8 +337,8 @@ class RegionServerData:
             request,
             target,
             '/regent.v1.RegionServerData/Get',
-            regent_dot_proto_dot_regionserver__pb2.GetRequest.SerializeToString,
-            regent_dot_proto_dot_regionserver__pb2.GetResponse.FromString,
+            regent_dot_proto_dot_regionserver__pb2.RawGetRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.RawGetResponse.FromString,
             options,
             channel_credentials,
             insecure,

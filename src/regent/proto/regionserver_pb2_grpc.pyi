@@ -96,8 +96,8 @@ class RegionServerDataStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RegionServerDataAsyncStub: ...
-    Put: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.PutRequest, _regionserver_pb2.PutResponse]
-    Get: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.GetRequest, _regionserver_pb2.GetResponse]
+    Put: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.RawPutRequest, _regionserver_pb2.RawPutResponse]
+    Get: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.RawGetRequest, _regionserver_pb2.RawGetResponse]
 
 @_typing.type_check_only
 class RegionServerDataAsyncStub(RegionServerDataStub):
@@ -106,8 +106,8 @@ class RegionServerDataAsyncStub(RegionServerDataStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Put: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.PutRequest, _regionserver_pb2.PutResponse]  # type: ignore[assignment]
-    Get: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.GetRequest, _regionserver_pb2.GetResponse]  # type: ignore[assignment]
+    Put: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.RawPutRequest, _regionserver_pb2.RawPutResponse]  # type: ignore[assignment]
+    Get: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.RawGetRequest, _regionserver_pb2.RawGetResponse]  # type: ignore[assignment]
 
 class RegionServerDataServicer(metaclass=_abc_1.ABCMeta):
     """The first piece of the data path: one cell at a time, enough to fence writes by region ownership.
@@ -117,15 +117,15 @@ class RegionServerDataServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Put(
         self,
-        request: _regionserver_pb2.PutRequest,
+        request: _regionserver_pb2.RawPutRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_regionserver_pb2.PutResponse, _abc.Awaitable[_regionserver_pb2.PutResponse]]: ...
+    ) -> _typing.Union[_regionserver_pb2.RawPutResponse, _abc.Awaitable[_regionserver_pb2.RawPutResponse]]: ...
 
     @_abc_1.abstractmethod
     def Get(
         self,
-        request: _regionserver_pb2.GetRequest,
+        request: _regionserver_pb2.RawGetRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_regionserver_pb2.GetResponse, _abc.Awaitable[_regionserver_pb2.GetResponse]]: ...
+    ) -> _typing.Union[_regionserver_pb2.RawGetResponse, _abc.Awaitable[_regionserver_pb2.RawGetResponse]]: ...
 
 def add_RegionServerDataServicer_to_server(servicer: RegionServerDataServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

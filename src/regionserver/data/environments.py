@@ -1,0 +1,185 @@
+"""The LMDB environments of region stores: one per region, opened on demand, a bounded number at once.
+
+A RegionServer may host tens of thousands of regions; an open environment costs a file descriptor, a
+memory map and a slot in LMDB's lock table, so `Environments` keeps at most `capacity` of them open and
+closes the least recently used. A store whose environment was closed gets it back transparently on its
+next use, and the reopen re-checks the claim (a newer open may have taken the region meanwhile).
+
+Ownership is the storage-level fence of DESIGN.md §5: opening a region whose store exists claims it with
+the open's sequence number; creating the store claims it; every write checks, inside its write
+transaction, that the claim is still the recorded one. LMDB serialises writers across processes, so an
+old owner that was paused (SIGSTOP, GC, swap) cannot write once a newer open claimed the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from meta import ServerName
+from meta.codec import server_from_proto, server_to_proto
+from regent.durable import missing_parents, sync_new_entries
+from regent.proto import meta_pb2
+from regionserver.data.errors import Fenced, StoreError
+
+MAP_SIZE = 1 << 30  # address space, grown on MapFullError; the file grows with the data
+DEFAULT_CAPACITY = 256  # open environments per RegionServer
+_OWNER = b"owner"
+_DBS = (b"owner", b"cells", b"data")  # "data": the raw cells of the RPCs of before the data path
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who owns a region's store: the server incarnation and the open's sequence number."""
+
+    server: ServerName
+    open_seq_num: int
+
+    def encode(self) -> bytes:
+        return meta_pb2.RegionOwner(
+            server=server_to_proto(self.server), open_seq_num=self.open_seq_num
+        ).SerializeToString()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Claim:
+        msg = meta_pb2.RegionOwner.FromString(raw)
+        return cls(server_from_proto(msg.server), msg.open_seq_num)
+
+
+def region_dir(rootdir: Path, table: str, region_id: int) -> Path:
+    return rootdir / "data" / table / str(region_id)
+
+
+def regions_with_store(rootdir: Path, table: str) -> set[int]:
+    """Region ids of `table` that have a store: one directory listing for a whole batch of opens."""
+    try:
+        return {int(name) for name in os.listdir(rootdir / "data" / table) if name.isdigit()}
+    except FileNotFoundError:
+        return set()
+
+
+def exists(path: Path) -> bool:
+    return (path / "data.mdb").exists()
+
+
+class RegionEnvironment:
+    """One open LMDB environment of a region store, with its named databases."""
+
+    def __init__(self, path: Path, env: Any) -> None:
+        self.path = path
+        self.env = env
+        self.owner_db = env.open_db(b"owner")
+        self.cells_db = env.open_db(b"cells")
+        self.raw_db = env.open_db(b"data")
+        self.closed = False
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool, map_size: int = MAP_SIZE) -> RegionEnvironment:
+        """Open the environment at `path`; with `create`, make it (and sync its new directory entries)."""
+        if not create and not exists(path):
+            raise StoreError(f"region store {path} does not exist")
+        try:
+            created = missing_parents(path)
+            new = not exists(path)
+            path.mkdir(parents=True, exist_ok=True)
+            env = lmdb.open(str(path), map_size=map_size, max_dbs=len(_DBS), sync=True, readahead=False)
+            if new:  # the store's file and directories must survive a power cut, not only its commits
+                sync_new_entries(path, created)
+        except (OSError, lmdb.Error) as exc:
+            raise StoreError(f"cannot open region store {path}: {exc}") from None
+        return cls(path, env)
+
+    def claim(self, claim: Claim) -> None:
+        """Record `claim` as the owner, unless a newer open owns the store already (then Fenced)."""
+        with self.env.begin(write=True) as txn:
+            owner = self._owner(txn)
+            if owner is not None and owner.open_seq_num > claim.open_seq_num:
+                raise Fenced(
+                    f"region store {self.path} is owned by {owner.server} with open sequence number "
+                    f"{owner.open_seq_num}, newer than this open's {claim.open_seq_num}",
+                    owner_seq=owner.open_seq_num,
+                )
+            txn.put(_OWNER, claim.encode(), db=self.owner_db)
+
+    def check_owner(self, txn: Any, claim: Claim) -> None:
+        """Raise Fenced unless `claim` is the recorded owner, as seen by `txn` (call it inside every
+        write transaction: the check and the write then commit together or not at all)."""
+        owner = self._owner(txn)
+        if owner != claim:
+            raise Fenced(
+                f"write refused: region store {self.path} is owned by "
+                f"{owner.server if owner else 'nobody'} (open sequence number "
+                f"{owner.open_seq_num if owner else 0}), not by {claim.server} "
+                f"(open sequence number {claim.open_seq_num})"
+            )
+
+    def owner(self) -> Claim | None:
+        with self.env.begin() as txn:
+            return self._owner(txn)
+
+    def _owner(self, txn: Any) -> Claim | None:
+        raw = txn.get(_OWNER, db=self.owner_db)
+        return Claim.decode(raw) if raw is not None else None
+
+    def grow(self) -> None:
+        """Double the map after a MapFullError (no transaction may be open: py-lmdb refuses)."""
+        self.env.set_mapsize(self.env.info()["map_size"] * 2)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.env.close()
+
+
+class Environments:
+    """The open environments of one process, least recently used closed beyond `capacity`.
+
+    LMDB forbids opening one path twice in a process, so every store of a path shares its entry here.
+    Operations are synchronous and never hold a transaction across an await, so an environment can be
+    closed whenever another one is needed: nothing of the closed one is in use at that moment.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, map_size: int = MAP_SIZE) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1 open environment, got {capacity}")
+        self.capacity = capacity
+        self.map_size = map_size
+        self._open: OrderedDict[Path, RegionEnvironment] = OrderedDict()
+        self.opens = 0  # environments opened (first opens and reopens): for tests and metrics
+        self.evictions = 0
+
+    def get(self, path: Path, *, create: bool) -> RegionEnvironment:
+        """The open environment of `path`, opened (or created) if need be."""
+        env = self._open.get(path)
+        if env is not None:
+            self._open.move_to_end(path)
+            return env
+        while len(self._open) >= self.capacity:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+            self.evictions += 1
+        env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
+        self._open[path] = env
+        self.opens += 1
+        return env
+
+    def is_open(self, path: Path) -> bool:
+        return path in self._open
+
+    def close(self, path: Path) -> None:
+        env = self._open.pop(path, None)
+        if env is not None:
+            env.close()
+
+    def close_all(self) -> None:
+        while self._open:
+            _, env = self._open.popitem()
+            env.close()
+
+    def __len__(self) -> int:
+        return len(self._open)

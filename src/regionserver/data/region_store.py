@@ -1,0 +1,278 @@
+"""A region's cells with HBase's data model, in the region's own LMDB environment (DESIGN §11).
+
+The store is created on the region's first write (claiming it, DESIGN §5) and costs nothing before: a
+RegionStore object for a region without data touches no file. Its environment is borrowed from the
+process's `Environments` for each operation and may be closed in between (least recently used); every
+reopen re-checks the claim, and every write transaction checks it again.
+
+Writes come in groups (`apply`): one LMDB transaction, one fsync, per group; regionserver.data.writer
+builds the groups from concurrent callers. Reads are synchronous and short: a get reads its rows in one
+read transaction, a scanner reads a chunk of rows per transaction (regionserver.data.scanner).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from meta.types import ColumnFamily
+from regionserver.data import keys
+from regionserver.data.apply import Context, apply
+from regionserver.data.cells import Cell
+from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
+from regionserver.data.errors import Fenced, RowError, StoreError
+from regionserver.data.mutations import (
+    ALL_TIME,
+    CheckAndPut,
+    Column,
+    Counters,
+    Get,
+    Increment,
+    Outcome,
+    Row,
+    RowMutation,
+    TimeRange,
+    Write,
+)
+from regionserver.data.ordered import OrderedCells
+from regionserver.data.versions import Selection, columns, visible
+
+MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
+#: The environments of stores not given their own: LMDB forbids opening a path twice in one process,
+#: so stores of one path must share one entry.
+PROCESS_ENVIRONMENTS = Environments()
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def families_of(families: Iterable[ColumnFamily]) -> dict[bytes, ColumnFamily]:
+    """The table descriptor's families, keyed as cells name them."""
+    return {f.name.encode(): f for f in families}
+
+
+class RegionStore:
+    """The cells of one region; `claim` is this server's open of it."""
+
+    def __init__(
+        self,
+        path: Path,
+        claim: Claim,
+        families: Mapping[bytes, ColumnFamily],
+        *,
+        environments: Environments | None = None,
+        clock: Clock = wall_clock_ms,
+        max_cell_bytes: int = MAX_CELL_BYTES,
+    ) -> None:
+        self.path = path
+        self.claim = claim
+        self.families = dict(families)
+        self.environments = environments if environments is not None else PROCESS_ENVIRONMENTS
+        self.clock = clock
+        self.max_cell_bytes = max_cell_bytes
+        self.commits = 0  # write transactions committed: group commit is measured by it
+        self._checked: RegionEnvironment | None = None  # the environment whose owner record we checked
+        self._claimed = False
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        claim: Claim,
+        families: Mapping[bytes, ColumnFamily] | None = None,
+        *,
+        create: bool,
+        **options: Any,
+    ) -> RegionStore:
+        """A store claimed now: raise StoreError if it does not exist (unless `create`), Fenced if a
+        newer open owns it."""
+        store = cls(path, claim, families or {}, **options)
+        if create or exists(path):
+            store._environment(create=True)
+        else:
+            raise StoreError(f"region store {path} does not exist")
+        return store
+
+    @property
+    def exists(self) -> bool:
+        return self._claimed or exists(self.path)
+
+    def claim_existing(self) -> bool:
+        """Claim the store now if it exists (a region's open); False if the region has no store yet."""
+        if not exists(self.path):
+            return False
+        self._environment(create=False)
+        return True
+
+    def _environment(self, *, create: bool) -> RegionEnvironment:
+        env = self.environments.get(self.path, create=create)
+        if env is not self._checked:
+            if not self._claimed:
+                env.claim(self.claim)  # first use: claim it (refused if a newer open did)
+                self._claimed = True
+            else:
+                with env.env.begin() as txn:  # a reopen: is the claim still the recorded one?
+                    env.check_owner(txn, self.claim)
+            self._checked = env
+        return env
+
+    def environment(self) -> RegionEnvironment:
+        """The open environment of an existing store (StoreError if it has none), claim checked."""
+        return self._environment(create=False)
+
+    def _reader(self) -> RegionEnvironment | None:
+        """The environment for a read, or None when the region has no store (no data)."""
+        if not self._claimed and not exists(self.path):
+            return None
+        return self._environment(create=False)
+
+    # ---- writes ----
+
+    def apply(self, writes: Sequence[Write]) -> list[Outcome]:
+        """Apply `writes` in one transaction, checked against the claim inside it; one outcome each.
+
+        Raises Fenced (nothing written) if a newer open owns the store."""
+        env = self._environment(create=True)
+        ctx = Context(self.families, self.clock(), self.max_cell_bytes)
+        while True:
+            try:
+                with env.env.begin(write=True) as txn:
+                    env.check_owner(txn, self.claim)
+                    cells = OrderedCells(txn, env.cells_db)
+                    outcomes = [apply(cells, write, ctx) for write in writes]
+                self.commits += 1
+                return outcomes
+            except lmdb.MapFullError:
+                env.grow()
+            except lmdb.Error as exc:
+                raise StoreError(f"cannot write region store {self.path}: {exc}") from None
+
+    def mutate(self, rows: Sequence[RowMutation]) -> list[RowError | None]:
+        """Puts and deletes of many rows in one commit: for each row, None or why it was refused."""
+        return [o if isinstance(o, RowError) else None for o in self.apply(rows)]
+
+    def increment(self, increment: Increment) -> Counters:
+        """Add to counters atomically; the new values. Raises the RowError that refused it."""
+        outcome = _single(self.apply([increment]))
+        assert isinstance(outcome, dict), outcome
+        return outcome
+
+    def check_and_put(self, check: CheckAndPut) -> bool:
+        """Whether the check held and the mutation was applied. Raises the RowError that refused it."""
+        outcome = _single(self.apply([check]))
+        assert isinstance(outcome, bool), outcome
+        return outcome
+
+    def write_in(self, txn_body: Callable[[Any, OrderedCells], None]) -> None:
+        """Run `txn_body(txn, cells)` in a write transaction checked against the claim (compaction)."""
+        env = self._environment(create=False)
+        with env.env.begin(write=True) as txn:
+            env.check_owner(txn, self.claim)
+            txn_body(txn, OrderedCells(txn, env.cells_db))
+        self.commits += 1
+
+    # ---- reads ----
+
+    def get(self, gets: Sequence[Get]) -> list[list[Cell]]:
+        """The cells of each get's row (empty when none), from one consistent snapshot."""
+        selections = [Selection.of(self.families, g.columns) for g in gets]
+        env = self._reader()
+        if env is None:
+            return [[] for _ in gets]
+        now = self.clock()
+        with env.env.begin() as txn:
+            cells = OrderedCells(txn, env.cells_db)
+            out: list[list[Cell]] = []
+            for g, selection in zip(gets, selections, strict=True):
+                row: list[Cell] = []
+                for start, stop in selection.ranges(g.row):
+                    for versions in columns(cells.items(start, stop)):
+                        row += visible(
+                            versions, selection, now, max_versions=g.max_versions, time_range=g.time_range
+                        )
+                out.append(row)
+        return out
+
+    def read_rows(
+        self,
+        start: bytes,
+        stop: bytes | None,
+        *,
+        reverse: bool,
+        rows: int,
+        columns_: tuple[Column, ...],
+        max_versions: int = 1,
+        time_range: TimeRange = ALL_TIME,
+    ) -> tuple[list[Row], bytes | None]:
+        """Up to `rows` non-empty rows with keys in [start, stop), in one read transaction, and the key
+        to continue from (None when the range is exhausted). The scanner's one access to the store."""
+        selection = Selection.of(self.families, columns_)
+        env = self._reader()
+        if env is None:
+            return [], None
+        now = self.clock()
+        out: list[Row] = []
+        with env.env.begin() as txn:
+            row_items: list[tuple[bytes, bytes]] = []
+            current: bytes | None = None
+            for key, value in OrderedCells(txn, env.cells_db).items(start, stop, reverse=reverse):
+                row = keys.decode(key)[0]
+                if current is not None and row != current:
+                    _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+                    row_items = []
+                    if len(out) >= rows:
+                        return out, _after(current, reverse)
+                current = row
+                row_items.append((key, value))
+            if current is not None:
+                _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+        return out, None
+
+    def owner(self) -> Claim | None:
+        env = self._reader()
+        return env.owner() if env is not None else None
+
+    def close(self) -> None:
+        """Close the environment (the region is closed here); a later use would reopen and re-check."""
+        self.environments.close(self.path)
+        self._checked = None
+
+
+def _add(
+    out: list[Row],
+    row: bytes,
+    items: list[tuple[bytes, bytes]],
+    selection: Selection,
+    now: int,
+    max_versions: int,
+    time_range: TimeRange,
+    reverse: bool,
+) -> None:
+    if reverse:
+        items.reverse()
+    cells: list[Cell] = []
+    for versions in columns(items):
+        cells += visible(versions, selection, now, max_versions=max_versions, time_range=time_range)
+    if cells:
+        out.append((row, cells))
+
+
+def _after(row: bytes, reverse: bool) -> bytes:
+    """Where a read resumes after `row`: the next row's start key forward, `row`'s start backward."""
+    return keys.row_start(row) if reverse else keys.row_end(row)
+
+
+def _single(outcomes: list[Outcome]) -> Outcome:
+    (outcome,) = outcomes
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+__all__ = ["MAX_CELL_BYTES", "Fenced", "RegionStore", "families_of", "wall_clock_ms"]
