@@ -26,13 +26,14 @@ _MASK = 2**64 - 1
 
 
 def fnv1a64(value: int) -> int:
-    """YCSB's Utils.FNVhash64: FNV-1a over the 8 bytes of `value`, low byte first."""
+    """YCSB's Utils.fnvhash64: FNV-1a over the 8 bytes of `value`, low byte first, as a non-negative
+    Java long (the absolute value of the signed result)."""
     h = _FNV_OFFSET
     for _ in range(8):
         h ^= value & 0xFF
         h = (h * _FNV_PRIME) & _MASK
         value >>= 8
-    return h
+    return abs(h - 2**64) if h >= 2**63 else h
 
 
 def key(record: int) -> bytes:
