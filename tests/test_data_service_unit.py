@@ -18,6 +18,7 @@ from regionserver.data.filters import parse_filter
 from regionserver.data.keys import TS_MAX
 from regionserver.hosting import Hosting, MovedRegions
 from regionserver.scanners import ParsedFilter, ScannerNotFound, Scanners, TooManyScanners
+from regionserver.store import RegionData
 
 SERVER = ServerName("127.0.0.1", 16020, 1)
 FAMILIES = {b"f": ColumnFamily("f")}
@@ -121,6 +122,8 @@ def test_a_close_with_a_destination_is_remembered_and_a_new_open_here_forgets_it
     assert hosting.opening[7].families == FAMILIES
     hosting.answered(hosting.take_report(10), [[]])
     assert 7 in hosting.online
+    hosting.online[7].reads += 3
+    assert hosting.region_loads() == [(7, 3, 0)]
     hosting.close_many([7], [2], [other], now=1.0)
     assert hosting.moved.destination(7, now=2.0) == other
     hosting.open_many("t", [7], [3], [2], [b""], [b""])  # moved back here
@@ -163,3 +166,9 @@ def test_orders_carry_the_tables_families_and_the_closes_destinations() -> None:
     ]
     ((plain, _, _),) = _requests(SERVER, 1, OpenOrders(), CloseOrders([3], [12], [None]))
     assert not plain.closes.destinations
+
+
+def test_a_regions_disk_bytes_are_its_files_size(store: RegionStore, tmp_path: Path) -> None:
+    assert RegionData(store).disk_bytes() == (store.path / "data.mdb").stat().st_size > 0
+    empty = RegionStore(tmp_path / "never-written", Claim(SERVER, 1), FAMILIES)
+    assert RegionData(empty).disk_bytes() == 0 and not (tmp_path / "never-written").exists()
