@@ -25,7 +25,7 @@ from regent import tls
 from regent.proto import common_pb2, data_pb2, data_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regionserver.data import region_dir
 from tests.cluster import Cluster, module_cluster, open_channel, wait_until
-from tests.failure_helpers import SHORT_LEASE, Clusters, declared_dead, events, incarnation
+from tests.failure_helpers import Clusters, declared_dead, events, incarnation
 
 TABLE = "t"
 SPLIT = b"m"
@@ -597,7 +597,9 @@ def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
     reach the store: the test holds the store's LMDB write lock meanwhile. Its lease runs out, the master
     reopens the region elsewhere (that open claims the store), the old owner wakes and commits: the store
     refuses the write (FENCED), and the client's retry on the new owner is written."""
-    cluster = clusters.start(servers=2, master_args=SHORT_LEASE)
+    # A lease (3 s) longer than the test holds the lock (about a second): the new owner's open, which waits
+    # for the lock too if it comes that early, must not cost that server its lease.
+    cluster = clusters.start(servers=2, master_args=("--heartbeat-ms", "200", "--lease-ms", "3000"))
     cluster.admin.create_table(TABLE, ["f"], num_regions=1)
     (region,) = cluster.wait_open(TABLE, 1)
     old = next(s for s in cluster.servers if s.address == region.server.address)
@@ -673,3 +675,25 @@ def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
         assert value() == b"first"  # the old owner's late write is not there
         assert not write(new_stub, b"the retry, on the new owner").HasField("error")
         assert value() == b"the retry, on the new owner"
+
+
+def test_a_scanner_continues_from_a_region_boundary_and_refuses_a_start_beyond_its_region(
+    env: Env, scan_rows: list[bytes]
+) -> None:
+    low, high = env.regions()
+    mutate(env, b"l1", put(b"f", b"q", b"low 1"))
+    mutate(env, b"l2", put(b"f", b"q", b"low 2"))
+
+    def open_scan(region: Any, spec: data_pb2.ScanSpec) -> data_pb2.ScanResponse:
+        request = data_pb2.OpenScannerRequest(region_id=region.region_id, scan=spec, rows=10_000)
+        return env.server_stub(region).OpenScanner(request, timeout=10)
+
+    # Reversed, the next region's scanner starts at the boundary (the low region's end key, exclusive).
+    backwards = open_scan(low, data_pb2.ScanSpec(start_row=SPLIT, stop_row=b"l0", reverse=True))
+    assert [r.row for r in backwards.rows] == [b"l2", b"l1"] and not backwards.more_in_region
+    forward = open_scan(high, data_pb2.ScanSpec(start_row=SPLIT, prefix=b"s0"))
+    assert [r.row for r in forward.rows] == scan_rows[:10] and forward.scanner_id == 0
+    beyond = open_scan(low, data_pb2.ScanSpec(start_row=b"s00"))
+    assert reason(beyond.error) == "NOT_SERVING" and "outside region" in beyond.error.message, beyond
+    before = open_scan(high, data_pb2.ScanSpec(start_row=b"a", reverse=True))
+    assert reason(before.error) == "NOT_SERVING", before
