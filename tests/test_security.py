@@ -54,6 +54,8 @@ MASTER_CALLS: dict[str, set[str]] = {
             "ClusterStatus",
             "GetProcedure",
             "ListProcedures",
+            "BalancerStatus",
+            "ListDecommissioned",
         )
     },
     **{
@@ -73,6 +75,10 @@ MASTER_CALLS: dict[str, set[str]] = {
             "Move",
             "AbortProcedure",
             "Bypass",
+            "Balance",
+            "BalancerSwitch",
+            "Decommission",
+            "Recommission",
         )
     },
 }
@@ -98,6 +104,14 @@ def _request_of(call: str) -> Any:
         request.region_id = 10**12
     elif method in ("GetProcedure", "AbortProcedure", "Bypass"):
         request.proc_id = 10**12
+    elif method == "Balance":
+        request.dry_run = True  # plans, moves nothing
+    elif method == "BalancerSwitch":
+        request.on = True  # on already
+    elif method == "Decommission":
+        request.servers.append(f"{LOOPBACK}:1")  # no server there: ServerNotFound
+    elif method == "Recommission":
+        request.server = f"{LOOPBACK}:1"
     elif call.startswith("RegionServerData/"):
         request.region_id, request.row, request.column = 10**12, b"r", b"f:c"
     return request

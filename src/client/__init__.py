@@ -15,6 +15,7 @@ docs/admin.md is the guide.
 from __future__ import annotations
 
 from client.admin import Admin
+from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, PlannedMove
 from client.connection import Connection
 from client.errors import (
     FamilyExists,
@@ -54,9 +55,12 @@ from meta.types import ColumnFamily, TableSettings, TableState
 __all__ = [
     "AbortResult",
     "Admin",
+    "BalancerRun",
+    "BalancerStatus",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
+    "DecommissionedServer",
     "FamilyExists",
     "FamilyNotFound",
     "InvalidArgument",
@@ -64,6 +68,7 @@ __all__ = [
     "MasterUnavailable",
     "NotActiveMaster",
     "PermissionDenied",
+    "PlannedMove",
     "Procedure",
     "ProcedureAborted",
     "ProcedureFailed",

@@ -25,6 +25,8 @@ LOOKUPS = (
     "ClusterStatus",
     "GetProcedure",
     "ListProcedures",
+    "BalancerStatus",
+    "ListDecommissioned",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (
@@ -42,6 +44,10 @@ ADMIN = (
     "Move",
     "AbortProcedure",
     "Bypass",
+    "Balance",
+    "BalancerSwitch",
+    "Decommission",
+    "Recommission",
 )
 
 

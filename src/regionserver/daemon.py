@@ -24,6 +24,7 @@ from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_p
 from regent.transport import INSECURE, Transport, announce_transport
 from regionserver.access import POLICY
 from regionserver.hosting import HostedRegion, Hosting
+from regionserver.load import LoadCounters
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
 log = structlog.get_logger("regionserver")
@@ -151,6 +152,7 @@ class RegionServer:
         self.config = config
         self.name = ServerName(config.host, config.port, int(time.time() * 1000))
         self.hosting = Hosting()
+        self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
         self.heartbeat_s = 1.0
@@ -245,6 +247,7 @@ class RegionServer:
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes) -> None:
         region = self.serving(region_id, row)
+        self.load.requests_served()
         key = _cell_key(row, column)
         try:
             if region.store is None:  # the first write creates the store, claiming it
@@ -258,6 +261,7 @@ class RegionServer:
 
     def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
         region = self.serving(region_id, row)
+        self.load.requests_served()
         key = _cell_key(row, column)
         try:
             return region.store.get(key) if region.store is not None else None
@@ -393,8 +397,10 @@ class RegionServer:
 
     async def heartbeats(self) -> None:
         while True:
+            online = self.hosting.online
+            self.load.measure(((r.region_id, r.store.path) for r in online.values() if r.store), online)
             load = master_pb2.ServerLoad(
-                region_count=len(self.hosting.online), requests=self.hosting.requests
+                region_count=len(online), requests=self.load.requests, store_bytes=self.load.store_bytes
             )
             sent_at = time.monotonic()
             await self._call(

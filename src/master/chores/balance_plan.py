@@ -205,8 +205,11 @@ def plan(
     weights: Weights = Weights(),
     slop: float = 0.2,
     max_moves: int | None = None,
+    balance: bool = True,
 ) -> Plan:
-    """The moves that lower the cost of placing `regions` on `servers` (see the module's docstring)."""
+    """The moves that lower the cost of placing `regions` on `servers` (see the module's docstring).
+
+    `balance` False: only drain (the moves off servers with `drain`), whatever the slop says."""
     if not 0 <= slop < 1:
         raise ValueError(f"slop must be in [0, 1), got {slop}")
     state = _State(servers, regions, weights)
@@ -217,16 +220,22 @@ def plan(
         return Plan((), before, before, "", {})
     if state.drained:
         _drain(state, moves)
-    reason = outside_slop(dict(zip(names, state.count, strict=True)), slop)
+    reason = outside_slop(_counts(state), slop)
+    if not balance:
+        reason = f"{len(state.drained)} regions on decommissioned servers" if state.drained else ""
+        return Plan(tuple(moves), before, state.cost(len(moves)), reason, _counts(state))
     if state.drained:
         reason = f"{len(state.drained)} regions on decommissioned servers" + (f"; {reason}" if reason else "")
     elif not reason:
-        return Plan((), before, before, "", dict(zip(names, state.count, strict=True)))
+        return Plan((), before, before, "", _counts(state))
     limit = max_moves if max_moves is not None else state.regions
     _improve(state, moves, limit)
     _fill_empty(state, moves)
-    counts = dict(zip(names, state.count, strict=True))
-    return Plan(tuple(moves), before, state.cost(len(moves)), reason, counts)
+    return Plan(tuple(moves), before, state.cost(len(moves)), reason, _counts(state))
+
+
+def _counts(state: _State) -> dict[ServerName, int]:
+    return dict(zip(state.names, state.count, strict=True))
 
 
 def outside_slop(counts: dict[ServerName, int], slop: float) -> str:
