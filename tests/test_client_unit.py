@@ -220,6 +220,10 @@ def test_public_names() -> None:
         "TlsMismatch",
         "Unauthenticated",
         "PermissionDenied",
+        "BalancerRun",
+        "BalancerStatus",
+        "DecommissionedServer",
+        "PlannedMove",
         "from_rpc_error",
     }
     assert set(client.__all__) == expected
