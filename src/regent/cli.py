@@ -37,6 +37,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _slop(text: str) -> float:
+    """The balancer's slop: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value:g}")
+    return value
+
+
 def _share(text: str) -> float:
     """A share of a whole: a number in (0, 1]."""
     try:
@@ -132,6 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         help="modify_table and family changes reopen a table's regions with at most this share of them "
         "out of service at once (at least one region); in (0, 1] (default 0.2)",
+    )
+    master.add_argument(
+        "--balancer-period-ms",
+        type=_positive,
+        default=300_000,
+        help="how often the balancer runs (default 300000); a run's moves not started within a period "
+        "are left for the next run",
+    )
+    master.add_argument(
+        "--balancer-slop",
+        type=_slop,
+        default=0.2,
+        help="the balancer acts when a server holds more than ceil(average * (1 + slop)) or fewer than "
+        "floor(average * (1 - slop)) regions, or none while another holds two; in [0, 1) (default 0.2)",
+    )
+    master.add_argument(
+        "--balancer-max-in-transition",
+        type=_count,
+        default=0,
+        help="regions in transition at once while the balancer or a decommission moves regions "
+        "(default 0: a tenth of the regions, at least 100)",
     )
 
     add_security_arguments(master)
@@ -231,6 +263,7 @@ def _run(argv: Sequence[str] | None) -> None:
         if args.command == "master":
             from master import daemon
             from master.active import AssignmentConfig
+            from master.chores.balancer import BalancerConfig
 
             if args.lease_ms < 2 * args.heartbeat_ms:
                 build_parser().error(
@@ -246,6 +279,11 @@ def _run(argv: Sequence[str] | None) -> None:
                 heartbeat_ms=args.heartbeat_ms,
                 lease_ms=args.lease_ms,
                 reopen_share=args.reopen_share,
+                balancer=BalancerConfig(
+                    period_s=args.balancer_period_ms / 1000,
+                    slop=args.balancer_slop,
+                    max_in_transition=args.balancer_max_in_transition,
+                ),
             )
             daemon.run(
                 daemon.MasterConfig(
