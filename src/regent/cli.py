@@ -217,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     bddl.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bddl.add_argument("--servers", type=_positive, default=10)
     bddl.add_argument("--json", action="store_true", help="print only the JSON object")
+    bbal = bench_sub.add_parser(
+        "balance", help="empty RegionServers join a loaded cluster: seconds and moves until balanced"
+    )
+    bbal.add_argument("--regions", type=_positive, default=100_000)
+    bbal.add_argument(
+        "--servers", type=_positive, default=5, help="RegionServers holding the table (default 5)"
+    )
+    bbal.add_argument(
+        "--joining", type=_positive, default=5, help="empty RegionServers that join (default 5)"
+    )
+    bbal.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bbal.add_argument("--json", action="store_true", help="print only the JSON object")
     bstore = bench_sub.add_parser(
         "region-store", help="a region's group commit on the event loop vs a writer thread; batched puts"
     )
@@ -343,6 +355,10 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
+            elif args.bench == "balance":
+                from regent.bench import balance
+
+                print(json.dumps(balance.run(args.regions, args.servers, args.joining, quiet=args.json)))
             elif args.bench == "ddl":
                 from regent.bench import ddl
 
