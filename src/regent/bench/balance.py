@@ -14,7 +14,9 @@ average, at the end), `plan_ms` (the planner's share), `join_seconds`.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +43,12 @@ def run(regions: int, servers: int, joining: int, *, quiet: bool = False) -> dic
         with Children(root / "logs") as children:
             address = f"127.0.0.1:{ports[0]}"
             start_regionservers(children, rootdir, address, ports[1 : servers + 1])
+            # The joining servers are spawned now, each stopped before it execs: this process must not
+            # fork once it has gRPC channels (gRPC's poller does not survive a fork: regent.supervise).
+            waiting = [
+                children.start(f"joining{i}", _stopped(_regionserver(rootdir, address, port)))
+                for i, port in enumerate(ports[servers + 1 :])
+            ]
             children.start(
                 "master",
                 _regent(
@@ -63,19 +71,8 @@ def run(regions: int, servers: int, joining: int, *, quiet: bool = False) -> dic
                 before = [s.region_count for s in admin.cluster_status().servers]
                 _say(quiet, f"{joining} empty RegionServers join ...")
                 started = time.perf_counter()
-                for i, port in enumerate(ports[servers + 1 :]):
-                    children.start(
-                        f"joining{i}",
-                        _regent(
-                            "regionserver",
-                            "--rootdir",
-                            str(rootdir),
-                            "--master",
-                            address,
-                            "--port",
-                            str(port),
-                        ),
-                    )
+                for child in waiting:
+                    os.kill(child.pid, signal.SIGCONT)
                 _wait_servers(admin, servers + joining, children)
                 joined = time.perf_counter()
                 _say(quiet, "balancing ...")
@@ -102,6 +99,15 @@ def run(regions: int, servers: int, joining: int, *, quiet: bool = False) -> dic
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _regionserver(rootdir: Path, master: str, port: int) -> list[str]:
+    return _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port))
+
+
+def _stopped(argv: list[str]) -> list[str]:
+    """`argv` behind a shell that stops itself (SIGSTOP) and execs it once continued (SIGCONT)."""
+    return ["sh", "-c", 'kill -STOP $$; exec "$@"', "sh", *argv]
 
 
 def _within_slop(counts: list[int], regions: int) -> bool:
