@@ -224,6 +224,9 @@ def test_public_names() -> None:
         "BalancerStatus",
         "DecommissionedServer",
         "PlannedMove",
+        "CatalogJanitorStatus",
+        "CheckReport",
+        "Finding",
         "from_rpc_error",
     }
     assert set(client.__all__) == expected

@@ -56,6 +56,7 @@ MASTER_CALLS: dict[str, set[str]] = {
             "ListProcedures",
             "BalancerStatus",
             "ListDecommissioned",
+            "CatalogJanitorStatus",
         )
     },
     **{
@@ -79,6 +80,9 @@ MASTER_CALLS: dict[str, set[str]] = {
             "BalancerSwitch",
             "Decommission",
             "Recommission",
+            "CatalogJanitorRun",
+            "CatalogJanitorSwitch",
+            "Hbck",
         )
     },
 }
@@ -106,7 +110,7 @@ def _request_of(call: str) -> Any:
         request.proc_id = 10**12
     elif method == "Balance":
         request.dry_run = True  # plans, moves nothing
-    elif method == "BalancerSwitch":
+    elif method in ("BalancerSwitch", "CatalogJanitorSwitch"):
         request.on = True  # on already
     elif method == "Decommission":
         request.servers.append(f"{LOOPBACK}:1")  # no server there: ServerNotFound

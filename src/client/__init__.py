@@ -17,6 +17,7 @@ from __future__ import annotations
 from client.admin import Admin
 from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, PlannedMove
 from client.connection import Connection
+from client.consistency import CatalogJanitorStatus, CheckReport, Finding
 from client.errors import (
     FamilyExists,
     FamilyNotFound,
@@ -57,12 +58,15 @@ __all__ = [
     "Admin",
     "BalancerRun",
     "BalancerStatus",
+    "CatalogJanitorStatus",
+    "CheckReport",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
     "DecommissionedServer",
     "FamilyExists",
     "FamilyNotFound",
+    "Finding",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",

@@ -27,6 +27,7 @@ LOOKUPS = (
     "ListProcedures",
     "BalancerStatus",
     "ListDecommissioned",
+    "CatalogJanitorStatus",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (
@@ -48,6 +49,9 @@ ADMIN = (
     "BalancerSwitch",
     "Decommission",
     "Recommission",
+    "CatalogJanitorRun",
+    "CatalogJanitorSwitch",
+    "Hbck",
 )
 
 

@@ -55,6 +55,7 @@ class AssignmentConfig:
     stuck_after_ms: int = 10_000
     reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
     balancer: BalancerConfig = field(default_factory=BalancerConfig)
+    catalog_janitor_period_s: float = 300.0
 
 
 class ActiveMaster:

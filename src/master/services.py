@@ -463,7 +463,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
         await _active(self._master).bypass(request.proc_id)
         return master_pb2.BypassResponse()
 
-    # ---- the balancer and decommissioned servers (master.chores.rpcs) ----
+    # ---- the balancer, decommissioned servers, the catalog janitor, hbck (master.chores.rpcs) ----
 
     @rpc
     async def Balance(
@@ -500,6 +500,30 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.ListDecommissionedRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ListDecommissionedResponse:
         return chore_rpcs.list_decommissioned(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorRun(
+        self, request: master_pb2.CatalogJanitorRunRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return chore_rpcs.catalog_janitor_run(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorSwitch(
+        self, request: master_pb2.CatalogJanitorSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorSwitchResponse:
+        return await chore_rpcs.catalog_janitor_switch(_active(self._master), request)
+
+    @rpc
+    async def CatalogJanitorStatus(
+        self, request: master_pb2.CatalogJanitorStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorStatusResponse:
+        return chore_rpcs.catalog_janitor_status(_active(self._master))
+
+    @rpc
+    async def Hbck(
+        self, request: master_pb2.HbckRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return await chore_rpcs.hbck(_active(self._master), request)
 
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:

@@ -1,4 +1,5 @@
-"""The Master RPCs of the balancer and of decommissioned servers: protobuf to domain calls and back.
+"""The Master RPCs of the balancer, decommissioned servers, the catalog janitor and hbck: protobuf to
+domain calls and back.
 master.services' MasterService forwards each call here (with the active master), so that its own module
 stays about tables and regions."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from master.chores.balancer import BalancerRun
+from master.chores.hbck import CheckReport
 from master.errors import InvalidArgument, ServerNotFound
 from meta import ServerName
 from regent.proto import master_pb2
@@ -110,4 +112,60 @@ def run_to_proto(run: BalancerRun) -> master_pb2.BalancerRun:
         ],
         servers=run.servers,
         regions=run.regions,
+    )
+
+
+# ---- the catalog janitor and hbck ----
+
+
+def catalog_janitor_run(active: ActiveMaster) -> master_pb2.CheckReport:
+    return report_to_proto(active.chores.janitor.run())
+
+
+async def catalog_janitor_switch(
+    active: ActiveMaster, request: master_pb2.CatalogJanitorSwitchRequest
+) -> master_pb2.CatalogJanitorSwitchResponse:
+    previous = await active.chores.switches.set_catalog_janitor(request.on)
+    return master_pb2.CatalogJanitorSwitchResponse(previous=previous)
+
+
+def catalog_janitor_status(active: ActiveMaster) -> master_pb2.CatalogJanitorStatusResponse:
+    janitor = active.chores.janitor
+    response = master_pb2.CatalogJanitorStatusResponse(
+        on=active.chores.switches.now.catalog_janitor_on, period_s=janitor.period_s
+    )
+    if janitor.last is not None:
+        response.last_report.CopyFrom(report_to_proto(janitor.last))
+    return response
+
+
+async def hbck(active: ActiveMaster, request: master_pb2.HbckRequest) -> master_pb2.CheckReport:
+    if request.remove_orphan_dirs and not request.fix:
+        raise InvalidArgument("remove_orphan_dirs is a repair: it needs fix as well")
+    report = await active.chores.hbck.run(fix=request.fix, remove_orphan_dirs=request.remove_orphan_dirs)
+    return report_to_proto(report)
+
+
+def report_to_proto(report: CheckReport) -> master_pb2.CheckReport:
+    return master_pb2.CheckReport(
+        started_ms=report.started_ms,
+        ms=report.ms,
+        findings=[
+            master_pb2.Finding(
+                kind=f.finding.kind.value,
+                detail=f.finding.detail,
+                table=f.finding.table,
+                region_id=f.finding.region_id,
+                server=f.finding.server,
+                path=f.finding.path,
+                fix=f.finding.fix,
+                fixed=f.fixed,
+                fix_error=f.error,
+            )
+            for f in report.findings
+        ],
+        regions=report.regions,
+        servers=report.servers,
+        unreachable=report.unreachable,
+        fix=report.fix,
     )

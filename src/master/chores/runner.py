@@ -1,8 +1,10 @@
 """The active master's background work, wired together: the switches loaded from meta, the throttled
-mover, the balancer and its chore, decommissioned servers. master.active holds one `Chores`."""
+mover, the balancer and its chore, decommissioned servers, the catalog janitor's report and hbck.
+master.active holds one `Chores`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,7 @@ import structlog
 from master.chores import switches as switches_mod
 from master.chores.balancer import Balancer, BalancerConfig
 from master.chores.decommission import Decommissions
+from master.chores.hbck import CatalogJanitor, Hbck
 from master.chores.mover import Mover
 from master.chores.switches import SwitchBoard
 from master.procedures import ServerCrash
@@ -37,6 +40,8 @@ class Chores:
             config, active.am, active.servers, self.switches, self.mover, self._recovering
         )
         self.decommissions = Decommissions(active.am, active.servers, self.switches, self.mover)
+        self.janitor = CatalogJanitor(active, active.config.catalog_janitor_period_s)
+        self.hbck = Hbck(active)
 
     def _cap(self) -> int:
         return self.balancer.max_in_transition()
@@ -59,7 +64,7 @@ class Chores:
             self.decommissions.offload()
         except Exception:  # never fatal: the balancer's runs drain what is left
             log.exception("offload_resume_failed")
-        await self.balancer.chore()
+        await asyncio.gather(self.balancer.chore(), self.janitor.chore())
 
     async def stop(self) -> None:
         await self.balancer.stop()

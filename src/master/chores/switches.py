@@ -1,6 +1,6 @@
 """The operator's switches of the master's background work, kept in meta (info/"switches", a MasterSwitches)
-so that a new master after a failover starts with them: the balancer's on/off switch and the
-decommissioned servers.
+so that a new master after a failover starts with them: the balancer's and the catalog janitor's on/off
+switches and the decommissioned servers.
 
 The active master holds them in memory and writes the whole record on every change, through the single
 writer, before it answers the operator: a switch flipped and acknowledged survives any crash after.
@@ -30,10 +30,12 @@ class Decommissioned:
 class Switches:
     balancer_on: bool = True
     decommissioned: tuple[Decommissioned, ...] = ()
+    catalog_janitor_on: bool = True
 
     def to_bytes(self) -> bytes:
         record = meta_pb2.MasterSwitches(
             balancer_off=not self.balancer_on,
+            catalog_janitor_off=not self.catalog_janitor_on,
             decommissioned=[
                 meta_pb2.DecommissionedServer(address=d.address, offload=d.offload, since_ms=d.since_ms)
                 for d in self.decommissioned
@@ -46,6 +48,7 @@ class Switches:
         record = meta_pb2.MasterSwitches.FromString(raw)
         return cls(
             balancer_on=not record.balancer_off,
+            catalog_janitor_on=not record.catalog_janitor_off,
             decommissioned=tuple(
                 Decommissioned(d.address, d.offload, d.since_ms) for d in record.decommissioned
             ),
@@ -83,6 +86,14 @@ class SwitchBoard:
             previous = self.now.balancer_on
             if previous != on:
                 await self._save(replace(self.now, balancer_on=on))
+            return previous
+
+    async def set_catalog_janitor(self, on: bool) -> bool:
+        """Switch the catalog janitor's periodic runs; return the previous state."""
+        async with self._lock:
+            previous = self.now.catalog_janitor_on
+            if previous != on:
+                await self._save(replace(self.now, catalog_janitor_on=on))
             return previous
 
     async def decommission(self, addresses: list[str], offload: bool) -> None:

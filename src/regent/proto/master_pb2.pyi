@@ -1496,3 +1496,220 @@ class ListDecommissionedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDecommissionedResponse: _TypeAlias = ListDecommissionedResponse  # noqa: Y015
+
+@_typing.final
+class Finding(_message.Message):
+    """---- consistency: the catalog janitor and hbck ----
+
+    One inconsistency. kind: hole, overlap, unknown_server, stuck, not_served, served_elsewhere,
+    orphan_on_server, meta_mismatch, orphan_dir. `fix` says what hbck --fix does about it ("" if nothing).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    SERVER_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    FIX_FIELD_NUMBER: _builtins.int
+    FIXED_FIELD_NUMBER: _builtins.int
+    FIX_ERROR_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    detail: _builtins.str
+    table: _builtins.str
+    region_id: _builtins.int
+    server: _builtins.str
+    path: _builtins.str
+    """orphan_dir: the directory"""
+    fix: _builtins.str
+    fixed: _builtins.bool
+    """hbck with fix: the repair was started (a reassign, a close) or done (a removal)"""
+    fix_error: _builtins.str
+    """why a repair could not be made"""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        table: _builtins.str = ...,
+        region_id: _builtins.int = ...,
+        server: _builtins.str = ...,
+        path: _builtins.str = ...,
+        fix: _builtins.str = ...,
+        fixed: _builtins.bool = ...,
+        fix_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "fix", b"fix", "fix_error", b"fix_error", "fixed", b"fixed", "kind", b"kind", "path", b"path", "region_id", b"region_id", "server", b"server", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Finding: _TypeAlias = Finding  # noqa: Y015
+
+@_typing.final
+class CheckReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_MS_FIELD_NUMBER: _builtins.int
+    MS_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    SERVERS_FIELD_NUMBER: _builtins.int
+    UNREACHABLE_FIELD_NUMBER: _builtins.int
+    FIX_FIELD_NUMBER: _builtins.int
+    started_ms: _builtins.int
+    ms: _builtins.int
+    regions: _builtins.int
+    servers: _builtins.int
+    """RegionServers asked (hbck)"""
+    fix: _builtins.bool
+    """repairs were asked for"""
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
+    @_builtins.property
+    def unreachable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """RegionServers that did not answer: not compared"""
+
+    def __init__(
+        self,
+        *,
+        started_ms: _builtins.int = ...,
+        ms: _builtins.int = ...,
+        findings: _abc.Iterable[Global___Finding] | None = ...,
+        regions: _builtins.int = ...,
+        servers: _builtins.int = ...,
+        unreachable: _abc.Iterable[_builtins.str] | None = ...,
+        fix: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "fix", b"fix", "ms", b"ms", "regions", b"regions", "servers", b"servers", "started_ms", b"started_ms", "unreachable", b"unreachable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckReport: _TypeAlias = CheckReport  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorRunRequest: _TypeAlias = CatalogJanitorRunRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorSwitchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on", b"on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorSwitchRequest: _TypeAlias = CatalogJanitorSwitchRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorSwitchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _builtins.bool
+    def __init__(
+        self,
+        *,
+        previous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorSwitchResponse: _TypeAlias = CatalogJanitorSwitchResponse  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorStatusRequest: _TypeAlias = CatalogJanitorStatusRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    PERIOD_S_FIELD_NUMBER: _builtins.int
+    LAST_REPORT_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    period_s: _builtins.float
+    @_builtins.property
+    def last_report(self) -> Global___CheckReport:
+        """unset before the first run of this master"""
+
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+        period_s: _builtins.float = ...,
+        last_report: Global___CheckReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_report", b"last_report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_report", b"last_report", "on", b"on", "period_s", b"period_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorStatusResponse: _TypeAlias = CatalogJanitorStatusResponse  # noqa: Y015
+
+@_typing.final
+class HbckRequest(_message.Message):
+    """fix: repair what can be repaired safely (reassign regions served nowhere, close regions served where
+    meta does not place them). remove_orphan_dirs: also remove orphan store directories (with fix only).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIX_FIELD_NUMBER: _builtins.int
+    REMOVE_ORPHAN_DIRS_FIELD_NUMBER: _builtins.int
+    fix: _builtins.bool
+    remove_orphan_dirs: _builtins.bool
+    def __init__(
+        self,
+        *,
+        fix: _builtins.bool = ...,
+        remove_orphan_dirs: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fix", b"fix", "remove_orphan_dirs", b"remove_orphan_dirs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HbckRequest: _TypeAlias = HbckRequest  # noqa: Y015

@@ -345,6 +345,26 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.FromString,
                 _registered_method=True)
+        self.CatalogJanitorRun = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorRun',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+                _registered_method=True)
+        self.CatalogJanitorSwitch = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorSwitch',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.FromString,
+                _registered_method=True)
+        self.CatalogJanitorStatus = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorStatus',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.FromString,
+                _registered_method=True)
+        self.Hbck = channel.unary_unary(
+                '/regent.v1.Master/Hbck',
+                request_serializer=regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+                _registered_method=True)
 
 
 class MasterServicer:
@@ -532,6 +552,31 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CatalogJanitorRun(self, request, context):
+        """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CatalogJanitorSwitch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CatalogJanitorStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Hbck(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MasterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -679,6 +724,26 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.ListDecommissioned,
                     request_deserializer=regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.SerializeToString,
+            ),
+            'CatalogJanitorRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorRun,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
+            ),
+            'CatalogJanitorSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorSwitch,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.SerializeToString,
+            ),
+            'CatalogJanitorStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorStatus,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.SerializeToString,
+            ),
+            'Hbck': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hbck,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.HbckRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1466,6 +1531,114 @@ class Master:
             '/regent.v1.Master/ListDecommissioned',
             regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorRun',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorSwitch',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorStatus',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hbck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Hbck',
+            regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CheckReport.FromString,
             options,
             channel_credentials,
             insecure,

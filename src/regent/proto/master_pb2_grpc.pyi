@@ -118,6 +118,11 @@ class MasterStub:
     Decommission: _grpc.UnaryUnaryMultiCallable[_master_pb2.DecommissionRequest, _master_pb2.DecommissionResponse]
     Recommission: _grpc.UnaryUnaryMultiCallable[_master_pb2.RecommissionRequest, _master_pb2.RecommissionResponse]
     ListDecommissioned: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListDecommissionedRequest, _master_pb2.ListDecommissionedResponse]
+    CatalogJanitorRun: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorRunRequest, _master_pb2.CheckReport]
+    """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+    CatalogJanitorSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]
+    CatalogJanitorStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]
+    Hbck: _grpc.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]
 
 @_typing.type_check_only
 class MasterAsyncStub(MasterStub):
@@ -160,6 +165,11 @@ class MasterAsyncStub(MasterStub):
     Decommission: _aio.UnaryUnaryMultiCallable[_master_pb2.DecommissionRequest, _master_pb2.DecommissionResponse]  # type: ignore[assignment]
     Recommission: _aio.UnaryUnaryMultiCallable[_master_pb2.RecommissionRequest, _master_pb2.RecommissionResponse]  # type: ignore[assignment]
     ListDecommissioned: _aio.UnaryUnaryMultiCallable[_master_pb2.ListDecommissionedRequest, _master_pb2.ListDecommissionedResponse]  # type: ignore[assignment]
+    CatalogJanitorRun: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorRunRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
+    """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+    CatalogJanitorSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]  # type: ignore[assignment]
+    CatalogJanitorStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]  # type: ignore[assignment]
+    Hbck: _aio.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
     """---- clients and operators -> master ----"""
@@ -373,5 +383,34 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.ListDecommissionedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.ListDecommissionedResponse, _abc.Awaitable[_master_pb2.ListDecommissionedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorRun(
+        self,
+        request: _master_pb2.CatalogJanitorRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]:
+        """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorSwitch(
+        self,
+        request: _master_pb2.CatalogJanitorSwitchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CatalogJanitorSwitchResponse, _abc.Awaitable[_master_pb2.CatalogJanitorSwitchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorStatus(
+        self,
+        request: _master_pb2.CatalogJanitorStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CatalogJanitorStatusResponse, _abc.Awaitable[_master_pb2.CatalogJanitorStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Hbck(
+        self,
+        request: _master_pb2.HbckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]: ...
 
 def add_MasterServicer_to_server(servicer: MasterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -310,14 +310,17 @@ class MasterSwitches(_message.Message):
     "switches" (a MasterSwitches).
 
     db `info`, key "switches": the operator's switches of the master's background work, so that they survive
-    a master failover (master.chores.switches). Absent: every default (the balancer on, nothing decommissioned).
+    a master failover (master.chores.switches). Absent: every default (the balancer and the catalog janitor
+    on, nothing decommissioned).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BALANCER_OFF_FIELD_NUMBER: _builtins.int
     DECOMMISSIONED_FIELD_NUMBER: _builtins.int
+    CATALOG_JANITOR_OFF_FIELD_NUMBER: _builtins.int
     balancer_off: _builtins.bool
+    catalog_janitor_off: _builtins.bool
     @_builtins.property
     def decommissioned(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecommissionedServer]: ...
     def __init__(
@@ -325,10 +328,11 @@ class MasterSwitches(_message.Message):
         *,
         balancer_off: _builtins.bool = ...,
         decommissioned: _abc.Iterable[Global___DecommissionedServer] | None = ...,
+        catalog_janitor_off: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balancer_off", b"balancer_off", "decommissioned", b"decommissioned"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balancer_off", b"balancer_off", "catalog_janitor_off", b"catalog_janitor_off", "decommissioned", b"decommissioned"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
