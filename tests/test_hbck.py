@@ -4,6 +4,7 @@ nothing else is, and fix repairs what it can."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from client.errors import InvalidArgument
 from meta import MetaStore, WriteBatch, keys
 from meta.codec import decode_region_info
+from regent.admin_cli import EXIT_INCONSISTENT
 from regent.proto import common_pb2, master_pb2, regionserver_pb2, regionserver_pb2_grpc
 from tests.cluster import Cluster, Daemons, open_channel, wait_until
 from tests.failure_helpers import settled
+from tests.test_admin_cli import _admin, _ok
 
 TABLE = "h"
 REGIONS = 6
@@ -128,5 +131,32 @@ def test_a_hole_in_meta_is_reported_and_the_region_still_served_is_closed(
         assert admin.catalog_janitor_status().on is False
         with pytest.raises(InvalidArgument, match="needs fix"):  # the SDK checks first; the master too
             admin._call("Hbck", master_pb2.HbckRequest(remove_orphan_dirs=True), admin._deadline(10))
+    finally:
+        cluster.close()
+
+
+def test_regent_admin_hbck_says_what_it_will_do_and_asks_before_removing(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    cluster = Cluster(daemons, tmp_path).start(servers=1)
+    try:
+        assert json.loads(_ok(cluster, "--json", "hbck"))["findings"] == []
+        orphan = tmp_path / "data" / "gone" / "7"
+        orphan.mkdir(parents=True)
+
+        found = _admin(cluster, "hbck")
+        assert found.returncode == EXIT_INCONSISTENT
+        assert "orphan_dir" in found.stdout and "remove the directory" in found.stdout
+        kept = _admin(cluster, "hbck", "--fix")  # stdin is not a terminal: nobody confirmed
+        assert kept.returncode == EXIT_INCONSISTENT and orphan.exists()
+        assert "remove the directory" in kept.stderr and "orphan directories kept" in kept.stderr
+        removed = _admin(cluster, "--json", "hbck", "--fix", "--yes")
+        assert removed.returncode == 0, removed.stderr
+        assert [f["fixed"] for f in json.loads(removed.stdout)["findings"]] == [True] and not orphan.exists()
+
+        assert "consistent" in _ok(cluster, "catalog-janitor-run")
+        assert "switched off (it was on)" in _ok(cluster, "catalog-janitor-switch", "off")
+        status = json.loads(_ok(cluster, "--json", "catalog-janitor-status"))
+        assert status["on"] is False and status["last_report"]["findings"] == []
     finally:
         cluster.close()
