@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         "floor(average * (1 - slop)) regions, or none while another holds two; in [0, 1) (default 0.2)",
     )
     master.add_argument(
+        "--catalog-janitor-period-ms",
+        type=_positive,
+        default=300_000,
+        help="how often the catalog janitor reports holes, overlaps, unknown servers and stuck regions "
+        "(default 300000)",
+    )
+    master.add_argument(
         "--balancer-max-in-transition",
         type=_count,
         default=0,
@@ -291,6 +298,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 heartbeat_ms=args.heartbeat_ms,
                 lease_ms=args.lease_ms,
                 reopen_share=args.reopen_share,
+                catalog_janitor_period_s=args.catalog_janitor_period_ms / 1000,
                 balancer=BalancerConfig(
                     period_s=args.balancer_period_ms / 1000,
                     slop=args.balancer_slop,
