@@ -62,6 +62,7 @@ def clusters(draw: st.DrawFn, *, loads: bool = True, tables: int = 3) -> Cluster
                     server,
                     requests_per_s=draw(st.floats(0, 100)) if own else None,
                     store_bytes=draw(st.integers(0, 10**7)) if own else None,
+                    movable=draw(st.integers(0, 9)) > 0,
                 )
             )
     return Cluster(servers, regions, dead)
@@ -82,6 +83,8 @@ def test_plans_target_only_live_servers_that_take_regions_and_move_each_region_o
     assert {m.target for m in result.moves} <= targets
     moved = [m.region_id for m in result.moves]
     assert len(moved) == len(set(moved))
+    pinned = {r.region_id for r in cluster.regions if not r.movable}
+    assert not pinned & set(moved), "a region of a locked table moved"
     assert all(m.source != m.target for m in result.moves)
     _after(cluster, result)  # every move starts where its region is
 
@@ -94,7 +97,7 @@ def test_drained_servers_are_left_with_nothing_when_any_server_takes_regions(clu
         return
     where = _after(cluster, result)
     drained = {s.name for s in cluster.servers if s.drain}
-    assert not drained & set(where.values())
+    assert not drained & {where[r.region_id] for r in cluster.regions if r.movable}
 
 
 @given(clusters())
@@ -137,7 +140,8 @@ def _with_loads_of(cluster: Cluster, moved: list[RegionLoad]) -> list[RegionLoad
 
 @given(clusters(loads=False))
 def test_no_server_that_takes_regions_is_left_empty_while_another_has_two(cluster: Cluster) -> None:
-    result = plan(cluster.servers, cluster.regions, weights=Weights(region_count=1, table_skew=500))
+    regions = _all_movable(cluster.regions)
+    result = plan(cluster.servers, regions, weights=Weights(region_count=1, table_skew=500))
     if any(s.drain for s in cluster.servers):
         return
     counts = result.counts
@@ -148,11 +152,15 @@ def test_no_server_that_takes_regions_is_left_empty_while_another_has_two(cluste
 @given(clusters(loads=False, tables=1))
 def test_one_table_without_loads_ends_even_with_the_fewest_moves(cluster: Cluster) -> None:
     servers = [ServerLoad(s.name) for s in cluster.servers]  # every one takes regions
-    result = plan(servers, cluster.regions, slop=0.0)
+    result = plan(servers, _all_movable(cluster.regions), slop=0.0)
     counts = list(result.counts.values())
     assert max(counts) - min(counts) <= 1
     before = Counter(r.server for r in cluster.regions)
     assert len(result.moves) == minimum_moves([before[s.name] for s in servers])
+
+
+def _all_movable(regions: list[RegionLoad]) -> list[RegionLoad]:
+    return [RegionLoad(r.region_id, r.table, r.server, r.requests_per_s, r.store_bytes) for r in regions]
 
 
 @given(clusters())

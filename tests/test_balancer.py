@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from client.balance import BalancerRun
 from master.chores.balance_plan import minimum_moves
 from tests.cluster import Cluster, Daemons, wait_until
+from tests.data_client import DataClient
 from tests.failure_helpers import settled
 
 TABLE = "bal"
@@ -124,5 +126,37 @@ def test_the_switch_is_kept_in_meta_across_a_failover(daemons: Daemons, tmp_path
         assert status.on is False and status.last_run is None  # a new master, the same switch
         assert admin.balancer_switch(True) is False
         assert admin.balancer_status().on is True
+    finally:
+        cluster.close()
+
+
+def test_the_period_balances_on_its_own(daemons: Daemons, tmp_path: Path) -> None:
+    cluster = _start(daemons, tmp_path, servers=1, master_args=["--balancer-period-ms", "300"])
+    try:
+        cluster.start_server()
+        cluster.wait_live(2)
+        wait_until(
+            lambda: sorted(_counts(cluster).values()) == [20, 20], TIMEOUT_S, "the periodic run's moves"
+        )
+        last = _finished(cluster)
+        assert last.trigger and last.moves_done == 20
+        settled(cluster, {TABLE: REGIONS})
+    finally:
+        cluster.close()
+
+
+def test_heartbeats_carry_requests_and_store_size(daemons: Daemons, tmp_path: Path) -> None:
+    cluster = _start(daemons, tmp_path, servers=1)
+    try:
+        with DataClient(cluster.admin, TABLE) as client:
+            for i in range(200):
+                client.put(i.to_bytes(4, "big"), b"f:q", b"v" * 100)
+
+        def loaded() -> Any:
+            (server,) = cluster.status().servers
+            return server if server.requests >= 200 and server.store_bytes > 0 else None
+
+        server = wait_until(loaded, TIMEOUT_S, "the writes in the heartbeats")
+        assert server.requests_per_s >= 0
     finally:
         cluster.close()

@@ -75,6 +75,8 @@ class RegionLoad:
     server: ServerName
     requests_per_s: float | None = None
     store_bytes: int | None = None
+    #: False: it counts where it is but may not move now (its table is locked by a table procedure)
+    movable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +135,16 @@ class _State:
             self.region_req.append(float(req))
             self.region_size.append(float(size))
             if server.drain:
-                self.drained.append((i, r.server))
+                if r.movable:
+                    self.drained.append((i, r.server))
                 continue
             s = index[r.server]
             self.count[s] += 1
             self.req[s] += req
             self.size[s] += size
             self.table_count[s][r.table] += 1
-            self.buckets[(s, r.table)].append(i)
+            if r.movable:
+                self.buckets[(s, r.table)].append(i)
         self.regions = sum(self.count) + len(self.drained)
         total = max(1, self.regions)
         self.avg = total / max(1, n)

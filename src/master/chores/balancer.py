@@ -60,10 +60,11 @@ class BalancerRun:
 
 
 def snapshot(
-    am: AssignmentManager, servers: ServerManager, offload: set[str]
+    am: AssignmentManager, servers: ServerManager, offload: set[str], locked: Callable[[str], bool]
 ) -> tuple[list[ServerLoad], list[RegionLoad]]:
     """The planner's input now: live servers with their loads (decommissioned ones drained when their
-    address is in `offload`), and the OPEN regions with no procedure on live servers."""
+    address is in `offload`), and the OPEN regions with no procedure on live servers (those of tables
+    `locked` by a table procedure stay where they are)."""
     loads = [
         ServerLoad(
             info.name,
@@ -76,8 +77,9 @@ def snapshot(
     ]
     live = {s.name for s in loads}
     opened, waiting = RegionState.OPEN, am.waiting
+    pinned = {t for t in am.regions.tables() if locked(t)}
     regions = [
-        RegionLoad(n.region_id, n.info.table, n.server)
+        RegionLoad(n.region_id, n.info.table, n.server, movable=n.info.table not in pinned)
         for n in am.regions
         if n.state is opened and not n.proc_id and n.server in live and n.region_id not in waiting
     ]
@@ -93,8 +95,10 @@ class Balancer:
         switches: SwitchBoard,
         mover: Mover,
         recovering: Callable[[], bool],
+        locked: Callable[[str], bool],
     ) -> None:
         self.config = config
+        self._locked = locked
         self._am = am
         self._servers = servers
         self._switches = switches
@@ -116,11 +120,11 @@ class Balancer:
         skipped = self._skip(dry_run, force)
         if skipped:
             run = BalancerRun(False, skipped, dry_run, force, trigger, started_ms, started_ms)
-            if not dry_run:
+            if not dry_run and not self.running:  # a run still moving stays the last run
                 self.last_run = run
             log.info("balancer_skipped", reason=skipped, trigger=trigger)
             return run
-        servers, regions = snapshot(self._am, self._servers, self._switches.offloaded())
+        servers, regions = snapshot(self._am, self._servers, self._switches.offloaded(), self._locked)
         began = time.monotonic()
         # Pure and over immutable inputs: in a thread, so that heartbeats and reports are answered while
         # a large cluster is planned.

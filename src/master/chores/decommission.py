@@ -10,7 +10,7 @@ restart of the server itself, until an operator recommissions it. A new master c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -39,9 +39,15 @@ class DecommissionedView:
 
 class Decommissions:
     def __init__(
-        self, am: AssignmentManager, servers: ServerManager, switches: SwitchBoard, mover: Mover
+        self,
+        am: AssignmentManager,
+        servers: ServerManager,
+        switches: SwitchBoard,
+        mover: Mover,
+        locked: Callable[[str], bool],
     ) -> None:
         self._am = am
+        self._locked = locked
         self._servers = servers
         self._switches = switches
         self._mover = mover
@@ -61,7 +67,7 @@ class Decommissions:
 
     def offload(self) -> int:
         """Start moving every region off the servers decommissioned with offload; return how many."""
-        servers, regions = snapshot(self._am, self._servers, self._switches.offloaded())
+        servers, regions = snapshot(self._am, self._servers, self._switches.offloaded(), self._locked)
         plan = balance_plan.plan(servers, regions, balance=False)
         if plan.moves:
             self._start(plan.moves, "offload")

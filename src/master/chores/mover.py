@@ -21,6 +21,7 @@ import structlog
 from master.assignment import AssignmentManager, Effects
 from master.chores.balance_plan import Move
 from master.errors import RequestError
+from master.regions import RegionNode
 from meta import RegionState, ServerName
 
 log = structlog.get_logger("master")
@@ -43,8 +44,10 @@ class Mover:
         apply: Callable[[Effects], Awaitable[None]],
         cap: Callable[[], int],
         may_take: Callable[[ServerName], bool],
+        check: Callable[[RegionNode], None],
     ) -> None:
         self._am = am
+        self._check = check  # raises a RequestError when the region may not move now (a table lock)
         self._apply = apply
         self._cap = cap
         self._may_take = may_take
@@ -65,6 +68,8 @@ class Mover:
         try:
             while pending or in_flight:
                 self._settle(in_flight, progress)
+                if not pending and not in_flight:
+                    break
                 if pending and deadline is not None and time.monotonic() >= deadline:
                     progress.left += len(pending)
                     pending.clear()
@@ -103,6 +108,7 @@ class Mover:
                 progress.failed += 1
                 continue
             try:
+                self._check(node)
                 proc_id, moved = am.move(move.region_id, move.target)
             except RequestError:
                 progress.failed += 1

@@ -17,6 +17,7 @@ from master.chores.hbck import CatalogJanitor, Hbck
 from master.chores.mover import Mover
 from master.chores.switches import SwitchBoard
 from master.procedures import ServerCrash
+from master.regions import RegionNode
 from meta import ServerName, WriteBatch
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ class Chores:
     ) -> None:
         self._active = active
         self.switches = SwitchBoard(switches_mod.load(active.store), persist)
-        self.mover = Mover(active.am, active.apply, self._cap, self._may_take)
+        self.mover = Mover(active.am, active.apply, self._cap, self._may_take, self._movable)
         self.balancer = Balancer(
-            config, active.am, active.servers, self.switches, self.mover, self._recovering
+            config, active.am, active.servers, self.switches, self.mover, self._recovering, self._locked
         )
-        self.decommissions = Decommissions(active.am, active.servers, self.switches, self.mover)
+        self.decommissions = Decommissions(active.am, active.servers, self.switches, self.mover, self._locked)
         self.janitor = CatalogJanitor(active, active.config.catalog_janitor_period_s)
         self.hbck = Hbck(active)
 
@@ -49,6 +50,13 @@ class Chores:
     def _may_take(self, server: ServerName) -> bool:
         servers = self._active.servers
         return servers.is_live(server) and server.address not in servers.decommissioned
+
+    def _locked(self, table: str) -> bool:
+        """A table procedure holds the table (or waits for it): its regions are not moved meanwhile."""
+        return self._active.procedures.holder(table) is not None
+
+    def _movable(self, node: RegionNode) -> None:
+        self._active.tables.check_region_procedure(node, "move")
 
     def _recovering(self) -> bool:
         return bool(self._active.procedures.running(ServerCrash))
