@@ -141,3 +141,26 @@ def test_refusals_say_what_is_wrong(daemons: Daemons, tmp_path: Path) -> None:
         assert cluster.active_master() is not None and cluster.status().servers
     finally:
         cluster.close()
+
+
+def test_a_new_master_carries_on_offloading(daemons: Daemons, tmp_path: Path) -> None:
+    """Nowhere to move to when decommissioned; after a failover, a server joins: the regions go there."""
+    cluster = Cluster(daemons, tmp_path, masters=2, master_args=["--balancer-period-ms", "300"])
+    cluster.start(servers=1)
+    try:
+        admin = cluster.admin
+        assert admin.create_table(TABLE, ["f"], num_regions=8, timeout=TIMEOUT_S) == 8
+        cluster.wait_open(TABLE, 8)
+        leaving = cluster.servers[0].address
+        assert admin.decommission([leaving]) == 0  # no other server: nothing can move yet
+        active = cluster.active_master()
+        assert active is not None
+        active.kill()
+        cluster.wait_live(1)
+        joined = cluster.start_server().address
+        wait_until(lambda: len(_on(cluster, joined)) == 8, TIMEOUT_S, f"every region moved to {joined}")
+        assert not _on(cluster, leaving)
+        assert [d.address for d in admin.list_decommissioned()] == [leaving]
+        settled(cluster, {TABLE: 8})
+    finally:
+        cluster.close()
