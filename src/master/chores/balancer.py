@@ -106,6 +106,7 @@ class Balancer:
         self._recovering = recovering
         self.last_run: BalancerRun | None = None
         self._moving: asyncio.Task[None] | None = None
+        self._planning = asyncio.Lock()  # one run plans at a time (two operators, or one and the period)
 
     @property
     def running(self) -> bool:
@@ -116,6 +117,10 @@ class Balancer:
 
     async def run(self, *, dry_run: bool = False, force: bool = False, trigger: bool = False) -> BalancerRun:
         """Plan now and start carrying the plan out (not waiting for it); return the run's record."""
+        async with self._planning:
+            return await self._run(dry_run, force, trigger)
+
+    async def _run(self, dry_run: bool, force: bool, trigger: bool) -> BalancerRun:
         started_ms = int(time.time() * 1000)
         skipped = self._skip(dry_run, force)
         if skipped:

@@ -52,6 +52,7 @@ class Decommissions:
         self._switches = switches
         self._mover = mover
         self._tasks: set[asyncio.Task[None]] = set()
+        self._offloading: asyncio.Task[None] | None = None  # the one offload in progress
         servers.decommissioned.update(switches.now.addresses())
 
     async def decommission(self, servers: Sequence[ServerName], offload: bool) -> tuple[list[str], int]:
@@ -63,14 +64,16 @@ class Decommissions:
         await self._switches.decommission(addresses, offload)
         self._servers.decommissioned.update(addresses)
         log.warning("servers_decommissioned", servers=addresses, offload=offload)
-        return addresses, self.offload() if offload else 0
+        return addresses, await self.offload() if offload else 0
 
-    def offload(self) -> int:
-        """Start moving every region off the servers decommissioned with offload; return how many."""
+    async def offload(self) -> int:
+        """Start moving every region off the servers decommissioned with offload (replacing an offload in
+        progress: one plan for all of them); return how many moves."""
+        if self._offloading is not None:
+            self._offloading.cancel()  # its moves in flight finish as the procedures they are
         servers, regions = snapshot(self._am, self._servers, self._switches.offloaded(), self._locked)
-        plan = balance_plan.plan(servers, regions, balance=False)
-        if plan.moves:
-            self._start(plan.moves, "offload")
+        plan = await asyncio.to_thread(balance_plan.plan, servers, regions, balance=False)
+        self._offloading = self._start(plan.moves, "offload") if plan.moves else None
         return len(plan.moves)
 
     async def recommission(self, server: ServerName, region_ids: Sequence[int]) -> int:
@@ -90,6 +93,8 @@ class Decommissions:
             raise InvalidArgument(f"server {server.address} is not decommissioned")
         self._servers.decommissioned.discard(server.address)
         log.warning("server_recommissioned", server=str(server), moves=len(moves))
+        if self._offloading is not None and not self._offloading.done():
+            await self.offload()  # the server is no longer to be emptied: plan again for the others
         if moves:
             self._start(moves, "recommission")
         return len(moves)
@@ -102,10 +107,11 @@ class Decommissions:
             out.append(DecommissionedView(d.address, d.offload, d.since_ms, name is not None, regions))
         return out
 
-    def _start(self, moves: Sequence[Move], why: str) -> None:
+    def _start(self, moves: Sequence[Move], why: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._carry_out(moves, why))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _carry_out(self, moves: Sequence[Move], why: str) -> None:
         progress = Progress()

@@ -69,7 +69,7 @@ class Chores:
         balancer's period."""
         await self._active.wait_planned()
         try:
-            self.decommissions.offload()
+            await self.decommissions.offload()
         except Exception:  # never fatal: the balancer's runs drain what is left
             log.exception("offload_resume_failed")
         await asyncio.gather(self.balancer.chore(), self.janitor.chore())
