@@ -97,14 +97,14 @@ class ActiveMaster:
         self._startup_done = False
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
-        self.chores = Chores(self, config.balancer, self._persist)  # balancer, decommission (master.chores)
+        self.chores = Chores(self, config.balancer, self._persist)  # balancer, decommission, janitor, hbck
 
     async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
         """Resume the procedures meta holds, then take over the regions and start the chores."""
         self.procedures.resume(procedures)
         self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
-        self._spawn(self.chores.run(), "balancer")
+        self._spawn(self.chores.run(), "background-chores")
 
     def _table_enabled(self, table: str) -> bool:
         descriptor = self.catalog.tables.get(table)
