@@ -9,8 +9,8 @@ The cost of a placement is a weighted sum of skews, each measured in "regions" s
 
 halved and divided by the number of regions, plus `move` / regions for each move. With that scale, one move
 from a server with d more regions than another changes the region count part by 500 · (1 - d) / R and costs
-7 / R: any imbalance of two regions or more is worth fixing, and loads decide between moves that the
-counts leave equal.
+7 / R: any imbalance of two regions or more is worth fixing unless the loads strongly disagree, and loads
+decide between moves that the counts leave equal.
 
 The search is greedy with incremental cost: every step looks at a few candidate sources (most regions, most
 requests, most bytes) and targets (the fewest), computes the exact change of cost of moving each candidate
