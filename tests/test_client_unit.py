@@ -220,6 +220,13 @@ def test_public_names() -> None:
         "TlsMismatch",
         "Unauthenticated",
         "PermissionDenied",
+        "BalancerRun",
+        "BalancerStatus",
+        "DecommissionedServer",
+        "PlannedMove",
+        "CatalogJanitorStatus",
+        "CheckReport",
+        "Finding",
         "from_rpc_error",
     }
     assert set(client.__all__) == expected

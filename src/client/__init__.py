@@ -15,7 +15,9 @@ docs/admin.md is the guide.
 from __future__ import annotations
 
 from client.admin import Admin
+from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, PlannedMove
 from client.connection import Connection
+from client.consistency import CatalogJanitorStatus, CheckReport, Finding
 from client.errors import (
     FamilyExists,
     FamilyNotFound,
@@ -54,16 +56,23 @@ from meta.types import ColumnFamily, TableSettings, TableState
 __all__ = [
     "AbortResult",
     "Admin",
+    "BalancerRun",
+    "BalancerStatus",
+    "CatalogJanitorStatus",
+    "CheckReport",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
+    "DecommissionedServer",
     "FamilyExists",
     "FamilyNotFound",
+    "Finding",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
     "NotActiveMaster",
     "PermissionDenied",
+    "PlannedMove",
     "Procedure",
     "ProcedureAborted",
     "ProcedureFailed",

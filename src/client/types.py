@@ -40,6 +40,9 @@ class LiveServer:
     region_count: int
     requests: int
     last_heartbeat_age_ms: int
+    requests_per_s: float = 0.0
+    store_bytes: int = 0
+    decommissioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +184,15 @@ def location_from_proto(msg: master_pb2.RegionLocation) -> RegionLocation:
 def cluster_status_from_proto(msg: master_pb2.ClusterStatusResponse) -> ClusterStatus:
     return ClusterStatus(
         servers=[
-            LiveServer(server_from_proto(s.server), s.region_count, s.requests, s.last_heartbeat_age_ms)
+            LiveServer(
+                server_from_proto(s.server),
+                s.region_count,
+                s.requests,
+                s.last_heartbeat_age_ms,
+                s.requests_per_s,
+                s.store_bytes,
+                s.decommissioned,
+            )
             for s in msg.servers
         ],
         regions_in_transition=[location_from_proto(loc) for loc in msg.regions_in_transition],

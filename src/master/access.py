@@ -25,6 +25,9 @@ LOOKUPS = (
     "ClusterStatus",
     "GetProcedure",
     "ListProcedures",
+    "BalancerStatus",
+    "ListDecommissioned",
+    "CatalogJanitorStatus",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (
@@ -42,6 +45,13 @@ ADMIN = (
     "Move",
     "AbortProcedure",
     "Bypass",
+    "Balance",
+    "BalancerSwitch",
+    "Decommission",
+    "Recommission",
+    "CatalogJanitorRun",
+    "CatalogJanitorSwitch",
+    "Hbck",
 )
 
 

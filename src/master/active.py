@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,6 +19,8 @@ from master import catalog as catalog_mod
 from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
+from master.chores.balancer import BalancerConfig
+from master.chores.runner import Chores
 from master.dispatch import Dispatcher
 from master.errors import (
     InvalidArgument,
@@ -54,6 +56,8 @@ class AssignmentConfig:
     lease_ms: int = 3000
     stuck_after_ms: int = 10_000
     reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
+    balancer: BalancerConfig = field(default_factory=BalancerConfig)
+    catalog_janitor_period_s: float = 300.0
 
 
 class ActiveMaster:
@@ -98,12 +102,14 @@ class ActiveMaster:
         self._startup_done = False
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
+        self.chores = Chores(self, config.balancer, self._persist)  # balancer, decommission, janitor, hbck
 
     async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
         """Resume the procedures meta holds, then take over the regions and start the chores."""
         self.procedures.resume(procedures)
         self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
+        self._spawn(self.chores.run(), "background-chores")
 
     def _families_of(self, table: str) -> tuple[ColumnFamily, ...]:
         descriptor = self.catalog.tables.get(table)
@@ -114,6 +120,7 @@ class ActiveMaster:
         return descriptor is not None and descriptor.state in (TableState.ENABLED, TableState.ENABLING)
 
     async def stop(self) -> None:
+        await self.chores.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -164,6 +171,7 @@ class ActiveMaster:
             await self._persist(batch)
             if effects.rows:
                 self.procedures.regions_changed()
+                self.chores.regions_changed()
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
@@ -233,6 +241,10 @@ class ActiveMaster:
             await asyncio.sleep(0)  # let reports and commits in between chunks
         await asyncio.gather(*pending)
         await self.apply(self.am.assign_waiting())
+
+    async def wait_planned(self) -> None:
+        """Until the takeover is decided (which regions stay, which are assigned where)."""
+        await self._planned.wait()
 
     async def _wait_for_servers(self) -> None:
         """Until min_servers are live and every server meta knew is back, or the grace ran out and at
@@ -362,12 +374,13 @@ class ActiveMaster:
         name: ServerName,
         region_count: int,
         requests: int,
+        store_bytes: int = 0,
         digest: HeldDigest | None = None,
         held: Sequence[tuple[int, int]] | None = None,
     ) -> Verdict:
         """Renew the lease; reconcile what the server holds with meta (master.reconcile) once the takeover
         is decided, carrying out the repairs."""
-        if not self.servers.heartbeat(name, region_count, requests):
+        if not self.servers.heartbeat(name, region_count, requests, store_bytes):
             self._not_live(name)
         server = self.servers.by_address(name.address)
         assert server is not None
@@ -456,3 +469,12 @@ class ActiveMaster:
         if found is None:
             raise ServerNotFound(f"no live RegionServer at {text!r}")
         return found
+
+    def resolve_target(self, text: str) -> ServerName | None:
+        """resolve_server, for a server to place a region on: a decommissioned one is refused."""
+        target = self.resolve_server(text)
+        if target is not None and target.address in self.servers.decommissioned:
+            raise InvalidArgument(
+                f"server {target} is decommissioned: no region is placed there (recommission it first)"
+            )
+        return target

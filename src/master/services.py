@@ -18,6 +18,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from master import catalog
 from master.active import ActiveMaster
 from master.admin import MAX_REGIONS_PER_CREATE, TableView
+from master.chores import rpcs as chore_rpcs
 from master.errors import (
     FamilyExists,
     FamilyNotFound,
@@ -181,7 +182,9 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
                 )
             held = list(zip(ids, seqs, strict=True))
         load = request.load
-        verdict = await active.heartbeat(name, load.region_count, load.requests, digest, held)
+        verdict = await active.heartbeat(
+            name, load.region_count, load.requests, load.store_bytes, digest, held
+        )
         return master_pb2.RegionServerReportResponse(
             master_epoch=active.epoch, token=verdict.token, send_regions=verdict.send_regions
         )
@@ -396,7 +399,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
         _unlocked(active, request.region_id, "assign")
-        proc_id, effects = active.am.assign(request.region_id, active.resolve_server(request.server))
+        proc_id, effects = active.am.assign(request.region_id, active.resolve_target(request.server))
         await active.apply(effects)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
@@ -416,7 +419,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
         _unlocked(active, request.region_id, "move")
-        proc_id, effects = active.am.move(request.region_id, active.resolve_server(request.server))
+        proc_id, effects = active.am.move(request.region_id, active.resolve_target(request.server))
         await active.apply(effects)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
@@ -431,6 +434,9 @@ class MasterService(master_pb2_grpc.MasterServicer):
                 region_count=active.am.load[info.name],
                 requests=info.requests,
                 last_heartbeat_age_ms=active.servers.age_ms(info),
+                requests_per_s=info.requests_per_s,
+                store_bytes=info.store_bytes,
+                decommissioned=info.name.address in active.servers.decommissioned,
             )
             for info in active.servers.infos()
         ]
@@ -480,6 +486,68 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.BypassResponse:
         await _active(self._master).bypass(request.proc_id)
         return master_pb2.BypassResponse()
+
+    # ---- the balancer, decommissioned servers, the catalog janitor, hbck (master.chores.rpcs) ----
+
+    @rpc
+    async def Balance(
+        self, request: master_pb2.BalanceRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerRun:
+        return await chore_rpcs.balance(_active(self._master), request)
+
+    @rpc
+    async def BalancerSwitch(
+        self, request: master_pb2.BalancerSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerSwitchResponse:
+        return await chore_rpcs.balancer_switch(_active(self._master), request)
+
+    @rpc
+    async def BalancerStatus(
+        self, request: master_pb2.BalancerStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerStatusResponse:
+        return chore_rpcs.balancer_status(_active(self._master))
+
+    @rpc
+    async def Decommission(
+        self, request: master_pb2.DecommissionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.DecommissionResponse:
+        return await chore_rpcs.decommission(_active(self._master), request)
+
+    @rpc
+    async def Recommission(
+        self, request: master_pb2.RecommissionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RecommissionResponse:
+        return await chore_rpcs.recommission(_active(self._master), request)
+
+    @rpc
+    async def ListDecommissioned(
+        self, request: master_pb2.ListDecommissionedRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ListDecommissionedResponse:
+        return chore_rpcs.list_decommissioned(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorRun(
+        self, request: master_pb2.CatalogJanitorRunRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return chore_rpcs.catalog_janitor_run(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorSwitch(
+        self, request: master_pb2.CatalogJanitorSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorSwitchResponse:
+        return await chore_rpcs.catalog_janitor_switch(_active(self._master), request)
+
+    @rpc
+    async def CatalogJanitorStatus(
+        self, request: master_pb2.CatalogJanitorStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorStatusResponse:
+        return chore_rpcs.catalog_janitor_status(_active(self._master))
+
+    @rpc
+    async def Hbck(
+        self, request: master_pb2.HbckRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return await chore_rpcs.hbck(_active(self._master), request)
 
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:

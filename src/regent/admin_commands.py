@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from regent import admin_balance_commands, admin_check_commands
 from regent import admin_cli as cli
 from regent.admin_output import (
     Result,
@@ -185,7 +186,14 @@ def _bypass(admin: Admin, args: argparse.Namespace) -> Result:
 def _status(admin: Admin, args: argparse.Namespace) -> Result:
     status = admin.cluster_status()
     rows = [
-        (str(s.server), str(s.region_count), str(s.requests), f"{s.last_heartbeat_age_ms} ms")
+        (
+            str(s.server) + (" (decommissioned)" if s.decommissioned else ""),
+            str(s.region_count),
+            str(s.requests),
+            f"{s.requests_per_s:.1f}",
+            _bytes(s.store_bytes),
+            f"{s.last_heartbeat_age_ms} ms",
+        )
         for s in status.servers
     ]
     rit = status.regions_in_transition  # the master lists at most a thousand
@@ -198,7 +206,7 @@ def _status(admin: Admin, args: argparse.Namespace) -> Result:
             for loc in rit[:10]
         ),
         "",
-        Table(("RegionServer", "regions", "requests", "last heartbeat"), rows),
+        Table(("RegionServer", "regions", "requests", "req/s", "store", "last heartbeat"), rows),
     ]
     data = {
         "master_epoch": status.master_epoch,
@@ -210,6 +218,9 @@ def _status(admin: Admin, args: argparse.Namespace) -> Result:
                 "server": str(s.server),
                 "region_count": s.region_count,
                 "requests": s.requests,
+                "requests_per_s": s.requests_per_s,
+                "store_bytes": s.store_bytes,
+                "decommissioned": s.decommissioned,
                 "last_heartbeat_age_ms": s.last_heartbeat_age_ms,
             }
             for s in status.servers
@@ -221,6 +232,15 @@ def _status(admin: Admin, args: argparse.Namespace) -> Result:
 
 def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
     pass
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -365,6 +385,8 @@ COMMANDS: tuple[Command, ...] = (
         _nothing,
         _status,
     ),
+    *admin_balance_commands.commands(),
+    *admin_check_commands.commands(),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}

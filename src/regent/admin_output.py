@@ -35,6 +35,7 @@ class Result:
 
     data: dict[str, Any]
     blocks: list[str | Table] = field(default_factory=list)
+    exit_code: int = 0  # after printing (hbck: inconsistencies left)
 
 
 def emit(result: Result, as_json: bool) -> None:

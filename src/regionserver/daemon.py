@@ -35,6 +35,7 @@ from regionserver.access import POLICY
 from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data_service import RegionDataService
 from regionserver.hosting import HostedRegion, Hosting
+from regionserver.load import LoadCounters
 from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
 from regionserver.store import Stores, regions_with_store
 
@@ -171,6 +172,7 @@ class RegionServer:
         self.hosting = Hosting()
         self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes)
         self.scanners = Scanners(config.scanner_timeout_s, config.max_scanners)
+        self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
         self.heartbeat_s = 1.0
@@ -400,10 +402,14 @@ class RegionServer:
                 await asyncio.sleep(self.heartbeat_s)
 
     def _heartbeat(self, with_regions: bool) -> master_pb2.RegionServerReportRequest:
-        hosting = self.hosting
+        hosting, load = self.hosting, self.load
+        online = hosting.online
+        load.measure(((r.region_id, r.store.store.path) for r in online.values() if r.store), online)
         request = master_pb2.RegionServerReportRequest(
             server=self._proto_name(),
-            load=master_pb2.ServerLoad(region_count=len(hosting.online), requests=hosting.requests),
+            load=master_pb2.ServerLoad(
+                region_count=len(online), requests=load.requests, store_bytes=load.store_bytes
+            ),
             digest=master_pb2.RegionDigest(
                 count=hosting.digest.count,
                 hash=hosting.digest.hash,
@@ -540,7 +546,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
     data_pb2_grpc.add_RegionDataServicer_to_server(
-        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased), server
+        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased, rs.load), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -29,6 +29,7 @@ from regionserver.data.filters import parse_filter
 from regionserver.data.region_store import RegionStore
 from regionserver.data_proto import InvalidRequest, quote, region_error
 from regionserver.hosting import HostedRegion, Hosting
+from regionserver.load import LoadCounters
 from regionserver.scanners import LiveScanner, ParsedFilter, ScannerNotFound, Scanners, TooManyScanners
 from regionserver.store import Stores
 
@@ -51,8 +52,10 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         scanners: Scanners,
         name: ServerName,
         leased: Callable[[], bool],
+        load: LoadCounters,
     ) -> None:
         self.hosting = hosting
+        self.load = load  # what the heartbeats report: one request per call
         self.stores = stores
         self.scanners = scanners
         self.name = name
@@ -148,7 +151,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 continue
             found.reads += len(gets)
             result.rows.extend(convert.row_to_proto(g.row, c) for g, c in zip(gets, cells, strict=True))
-        self.hosting.requests += 1
+        self.load.requests_served()
         return response
 
     # ---- writes ----
@@ -164,7 +167,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
         outcomes = await asyncio.gather(*(self._mutate(part) for part in request.regions))
-        self.hosting.requests += 1
+        self.load.requests_served()
         return data_pb2.MutateResponse(regions=outcomes)
 
     def _writable(
@@ -220,7 +223,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
         counters = await asyncio.gather(*(self._increment(part) for part in request.regions))
-        self.hosting.requests += 1
+        self.load.requests_served()
         return data_pb2.IncrementResponse(regions=counters)
 
     async def _increment(self, part: data_pb2.RegionIncrements) -> data_pb2.RegionCounters:
@@ -261,7 +264,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             convert.check_kinds(request.mutations)
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        self.hosting.requests += 1
+        self.load.requests_served()
         response = data_pb2.CheckAndPutResponse()
         found = self.region(request.region_id)
         if isinstance(found, data_pb2.RegionError):
@@ -302,7 +305,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             scan = convert.scan_of(spec, scan_filter)
         except (InvalidRequest, ValueError) as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        self.hosting.requests += 1
+        self.load.requests_served()
         found = self.region(request.region_id)
         if isinstance(found, data_pb2.RegionError):
             return data_pb2.ScanResponse(error=found)
@@ -341,7 +344,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             entry = self.scanners.get(request.scanner_id)
         except ScannerNotFound as exc:
             await _refuse(context, grpc.StatusCode.NOT_FOUND, "ScannerNotFound", str(exc))
-        self.hosting.requests += 1
+        self.load.requests_served()
         found = self.region(entry.region_id)
         if isinstance(found, HostedRegion) and found.open_seq_num != entry.open_seq_num:
             found = region_error(

@@ -118,7 +118,6 @@ class Hosting:
         # (procedure id, open sequence number; 0 for a close) of orders not yet finished (de-duplication)
         self.procs: set[tuple[int, int]] = set()
         self.outbox = Outbox()
-        self.requests = 0
         self.digest = Digest()
         self.moved = MovedRegions()
         self.closing: set[int] = set()  # dropped, their store still finishing its last writes
