@@ -47,6 +47,8 @@ from client.types import (
     LiveServer,
     Procedure,
     RegionLocation,
+    RegionStory,
+    StoryStep,
     TableDescription,
 )
 from meta.types import ColumnFamily, TableSettings, TableState
@@ -74,7 +76,9 @@ __all__ = [
     "RegionInTransition",
     "RegionLocation",
     "RegionNotFound",
+    "RegionStory",
     "ServerNotFound",
+    "StoryStep",
     "TableDescription",
     "TableExists",
     "TableLocked",

@@ -25,6 +25,7 @@ LOOKUPS = (
     "ClusterStatus",
     "GetProcedure",
     "ListProcedures",
+    "RegionStory",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from master import catalog as catalog_mod
+from master import metrics, story
 from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
@@ -93,9 +94,12 @@ class ActiveMaster:
         self._startup_done = False
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
+        self.story = story.Story()  # every region's recent transitions (master.story)
 
     async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
         """Resume the procedures meta holds, then take over the regions and start the chores."""
+        with self.store.snapshot() as snap:  # the stories a previous master kept in meta
+            self.story.load(snap.scan("info", story.PREFIX, story.PREFIX_END))
         self.procedures.resume(procedures)
         self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
@@ -138,11 +142,13 @@ class ActiveMaster:
             self.failed.set()
             raise
 
-    async def apply(self, effects: Effects, extra: WriteBatch | None = None) -> None:
+    async def apply(self, effects: Effects, extra: WriteBatch | None = None, *, cause: str = "") -> None:
         """Persist the effects' rows and `extra` (a procedure's step and the other rows it changes) in one
-        group-committed batch, then send their orders."""
+        group-committed batch, then send their orders. `cause` (master.story) defaults to the task's."""
         if effects.rows or extra is not None:
+            cause = cause or story.current_cause()
             batch = (extra or WriteBatch()).put_many("region_state", effects.rows)
+            kept = self.story.persist(effects.rows, batch, cause)
             catalog_mod.counter_updates(
                 batch,
                 {
@@ -152,6 +158,8 @@ class ActiveMaster:
             )
             await self._persist(batch)
             if effects.rows:
+                self.story.record(effects.rows, cause, persisted=kept)
+                metrics.transitions_committed(len(effects.rows))
                 self.procedures.regions_changed()
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
@@ -176,11 +184,12 @@ class ActiveMaster:
         )
         effects = self.am.dispatch_failed(server, opens, closes)
         if effects:
-            self._spawn(self.apply(effects), "retry-undelivered")
+            self._spawn(self.apply(effects, cause=story.RETRY), "retry-undelivered")
 
     # ---- startup ----
 
     async def _startup(self) -> None:
+        story.caused_by(story.STARTUP)
         await self._wait_for_servers()
         for crash in self.procedures.running(ServerCrash):  # a previous master died in these: finish them
             assert isinstance(crash, ServerCrash)
@@ -216,6 +225,7 @@ class ActiveMaster:
             for server, nodes in plan.items():
                 chunk = nodes[start : start + STARTUP_CHUNK]
                 if chunk and self.servers.is_live(server):
+                    metrics.region_op("assign", len(chunk))
                     pending.append(asyncio.ensure_future(self.apply(self.am.open_chunk(server, chunk))))
             await asyncio.sleep(0)  # let reports and commits in between chunks
         await asyncio.gather(*pending)
@@ -258,7 +268,7 @@ class ActiveMaster:
         for old in replaced:
             await self.server_died(old, f"a new incarnation {name} started on its address")
         if self._planned.is_set():  # not _startup_done: that waits for every region to settle
-            await self.apply(self.am.assign_waiting())
+            await self.apply(self.am.assign_waiting(), cause=story.STARTUP)
 
     async def server_died(self, server: ServerName, reason: str) -> None:
         """Start a server crash procedure for `server` (once): its record is durable when this returns,
@@ -283,6 +293,7 @@ class ActiveMaster:
     async def _chores(self) -> None:
         """Leases and stuck procedures, checked ten times per heartbeat interval."""
         interval = max(0.02, self.config.heartbeat_ms / 1000 / 10)
+        story.caused_by(story.RETRY)
         while True:
             expected = time.monotonic() + interval
             await asyncio.sleep(interval)
@@ -334,6 +345,7 @@ class ActiveMaster:
         log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")
 
     def heartbeat(self, name: ServerName, region_count: int, requests: int) -> None:
+        metrics.HEARTBEATS.inc()
         if not self.servers.heartbeat(name, region_count, requests):
             self._not_live(name)
 
@@ -357,6 +369,7 @@ class ActiveMaster:
         assert server is not None
         results, effects = [], Effects()
         for code, region_ids, proc_ids, seqs in batches:
+            metrics.reported(code, len(region_ids), self.am.stamps.get(region_ids[0]))
             rejected, batch_effects = self.am.report(server, code, region_ids, proc_ids, seqs)
             results.append(rejected)
             effects += batch_effects

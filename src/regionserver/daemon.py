@@ -21,9 +21,12 @@ from regent.config import GRPC_OPTIONS, Address, port_problem
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.lifecycle import run_until_signalled
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.rpc_metrics import RpcMetrics
 from regent.transport import INSECURE, Transport, announce_transport
+from regionserver import http as http_side
+from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
-from regionserver.hosting import HostedRegion, Hosting
+from regionserver.hosting import FAILED_OPEN, HostedRegion, Hosting
 from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
 
 log = structlog.get_logger("regionserver")
@@ -45,6 +48,8 @@ class RegionServerConfig:
     port: int
     host: str = "127.0.0.1"
     transport: Transport = INSECURE  # --insecure; regent.cli resolves --certs-dir into mutual TLS
+    http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
+    http_port: int = 0  # 0: a free port, logged in http_started
 
 
 class Fatal(Exception):
@@ -201,6 +206,7 @@ class RegionServer:
         if len(closes.region_ids) != len(closes.proc_ids):
             raise OrderRefused("closes need one procedure id per region")
         self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
+        failed_before = len(self.hosting.outbox.region_ids[FAILED_OPEN])
         for group in request.opens:
             a, d = self.hosting.open_many(
                 group.table,
@@ -214,6 +220,9 @@ class RegionServer:
             )
             accepted, duplicates = accepted + a, duplicates + d
         a, d = self.hosting.close_many(list(closes.region_ids), list(closes.proc_ids))
+        rs_metrics.OPENS.inc(accepted)
+        rs_metrics.FAILED_OPENS.inc(len(self.hosting.outbox.region_ids[FAILED_OPEN]) - failed_before)
+        rs_metrics.CLOSES.inc(a)
         self.work.set()
         return accepted + a, duplicates + d
 
@@ -245,6 +254,7 @@ class RegionServer:
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes) -> None:
         region = self.serving(region_id, row)
+        region.requests += 1
         key = _cell_key(row, column)
         try:
             if region.store is None:  # the first write creates the store, claiming it
@@ -258,6 +268,7 @@ class RegionServer:
 
     def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
         region = self.serving(region_id, row)
+        region.requests += 1
         key = _cell_key(row, column)
         try:
             return region.store.get(key) if region.store is not None else None
@@ -394,7 +405,8 @@ class RegionServer:
     async def heartbeats(self) -> None:
         while True:
             load = master_pb2.ServerLoad(
-                region_count=len(self.hosting.online), requests=self.hosting.requests
+                region_count=len(self.hosting.online),
+                requests=self.hosting.requests + rs_metrics.requests_total,  # data RPCs served
             )
             sent_at = time.monotonic()
             await self._call(
@@ -490,19 +502,25 @@ class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
     async def Put(
         self, request: regionserver_pb2.RawPutRequest, context: grpc.aio.ServicerContext
     ) -> regionserver_pb2.RawPutResponse:
+        started = time.perf_counter()
         try:
             self._server.put(request.region_id, request.row, request.column, request.value)
         except (NotServing, BadCell) as exc:
+            rs_metrics.data_op_failed("mutate", type(exc).__name__)
             await _refuse(context, exc)
+        rs_metrics.data_op("mutate", time.perf_counter() - started)
         return regionserver_pb2.RawPutResponse()
 
     async def Get(
         self, request: regionserver_pb2.RawGetRequest, context: grpc.aio.ServicerContext
     ) -> regionserver_pb2.RawGetResponse:
+        started = time.perf_counter()
         try:
             value = self._server.get(request.region_id, request.row, request.column)
         except (NotServing, BadCell) as exc:
+            rs_metrics.data_op_failed("get", type(exc).__name__)
             await _refuse(context, exc)
+        rs_metrics.data_op("get", time.perf_counter() - started)
         return regionserver_pb2.RawGetResponse(found=value is not None, value=value or b"")
 
 
@@ -545,7 +563,10 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
             f"refuse its reports (make one with `regent certs create-node {config.host} ...`)"
         )
     rs = RegionServer(config)
-    interceptors = [Authorizer(POLICY)] if transport.secure else []
+    interceptors = [
+        RpcMetrics(rs_metrics.REGISTRY, "regionserver"),
+        *([Authorizer(POLICY)] if transport.secure else []),
+    ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
     regionserver_pb2_grpc.add_RegionServerDataServicer_to_server(DataService(rs), server)
@@ -560,6 +581,11 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     await server.start()
     log.info("regionserver_started", server=str(rs.name), pid=os.getpid(), transport=transport.describe())
     announce_transport(transport, log)
+    try:
+        http = await http_side.start(rs)
+    except RegionServerStartError:
+        await server.stop(0)
+        raise
 
     async def lifecycle() -> None:
         await rs.register()
@@ -585,6 +611,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         main.cancel()
         stopping.cancel()
         rs.hosting.stop_serving()
+        await http.stop()
         await server.stop(1.0)
         await rs.link.close()
         log.info("regionserver_stopped", server=str(rs.name))

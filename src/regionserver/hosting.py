@@ -8,6 +8,7 @@ and reports out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ class HostedRegion:
     open_seq_num: int
     proc_id: int
     store: Any = None  # its RegionStore once opened or created (regionserver.store)
+    online_ms: int = 0  # when the master accepted its OPENED (wall clock ms): the status page's "open since"
+    requests: int = 0  # data requests served for it (the status page; the data path adds to it)
 
     def contains(self, row: bytes) -> bool:
         return self.start_key <= row and (not self.end_key or row < self.end_key)
@@ -147,6 +150,7 @@ class Hosting:
     def answered(self, report: Report, rejected: Sequence[Sequence[int]]) -> list[int]:
         """Apply the master's answer; return the regions closed because their OPENED was rejected."""
         closed = []
+        now_ms = int(time.time() * 1000)
         for (code, ids, procs, seqs), refused in zip(report, rejected, strict=True):
             refused_set = set(refused)
             for i, (rid, proc, seq) in enumerate(zip(ids, procs, seqs, strict=True)):
@@ -161,6 +165,7 @@ class Hosting:
                     closed.append(rid)
                 else:
                     del self.opening[rid]
+                    region.online_ms = now_ms
                     self.online[rid] = region
         return closed
 

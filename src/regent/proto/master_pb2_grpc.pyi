@@ -111,6 +111,8 @@ class MasterStub:
     GetProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]
     AbortProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]
     Bypass: _grpc.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]
+    RegionStory: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 @_typing.type_check_only
 class MasterAsyncStub(MasterStub):
@@ -146,6 +148,8 @@ class MasterAsyncStub(MasterStub):
     GetProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]  # type: ignore[assignment]
     AbortProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]  # type: ignore[assignment]
     Bypass: _aio.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]  # type: ignore[assignment]
+    RegionStory: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]  # type: ignore[assignment]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
     """---- clients and operators -> master ----"""
@@ -316,5 +320,13 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.BypassRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.BypassResponse, _abc.Awaitable[_master_pb2.BypassResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegionStory(
+        self,
+        request: _master_pb2.RegionStoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RegionStoryResponse, _abc.Awaitable[_master_pb2.RegionStoryResponse]]:
+        """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 def add_MasterServicer_to_server(servicer: MasterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
