@@ -401,7 +401,9 @@ class ActiveMaster:
                 raise InvalidArgument(str(exc)) from None
             if not self.servers.is_live(name):
                 raise ServerNotFound(f"server {name} is not a live RegionServer")
-            return name
+            # The registered object, not the parsed one: the assignment core compares servers by identity
+            # (a region moved to a parsed name was left out of its server's crash recovery).
+            return self.servers.by_address(name.address) or name
         found = self.servers.by_address(text)
         if found is None:
             raise ServerNotFound(f"no live RegionServer at {text!r}")
