@@ -51,9 +51,14 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
     assert value(after_create, "regent_master_rpc_requests_total", method="Master/CreateTable") == 1
     heartbeats = value(after_create, "regent_master_heartbeats_total")
     wait_until(
-        lambda: value(scrape(base), "regent_master_heartbeats_total") > heartbeats, 10, "heartbeats to be counted"
+        lambda: value(scrape(base), "regent_master_heartbeats_total") > heartbeats,
+        10,
+        "heartbeats to be counted",
     )
-    assert value(after_create, "regent_master_procedure_seconds_count", kind="create_table", state="SUCCESS") == 1
+    assert (
+        value(after_create, "regent_master_procedure_seconds_count", kind="create_table", state="SUCCESS")
+        == 1
+    )
 
     # An RPC that fails is counted by its code.
     try:
@@ -79,7 +84,9 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
     )
     target_metrics = scrape(http_url(target))
     assert value(target_metrics, "regent_regionserver_region_opens_total") >= 1
-    assert value(target_metrics, "regent_regionserver_rpc_requests_total", method="RegionServerAdmin/ExecuteProcedures")
+    assert value(
+        target_metrics, "regent_regionserver_rpc_requests_total", method="RegionServerAdmin/ExecuteProcedures"
+    )
 
     story = cluster.admin.region_story(region_id)
     steps = _steps(story)
@@ -101,7 +108,12 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
     recovered = wait_until(
         lambda: (
             samples
-            if value(samples := scrape(base), "regent_master_procedure_seconds_count", kind="server_crash", state="SUCCESS")
+            if value(
+                samples := scrape(base),
+                "regent_master_procedure_seconds_count",
+                kind="server_crash",
+                state="SUCCESS",
+            )
             else None
         ),
         30,

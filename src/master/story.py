@@ -193,18 +193,6 @@ class Story:
             steps.append(previous)
         return steps[-limit:]
 
-    def recent(self, seconds: float, buckets: int) -> list[int]:
-        """Transitions committed per bucket over the last `seconds`, oldest bucket first (for a chart)."""
-        now = int(time.time() * 1000)
-        width = max(1, int(seconds * 1000) // buckets)
-        counts = [0] * buckets
-        for entry in reversed(self._entries):
-            age = now - entry.time_ms
-            if age >= width * buckets:
-                break
-            counts[buckets - 1 - age // width] += len(entry.rows)
-        return counts
-
     @property
     def rows(self) -> int:
         return self._rows

@@ -26,8 +26,8 @@ def dump() -> str:
     out.write(f"{len(tasks)} asyncio tasks\n\n")
     for task in tasks:
         out.write(f"--- task {task.get_name()}: {task.get_coro()!r}\n")
-        stack = io.StringIO()
-        task.print_stack(limit=20, file=stack)
-        out.write(stack.getvalue())
+        for frame in task.get_stack(limit=20):
+            code = frame.f_code
+            out.write(f'  File "{code.co_filename}", line {frame.f_lineno or "?"}, in {code.co_name}\n')
         out.write("\n")
     return out.getvalue()

@@ -116,6 +116,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPNotFound:
+        if request.match_info.http_exception is None:
+            raise  # a page's own answer (no such region)
         raise web.HTTPNotFound(
             text=f"no page at {_short(request.path)}: see / for the pages of this daemon\n"
         ) from None
