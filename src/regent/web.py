@@ -82,11 +82,15 @@ def application(
     async def status_json(request: web.Request) -> web.Response:
         return json_response(status())
 
+    async def favicon(request: web.Request) -> web.Response:
+        return web.Response(status=204)  # no icon; browsers ask for one on plain-text pages (/stacks)
+
     app.add_routes(
         [
             web.get("/metrics", metrics),
             web.get("/stacks", stack_page),
             web.get("/status.json", status_json),
+            web.get("/favicon.ico", favicon),
             *routes,
         ]
     )
@@ -156,6 +160,7 @@ def templates(package: str) -> jinja2.Environment:
     )
     env.filters["key"] = key_text
     env.filters["when"] = when
+    env.filters["stamp"] = stamp
     env.filters["age"] = age
     return env
 
@@ -198,6 +203,14 @@ def when(ms: float) -> str:
     if not ms:
         return "-"
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def stamp(ms: float) -> str:
+    """A wall-clock time to the millisecond (a region's story)."""
+    if not ms:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def age(seconds: float) -> str:

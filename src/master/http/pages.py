@@ -55,7 +55,7 @@ class MasterPages:
     async def _sample(self) -> None:
         while True:
             self.history.sample(self.master.active, metrics.transitions_total)
-            await asyncio.sleep(SAMPLE_S)
+            await asyncio.sleep(SAMPLE_S if self.history.rit else 0.5)  # the first sample soon
 
     def status(self) -> dict[str, Any]:
         return document(self.master, self.history, self.tables)

@@ -121,7 +121,7 @@ def document(master: Master, history: History, tables: TableCounts) -> dict[str,
             "state": descriptor.state.name,
             "regions": sum(counts.get(name, Counter()).values()),
             "open": counts.get(name, Counter()).get(RegionState.OPEN, 0),
-            "families": sorted(descriptor.families),
+            "families": sorted(f.name for f in descriptor.families),
         }
         for name, descriptor in sorted(active.catalog.tables.items())
     ]
