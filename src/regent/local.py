@@ -156,6 +156,12 @@ def ports_for(port: int, backup_masters: int, servers: int) -> tuple[tuple[int, 
     return masters, servers_
 
 
+def every_port(master_ports: Sequence[int], server_ports: Sequence[int]) -> list[int]:
+    """The gRPC ports and the HTTP ports (status pages) of the cluster's daemons."""
+    grpc_ports = [*master_ports, *server_ports]
+    return grpc_ports + [p + HTTP_PORT_OFFSET for p in grpc_ports]
+
+
 def busy_ports(ports: Sequence[int], host: str = HOST) -> list[int]:
     """The ports among `ports` that something already listens on.
 
@@ -426,8 +432,7 @@ class Supervisor:
 def make_plan(args: argparse.Namespace) -> Plan:
     """Turn the arguments into a Plan, checking the ports; LocalError says what is wrong in one line."""
     master_ports, server_ports = ports_for(args.port, args.backup_masters, args.servers)
-    grpc_ports = master_ports + server_ports
-    busy = busy_ports(grpc_ports + tuple(p + HTTP_PORT_OFFSET for p in grpc_ports))
+    busy = busy_ports(every_port(master_ports, server_ports))
     if busy:
         raise LocalError(
             f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {HOST} "
