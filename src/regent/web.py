@@ -11,6 +11,7 @@ region keys are bytes and shown as HBase's toStringBinary does).
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 import time
@@ -53,6 +54,13 @@ class HttpSide:
             await runner.cleanup()
             raise
         self._runner = runner
+        if not is_loopback(host):
+            log.warning(
+                "http_not_loopback",
+                host=host,
+                hint="the status pages have no TLS nor authentication: keep them behind a proxy that has "
+                "(docs/security.md)",
+            )
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
@@ -130,6 +138,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:
         log.exception("http_handler_failed", path=_short(request.path))
         raise web.HTTPInternalServerError(text=f"this page failed: {type(exc).__name__}: {exc}\n") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
