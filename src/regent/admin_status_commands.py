@@ -118,7 +118,8 @@ def summary(admin: Admin) -> Result:
 
 
 def watch(admin: Admin, interval: float) -> None:
-    """Redraw the summary every `interval` seconds in place (rich Live) until Ctrl-C."""
+    """Redraw the summary every `interval` seconds in place (rich Live) until Ctrl-C; on a pipe, print
+    one summary after the other."""
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text
@@ -138,7 +139,11 @@ def watch(admin: Admin, interval: float) -> None:
         return Text("\n".join(lines))
 
     try:
-        with Live(screen(), console=console, auto_refresh=False, screen=console.is_terminal) as live:
+        if not console.is_terminal:  # a pipe or a file: one summary after the other, as `watch` would not
+            while True:
+                print(screen().plain, end="\n\n", flush=True)
+                time.sleep(interval)
+        with Live(screen(), console=console, auto_refresh=False, screen=True) as live:
             while True:
                 time.sleep(interval)
                 live.update(screen(), refresh=True)
