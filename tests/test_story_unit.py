@@ -140,3 +140,21 @@ def test_a_value_that_is_not_a_story_entry_decodes_or_raises_value_error(raw: by
     except ValueError:
         return
     assert decode(encode(time_ms, cause, rows)) == (time_ms, cause, rows)
+
+
+def test_entries_in_meta_that_do_not_decode_are_skipped_not_fatal() -> None:
+    s = Story()
+    good = encode(5, "move", [row(1, RegionState.CLOSING, A, 2, TransitKind.MOVE)])
+    bad_row = encode(6, "move", [((1).to_bytes(8, "big"), b"not a row")])
+    loaded = s.load(
+        [
+            (story.PREFIX + (0).to_bytes(8, "big"), b"garbage"),
+            (story.PREFIX + (1).to_bytes(8, "big"), good),
+            (story.PREFIX + (7).to_bytes(8, "big"), bad_row),
+        ]
+    )
+    assert loaded == 2
+    assert [x.state for x in s.of(1)] == [RegionState.CLOSING]  # the bad row is left out
+    batch = WriteBatch()
+    s.persist([row(1, RegionState.OPEN, B)], batch, story.OPERATOR)
+    assert batch.ops[0].key == story.PREFIX + (8).to_bytes(8, "big")

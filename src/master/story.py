@@ -26,10 +26,14 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import structlog
+
 from meta import WriteBatch, keys
 from meta.codec import unpack_region_state
 from meta.states import RegionState
 from meta.types import TransitKind
+
+log = structlog.get_logger("master")
 
 MAX_ROWS = 200_000
 PERSIST_MAX_ROWS = 256
@@ -159,9 +163,14 @@ class Story:
         """A new active master: the persisted entries of meta's `info` rows under PREFIX, oldest first."""
         count = 0
         for key, value in entries:
-            time_ms, cause, rows = decode(value)
+            if len(key) == len(PREFIX) + 8:
+                self._seq = max(self._seq, keys.from_u64(key[len(PREFIX) :]) + 1)
+            try:
+                time_ms, cause, rows = decode(value)
+            except ValueError as exc:  # a story is worth less than a takeover: skip what does not decode
+                log.warning("story_entry_skipped", key=key.hex(), error=str(exc))
+                continue
             self._add(_Entry(time_ms, cause, rows, True))
-            self._seq = max(self._seq, keys.from_u64(key[len(PREFIX) :]) + 1)
             count += 1
         return count
 
@@ -189,7 +198,10 @@ class Story:
         steps: list[Step] = []
         previous: Step | None = None
         for entry, value in found:
-            previous = _step(entry, value, previous)
+            try:
+                previous = _step(entry, value, previous)
+            except ValueError:
+                continue  # not a region_state row (a story entry from a newer format)
             steps.append(previous)
         return steps[-limit:]
 
