@@ -7,10 +7,11 @@ import socket
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, module_cluster
+from tests.cluster import Cluster, Daemons, free_port, module_cluster
 from tests.http_helpers import get, http_url
 
 
@@ -108,3 +109,19 @@ def test_the_regionserver_page_refuses_bad_input_clearly(cluster: Cluster, serve
     got, body = get(server_url + "/?limit=1&format=json")
     assert got == 200 and '"regions_shown": 1' in body
     _grpc_fine(cluster)
+
+
+def test_an_http_port_in_use_stops_a_daemon_at_start_with_a_clear_error(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        master = daemons.master(tmp_path / "root", free_port(), ["--http-port", str(port)])
+        assert master.wait_exit(30) == 1
+        assert f"cannot serve the status pages on 127.0.0.1:{port}" in master.stderr_text()
+        assert "address already in use" in master.stderr_text()
+        server = daemons.regionserver(tmp_path / "root", "127.0.0.1:1", None, ["--http-port", str(port)])
+        assert server.wait_exit(30) == 1
+        assert f"cannot serve the status page on 127.0.0.1:{port}" in server.stderr_text()
