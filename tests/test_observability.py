@@ -18,7 +18,7 @@ from tests.failure_helpers import (
     serving,
     settled,
 )
-from tests.http_helpers import get_json, http_url, scrape, value
+from tests.http_helpers import get, get_json, http_url, scrape, value
 
 REGIONS = 6
 
@@ -35,6 +35,10 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
     before = scrape(base)
     assert value(before, "regent_master_active") == 1
     assert value(scrape(http_url(backup)), "regent_master_active") == 0
+    status, page = get(http_url(backup) + "/")
+    assert status == 200 and "backup" in page and active.address in page
+    status, page = get(http_url(backup) + "/procedures")
+    assert status == 503 and f"the active master is {active.address}" in page
     assert value(before, "regent_master_live_servers") == 3
 
     # Assign: a new table's regions open; the opens, the meta commits and the RPCs are counted.
