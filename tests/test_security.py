@@ -57,6 +57,7 @@ MASTER_CALLS: dict[str, set[str]] = {
             "BalancerStatus",
             "ListDecommissioned",
             "CatalogJanitorStatus",
+            "RegionStory",
         )
     },
     **{
@@ -109,7 +110,7 @@ def _request_of(call: str) -> Any:
         request.host, request.port = LOOPBACK, 0
     elif call.startswith("RegionServerStatus/"):
         request.server.CopyFrom(common_pb2.ServerName(host=LOOPBACK, port=0, startcode=0))
-    elif method in ("GetRegion", "Assign", "Unassign", "Move"):
+    elif method in ("GetRegion", "Assign", "Unassign", "Move", "RegionStory"):
         request.region_id = 10**12
     elif method in ("GetProcedure", "AbortProcedure", "Bypass"):
         request.proc_id = 10**12

@@ -49,6 +49,8 @@ from client.types import (
     LiveServer,
     Procedure,
     RegionLocation,
+    RegionStory,
+    StoryStep,
     TableDescription,
 )
 from meta.types import ColumnFamily, TableSettings, TableState
@@ -83,7 +85,9 @@ __all__ = [
     "RegionInTransition",
     "RegionLocation",
     "RegionNotFound",
+    "RegionStory",
     "ServerNotFound",
+    "StoryStep",
     "TableDescription",
     "TableExists",
     "TableLocked",

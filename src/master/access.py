@@ -28,6 +28,7 @@ LOOKUPS = (
     "BalancerStatus",
     "ListDecommissioned",
     "CatalogJanitorStatus",
+    "RegionStory",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from master import catalog
+from master import catalog, metrics, story
 from master.active import ActiveMaster
 from master.admin import MAX_REGIONS_PER_CREATE, TableView
 from master.chores import rpcs as chore_rpcs
@@ -398,9 +398,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "assign")
-        proc_id, effects = active.am.assign(request.region_id, active.resolve_target(request.server))
-        await active.apply(effects)
+        with metrics.region_request("assign"):
+            _unlocked(active, request.region_id, "assign")
+            proc_id, effects = active.am.assign(request.region_id, active.resolve_target(request.server))
+            await active.apply(effects, cause=story.OPERATOR)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -408,9 +409,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "unassign")
-        proc_id, effects = active.am.unassign(request.region_id)
-        await active.apply(effects)
+        with metrics.region_request("unassign"):
+            _unlocked(active, request.region_id, "unassign")
+            proc_id, effects = active.am.unassign(request.region_id)
+            await active.apply(effects, cause=story.OPERATOR)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -418,9 +420,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "move")
-        proc_id, effects = active.am.move(request.region_id, active.resolve_target(request.server))
-        await active.apply(effects)
+        with metrics.region_request("move"):
+            _unlocked(active, request.region_id, "move")
+            proc_id, effects = active.am.move(request.region_id, active.resolve_target(request.server))
+            await active.apply(effects, cause=story.MOVE)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -479,6 +482,35 @@ class MasterService(master_pb2_grpc.MasterServicer):
             )
         rolled_back, message = await active.procedures.abort(request.proc_id)
         return master_pb2.AbortProcedureResponse(rolled_back=rolled_back, message=message)
+
+    @rpc
+    async def RegionStory(
+        self, request: master_pb2.RegionStoryRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RegionStoryResponse:
+        active = _active(self._master)
+        node = active.am.regions.get(request.region_id)
+        if node is None:
+            raise RegionNotFound(f"region {request.region_id} does not exist")
+        if request.limit > MAX_STORY_STEPS:
+            raise InvalidArgument(
+                f"RegionStory returns at most {MAX_STORY_STEPS} steps, asked for {request.limit}"
+            )
+        steps = active.story.of(node.region_id, request.limit or 100)
+        return master_pb2.RegionStoryResponse(
+            region=location(node),
+            steps=[
+                master_pb2.RegionStoryStep(
+                    time_ms=s.time_ms,
+                    state=int(s.state),  # type: ignore[arg-type]
+                    server=s.server,
+                    proc_id=s.proc_id,
+                    procedure=s.procedure,
+                    cause=s.cause,
+                    persisted=s.persisted,
+                )
+                for s in steps
+            ],
+        )
 
     @rpc
     async def Bypass(
@@ -555,6 +587,8 @@ def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
     if node is not None:
         active.tables.check_region_procedure(node, what)
 
+
+MAX_STORY_STEPS = 1000
 
 #: The invocation metadata key of a DDL request's nonce (client.base sends one per request, the same on
 #: every retry of it), and the longest one accepted.

@@ -98,6 +98,32 @@ def _transport(args: argparse.Namespace) -> Transport:
     return transport.resolve(args.certs_dir, args.insecure, what="--certs-dir")
 
 
+def add_http_arguments(parser: argparse.ArgumentParser, example: int) -> None:
+    """--http-host and --http-port: the daemon's status pages and /metrics (docs/operations.md)."""
+    parser.add_argument(
+        "--http-port",
+        type=_http_port,
+        default=0,
+        help=f"port of the status pages and /metrics (e.g. {example}); 0, the default, picks a free one "
+        "(the http_started log line says which)",
+    )
+    parser.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="address of the status pages (default 127.0.0.1: this machine only; see docs/security.md)",
+    )
+
+
+def _http_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535 (0: a free one), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regent", description="Regent: a region coordinator in the style of HBase 2.x."
@@ -184,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_security_arguments(master)
+    add_http_arguments(master, 16010)
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
@@ -209,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open scanners allowed at once on this server (default 10000)",
     )
     add_security_arguments(rs)
+    add_http_arguments(rs, 16030)
 
     local.add_arguments(
         sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
@@ -358,6 +386,8 @@ def _run(argv: Sequence[str] | None) -> None:
                     hung_master_s=args.hung_master_ms / 1000,
                     assignment=assignment,
                     transport=transport,
+                    http_host=args.http_host,
+                    http_port=args.http_port,
                 )
             )
         elif args.command == "regionserver":
@@ -378,6 +408,8 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_cell_bytes=args.max_cell_bytes,
                 scanner_timeout_s=args.scanner_timeout,
                 max_scanners=args.max_scanners,
+                http_host=args.http_host,
+                http_port=args.http_port,
             )
             rs_daemon.run(config)
         elif args.command == "certs":

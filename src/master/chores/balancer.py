@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from master import story
 from master.assignment import AssignmentManager
 from master.chores import balance_plan
 from master.chores.balance_plan import Move, Plan, RegionLoad, ServerLoad, Weights
@@ -187,6 +188,7 @@ class Balancer:
         return ""
 
     async def _carry_out(self, run: BalancerRun, moves: tuple[Move, ...]) -> None:
+        story.caused_by(story.BALANCER)  # this task's transitions, in each region's story
         # Moves not started within a period are left for the next run (HBase: hbase.balancer.max.balancing).
         deadline = time.monotonic() + self.config.period_s
         try:

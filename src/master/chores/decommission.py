@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from master import story
 from master.assignment import AssignmentManager
 from master.chores import balance_plan
 from master.chores.balance_plan import Move
@@ -114,6 +115,7 @@ class Decommissions:
         return task
 
     async def _carry_out(self, moves: Sequence[Move], why: str) -> None:
+        story.caused_by(story.OPERATOR)  # an operator's decommission or recommission moves these regions
         progress = Progress()
         try:
             await self._mover.carry_out(moves, progress)

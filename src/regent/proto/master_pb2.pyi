@@ -912,6 +912,97 @@ class RegionRequest(_message.Message):
 Global___RegionRequest: _TypeAlias = RegionRequest  # noqa: Y015
 
 @_typing.final
+class RegionStoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    limit: _builtins.int
+    """at most this many steps, the most recent; 0 = 100"""
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "region_id", b"region_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryRequest: _TypeAlias = RegionStoryRequest  # noqa: Y015
+
+@_typing.final
+class RegionStoryStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_MS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SERVER_FIELD_NUMBER: _builtins.int
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    PROCEDURE_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    PERSISTED_FIELD_NUMBER: _builtins.int
+    time_ms: _builtins.int
+    """when the master committed it (wall clock)"""
+    state: _common_pb2.RegionStateCode.ValueType
+    server: _builtins.str
+    """host:port:startcode, empty for none"""
+    proc_id: _builtins.int
+    procedure: _builtins.str
+    """assign, unassign, move, reopen, or empty"""
+    cause: _builtins.str
+    """startup, operator, move, crash recovery, table ddl, retry, balancer, split, ..."""
+    persisted: _builtins.bool
+    """kept in meta: it survives a master failover"""
+    def __init__(
+        self,
+        *,
+        time_ms: _builtins.int = ...,
+        state: _common_pb2.RegionStateCode.ValueType = ...,
+        server: _builtins.str = ...,
+        proc_id: _builtins.int = ...,
+        procedure: _builtins.str = ...,
+        cause: _builtins.str = ...,
+        persisted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "persisted", b"persisted", "proc_id", b"proc_id", "procedure", b"procedure", "server", b"server", "state", b"state", "time_ms", b"time_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryStep: _TypeAlias = RegionStoryStep  # noqa: Y015
+
+@_typing.final
+class RegionStoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def region(self) -> Global___RegionLocation: ...
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegionStoryStep]:
+        """oldest first"""
+
+    def __init__(
+        self,
+        *,
+        region: Global___RegionLocation | None = ...,
+        steps: _abc.Iterable[Global___RegionStoryStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["region", b"region"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region", b"region", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryResponse: _TypeAlias = RegionStoryResponse  # noqa: Y015
+
+@_typing.final
 class ProcedureResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -365,6 +365,11 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
                 _registered_method=True)
+        self.RegionStory = channel.unary_unary(
+                '/regent.v1.Master/RegionStory',
+                request_serializer=regent_dot_proto_dot_master__pb2.RegionStoryRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.RegionStoryResponse.FromString,
+                _registered_method=True)
 
 
 class MasterServicer:
@@ -577,6 +582,13 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegionStory(self, request, context):
+        """A region's recent transitions with their causes (master.story), newest last (roles admin, client).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MasterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -744,6 +756,11 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.Hbck,
                     request_deserializer=regent_dot_proto_dot_master__pb2.HbckRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
+            ),
+            'RegionStory': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegionStory,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.RegionStoryRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.RegionStoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1639,6 +1656,33 @@ class Master:
             '/regent.v1.Master/Hbck',
             regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegionStory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/RegionStory',
+            regent_dot_proto_dot_master__pb2.RegionStoryRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.RegionStoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

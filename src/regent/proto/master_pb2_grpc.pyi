@@ -123,6 +123,8 @@ class MasterStub:
     CatalogJanitorSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]
     CatalogJanitorStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]
     Hbck: _grpc.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]
+    RegionStory: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 @_typing.type_check_only
 class MasterAsyncStub(MasterStub):
@@ -170,6 +172,8 @@ class MasterAsyncStub(MasterStub):
     CatalogJanitorSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]  # type: ignore[assignment]
     CatalogJanitorStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]  # type: ignore[assignment]
     Hbck: _aio.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
+    RegionStory: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]  # type: ignore[assignment]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
     """---- clients and operators -> master ----"""
@@ -412,5 +416,13 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.HbckRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]: ...
+
+    @_abc_1.abstractmethod
+    def RegionStory(
+        self,
+        request: _master_pb2.RegionStoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RegionStoryResponse, _abc.Awaitable[_master_pb2.RegionStoryResponse]]:
+        """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 def add_MasterServicer_to_server(servicer: MasterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
