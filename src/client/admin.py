@@ -15,8 +15,9 @@ wait=False returns a ProcedureHandle (client/procedure.py). Region procedures re
 
 from __future__ import annotations
 
+from client.compaction import CompactionAdmin
 from client.procedure import ProcedureHandle, abort_procedure, check_proc_id, get_procedure
-from client.regions import RegionAdmin, server_text
+from client.regions import server_text
 from client.schema import SchemaAdmin
 from client.tables import check_split_keys
 from client.types import (
@@ -29,7 +30,7 @@ from client.types import (
 from regent.proto import master_pb2
 
 
-class Admin(SchemaAdmin, RegionAdmin):
+class Admin(SchemaAdmin, CompactionAdmin):
     """Administrative operations. Get one from `Connection.admin()`; it shares the connection's channels,
     so it is cheap and needs no closing of its own."""
 
