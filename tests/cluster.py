@@ -32,8 +32,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regent import tls
 from regent.certs import ensure_local
-from regent.proto import master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.proto import data_pb2_grpc, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
+from tests import data_calls
 
 LOOPBACK = "127.0.0.1"
 #: How long a daemon gets to stop after SIGTERM before it is killed.
@@ -277,12 +278,11 @@ class RegionServer(Listening):
         return online_regions(self.address, timeout)
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes, timeout: float = 5.0) -> None:
-        """RegionServerData.Put straight to this server (raises grpc.RpcError when refused)."""
+        """One cell (column b"family:qualifier") written with RegionData.Mutate straight to this server;
+        raises tests.data_calls.RegionRefused or RowRefused when refused (grpc.RpcError if the call
+        fails)."""
         with open_channel(self.address) as channel:
-            regionserver_pb2_grpc.RegionServerDataStub(channel).Put(
-                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
-                timeout=timeout,
-            )
+            data_calls.put(data_pb2_grpc.RegionDataStub(channel), region_id, row, column, value, timeout)
 
 
 _names = itertools.count(1)
@@ -640,10 +640,8 @@ def doubly_served(observations: Sequence[Observation]) -> list[str]:
 
 
 def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: float = 5.0) -> bytes | None:
-    """RegionServerData.Get straight to the server at `address`: the value, None if the cell is absent
-    (raises grpc.RpcError when refused or unreachable)."""
+    """RegionData.Get of one cell straight to the server at `address`: the newest value, None if the cell
+    is absent (raises tests.data_calls.RegionRefused when the region is refused, grpc.RpcError when the
+    call fails)."""
     with open_channel(address) as channel:
-        response = regionserver_pb2_grpc.RegionServerDataStub(channel).Get(
-            regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
-        )
-    return response.value if response.found else None
+        return data_calls.get(data_pb2_grpc.RegionDataStub(channel), region_id, row, column, timeout)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from regent.authz import ALL_ROLES, Rule, rule
 
 ADMIN = "/regent.v1.RegionServerAdmin/"
-DATA = "/regent.v1.RegionServerData/"
 REGION_DATA = "/regent.v1.RegionData/"
 #: What applications call on a RegionServer (regent.v1.RegionData); Compact is for operators.
 DATA_CALLS = ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "ScannerNext", "CloseScanner")
@@ -17,8 +16,6 @@ DATA_CALLS = ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "Scann
 POLICY: dict[str, Rule] = {
     ADMIN + "ExecuteProcedures": rule("node"),
     ADMIN + "GetOnlineRegions": rule("node", "admin"),
-    DATA + "Put": rule("admin", "client"),
-    DATA + "Get": rule("admin", "client"),
     **{REGION_DATA + m: rule("admin", "client") for m in DATA_CALLS},
     REGION_DATA + "Compact": rule("admin"),
     "/grpc.health.v1.Health/Check": Rule(ALL_ROLES),
