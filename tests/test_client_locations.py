@@ -18,7 +18,7 @@ keys = st.binary(max_size=3)
 def regions(draw: st.DrawFn) -> CachedRegion:
     a, b = draw(keys), draw(keys)
     start, end = min(a, b), max(a, b)
-    if start == end or draw(st.booleans()) and draw(st.booleans()):
+    if start == end or (draw(st.booleans()) and draw(st.booleans())):
         end = b""  # the table's end
     return CachedRegion(draw(st.integers(1, 50)), start, end, draw(st.sampled_from(["s1:1", "s2:2", "s3:3"])))
 
@@ -105,7 +105,9 @@ def test_rows_are_grouped_by_server_then_region_and_misses_are_listed() -> None:
     splits=st.lists(st.binary(min_size=1, max_size=2), unique=True, max_size=8).map(sorted),
     rows=st.lists(st.binary(max_size=3), max_size=30),
 )
-def test_every_row_is_grouped_once_into_the_region_that_holds_it(splits: list[bytes], rows: list[bytes]) -> None:
+def test_every_row_is_grouped_once_into_the_region_that_holds_it(
+    splits: list[bytes], rows: list[bytes]
+) -> None:
     bounds = [b"", *splits, b""]
     cache = LocationCache("t")
     cache.add(CachedRegion(i + 1, bounds[i], bounds[i + 1], f"s{i % 3}:1") for i in range(len(bounds) - 1))

@@ -122,7 +122,9 @@ def serving(region_ids: set[int], refuse: dict[int, data_pb2.RegionError] | None
                 result = out.regions.add(region_id=part.region_id)
                 for i, change in enumerate(part.rows):
                     if change.row == b"bad":
-                        result.row_errors[i].CopyFrom(data_pb2.RowError(code="RowTooLong", message="too long"))
+                        result.row_errors[i].CopyFrom(
+                            data_pb2.RowError(code="RowTooLong", message="too long")
+                        )
             return out
         raise AssertionError(method)
 
@@ -154,7 +156,9 @@ def test_a_multi_row_get_sends_one_rpc_per_server_with_its_regions_grouped() -> 
 def test_moved_with_a_destination_is_retried_there_at_once_without_asking_the_master() -> None:
     fake = FakeCluster()
     fake.meta = [(1, b"", b"", "a:1")]
-    moved = data_pb2.RegionError(reason=data_pb2.RegionError.MOVED, moved_to=common_pb2.ServerName(host="b", port=2))
+    moved = data_pb2.RegionError(
+        reason=data_pb2.RegionError.MOVED, moved_to=common_pb2.ServerName(host="b", port=2)
+    )
     fake.servers = {"a:1": serving(set(), {1: moved}), "b:2": serving({1})}
     started = time.monotonic()
     assert get(fake.router(), [b"x"]) == [b"x"]

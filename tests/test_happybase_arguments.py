@@ -55,7 +55,7 @@ CASES: dict[str, Case] = {
 
 
 def _raised(case: Case, module: Any) -> BaseException:
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the type is what is compared
+    with pytest.raises(Exception) as info:
         case(module)
     return info.value
 

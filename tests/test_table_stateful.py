@@ -82,7 +82,9 @@ class TableMachine(RuleBasedStateMachine):
             cells.append(_Cell(b"n", b"c", 0, struct.pack(">q", self.counters[row])))
         return cells
 
-    def expected_row(self, row: bytes, wanted: tuple[Any, ...] = (), ts: int | None = None) -> dict[bytes, Any]:
+    def expected_row(
+        self, row: bytes, wanted: tuple[Any, ...] = (), ts: int | None = None
+    ) -> dict[bytes, Any]:
         return make_row(self.expected_cells(row, wanted, ts), False)  # type: ignore[arg-type]
 
     # ---- writes ----

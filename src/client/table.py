@@ -267,9 +267,12 @@ class Table:
     ) -> Iterator[tuple[bytes, dict[bytes, Any]]]:
         if scan.time_range is not None and scan.time_range.max == 0:
             return  # nothing is strictly older than 0
-        scanner = Scanner(self.connection.router(), self.table_name, scan, self.timeout)
-        for piece in scanner:
-            yield piece.row, make_row(piece.cells, include_timestamp, sorted_columns)
+        pieces = iter(Scanner(self.connection.router(), self.table_name, scan, self.timeout))
+        try:
+            for piece in pieces:
+                yield piece.row, make_row(piece.cells, include_timestamp, sorted_columns)
+        finally:
+            pieces.close()  # type: ignore[attr-defined]  # a generator: closes the server-side scanner
 
     # ---- writes ----
 
