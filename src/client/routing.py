@@ -28,6 +28,7 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 from client.errors import DataTimeout, RegentError, from_rpc_error, status_name
 from client.locations import CachedRegion, LocationCache, Locations
 from client.retry import Reason, Refusal, apply_refusal, is_transport_failure, pause
+from meta.states import RegionState
 from regent.proto import data_pb2, data_pb2_grpc, master_pb2
 
 #: Regions asked for per LocateRegions: the one holding the row and the next ones (HBase prefetches ~10).
@@ -304,10 +305,17 @@ class Router:
 
 
 def _unplaced(answered: Sequence[master_pb2.RegionLocation], row: bytes) -> str:
+    """Why the master's answer placed `row` in no cached region, for a DataTimeout's cause."""
     if not answered:
-        return f"the master knows no region holding row {row!r}"
+        return f"the master knows no online region holding row {row!r}"
     first = answered[0]
-    return f"region {first.info.region_id} is on no server (state {first.state})"
+    if region_from_location(first) is None:
+        try:
+            state = RegionState(first.state).name
+        except ValueError:
+            state = str(first.state)
+        return f"region {first.info.region_id} is on no server (state {state})"
+    return f"the master's answer for row {row!r} named no region holding it"
 
 
 def _details(exc: Any) -> str:
