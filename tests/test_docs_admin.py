@@ -63,7 +63,7 @@ def test_the_python_and_shell_examples_of_docs_admin_md_run(daemons: Daemons, tm
 
 
 def test_the_sdk_tour_of_the_readme_runs(daemons: Daemons, tmp_path: Path) -> None:
-    (tour,) = _blocks("python", README)
+    (tour,) = [b for b in _blocks("python", README) if "regent.connect(" in b]
     cluster = Cluster(daemons, tmp_path / "root").start(servers=2)
     try:
         namespace: dict[str, object] = {"__name__": "readme"}
@@ -74,5 +74,26 @@ def test_the_sdk_tour_of_the_readme_runs(daemons: Daemons, tmp_path: Path) -> No
         assert "certs_dir" not in code.split("conn = regent.connect(")[1].split(")")[0]
         exec(compile(code, "README.md#sdk", "exec"), namespace)
         assert not cluster.admin.table_exists("t")  # the tour ends by deleting its table
+    finally:
+        cluster.close()
+
+
+def test_the_happybase_example_of_the_readme_runs(daemons: Daemons, tmp_path: Path) -> None:
+    (example,) = [b for b in _blocks("python", README) if "regent.happybase" in b]
+    assert len([line for line in example.splitlines() if line.strip()]) == 5
+    cluster = Cluster(daemons, tmp_path / "root").start(servers=2)
+    try:
+        host, port = cluster.master_addresses.rsplit(":", 1)
+        # As the SDK tour: the test cluster's certificates are in $REGENT_CERTS_DIR (conftest).
+        code = example.replace('"127.0.0.1", 16000', f'"{host}", {port}').replace(
+            ', certs_dir=".regent-local/certs"', ""
+        )
+        assert f'"{host}", {port}' in code and "certs_dir" not in code
+        namespace: dict[str, object] = {"__name__": "readme_happybase"}
+        exec(compile(code, "README.md#happybase", "exec"), namespace)
+        assert namespace["connection"].table("users").row(b"alice") == {  # type: ignore[attr-defined]
+            b"info:email": b"alice@example.com"
+        }
+        namespace["connection"].close()  # type: ignore[attr-defined]
     finally:
         cluster.close()

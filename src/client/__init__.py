@@ -4,25 +4,36 @@
     with regent.connect("127.0.0.1:16000") as conn:
         admin = conn.admin()
         admin.create_table("t1", {"f": {"max_versions": 3}}, num_regions=16)
+        table = conn.table("t1")
+        table.put(b"row", {b"f:a": b"1"})
         admin.disable_table("t1")
         admin.delete_table("t1")
 
 Everything a caller may touch is re-exported here; the modules behind it (connection, admin and the
-tables/schema/regions parts it is made of, procedure, errors, types) are the implementation.
-docs/admin.md is the guide.
+tables/schema/regions/compaction parts it is made of, procedure, errors, types; table, batch and the data
+path behind them: locations, routing, retry, scanning, operations) are the implementation.
+docs/admin.md and docs/data.md are the guides.
 """
 
 from __future__ import annotations
 
 from client.admin import Admin
 from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, PlannedMove
+from client.batch import Batch
+from client.compaction import RegionCompaction
 from client.connection import Connection
 from client.consistency import CatalogJanitorStatus, CheckReport, Finding
 from client.errors import (
+    BadMutation,
+    CellTooLarge,
+    DataTimeout,
     FamilyExists,
     FamilyNotFound,
+    FilterSyntax,
     InvalidArgument,
     MasterUnavailable,
+    NoSuchFamily,
+    NotACounter,
     NotActiveMaster,
     PermissionDenied,
     ProcedureAborted,
@@ -32,6 +43,10 @@ from client.errors import (
     RegentError,
     RegionInTransition,
     RegionNotFound,
+    RowRefused,
+    RowsFailed,
+    RowTooLong,
+    ScannerNotFound,
     ServerNotFound,
     TableExists,
     TableLocked,
@@ -39,10 +54,12 @@ from client.errors import (
     TableNotEnabled,
     TableNotFound,
     TlsMismatch,
+    TooManyScanners,
     Unauthenticated,
     from_rpc_error,
 )
 from client.procedure import ProcedureHandle
+from client.table import Table
 from client.types import (
     AbortResult,
     ClusterStatus,
@@ -58,20 +75,27 @@ from meta.types import ColumnFamily, TableSettings, TableState
 __all__ = [
     "AbortResult",
     "Admin",
+    "BadMutation",
     "BalancerRun",
     "BalancerStatus",
+    "Batch",
     "CatalogJanitorStatus",
+    "CellTooLarge",
     "CheckReport",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
+    "DataTimeout",
     "DecommissionedServer",
     "FamilyExists",
     "FamilyNotFound",
+    "FilterSyntax",
     "Finding",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
+    "NoSuchFamily",
+    "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
     "PlannedMove",
@@ -82,12 +106,18 @@ __all__ = [
     "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
+    "RegionCompaction",
     "RegionInTransition",
     "RegionLocation",
     "RegionNotFound",
     "RegionStory",
+    "RowRefused",
+    "RowTooLong",
+    "RowsFailed",
+    "ScannerNotFound",
     "ServerNotFound",
     "StoryStep",
+    "Table",
     "TableDescription",
     "TableExists",
     "TableLocked",
@@ -97,6 +127,7 @@ __all__ = [
     "TableSettings",
     "TableState",
     "TlsMismatch",
+    "TooManyScanners",
     "Unauthenticated",
     "from_rpc_error",
 ]

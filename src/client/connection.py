@@ -39,6 +39,8 @@ from regent.transport import resolve
 
 if TYPE_CHECKING:
     from client.admin import Admin
+    from client.routing import Router
+    from client.table import Table
 
 #: How long one master gets to say whether it is active. Short: a master that cannot answer this in a
 #: second is of no use to the caller, and a stopped (SIGSTOP) one must not eat the whole deadline.
@@ -77,6 +79,8 @@ class Connection:
 
     Thread-safe: any number of threads may share one Connection (gRPC channels are). `timeout` is the
     default deadline of every call, retries included; each Admin method takes its own `timeout` too.
+    `rpc_timeout` bounds one attempt of a data call (default 10 s or `timeout`, the smaller), so that a
+    RegionServer that hangs costs one attempt and the call goes on elsewhere.
     Channels are created lazily, one per master address, and closed by `close()` (or leaving a `with`).
 
     Every channel is mutual TLS with the certificate `client.USER.crt` of `certs_dir` (default
@@ -93,9 +97,12 @@ class Connection:
         certs_dir: str | None = None,
         user: str = "admin",
         insecure: bool = False,
+        rpc_timeout: float | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
+        if rpc_timeout is not None and rpc_timeout <= 0:
+            raise ValueError(f"rpc_timeout must be positive, got {rpc_timeout}")
         try:
             self._transport = resolve(certs_dir, insecure, user, what="certs_dir=")
         except tls.CertError as exc:
@@ -109,6 +116,8 @@ class Connection:
         self._stubs: dict[str, master_pb2_grpc.MasterStub] = {}
         self._active: str | None = None
         self._closed = False
+        self._rpc_timeout = rpc_timeout
+        self._data: Router | None = None
 
     @property
     def masters(self) -> tuple[str, ...]:
@@ -130,6 +139,29 @@ class Connection:
         from client.admin import Admin
 
         return Admin(self)
+
+    def table(self, name: str | bytes, *, timeout: float | None = None) -> Table:
+        """Table `name`, for reading and writing rows (happybase's Table; docs/data.md). Cheap: it
+        shares this connection's location cache and RegionServer channels. `timeout` is the deadline of
+        each of its calls (default the connection's)."""
+        from client.table import Table
+
+        return Table(self, name, timeout=timeout)
+
+    def router(self) -> Router:
+        """The data path: location caches and a channel per RegionServer (client/routing.py)."""
+        from client.routing import RPC_TIMEOUT_S, Router
+
+        with self._lock:
+            if self._closed:
+                raise RegentError("the connection is closed")
+            if self._data is None:
+                self._data = Router(
+                    self._call,
+                    self._transport.channel,
+                    rpc_timeout=self._rpc_timeout or min(RPC_TIMEOUT_S, self._timeout),
+                )
+            return self._data
 
     # ---- the one call path ----
 
@@ -292,8 +324,11 @@ class Connection:
             self._channels.clear()
             self._stubs.clear()
             self._active = None
+            data, self._data = self._data, None
         for channel in channels:
             channel.close()
+        if data is not None:
+            data.close()
 
     def __enter__(self) -> Connection:
         return self

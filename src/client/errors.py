@@ -24,8 +24,22 @@ below, so a caller catches the same named error whichever side found the problem
     ├── TlsMismatch             the master speaks plain text and we TLS, or the reverse, or it is of another
     │                           cluster (also a builtin ConnectionError)
     ├── ProcedureTimeout        a procedure did not finish before the caller's deadline
-    └── ProcedureFailed         a procedure ended FAILED or ROLLED_BACK with no more specific name
-        └── ProcedureAborted    ... ROLLED_BACK because an operator aborted it
+    ├── ProcedureFailed         a procedure ended FAILED or ROLLED_BACK with no more specific name
+    │   └── ProcedureAborted    ... ROLLED_BACK because an operator aborted it
+    │   the data path (Table, Batch; docs/data.md):
+    ├── DataTimeout             a data call's deadline ran out while its regions were unavailable; it names
+    │                           the table, the rows and the last cause (also a builtin TimeoutError)
+    ├── RowRefused              one row refused for what it is, nothing of it written (also a ValueError)
+    │   ├── RowTooLong          a row key over 32,767 bytes, or empty
+    │   ├── CellTooLarge        a cell over the cluster's maximum (10 MB by default)
+    │   ├── NoSuchFamily        a family the table does not have
+    │   ├── NotACounter         an increment of a cell that is not an 8-byte big-endian integer
+    │   └── BadMutation         a mutation that cannot mean anything (a timestamp out of range, ...)
+    ├── RowsFailed              some rows of a batch were refused (`failed`: row -> RowRefused); the others
+    │                           were written
+    ├── FilterSyntax            a malformed filter string; the message says where (also a ValueError)
+    ├── ScannerNotFound         a scanner expired or was closed (the SDK reopens scans itself)
+    └── TooManyScanners         the RegionServer holds as many open scanners as it allows
 
 A procedure that ends FAILED or ROLLED_BACK makes the call that waits for it raise the error its record
 names (TableNotEnabled, say, when the table was disabled by a procedure queued ahead of it), with `proc_id`
@@ -168,6 +182,79 @@ class ProcedureAborted(ProcedureFailed):
     and names no more specific error: nothing it had done is left."""
 
 
+class DataTimeout(RegentError, TimeoutError):
+    """A data call did not complete within its deadline: its regions kept refusing or its servers did not
+    answer. `table`, `rows` (those not done; the others were) and `cause` (the last refusal) say why."""
+
+    def __init__(
+        self, message: str, *, table: str = "", rows: tuple[bytes, ...] = (), cause: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.rows = rows
+        self.cause = cause
+
+
+class RowRefused(RegentError, ValueError):
+    """A row refused for what it is: nothing of that row was written. `row` is its key, when known."""
+
+    row: bytes | None = None
+
+
+class RowTooLong(RowRefused):
+    """A row key over HBase's 32,767 bytes, or an empty one."""
+
+
+class CellTooLarge(RowRefused):
+    """A cell over the cluster's maximum cell size (10 MB by default, as hbase.client.keyvalue.maxsize)."""
+
+
+class NoSuchFamily(RowRefused):
+    """A column family the table's descriptor does not have."""
+
+
+class NotACounter(RowRefused):
+    """An increment of a cell whose value is not an 8-byte big-endian signed integer."""
+
+
+class BadMutation(RowRefused):
+    """A mutation that cannot be applied as given (a timestamp out of range, ...)."""
+
+
+class RowsFailed(RegentError):
+    """Some rows of a batch were refused; every other row was written (each row is all or nothing).
+    `failed` maps each refused row key to its RowRefused."""
+
+    def __init__(self, message: str, *, failed: dict[bytes, RowRefused]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class FilterSyntax(RegentError, ValueError):
+    """A filter string the server's filter language does not accept; the message says where."""
+
+
+class ScannerNotFound(RegentError):
+    """No such scanner on the server: never opened, closed, or expired after 60 s idle."""
+
+
+class TooManyScanners(RegentError):
+    """The RegionServer holds as many open scanners as it allows: finish or close some scans first."""
+
+
+#: The RowError codes of the data path (RowError.code on the wire) -> class.
+ROW_ERRORS: dict[str, type[RowRefused]] = {
+    cls.__name__: cls for cls in (RowTooLong, CellTooLarge, NoSuchFamily, NotACounter, BadMutation)
+}
+
+
+def row_error(code: str, message: str, row: bytes | None = None) -> RowRefused:
+    """The RowRefused for a RowError of the wire (an unknown code gives the base class)."""
+    error = ROW_ERRORS.get(code, RowRefused)(message or code)
+    error.row = row
+    return error
+
+
 #: Wire name -> class, for every named error (not the base: an unknown name is a plain RegentError). Kept
 #: next to the classes so that an error added without its name stands out here.
 ERRORS: dict[str, type[RegentError]] = {
@@ -193,6 +280,10 @@ ERRORS: dict[str, type[RegentError]] = {
         ProcedureTimeout,
         ProcedureFailed,
         ProcedureAborted,
+        FilterSyntax,
+        ScannerNotFound,
+        TooManyScanners,
+        *ROW_ERRORS.values(),
     )
 }
 
@@ -267,10 +358,17 @@ def procedure_error(proc_id: int, state: str, error_code: str, message: str) -> 
 __all__ = [
     "ERRORS",
     "ERROR_KEY",
+    "ROW_ERRORS",
+    "BadMutation",
+    "CellTooLarge",
+    "DataTimeout",
     "FamilyExists",
     "FamilyNotFound",
+    "FilterSyntax",
     "InvalidArgument",
     "MasterUnavailable",
+    "NoSuchFamily",
+    "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
     "ProcedureAborted",
@@ -280,6 +378,10 @@ __all__ = [
     "RegentError",
     "RegionInTransition",
     "RegionNotFound",
+    "RowRefused",
+    "RowTooLong",
+    "RowsFailed",
+    "ScannerNotFound",
     "ServerNotFound",
     "TableExists",
     "TableLocked",
@@ -287,9 +389,11 @@ __all__ = [
     "TableNotEnabled",
     "TableNotFound",
     "TlsMismatch",
+    "TooManyScanners",
     "Unauthenticated",
     "error_name",
     "from_rpc_error",
     "procedure_error",
+    "row_error",
     "status_name",
 ]

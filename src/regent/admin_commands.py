@@ -187,6 +187,48 @@ def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
     pass
 
 
+# ---- the data path ----
+
+
+def _compact_arguments(parser: argparse.ArgumentParser, positive: Positive) -> None:
+    parser.add_argument("table", nargs="?", metavar="TABLE", help="compact every region of this table")
+    parser.add_argument("--region", type=positive, metavar="REGION", help="compact this region only")
+
+
+def _compact(admin: Admin, args: argparse.Namespace) -> Result:
+    if (args.table is None) == (args.region is None):
+        raise ValueError("give a TABLE or --region REGION (one of them)")
+    target = args.table if args.table is not None else args.region
+    done = admin.compact(target, timeout=args.timeout)
+    rows = [
+        (
+            str(c.region_id),
+            c.server,
+            f"{c.cells_before} -> {c.cells_after}",
+            f"{c.bytes_before} -> {c.bytes_after}",
+        )
+        for c in done
+    ]
+    what = f"table {args.table}" if args.table is not None else f"region {args.region}"
+    return Result(
+        {
+            "target": target,
+            "regions": [
+                {
+                    "region_id": c.region_id,
+                    "server": c.server,
+                    "cells_before": c.cells_before,
+                    "cells_after": c.cells_after,
+                    "bytes_before": c.bytes_before,
+                    "bytes_after": c.bytes_after,
+                }
+                for c in done
+            ],
+        },
+        [f"compacted {what}: {len(done)} region(s)", Table(("region", "server", "cells", "bytes"), rows)],
+    )
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "create-table",
@@ -321,6 +363,13 @@ COMMANDS: tuple[Command, ...] = (
         _region_arguments,
         _region_procedure("unassign"),
         waits=True,
+    ),
+    Command(
+        "compact",
+        "rewrite a table's (or one region's) stores without expired and deleted cells, while they serve",
+        "regent admin compact users\nregent admin compact --region 7",
+        _compact_arguments,
+        _compact,
     ),
     Command(
         "status",

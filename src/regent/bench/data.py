@@ -56,7 +56,7 @@ class ClusterClient:
         import regent
 
         self.connection = regent.connect(masters, **options)
-        self.table = self.connection.table(TABLE)  # type: ignore[attr-defined]
+        self.table = self.connection.table(TABLE)
 
     def read(self, row: bytes) -> Any:
         return self.table.row(row)
