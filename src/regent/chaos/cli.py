@@ -266,12 +266,12 @@ def _model(
     rs = state.of_role("regionserver")
     masters = state.of_role("master")
     return Model(
-        regionservers=tuple(d.name for d in rs),
+        regionservers=tuple(f"regionserver #{i}" for i in range(len(rs))),
         masters=tuple(d.name for d in masters),
         table=table,
         regions=regions,
         families=families,
-        killed=frozenset(d.name for d in rs if not d.running),
+        killed=frozenset(f"regionserver #{i}" for i, d in enumerate(rs) if not d.running),
         masters_killed=sum(1 for d in masters if not d.running),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -70,6 +71,19 @@ class ChaosCluster:
             raise local_state.LocalStateError("this cluster's processes are not the monkey's to control")
         return local_state.read_state(self.rootdir)
 
+    def daemon(self, target: str) -> local_state.DaemonRecord:
+        """The daemon a target names: "regionserver #i" (the i-th RegionServer of local.json, as the
+        model names them, so that a plan is the same on any cluster of that shape) or a daemon's name."""
+        state = self.state()
+        match = re.fullmatch(r"regionserver #(\d+)", target)
+        if match is None:
+            return state.daemon(target)
+        servers = state.of_role("regionserver")
+        index = int(match.group(1))
+        if index >= len(servers):
+            raise local_state.LocalStateError(f"{target}: the cluster has {len(servers)} RegionServers")
+        return servers[index]
+
     def _record(self, name: str) -> local_state.DaemonRecord | None:
         try:
             return self.state().daemon(name)
@@ -85,17 +99,17 @@ class ChaosCluster:
     def kill(self, name: str) -> Outcome:
         """SIGKILL daemon `name`; wait until its supervisor has seen it exit."""
         try:
-            record = self.state().daemon(name)
+            record = self.daemon(name)
         except local_state.LocalStateError as exc:
             return _failed(exc)
         if not record.running:
-            return Outcome(False, {"error": "NotRunning", "message": f"{name} had already exited"})
+            return Outcome(False, {"error": "NotRunning", "message": f"{record.name} had already exited"})
         try:
             os.kill(record.pid, signal.SIGKILL)
         except ProcessLookupError as exc:
             return _failed(exc)
-        seen = self._wait(lambda: self._exit_seen(name, record.pid), EXIT_SEEN_S)
-        detail: dict[str, Any] = {"pid": record.pid, "address": record.address}
+        seen = self._wait(lambda: self._exit_seen(record.name, record.pid), EXIT_SEEN_S)
+        detail: dict[str, Any] = {"name": record.name, "pid": record.pid, "address": record.address}
         if not seen:
             return Outcome(False, {**detail, "error": "ExitNotSeen", "message": "the supervisor did not say"})
         return Outcome(True, detail)
@@ -103,11 +117,11 @@ class ChaosCluster:
     def pause(self, name: str, hold_s: float) -> Outcome:
         """SIGSTOP daemon `name`, wait `hold_s` (less if the run is stopped), SIGCONT it."""
         try:
-            record = self.state().daemon(name)
+            record = self.daemon(name)
         except local_state.LocalStateError as exc:
             return _failed(exc)
         if not record.running:
-            return Outcome(False, {"error": "NotRunning", "message": f"{name} had exited"})
+            return Outcome(False, {"error": "NotRunning", "message": f"{record.name} had exited"})
         started = time.monotonic()
         try:
             os.kill(record.pid, signal.SIGSTOP)
@@ -179,7 +193,7 @@ class ChaosCluster:
                     return Outcome(False, {"error": "NotKilled", "message": "every master runs"})
                 record = exited[0]
             else:
-                record = state.daemon(target)
+                record = self.daemon(target)
         except local_state.LocalStateError as exc:
             return _failed(exc)
         if record.running:
@@ -217,7 +231,8 @@ class ChaosCluster:
     # ---- regions and schema ----
 
     def move(self, region_index: int, to: str | None) -> Outcome:
-        """Move region #`region_index` (key order) of the table to daemon `to` (None: master's choice)."""
+        """Move region #`region_index` (key order) of the table to daemon `to` (None, or the server it is
+        on already: the master's choice)."""
         try:
             regions = self.admin.table_regions(self.table, timeout=REGION_ACTION_S)
             if not regions:
@@ -225,8 +240,9 @@ class ChaosCluster:
             location = regions[region_index % len(regions)]
             destination = None
             if to is not None:
-                record = self.state().daemon(to)
-                destination = record.address
+                destination = self.daemon(to).address
+            if location.server is not None and location.server.address == destination:
+                destination = None  # it is there already: let the master choose another server
             detail: dict[str, Any] = {
                 "region_id": location.region_id,
                 "from": str(location.server) if location.server else None,

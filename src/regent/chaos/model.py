@@ -27,8 +27,9 @@ class Limits:
 class Model:
     """The cluster as the monkey sees it.
 
-    `regionservers` and `masters`: every daemon's name (regent local's: regionserver-16100, ...), in
-    order. `killed`: the RegionServers killed and not restarted. `masters_killed`: masters killed and not
+    `regionservers`: "regionserver #0", "#1", ... (the i-th RegionServer regent local lists: a plan is
+    then the same on any cluster of that shape, whatever its ports); `masters`: the masters' names.
+    `killed`: the RegionServers killed and not restarted. `masters_killed`: masters killed and not
     restarted (the active one is killed, whichever it is: the model counts them, it does not name them).
     `can_signal`: the monkey controls the processes (a `regent local` cluster); without, only actions
     through the master run. `table`, `regions`: the table acted on and its region count; `families`: its

@@ -23,6 +23,9 @@ from typing import Any
 from regent import connect_options
 from regent.admin_cli import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, seconds
 
+#: How long the master gets to answer the first ClusterStatus (no master there: exit 4 after this).
+CONNECT_TIMEOUT_S = 5.0
+
 EXAMPLE = """example (against `make run`'s cluster, for a minute, while you kill and move things):
   regent verify serving --master 127.0.0.1:16000 --certs-dir .regent-local/certs --duration 60
 
@@ -114,13 +117,17 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(EXIT_USAGE, str(exc))
     probe = OnlineProbe(transport, args.probe_timeout)
     try:
+        try:
+            connection.admin().cluster_status(timeout=CONNECT_TIMEOUT_S)
+        except RegentError as exc:
+            code = EXIT_UNREACHABLE if isinstance(exc, MasterUnavailable) else EXIT_REFUSED
+            return _fail(code, f"{exc} (is a master running there? give --master H:P)")
         servers = ServerList(connection.admin(), args.refresh)
-        if not servers():
-            try:
-                connection.admin().cluster_status(timeout=10.0)
-            except RegentError as exc:
-                code = EXIT_UNREACHABLE if isinstance(exc, MasterUnavailable) else EXIT_REFUSED
-                return _fail(code, f"{exc} (is a master running there? give --master H:P)")
+        print(
+            f"regent verify serving: watching {len(servers())} RegionServers for {args.duration:g}s",
+            file=sys.stderr,
+            flush=True,
+        )
         watch = ServingWatch(servers, probe)
         started = time.monotonic()
         deadline = started + args.duration
