@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,7 @@ class LiveCheck(CheckedSampler):
         super().__init__()
         self.cluster = cluster
         self.fewest = SERVERS
+        self.when = ""
 
     def sample(self) -> int:
         try:
@@ -152,14 +154,17 @@ class LiveCheck(CheckedSampler):
         except local_state.LocalStateError:
             return 0  # between a rename and the next
         up = 0
+        seen = []
         for record in state.of_role("regionserver"):
             fields = _stat(record.pid)
             up += fields is not None and fields[1] not in ("T", "t", "Z", "X")
-        self.fewest = min(self.fewest, up)
+            seen.append(f"{record.name} pid {record.pid}: {fields[1] if fields else 'gone'}")
+        if up < self.fewest:
+            self.fewest, self.when = up, f"at {time.time():.3f}: {seen}"
         return 1
 
     def verdict(self) -> None:
-        assert self.fewest >= MIN_LIVE, f"only {self.fewest} RegionServers were up at one moment"
+        assert self.fewest >= MIN_LIVE, f"only {self.fewest} RegionServers were up {self.when}"
 
 
 def assert_served_once(cluster: LocalCluster) -> None:

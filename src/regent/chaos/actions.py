@@ -115,7 +115,9 @@ class KillRegionServer(Action):
 
 
 class PauseRegionServer(Action):
-    """SIGSTOP a running RegionServer, hold it paused for `hold_s`, SIGCONT it."""
+    """SIGSTOP a running RegionServer, hold it paused for `hold_s`, SIGCONT it. Held past its lease, the
+    server is declared dead and exits when it resumes: the action then restarts it (regent.chaos.cluster),
+    so that it ends, as the model says, with the server running."""
 
     name = "pause_regionserver"
     needs_signals = True

@@ -115,7 +115,8 @@ class ChaosCluster:
         return Outcome(True, detail)
 
     def pause(self, name: str, hold_s: float) -> Outcome:
-        """SIGSTOP daemon `name`, wait `hold_s` (less if the run is stopped), SIGCONT it."""
+        """SIGSTOP daemon `name`, wait `hold_s` (less if the run is stopped), SIGCONT it; then see it
+        through (_after_resume)."""
         try:
             record = self.daemon(name)
         except local_state.LocalStateError as exc:
@@ -131,10 +132,45 @@ class ChaosCluster:
             return _failed(exc)
         finally:
             self._resume(record.pid)
-        return Outcome(
-            True,
-            {"pid": record.pid, "address": record.address, "held_s": round(time.monotonic() - started, 3)},
-        )
+        resumed_at = time.monotonic()
+        detail: dict[str, Any] = {"name": record.name, "pid": record.pid, "address": record.address}
+        detail["held_s"] = round(resumed_at - started, 3)
+        if record.role != "regionserver":
+            return Outcome(True, detail)
+        return self._after_resume(record, resumed_at, detail)
+
+    def _after_resume(
+        self, record: local_state.DaemonRecord, resumed_at: float, detail: dict[str, Any]
+    ) -> Outcome:
+        """A RegionServer paused past its lease was declared dead: on resuming it learns so and exits (as
+        HBase's does on YouAreDeadException). Wait until either the master has acknowledged a heartbeat
+        of it sent after the resume (it lives on), or it has exited: then restart it, so that the pause
+        leaves the cluster as the model has it (every server running)."""
+
+        def settled() -> str | None:
+            now = self._record(record.name)
+            if now is not None and (now.pid != record.pid or not now.running):
+                return "exited"
+            since = time.monotonic() - resumed_at
+            try:
+                status = self.admin.cluster_status(timeout=5.0)
+            except RegentError:
+                return None
+            for live in status.servers:
+                if live.server.address == record.address and live.last_heartbeat_age_ms / 1000 < since:
+                    return "heartbeat"
+            return None
+
+        how = self._wait(settled, RESTART_S)
+        if how is None:
+            return Outcome(
+                False, {**detail, "error": "NotSettled", "message": "neither a heartbeat nor an exit"}
+            )
+        if how == "heartbeat":
+            return Outcome(True, {**detail, "after_resume": "lives on"})
+        restarted = self.restart(record.name)
+        detail.update(after_resume="declared dead, exited; restarted", restart=restarted.detail)
+        return Outcome(restarted.ok, detail)
 
     def _resume(self, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
