@@ -119,3 +119,14 @@ def test_every_policy_names_registered_kinds_and_a_name_registers_once() -> None
         register(Again())
     assert set(REGISTRY) >= {"kill_regionserver", "pause_regionserver", "kill_active_master", "move_region"}
     assert actions.REGISTRY is REGISTRY
+
+
+def test_docs_operations_md_lists_every_policy_as_it_is() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    for policy in POLICIES.values():
+        weights = ", ".join(f"{kind} {weight}" for kind, weight in policy.weights)
+        lo, hi = policy.interval_s
+        assert f"| {policy.name} | {weights}" in text, policy.name
+        assert f"{lo:g}-{hi:g} s |" in text, policy.name
