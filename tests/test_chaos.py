@@ -27,12 +27,14 @@ import regent
 from client.connection import Connection
 from meta import RegionState
 from regent import local_state, tls
+from regent.chaos.policies import POLICIES
 from regent.chaos.runner import replayed
 from regent.transport import Transport
 from regent.verify import serving
 from tests.background import CheckedSampler
 from tests.cluster import wait_until
-from tests.processes import ProcessGroups, _stat
+from tests.failure_helpers import Clusters, DoubleServingWatch, settled
+from tests.processes import ProcessGroups, process_state
 from tests.test_local import free_base_port
 
 SERVERS = 3
@@ -156,9 +158,9 @@ class LiveCheck(CheckedSampler):
         up = 0
         seen = []
         for record in state.of_role("regionserver"):
-            fields = _stat(record.pid)
-            up += fields is not None and fields[1] not in ("T", "t", "Z", "X")
-            seen.append(f"{record.name} pid {record.pid}: {fields[1] if fields else 'gone'}")
+            state_letter = process_state(record.pid)
+            up += state_letter not in (None, "T", "t", "Z", "X")
+            seen.append(f"{record.name} pid {record.pid}: {state_letter or 'gone'}")
         if up < self.fewest:
             self.fewest, self.when = up, f"at {time.time():.3f}: {seen}"
         return 1
@@ -228,6 +230,25 @@ def test_a_chaos_run_serves_no_region_twice_keeps_min_live_converges_and_replays
     assert [json.loads(line) for line in (tmp_path / "chaos.jsonl").read_text().splitlines()] == records
     assert watch.watch.answers > 0
     assert_served_once(local)
+
+
+def test_through_the_master_only_a_run_moves_regions_and_changes_families(clusters: Clusters) -> None:
+    cluster = clusters.start(servers=2)
+    with DoubleServingWatch(cluster):
+        code, records, err = chaos(
+            "--master", cluster.master_addresses, "--policy", "regions", "--duration", "6", "--seed", "5",
+            "--regions", "4",
+        )  # fmt: skip
+    assert code == 0, f"{err}\n{records[-3:]}"
+    start = records[0]
+    assert start["event"] == "start" and start["model"]["can_signal"] is False
+    actions = [r for r in records if r["event"] == "action"]
+    assert actions and {r["kind"] for r in actions} <= set(POLICIES["regions"].kinds)
+    moved = [r for r in actions if r["kind"] == "move_region" and r["outcome"] == "ok"]
+    assert moved and all("to" not in r["params"] and r["detail"]["region_id"] for r in moved), moved
+    assert records[-1]["converged"]
+    assert {f.name for f in cluster.admin.describe_table("chaos").families} >= {"f"}
+    settled(cluster, {"chaos": 4})
 
 
 def test_bad_arguments_are_refused_with_a_clear_line(tmp_path: Path) -> None:

@@ -16,14 +16,17 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, master_default: str | None = "env") -> None:
-    """--master (default $REGENT_MASTER, else 127.0.0.1:16000, unless `master_default` is None: then the
-    command finds it itself), --certs-dir, --user, --insecure."""
-    default = (os.environ.get(MASTER_ENV) or DEFAULT_MASTER) if master_default == "env" else master_default
+    """--master (default $REGENT_MASTER, else 127.0.0.1:16000; with `master_default` None, no default:
+    the command finds the masters itself, in a local cluster's state file), --certs-dir, --user,
+    --insecure."""
+    default: str | None
+    if master_default == "env":
+        default = os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+        said = f"default ${MASTER_ENV}, else {DEFAULT_MASTER}"
+    else:
+        default, said = master_default, "default: the masters the cluster's ROOTDIR/local.json lists"
     parser.add_argument(
-        "--master",
-        default=default,
-        metavar="H:P[,H:P]",
-        help=f"any master's address, or several (default ${MASTER_ENV}, else {DEFAULT_MASTER})",
+        "--master", default=default, metavar="H:P[,H:P]", help=f"any master's address, or several ({said})"
     )
     parser.add_argument(
         "--certs-dir",
