@@ -7,7 +7,8 @@ The seed of the default-suite run is chosen so that its 25 s plan holds every ki
 policy has but delete_family (tested by the plan's unit tests), including a pause longer than the lease
 (the master declares the server dead while it is stopped). The run's action log must repeat the plan
 `--dry-run` printed for the same seed. The slow test runs twice with one seed on two fresh clusters and
-compares the logs.
+compares the logs. Each kind is also exercised on its own, through the registry, with convergence
+checked after each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import regent
 from client.connection import Connection
 from meta import RegionState
 from regent import local_state, tls
+from regent.chaos.actions import REGISTRY, Step
+from regent.chaos.cluster import ChaosCluster
 from regent.chaos.policies import POLICIES
 from regent.chaos.runner import replayed
 from regent.transport import Transport
@@ -201,6 +204,7 @@ def assert_served_once(cluster: LocalCluster) -> None:
         probe.close()
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_a_chaos_run_serves_no_region_twice_keeps_min_live_converges_and_replays_its_plan(
     local: LocalCluster, tmp_path: Path
 ) -> None:
@@ -249,6 +253,41 @@ def test_through_the_master_only_a_run_moves_regions_and_changes_families(cluste
     assert records[-1]["converged"]
     assert {f.name for f in cluster.admin.describe_table("chaos").families} >= {"f"}
     settled(cluster, {"chaos": 4})
+
+
+@pytest.mark.timeout(300)
+def test_each_action_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) -> None:
+    """Every registered kind, one at a time through the registry (as the runner calls it), each followed
+    by convergence: every region OPEN on a live server, served there only, every running server live."""
+    state = local.state
+    rs = [f"regionserver #{i}" for i in range(len(state.of_role("regionserver")))]
+    steps = [
+        Step("kill_regionserver", rs[0]),
+        Step("restart_daemon", rs[0]),
+        Step("pause_regionserver", rs[1], {"hold_s": 1.0}),  # inside the lease: it lives on
+        Step("pause_regionserver", rs[2], {"hold_s": 4.5}),  # past it: declared dead, restarted
+        Step("kill_active_master", "active master"),
+        Step("restart_daemon", "master"),
+        Step("move_region", "chaos region #3", {"region_index": 3, "to": rs[1]}),
+        Step("add_family", "chaos1", {"table": "chaos"}),
+        Step("modify_family", "f", {"table": "chaos", "max_versions": 4}),
+        Step("delete_family", "chaos1", {"table": "chaos"}),
+    ]
+    assert {s.kind for s in steps} == set(REGISTRY)
+    with local.connect() as connection, ServingCheck(local):
+        connection.admin().create_table("chaos", {"f": {}}, num_regions=6)
+        cluster = ChaosCluster(connection, local.rootdir, "chaos")
+        for step in steps:
+            outcome = REGISTRY[step.kind].perform(cluster, step)
+            assert outcome.ok, (step, outcome)
+            ok, _, problem = cluster.wait_converged(90)
+            assert ok, (step, problem)
+            if step.kind == "pause_regionserver":
+                expected = "lives on" if step.params["hold_s"] < 3 else "declared dead, exited; restarted"
+                assert outcome.detail["after_resume"] == expected, outcome
+        families = {f.name: f for f in connection.admin().describe_table("chaos").families}
+    assert set(families) == {"f"} and families["f"].max_versions == 4
+    assert_served_once(local)
 
 
 def test_bad_arguments_are_refused_with_a_clear_line(tmp_path: Path) -> None:
