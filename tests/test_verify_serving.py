@@ -76,7 +76,7 @@ def test_a_quiet_cluster_passes_and_a_region_served_twice_is_reported(
     assert watcher.wait(60) == 1, out.with_suffix(".err").read_text()
     err = out.with_suffix(".err").read_text()
     text = out.read_text()
-    assert f"DOUBLE SERVICE: region {info.region_id} served by" in err, err
+    assert f"Z DOUBLE SERVICE: region {info.region_id} served by" in err, err
     assert "double service(s)" in text and adopter.address in text and elsewhere.server.address in text, text
     settled(cluster, {"t": REGIONS})  # the master closed the adopted copy (reconciliation)
 

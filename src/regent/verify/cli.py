@@ -14,6 +14,7 @@ bad usage, 4 no master reachable.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -134,7 +135,11 @@ def serve(args: argparse.Namespace) -> int:
         try:
             while time.monotonic() < deadline:
                 for double in watch.sample():
-                    print(f"regent verify serving: DOUBLE SERVICE: {double}", file=sys.stderr, flush=True)
+                    print(
+                        f"regent verify serving: {_when(double.at)} DOUBLE SERVICE: {double}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 time.sleep(0.005)
         except grpc.RpcError as exc:
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
@@ -162,7 +167,7 @@ def serve(args: argparse.Namespace) -> int:
     elif watch.found:
         print(f"{len(watch.found)} double service(s) in {elapsed:.1f}s:")
         for double in watch.found:
-            print(f"  {double}")
+            print(f"  {_when(double.at)} {double}")
     elif not watch.answers:
         print("no RegionServer answered: nothing was checked", file=sys.stderr)
     else:
@@ -171,6 +176,12 @@ def serve(args: argparse.Namespace) -> int:
             f"{watch.rounds} rounds over {elapsed:.1f}s ({report['answers_per_s']}/s)"
         )
     return EXIT_OK if not watch.found and watch.answers else EXIT_REFUSED
+
+
+def _when(at: float) -> str:
+    """A wall-clock time for people: 2026-12-01T11:51:20.113Z."""
+    moment = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _fail(code: int, message: str) -> int:
