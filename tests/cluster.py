@@ -32,9 +32,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regent import tls
 from regent.certs import ensure_local
-from regent.proto import master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.proto import data_pb2_grpc, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
 from regent.verify import serving
+from tests import data_calls
 
 LOOPBACK = "127.0.0.1"
 #: How long a daemon gets to stop after SIGTERM before it is killed.
@@ -278,12 +279,11 @@ class RegionServer(Listening):
         return online_regions(self.address, timeout)
 
     def put(self, region_id: int, row: bytes, column: bytes, value: bytes, timeout: float = 5.0) -> None:
-        """RegionServerData.Put straight to this server (raises grpc.RpcError when refused)."""
+        """One cell (column b"family:qualifier") written with RegionData.Mutate straight to this server;
+        raises tests.data_calls.RegionRefused or RowRefused when refused (grpc.RpcError if the call
+        fails)."""
         with open_channel(self.address) as channel:
-            regionserver_pb2_grpc.RegionServerDataStub(channel).Put(
-                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
-                timeout=timeout,
-            )
+            data_calls.put(data_pb2_grpc.RegionDataStub(channel), region_id, row, column, value, timeout)
 
 
 _names = itertools.count(1)
@@ -477,12 +477,14 @@ class Cluster:
         masters: int = 1,
         master_args: Sequence[str] = (),
         insecure: bool = False,
+        server_args: Sequence[str] = (),
     ) -> None:
         self.daemons = daemons
         self.rootdir = rootdir
         self.insecure = insecure
         self.security_args = ["--insecure"] if insecure else []
         self.master_args = [*master_args, *self.security_args]
+        self.server_args = [*server_args, *self.security_args]
         self.master_ports = [free_port() for _ in range(masters)]
         self.masters: list[Master] = []
         self.servers: list[RegionServer] = []
@@ -499,7 +501,7 @@ class Cluster:
         return master
 
     def start_server(self, port: int | None = None) -> RegionServer:
-        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port, self.security_args)
+        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port, self.server_args)
         self.servers.append(server)
         return server
 
@@ -578,13 +580,19 @@ class Cluster:
 
 @contextlib.contextmanager
 def module_cluster(
-    tmp_path_factory: Any, *, servers: int = 3, master_args: Sequence[str] = ()
+    tmp_path_factory: Any,
+    *,
+    servers: int = 3,
+    master_args: Sequence[str] = (),
+    server_args: Sequence[str] = (),
 ) -> Iterator[Cluster]:
     """A started Cluster on a fresh ROOTDIR for a module-scoped fixture (starting one costs seconds): its
     connection closed and every daemon killed on leaving, whatever happened."""
     daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
     try:
-        made = Cluster(daemons, tmp_path_factory.mktemp("root"), master_args=master_args).start(servers)
+        made = Cluster(
+            daemons, tmp_path_factory.mktemp("root"), master_args=master_args, server_args=server_args
+        ).start(servers)
         try:
             yield made
         finally:
@@ -625,10 +633,8 @@ def is_insecure(address: str) -> bool:
 
 
 def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: float = 5.0) -> bytes | None:
-    """RegionServerData.Get straight to the server at `address`: the value, None if the cell is absent
-    (raises grpc.RpcError when refused or unreachable)."""
+    """RegionData.Get of one cell straight to the server at `address`: the newest value, None if the cell
+    is absent (raises tests.data_calls.RegionRefused when the region is refused, grpc.RpcError when the
+    call fails)."""
     with open_channel(address) as channel:
-        response = regionserver_pb2_grpc.RegionServerDataStub(channel).Get(
-            regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
-        )
-    return response.value if response.found else None
+        return data_calls.get(data_pb2_grpc.RegionDataStub(channel), region_id, row, column, timeout)

@@ -1,12 +1,14 @@
-"""A small test-side data client: a row routed to its region through the master, then Put and Get straight to
-the RegionServer that serves it, retried until a per-call deadline (DESIGN.md §8, §11).
+"""A small test-side data client: a row routed to its region through the master, then one-cell writes and
+reads (RegionData.Mutate and Get, tests/data_calls.py) straight to the RegionServer that serves it, retried
+until a per-call deadline (DESIGN.md §8, §11).
 
-What the SDK will do one day, kept to what the tests need: region locations come from `admin.table_regions`
-(the whole table, kept sorted by start key); a refusal that means "not here" (NotServingRegion, or a server
-that does not answer) drops the cached locations and looks them up again, after a short backoff; a region in
-transition (not OPEN, or on no server) is waited for the same way. A call that runs out of deadline raises
-`DataCallTimeout` with what it last met. One gRPC channel per RegionServer address is kept for the client's
-life (a channel per call would make the load mostly connection set-up).
+What the SDK does properly (src/client), kept to what the tests need: region locations come from
+`admin.table_regions` (the whole table, kept sorted by start key); a refusal that means "not here" (any
+RegionError of the region, or a server that does not answer) drops the cached locations and looks them up
+again, after a short backoff; a region in transition (not OPEN, or on no server) is waited for the same way.
+A call that runs out of deadline raises `DataCallTimeout` with what it last met. One gRPC channel per
+RegionServer address is kept for the client's life (a channel per call would make the load mostly
+connection set-up).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from client.errors import error_name
 from meta import RegionState
-from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+from regent.proto import data_pb2_grpc
+from tests import data_calls
 from tests.cluster import open_channel
 
 T = TypeVar("T")
@@ -50,7 +52,7 @@ class DataClient:
         self._starts: list[bytes] = []
         self._locations: list[Any] = []
         self._channels: dict[str, grpc.Channel] = {}
-        self._stubs: dict[str, regionserver_pb2_grpc.RegionServerDataStub] = {}
+        self._stubs: dict[str, data_pb2_grpc.RegionDataStub] = {}
         #: Counters for the test's report: attempts refused or unanswered, and lookups made.
         self.retries = 0
         self.lookups = 0
@@ -74,19 +76,13 @@ class DataClient:
 
     def put(self, row: bytes, column: bytes, value: bytes) -> None:
         def attempt(stub: Any, region_id: int, timeout: float) -> None:
-            stub.Put(
-                regionserver_pb2.RawPutRequest(region_id=region_id, row=row, column=column, value=value),
-                timeout=timeout,
-            )
+            data_calls.put(stub, region_id, row, column, value, timeout)
 
         self._retrying(row, attempt, f"Put {row!r} {column!r}")
 
     def get(self, row: bytes, column: bytes) -> bytes | None:
         def attempt(stub: Any, region_id: int, timeout: float) -> bytes | None:
-            response = stub.Get(
-                regionserver_pb2.RawGetRequest(region_id=region_id, row=row, column=column), timeout=timeout
-            )
-            return response.value if response.found else None
+            return data_calls.get(stub, region_id, row, column, timeout)
 
         return self._retrying(row, attempt, f"Get {row!r} {column!r}")
 
@@ -111,10 +107,11 @@ class DataClient:
                         location.region_id,
                         max(0.01, min(ATTEMPT_TIMEOUT_S, left)),
                     )
+                except data_calls.RegionRefused as exc:  # the region is not served there (any more)
+                    last = f"{exc} (from {location.server.address})"
                 except grpc.RpcError as exc:
                     code = exc.code() if isinstance(exc, grpc.Call) else None
-                    relocate = code in _RELOCATE_CODES or error_name(exc) == "NotServingRegion"
-                    if not relocate:
+                    if code not in _RELOCATE_CODES:
                         raise  # a refusal no retry can cure: the test's business
                     last = f"{code.name if code else '?'} from {location.server.address}: {exc.details()}"  # type: ignore[attr-defined]
                 else:
@@ -164,5 +161,5 @@ class DataClient:
                     address, who="app"
                 )  # a client-role certificate: data is what it may do
                 self._channels[address] = channel
-                stub = self._stubs[address] = regionserver_pb2_grpc.RegionServerDataStub(channel)
+                stub = self._stubs[address] = data_pb2_grpc.RegionDataStub(channel)
             return stub

@@ -2,14 +2,14 @@
 marked by one write of b"ACK <n>\\n" to stdout the moment the caller learns its write is done.
 
     python tests/durability_child.py meta DIR      # MetaStore + MetaWriter: group-committed batches
-    python tests/durability_child.py region DIR    # RegionStore: claimed, then Puts
+    python tests/durability_child.py region DIR    # RegionStore: claimed, then one commit per row
     python tests/durability_child.py cells DIR     # the cell store's RegionWriter: group-committed rows
 
 `meta` writes rounds of concurrent batches (so the writer group-commits several callers into one commit)
 and prints each caller's ACK when its `await writer.write(batch)` returns. `region` prints an ACK when each
-`RegionStore.put` returns, which is when the RegionServer answers a client's Put. `cells` writes rounds of
-concurrent row mutations through a region's writer (regionserver.data.writer), as the data RPCs will, and
-prints each caller's ACK when its `await writer.mutate(rows)` returns.
+synchronous `RegionStore.mutate` returns. `cells` writes rounds of concurrent row mutations through a
+region's writer (regionserver.data.writer), as the data RPCs do (the RegionServer answers a Mutate when
+it returns), and prints each caller's ACK when its `await writer.mutate(rows)` returns.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from pathlib import Path
 from meta import MetaStore, MetaWriter, ServerName, WriteBatch
 from meta.keys import u64
 from meta.types import ColumnFamily
-from regionserver.data import Put, RegionWriter, RowMutation
-from regionserver.data import RegionStore as CellStore
-from regionserver.store import Claim, RegionStore
+from regionserver.data import Claim, Put, RegionStore, RegionWriter, RowMutation
 
 ROUNDS = 4
 CALLERS = 3
@@ -50,15 +48,18 @@ async def _meta(path: Path) -> None:
 
 
 def _region(path: Path) -> None:
-    store = RegionStore.open(path, Claim(ServerName("127.0.0.1", 16020, 1), 1), create=True)
+    """One commit per row, without the writer (the store's own synchronous mutate)."""
+    store = RegionStore.open(
+        path, Claim(ServerName("127.0.0.1", 16020, 1), 1), {b"f": ColumnFamily("f")}, create=True
+    )
     for n in range(ROUNDS * CALLERS):
-        store.put(b"row-%d" % n, os.urandom(64))
+        assert store.mutate([RowMutation(b"row-%d" % n, (Put(b"f", b"q", os.urandom(64)),))]) == [None]
         ack(n)
     store.close()
 
 
 async def _cells(path: Path) -> None:
-    store = CellStore(path, Claim(ServerName("127.0.0.1", 16020, 1), 1), {b"f": ColumnFamily("f")})
+    store = RegionStore(path, Claim(ServerName("127.0.0.1", 16020, 1), 1), {b"f": ColumnFamily("f")})
     writer = RegionWriter(store)
     writer.start()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from meta import MetaStore, ServerName
-from regionserver.store import Claim, RegionStore
+from regionserver.data import Claim, RegionStore
 from tests.durability_child import CALLERS, ROUNDS
 from tests.durability_trace import STRACE_CALLS, check
 from tests.processes import ProcessGroups
@@ -55,7 +55,7 @@ def test_meta_and_region_stores_are_opened_with_sync_and_metasync(tmp_path: Path
     store = MetaStore.open(tmp_path / "meta")
     region = RegionStore.open(tmp_path / "region", Claim(ServerName("127.0.0.1", 1, 1), 1), create=True)
     try:
-        for name, env in (("meta", store._env), ("region store", region._env)):
+        for name, env in (("meta", store._env), ("region store", region.environment().env)):
             flags = env.flags()
             assert flags["sync"] and flags["metasync"], f"{name} opened without sync: {flags}"
             assert not flags.get("map_async"), f"{name} opened with map_async: {flags}"

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from client.errors import ProcedureNotFound
 from meta import RegionState, ServerName
-from regionserver.store import Claim, Fenced, RegionStore, region_dir
+from meta.types import ColumnFamily
+from regionserver.data import Claim, Fenced, Get, Put, RegionStore, RowMutation, region_dir
 from tests.cluster import get_cell, wait_until
+from tests.data_calls import RegionRefused
 from tests.failure_helpers import (
     FAMILY,
     LONG_LEASE,
@@ -102,10 +103,10 @@ def test_paused_regionserver_past_its_lease_answers_that_it_serves_nothing_after
                 answer, 10, f"{sleeper.name} to answer after waking", context=sleeper.log_tail
             )
             assert online == {}, f"{sleeper.name} awake after its lease says it serves {sorted(online)}"
-            with pytest.raises(grpc.RpcError) as refused:
+            with pytest.raises(RegionRefused) as refused:
                 sleeper.put(region.region_id, row, b"f:b", b"written by the old owner after waking")
-            assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION, refused.value
-            assert "no current lease" in (refused.value.details() or ""), refused.value
+            assert refused.value.reason == "NOT_SERVING", refused.value
+            assert "no current lease" in refused.value.message, refused.value
         finally:
             master.resume()
 
@@ -130,19 +131,32 @@ _OLD_OWNER = textwrap.dedent(
     import sys
     from pathlib import Path
     from meta import ServerName
-    from regionserver.store import Claim, Fenced, RegionStore
-    store = RegionStore.open(Path(sys.argv[1]), Claim(ServerName("127.0.0.1", 1, 1000), 5), create=True)
-    store.put(b"k", b"old owner, first write")
+    from meta.types import ColumnFamily
+    from regionserver.data import Claim, Fenced, Put, RegionStore, RowMutation
+    store = RegionStore.open(
+        Path(sys.argv[1]), Claim(ServerName("127.0.0.1", 1, 1000), 5), {b"f": ColumnFamily("f")}, create=True
+    )
+    def put(value):
+        assert store.mutate([RowMutation(b"k", (Put(b"f", b"q", value),))]) == [None]
+    put(b"old owner, first write")
     print("ready", flush=True)
     sys.stdin.readline()
     try:
-        store.put(b"k", b"old owner, after a newer claim")
+        put(b"old owner, after a newer claim")
     except Fenced as exc:
         print("fenced", exc, flush=True)
     else:
         print("written", flush=True)
     """
 )
+
+
+FAMILIES = {b"f": ColumnFamily("f")}
+
+
+def _value(store: RegionStore) -> bytes:
+    (cells,) = store.get([Get(b"k", ((b"f", b"q"),))])
+    return cells[0].value
 
 
 def test_region_store_refuses_the_write_of_an_owner_whose_claim_a_newer_open_replaced(
@@ -159,15 +173,15 @@ def test_region_store_refuses_the_write_of_an_owner_whose_claim_a_newer_open_rep
     try:
         assert old.stdout is not None and old.stdin is not None
         assert old.stdout.readline().strip() == "ready"
-        new = RegionStore.open(path, Claim(ServerName("127.0.0.1", 2, 2000), 6), create=False)
+        new = RegionStore.open(path, Claim(ServerName("127.0.0.1", 2, 2000), 6), FAMILIES, create=False)
         try:
             old.stdin.write("go\n")
             old.stdin.flush()
             answer = old.stdout.readline()
             assert answer.startswith("fenced"), answer
             assert "owned by 127.0.0.1:2:2000" in answer, answer
-            new.put(b"k", b"new owner")
-            assert new.get(b"k") == b"new owner"
+            assert new.mutate([RowMutation(b"k", (Put(b"f", b"q", b"new owner"),))]) == [None]
+            assert _value(new) == b"new owner"
             assert new.owner() == Claim(ServerName("127.0.0.1", 2, 2000), 6)
         finally:
             new.close()
@@ -177,10 +191,10 @@ def test_region_store_refuses_the_write_of_an_owner_whose_claim_a_newer_open_rep
         old.wait()
     # An older open cannot take the store back from a newer one.
     with pytest.raises(Fenced):
-        RegionStore.open(path, Claim(ServerName("127.0.0.1", 1, 1000), 5), create=False)
-    store = RegionStore.open(path, Claim(ServerName("127.0.0.1", 3, 3000), 7), create=False)
+        RegionStore.open(path, Claim(ServerName("127.0.0.1", 1, 1000), 5), FAMILIES, create=False)
+    store = RegionStore.open(path, Claim(ServerName("127.0.0.1", 3, 3000), 7), FAMILIES, create=False)
     try:
-        assert store.get(b"k") == b"new owner"
+        assert _value(store) == b"new owner"
     finally:
         store.close()
 

@@ -34,6 +34,7 @@ from master.procedures import KINDS, ProcState
 from meta import RegionState, TableState
 from regent.proto.meta_pb2 import TableProcedureData
 from tests.cluster import Cluster, Daemons, Master, RegionServer, get_cell, wait_until
+from tests.data_calls import RegionRefused
 from tests.failure_helpers import events, read_meta_contents, row_in
 
 TABLE = "t"
@@ -401,7 +402,7 @@ def check_cells(crash: Crash, regions: list[Any], op: Operation) -> None:
         def read(region: Any = region, row: bytes = row) -> tuple[bytes | None] | None:
             try:
                 return (get_cell(region.server.address, region.region_id, row, COLUMN),)
-            except grpc.RpcError:  # not serving yet: it re-registers with the new master first
+            except (grpc.RpcError, RegionRefused):  # not serving yet: it re-registers first
                 return None
 
         (value,) = wait_until(read, 30, f"a Get of {row!r} in region {region.region_id}")

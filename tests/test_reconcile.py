@@ -174,7 +174,8 @@ def test_a_forged_open_with_a_huge_sequence_number_does_not_fence_the_region_for
     regions = settled(cluster, {"t": REGIONS})
     victim = regions[min(regions)]
     holder = next(s for s in cluster.servers if s.address == victim.server.address)
-    holder.put(victim.region_id, victim.info.start_key, b"cf:q", b"kept")  # the store now exists
+    row = victim.info.start_key + b"\x00"  # the region's first row (a row is never empty)
+    holder.put(victim.region_id, row, FAMILY.encode() + b":q", b"kept")  # the store now exists
     forged = 10**9
     order = regionserver_pb2.ExecuteProceduresRequest(
         target=common_pb2.ServerName(
@@ -205,4 +206,4 @@ def test_a_forged_open_with_a_huge_sequence_number_does_not_fence_the_region_for
     loc = wait_until(
         served_newer, 30, "the region served under a newer open", context=cluster.daemons.log_tails
     )
-    assert get_cell(loc.server.address, victim.region_id, victim.info.start_key, b"cf:q") == b"kept"
+    assert get_cell(loc.server.address, victim.region_id, row, FAMILY.encode() + b":q") == b"kept"

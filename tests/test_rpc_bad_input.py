@@ -21,6 +21,8 @@ from meta import ServerName
 from meta.states import RegionState
 from regent.proto import (
     common_pb2,
+    data_pb2,
+    data_pb2_grpc,
     master_pb2,
     master_pb2_grpc,
     regionserver_pb2,
@@ -113,7 +115,7 @@ _STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "Master": master_pb2_grpc.MasterStub,
     "RegionServerStatus": master_pb2_grpc.RegionServerStatusStub,
     "RegionServerAdmin": regionserver_pb2_grpc.RegionServerAdminStub,
-    "RegionServerData": regionserver_pb2_grpc.RegionServerDataStub,
+    "RegionData": data_pb2_grpc.RegionDataStub,
 }
 
 
@@ -764,7 +766,8 @@ UNDECODABLE: list[tuple[str, str, str]] = [
     ("master", "RegionServerStatus", "ReportRegionStateTransition"),
     ("server", "RegionServerAdmin", "ExecuteProcedures"),
     ("server", "RegionServerAdmin", "GetOnlineRegions"),
-    ("server", "RegionServerData", "Put"),
+    ("server", "RegionData", "Mutate"),
+    ("server", "RegionData", "OpenScanner"),
 ]
 
 
@@ -811,6 +814,26 @@ def _opens(table: str, n_ids: int, n_procs: int, n_seqs: int, n_keys: int) -> re
         start_keys=[b""] * n_keys,
         end_keys=[b""] * n_keys,
     )
+
+
+def _mutate(region_id: int, row: bytes, *mutations: data_pb2.Mutation) -> data_pb2.MutateRequest:
+    return data_pb2.MutateRequest(
+        regions=[
+            data_pb2.RegionMutations(
+                region_id=region_id, rows=[data_pb2.RowMutation(row=row, mutations=list(mutations))]
+            )
+        ]
+    )
+
+
+def _get(region_id: int, row: bytes, columns: list[bytes] | None = None) -> data_pb2.GetRequest:
+    return data_pb2.GetRequest(
+        regions=[data_pb2.RegionRows(region_id=region_id, rows=[row])], columns=columns or []
+    )
+
+
+def _put(family: bytes = b"cf", value: bytes = b"v") -> data_pb2.Mutation:
+    return data_pb2.Mutation(kind=data_pb2.Mutation.PUT, family=family, qualifier=b"q", value=value)
 
 
 def _close_its_region(e: Env) -> tuple[list[int], list[int]]:
@@ -906,77 +929,103 @@ SERVER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         REFUSED,
     ),
     (
-        "put-unknown-region",
-        "RegionServerData",
-        "Put",
-        lambda e: regionserver_pb2.RawPutRequest(region_id=BIG, row=b"a", column=b"cf:q", value=b"v"),
-        PRECONDITION,
-        rf"region {BIG} is not served by 127\.0\.0\.1:\d+:\d+",
-        "NotServingRegion",
-    ),
-    (
-        "put-closed-region",
-        "RegionServerData",
-        "Put",
-        lambda e: regionserver_pb2.RawPutRequest(
-            region_id=e.closed.region_id, row=b"z", column=b"cf:q", value=b"v"
-        ),
-        PRECONDITION,
-        r"region \d+ is not served by",
-        "NotServingRegion",
-    ),
-    (
-        "put-row-outside-the-region",
-        "RegionServerData",
-        "Put",
-        lambda e: regionserver_pb2.RawPutRequest(
-            region_id=e.open_region().region_id, row=b"zz", column=b"cf:q", value=b"v"
-        ),
-        PRECONDITION,
-        r"row b'zz' is outside region \d+",
-        "NotServingRegion",
-    ),
-    (
-        "put-row-too-long",
-        "RegionServerData",
-        "Put",
-        lambda e: regionserver_pb2.RawPutRequest(
-            region_id=e.open_region().region_id, row=b"a" * 1000, column=b"cf:q", value=b"v"
-        ),
+        "mutate-unknown-mutation-kind",
+        "RegionData",
+        "Mutate",
+        lambda e: _mutate(e.open_region().region_id, b"a", data_pb2.Mutation(kind=99, family=b"cf")),  # type: ignore[arg-type]
         INVALID,
-        r"row \(1000 bytes\) and column \(4 bytes\) are too long: a cell key holds at most 511",
+        r"unknown mutation kind 99",
         "InvalidArgument",
     ),
     (
-        "get-unknown-region",
-        "RegionServerData",
-        "Get",
-        lambda e: regionserver_pb2.RawGetRequest(region_id=BIG, row=b"a", column=b"cf:q"),
-        PRECONDITION,
-        rf"region {BIG} is not served by",
-        "NotServingRegion",
+        "mutate-too-many-rows",
+        "RegionData",
+        "Mutate",
+        lambda e: data_pb2.MutateRequest(
+            regions=[
+                data_pb2.RegionMutations(
+                    region_id=e.open_region().region_id, rows=[data_pb2.RowMutation(row=b"a")] * 100_001
+                )
+            ]
+        ),
+        INVALID,
+        r"a Mutate call carries at most 100000 rows, this one 100001",
+        "InvalidArgument",
     ),
     (
-        "get-row-outside-the-region",
-        "RegionServerData",
-        "Get",
-        lambda e: regionserver_pb2.RawGetRequest(
-            region_id=e.open_region().region_id, row=b"zz", column=b"cf:q"
+        "increment-columns-and-amounts-differ",
+        "RegionData",
+        "Increment",
+        lambda e: data_pb2.IncrementRequest(
+            regions=[
+                data_pb2.RegionIncrements(
+                    region_id=e.open_region().region_id,
+                    rows=[data_pb2.RowIncrement(row=b"a", columns=[b"cf:a", b"cf:b"], amounts=[1])],
+                )
+            ]
         ),
-        PRECONDITION,
-        r"row b'zz' is outside region \d+",
-        "NotServingRegion",
+        INVALID,
+        r"has 2 columns and 1 amounts: one amount per column",
+        "InvalidArgument",
     ),
     (
         "get-row-too-long",
-        "RegionServerData",
+        "RegionData",
         "Get",
-        lambda e: regionserver_pb2.RawGetRequest(
-            region_id=e.open_region().region_id, row=b"a" * 1000, column=b"cf:q"
+        lambda e: _get(e.open_region().region_id, b"a" * 40_000),
+        INVALID,
+        r"a row key has 1\.\.32767 bytes, got one of 40000 bytes",
+        "InvalidArgument",
+    ),
+    (
+        "get-empty-column",
+        "RegionData",
+        "Get",
+        lambda e: _get(e.open_region().region_id, b"a", columns=[b":q"]),
+        INVALID,
+        r"a column is b'family' or b'family:qualifier', got b':q'",
+        "InvalidArgument",
+    ),
+    (
+        "get-unknown-family",
+        "RegionData",
+        "Get",
+        lambda e: _get(e.open_region().region_id, b"a", columns=[b"nope"]),
+        INVALID,
+        r"no column family b'nope'",
+        "NoSuchFamily",
+    ),
+    (
+        "get-empty-time-range",
+        "RegionData",
+        "Get",
+        lambda e: data_pb2.GetRequest(
+            regions=[data_pb2.RegionRows(region_id=e.open_region().region_id, rows=[b"a"])],
+            time_range=data_pb2.TimeRange(min=5, max=5),
         ),
         INVALID,
-        r"row \(1000 bytes\) and column \(4 bytes\) are too long: a cell key holds at most 511",
+        r"a time range needs min < max, got \[5, 5\)",
         "InvalidArgument",
+    ),
+    (
+        "scan-malformed-filter",
+        "RegionData",
+        "OpenScanner",
+        lambda e: data_pb2.OpenScannerRequest(
+            region_id=e.open_region().region_id, scan=data_pb2.ScanSpec(filter="PrefixFilter('a'")
+        ),
+        INVALID,
+        r"filter refused: .*at offset \d+",
+        "FilterSyntax",
+    ),
+    (
+        "scanner-next-unknown",
+        "RegionData",
+        "ScannerNext",
+        lambda e: data_pb2.ScannerNextRequest(scanner_id=BIG),
+        NOT_FOUND,
+        rf"no scanner {BIG} on this RegionServer: never opened, closed, or expired",
+        "ScannerNotFound",
     ),
 ]
 
@@ -999,6 +1048,89 @@ def test_regionserver_refuses_bad_input_with_a_clear_status_and_changes_nothing(
     address = env.server_of(env.open_region()).address
     request = build(env)
     assert_refused(env, address, service, method, request, code, phrase, name)
+
+
+# ---- data calls refused per region or per row: the answer says why, nothing is written ----
+
+DATA_REFUSALS: list[tuple[str, Callable[[Env], data_pb2.MutateRequest], str, str]] = [
+    (
+        "unknown-region",
+        lambda e: _mutate(BIG, b"a", _put()),
+        "region:NOT_SERVING",
+        rf"region {BIG} is not served by",
+    ),
+    (
+        "closed-region",
+        lambda e: _mutate(e.closed.region_id, b"z", _put()),
+        "region:NOT_SERVING",
+        r"region \d+ is not served by 127\.0\.0\.1:\d+:\d+",
+    ),
+    (
+        "row-outside-the-region",
+        lambda e: _mutate(e.open_region().region_id, b"zz", _put()),
+        "region:NOT_SERVING",
+        r"row b'zz' is outside region \d+ \[b'', b'b'\): look the row up again",
+    ),
+    (
+        "row-too-long",
+        lambda e: _mutate(e.open_region().region_id, b"a" * 40_000, _put()),
+        "row:RowTooLong",
+        r"a row key must have 1\.\.32767 bytes, this one has 40000: row refused",
+    ),
+    (
+        "empty-row",
+        lambda e: _mutate(e.open_region().region_id, b"", _put()),
+        "row:RowTooLong",
+        r"this one has 0",
+    ),
+    (
+        "cell-too-large",
+        lambda e: _mutate(e.open_region().region_id, b"a", _put(value=b"x" * (10 * 1024 * 1024))),
+        "row:CellTooLarge",
+        r"has 10485764 bytes, more than the maximum of 10485760: row refused",
+    ),
+    (
+        "unknown-family",
+        lambda e: _mutate(e.open_region().region_id, b"a", _put(family=b"nope")),
+        "row:NoSuchFamily",
+        r"no column family b'nope': the table has \[b'cf'\]",
+    ),
+    (
+        "timestamp-out-of-range",
+        lambda e: _mutate(
+            e.open_region().region_id,
+            b"a",
+            data_pb2.Mutation(kind=data_pb2.Mutation.PUT, family=b"cf", qualifier=b"q", timestamp=2**64 - 1),
+        ),
+        "row:BadMutation",
+        r"a timestamp must be 0\.\.9223372036854775807 ms",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "refusal", "phrase"), [c[1:] for c in DATA_REFUSALS], ids=[c[0] for c in DATA_REFUSALS]
+)
+def test_data_write_refused_for_its_region_or_row_says_why_and_changes_nothing(
+    env: Env, build: Callable[[Env], data_pb2.MutateRequest], refusal: str, phrase: str
+) -> None:
+    address = env.server_of(env.open_region()).address
+    before = snapshot(env)
+    response = call(address, "RegionData", "Mutate", build(env))
+    (outcome,) = response.regions
+    where, name = refusal.split(":")
+    if where == "region":
+        assert outcome.HasField("error") and not outcome.row_errors, outcome
+        assert data_pb2.RegionError.Reason.Name(outcome.error.reason) == name, outcome.error
+        message = outcome.error.message
+    else:
+        assert not outcome.HasField("error") and list(outcome.row_errors) == [0], outcome
+        assert outcome.row_errors[0].code == name, outcome.row_errors[0]
+        message = outcome.row_errors[0].message
+    assert re.search(phrase, message), f"{message!r} does not say {phrase!r}"
+    assert len(message) < 500, f"a refusal of {len(message)} characters"
+    assert_all_answer(env)
+    assert snapshot(env) == before, "a refused write changed the cluster (or created a store)"
 
 
 # ---- forged and stale reports (DESIGN.md §4: a report is accepted only from the procedure's target, with

@@ -33,7 +33,7 @@ from master.procedures.executor import RETAIN_S
 from master.reconcile import HeldDigest, Reconciler, Verdict
 from master.regions import RegionNode
 from master.servers import ServerManager
-from meta import MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
+from meta import ColumnFamily, MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
 from meta.codec import server_to_proto
 from regent.proto import meta_pb2
 from regent.transport import INSECURE, Transport
@@ -85,7 +85,9 @@ class ActiveMaster:
         env = Env(catalog, self.am, store.path.parent, config.reopen_share)
         self.procedures = Executor(env, self.apply, KINDS)
         self.tables = TableAdmin(self.procedures)
-        self.dispatcher = Dispatcher(epoch, self._dispatch_failed, self.servers.is_live, transport)
+        self.dispatcher = Dispatcher(
+            epoch, self._dispatch_failed, self.servers.is_live, transport, families_of=self._families_of
+        )
         self.reconciler = Reconciler(self.am, epoch)
         self.known_servers = list(known_servers)
         self.active_since_ms = int(time.time() * 1000)
@@ -102,6 +104,10 @@ class ActiveMaster:
         self.procedures.resume(procedures)
         self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
+
+    def _families_of(self, table: str) -> tuple[ColumnFamily, ...]:
+        descriptor = self.catalog.tables.get(table)
+        return descriptor.families if descriptor is not None else ()
 
     def _table_enabled(self, table: str) -> bool:
         descriptor = self.catalog.tables.get(table)

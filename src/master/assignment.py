@@ -60,14 +60,20 @@ class OpenOrders:
 class CloseOrders:
     region_ids: list[int] = field(default_factory=list)
     proc_ids: list[int] = field(default_factory=list)
+    #: Where each region goes (a move's or reopen's target), None where unknown: the server tells a late
+    #: client "moved to X" (data.proto, RegionError.MOVED).
+    destinations: list[ServerName | None] = field(default_factory=list)
 
     def add(self, node: RegionNode) -> None:
         self.region_ids.append(node.region_id)
         self.proc_ids.append(node.proc_id)
+        moving = node.kind is TransitKind.MOVE or node.kind is TransitKind.REOPEN
+        self.destinations.append(node.target if moving else None)
 
     def extend(self, other: CloseOrders) -> None:
         self.region_ids += other.region_ids
         self.proc_ids += other.proc_ids
+        self.destinations += other.destinations or [None] * len(other.region_ids)
 
 
 @dataclass(slots=True)

@@ -4,16 +4,16 @@ one ExecuteProcedures call (columnar, chunked), never one RPC per region."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 import structlog
 
 from master.assignment import CloseOrders, OpenOrders
-from meta import ServerName
-from meta.codec import server_to_proto
-from regent.proto import regionserver_pb2, regionserver_pb2_grpc
+from meta import ColumnFamily, ServerName
+from meta.codec import family_to_proto, server_to_proto
+from regent.proto import common_pb2, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
 
 log = structlog.get_logger("master.dispatch")
@@ -23,6 +23,13 @@ RETRIES = 5  # deliveries tried before the orders are given back as failed
 CALL_TIMEOUT_S = 10.0
 
 OnFailed = Callable[[ServerName, OpenOrders, CloseOrders, str], None]
+#: The families of a table as its descriptor has them now (empty for a table that is gone): read when the
+#: orders are sent, so a reopen after a modify delivers the new ones.
+FamiliesOf = Callable[[str], Sequence[ColumnFamily]]
+
+
+def _no_families(table: str) -> Sequence[ColumnFamily]:
+    return ()
 
 
 @dataclass(slots=True)
@@ -40,8 +47,10 @@ class Dispatcher:
         on_failed: OnFailed,
         is_live: Callable[[ServerName], bool],
         transport: Transport = INSECURE,
+        families_of: FamiliesOf = _no_families,
     ) -> None:
         self._epoch = epoch
+        self._families_of = families_of
         self._transport = transport
         self._on_failed = on_failed
         self._is_live = is_live
@@ -89,7 +98,9 @@ class Dispatcher:
             queue.ready.clear()
             opens, closes = queue.opens, queue.closes
             queue.opens, queue.closes = OpenOrders(), CloseOrders()
-            for request, part_opens, part_closes in _requests(server, self._epoch, opens, closes):
+            for request, part_opens, part_closes in _requests(
+                server, self._epoch, opens, closes, self._families_of
+            ):
                 error = await self._deliver(stub, server, request)
                 if error is not None:
                     if self._is_live(server):
@@ -125,7 +136,11 @@ class Dispatcher:
 
 
 def _requests(
-    server: ServerName, epoch: int, opens: OpenOrders, closes: CloseOrders
+    server: ServerName,
+    epoch: int,
+    opens: OpenOrders,
+    closes: CloseOrders,
+    families_of: FamiliesOf = _no_families,
 ) -> list[tuple[regionserver_pb2.ExecuteProceduresRequest, OpenOrders, CloseOrders]]:
     target = server_to_proto(server)
     out = []
@@ -140,21 +155,35 @@ def _requests(
         request = regionserver_pb2.ExecuteProceduresRequest(
             target=target,
             master_epoch=epoch,
-            opens=_table_opens(part),
-            closes=regionserver_pb2.Closes(region_ids=part_closes.region_ids, proc_ids=part_closes.proc_ids),
+            opens=_table_opens(part, families_of),
+            closes=_closes(part_closes),
         )
         if part.region_ids or part_closes.region_ids:
             out.append((request, part, part_closes))
     return out
 
 
-def _table_opens(orders: OpenOrders) -> list[regionserver_pb2.TableOpens]:
-    """Columnar opens, one group per table (startup orders are nearly always one table)."""
+def _closes(closes: CloseOrders) -> regionserver_pb2.Closes:
+    """Columnar closes; destinations only when some close has one (a ServerName with an empty host where
+    one is unknown)."""
+    msg = regionserver_pb2.Closes(region_ids=closes.region_ids, proc_ids=closes.proc_ids)
+    if len(closes.destinations) == len(closes.region_ids) and any(d is not None for d in closes.destinations):
+        unknown = common_pb2.ServerName()
+        msg.destinations.extend(server_to_proto(d) if d is not None else unknown for d in closes.destinations)
+    return msg
+
+
+def _table_opens(
+    orders: OpenOrders, families_of: FamiliesOf = _no_families
+) -> list[regionserver_pb2.TableOpens]:
+    """Columnar opens, one group per table (startup orders are nearly always one table), each with the
+    table's families."""
     if len({info.table for info in orders.infos}) == 1:
         infos = orders.infos
         return [
             regionserver_pb2.TableOpens(
                 table=infos[0].table,
+                families=[family_to_proto(f) for f in families_of(infos[0].table)],
                 region_ids=orders.region_ids,
                 proc_ids=orders.proc_ids,
                 open_seq_nums=orders.open_seq_nums,
@@ -171,6 +200,7 @@ def _table_opens(orders: OpenOrders) -> list[regionserver_pb2.TableOpens]:
         groups.append(
             regionserver_pb2.TableOpens(
                 table=table,
+                families=[family_to_proto(f) for f in families_of(table)],
                 region_ids=[orders.region_ids[i] for i in index],
                 proc_ids=[orders.proc_ids[i] for i in index],
                 open_seq_nums=[orders.open_seq_nums[i] for i in index],

@@ -48,6 +48,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive(text)
     if value > 65535:
@@ -141,6 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--master", required=True, help="master address(es): host:port[,host:port...]")
     rs.add_argument("--port", type=_port, required=True, help="gRPC port to listen on")
     rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    rs.add_argument(
+        "--max-cell-bytes",
+        type=_positive,
+        default=10 * 1024 * 1024,
+        help="largest cell accepted (row, family, qualifier and value together; default 10 MiB)",
+    )
+    rs.add_argument(
+        "--scanner-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        help="seconds a scanner may stay idle before it is forgotten (default 60)",
+    )
+    rs.add_argument(
+        "--max-scanners",
+        type=_positive,
+        default=10_000,
+        help="open scanners allowed at once on this server (default 10000)",
+    )
     add_security_arguments(rs)
 
     local.add_arguments(
@@ -298,7 +326,14 @@ def _run(argv: Sequence[str] | None) -> None:
                 build_parser().error(f"--master: {exc}")
             logs.configure("regionserver", level=args.log_level, server=f"{args.host}:{args.port}")
             config = rs_daemon.RegionServerConfig(
-                args.rootdir, masters, args.port, args.host, transport=_transport(args)
+                args.rootdir,
+                masters,
+                args.port,
+                args.host,
+                transport=_transport(args),
+                max_cell_bytes=args.max_cell_bytes,
+                scanner_timeout_s=args.scanner_timeout,
+                max_scanners=args.max_scanners,
             )
             rs_daemon.run(config)
         elif args.command == "certs":

@@ -9,7 +9,6 @@ from __future__ import annotations
 from regent.authz import ALL_ROLES, Rule, rule
 
 ADMIN = "/regent.v1.RegionServerAdmin/"
-DATA = "/regent.v1.RegionServerData/"
 REGION_DATA = "/regent.v1.RegionData/"
 #: What applications call on a RegionServer (regent.v1.RegionData); Compact is for operators.
 DATA_CALLS = ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "ScannerNext", "CloseScanner")
@@ -20,8 +19,6 @@ POLICY: dict[str, Rule] = {
     # Test hooks (refused unless REGENT_TEST_HOOKS=1): change what the server holds behind the master's back.
     ADMIN + "DropRegion": rule("admin"),
     ADMIN + "AdoptRegion": rule("admin"),
-    DATA + "Put": rule("admin", "client"),
-    DATA + "Get": rule("admin", "client"),
     **{REGION_DATA + m: rule("admin", "client") for m in DATA_CALLS},
     REGION_DATA + "Compact": rule("admin"),
     "/grpc.health.v1.Health/Check": Rule(ALL_ROLES),

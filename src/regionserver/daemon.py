@@ -13,19 +13,30 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from meta import ServerName, keys
+from meta import ColumnFamily, ServerName
+from meta.codec import family_from_proto, server_from_proto
 from meta.types import validate_table_name
 from regent import tls
 from regent.authz import Authorizer
 from regent.config import GRPC_OPTIONS, Address, port_problem
 from regent.discovery import MASTERS_REFRESH_S, MAX_REDIRECTS, Discovery, KnownMasters, MasterAnswer, redirect
 from regent.lifecycle import run_until_signalled
-from regent.proto import common_pb2, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.proto import (
+    common_pb2,
+    data_pb2_grpc,
+    master_pb2,
+    master_pb2_grpc,
+    regionserver_pb2,
+    regionserver_pb2_grpc,
+)
 from regent.status import clip
 from regent.transport import INSECURE, Transport, announce_transport
 from regionserver.access import POLICY
-from regionserver.hosting import HostedRegion, Hosting, OpenFailed
-from regionserver.store import Claim, Fenced, RegionStore, StoreError, region_dir, regions_with_store
+from regionserver.data import MAX_CELL_BYTES, families_of
+from regionserver.data_service import RegionDataService
+from regionserver.hosting import HostedRegion, Hosting
+from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
+from regionserver.store import Stores, regions_with_store
 
 log = structlog.get_logger("regionserver")
 
@@ -49,6 +60,9 @@ class RegionServerConfig:
     port: int
     host: str = "127.0.0.1"
     transport: Transport = INSECURE  # --insecure; regent.cli resolves --certs-dir into mutual TLS
+    max_cell_bytes: int = MAX_CELL_BYTES  # --max-cell-bytes
+    scanner_timeout_s: float = SCANNER_TIMEOUT_S  # --scanner-timeout
+    max_scanners: int = MAX_SCANNERS  # --max-scanners
 
 
 class Fatal(Exception):
@@ -155,6 +169,8 @@ class RegionServer:
         self.config = config
         self.name = ServerName(config.host, config.port, int(time.time() * 1000))
         self.hosting = Hosting()
+        self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes)
+        self.scanners = Scanners(config.scanner_timeout_s, config.max_scanners)
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
         self.heartbeat_s = 1.0
@@ -186,6 +202,7 @@ class RegionServer:
         if count > MAX_ORDERS:
             raise OrderRefused(f"at most {MAX_ORDERS} orders per call, got {count}")
         accepted = duplicates = 0
+        families: list[dict[bytes, ColumnFamily]] = []
         for group in request.opens:
             columns: list[Sized] = [
                 group.region_ids,
@@ -200,13 +217,17 @@ class RegionServer:
                 )
             try:  # the table names a directory under ROOTDIR/data: nothing but a table name may reach it
                 validate_table_name(group.table)
+                families.append(families_of(family_from_proto(f) for f in group.families))
             except ValueError as exc:
                 raise OrderRefused(f"opens: {exc}") from None
         closes = request.closes
         if len(closes.region_ids) != len(closes.proc_ids):
             raise OrderRefused("closes need one procedure id per region")
+        if closes.destinations and len(closes.destinations) != len(closes.region_ids):
+            raise OrderRefused("closes need one destination per region, or none")
+        destinations = [server_from_proto(d) if d.host else None for d in closes.destinations]
         self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
-        for group in request.opens:
+        for group, table_families in zip(request.opens, families, strict=True):
             a, d = self.hosting.open_many(
                 group.table,
                 list(group.region_ids),
@@ -215,25 +236,15 @@ class RegionServer:
                 list(group.start_keys),
                 list(group.end_keys),
                 with_store=regions_with_store(self.config.rootdir, group.table),
-                opener=self._open_store,
+                opener=self.stores.claim_existing,
+                families=table_families,
             )
             accepted, duplicates = accepted + a, duplicates + d
-        a, d = self.hosting.close_many(list(closes.region_ids), list(closes.proc_ids))
+        a, d = self.hosting.close_many(
+            list(closes.region_ids), list(closes.proc_ids), destinations, now=time.monotonic()
+        )
         self.work.set()
         return accepted + a, duplicates + d
-
-    def _open_store(self, region: HostedRegion) -> OpenFailed | None:
-        """Claim the store of a region that has one; None on success, else why the open failed."""
-        path = region_dir(self.config.rootdir, region.table, region.region_id)
-        try:
-            region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=False)
-        except Fenced as exc:
-            log.warning("open_fenced", region=region.region_id, reason=str(exc))
-            return OpenFailed(str(exc), exc.owner_seq)
-        except StoreError as exc:
-            log.warning("open_failed", region=region.region_id, reason=str(exc))
-            return OpenFailed(str(exc))
-        return None
 
     # ---- data ----
 
@@ -241,39 +252,13 @@ class RegionServer:
         """Whether this server may serve now: its lease, as it can bound it without the master's clock."""
         return time.monotonic() < self.lease_until
 
-    def serving(self, region_id: int, row: bytes) -> HostedRegion:
-        """The region, if this server may serve `row` of it now; else raise NotServing."""
-        if not self.leased():
-            raise NotServing(f"server {self.name} has no current lease: it serves nothing until renewed")
-        region = self.hosting.online.get(region_id)
-        if region is None:
-            raise NotServing(f"region {region_id} is not served by {self.name}")
-        if not region.contains(row):
-            raise NotServing(f"row {row!r} is outside region {region_id}")
-        return region
-
-    def put(self, region_id: int, row: bytes, column: bytes, value: bytes) -> None:
-        region = self.serving(region_id, row)
-        key = _cell_key(row, column)
-        try:
-            if region.store is None:  # the first write creates the store, claiming it
-                path = region_dir(self.config.rootdir, region.table, region.region_id)
-                region.store = RegionStore.open(path, Claim(self.name, region.open_seq_num), create=True)
-            region.store.put(key, value)
-        except Fenced as exc:
-            self.hosting.drop(region_id)
-            log.error("region_fenced_closed", region=region_id, reason=str(exc))
-            raise NotServing(str(exc)) from None
-
-    def get(self, region_id: int, row: bytes, column: bytes) -> bytes | None:
-        region = self.serving(region_id, row)
-        key = _cell_key(row, column)
-        try:
-            return region.store.get(key) if region.store is not None else None
-        except Fenced as exc:  # its environment was closed (LRU) and the reopen found a newer owner
-            self.hosting.drop(region_id)
-            log.error("region_fenced_closed", region=region_id, reason=str(exc))
-            raise NotServing(str(exc)) from None
+    async def expire_scanners(self) -> None:
+        """Forget idle scanners even when no scanner call comes to do it."""
+        while True:
+            await asyncio.sleep(max(0.05, self.scanners.timeout_s / 4))
+            expired = self.scanners.expire()
+            if expired:
+                log.info("scanners_expired", scanners=expired, open=len(self.scanners))
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
@@ -477,63 +462,6 @@ class RegionServer:
         return common_pb2.ServerName(host=self.name.host, port=self.name.port, startcode=self.name.startcode)
 
 
-class NotServing(Exception):
-    """This server does not serve the region (any more): the client must look it up again."""
-
-
-class BadCell(Exception):
-    """A cell this server cannot store whoever serves it (a key too long for the region store)."""
-
-
-MAX_CELL_KEY = 511  # LMDB's key size limit: the escaped row and the column together
-
-
-def _cell_key(row: bytes, column: bytes) -> bytes:
-    key = keys.escape(row) + column
-    if len(key) > MAX_CELL_KEY:
-        raise BadCell(
-            f"row ({len(row)} bytes) and column ({len(column)} bytes) are too long: a cell key holds at "
-            f"most {MAX_CELL_KEY} bytes, this one {len(key)}"
-        )
-    return key
-
-
-#: How a data request's refusal travels: gRPC status and the "regent-error" name the client maps back.
-_REFUSALS: dict[type[Exception], tuple[grpc.StatusCode, str]] = {
-    NotServing: (grpc.StatusCode.FAILED_PRECONDITION, "NotServingRegion"),
-    BadCell: (grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument"),
-}
-
-
-async def _refuse(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-    code, name = _REFUSALS[type(exc)]
-    context.set_trailing_metadata((("regent-error", name),))
-    await context.abort(code, clip(str(exc)))
-
-
-class DataService(regionserver_pb2_grpc.RegionServerDataServicer):
-    def __init__(self, server: RegionServer) -> None:
-        self._server = server
-
-    async def Put(
-        self, request: regionserver_pb2.RawPutRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.RawPutResponse:
-        try:
-            self._server.put(request.region_id, request.row, request.column, request.value)
-        except (NotServing, BadCell) as exc:
-            await _refuse(context, exc)
-        return regionserver_pb2.RawPutResponse()
-
-    async def Get(
-        self, request: regionserver_pb2.RawGetRequest, context: grpc.aio.ServicerContext
-    ) -> regionserver_pb2.RawGetResponse:
-        try:
-            value = self._server.get(request.region_id, request.row, request.column)
-        except (NotServing, BadCell) as exc:
-            await _refuse(context, exc)
-        return regionserver_pb2.RawGetResponse(found=value is not None, value=value or b"")
-
-
 class OrderRefused(Exception):
     """Orders refused for their content or their sender; the master must not retry them."""
 
@@ -611,7 +539,9 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     interceptors = [Authorizer(POLICY)] if transport.secure else []
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
-    regionserver_pb2_grpc.add_RegionServerDataServicer_to_server(DataService(rs), server)
+    data_pb2_grpc.add_RegionDataServicer_to_server(
+        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
@@ -627,7 +557,9 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     async def lifecycle() -> None:
         await rs.register()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await asyncio.gather(rs.heartbeats(), rs.reports(), rs.watch_lease(), rs.link.learn_masters())
+        await asyncio.gather(
+            rs.heartbeats(), rs.reports(), rs.watch_lease(), rs.link.learn_masters(), rs.expire_scanners()
+        )
 
     main = asyncio.ensure_future(lifecycle())
     stopping = asyncio.ensure_future(stop.wait())

@@ -11,12 +11,15 @@ and reports out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from meta import ServerName
 from meta import digest as digest_mod
 from meta.digest import Digest
+from meta.types import ColumnFamily
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
@@ -39,7 +42,13 @@ class HostedRegion:
     end_key: bytes
     open_seq_num: int
     proc_id: int
-    store: Any = None  # its RegionStore once opened or created (regionserver.store)
+    #: The table's families as the open order gave them (keyed as cells name them: b"family").
+    families: Mapping[bytes, ColumnFamily] = field(default_factory=dict)
+    store: Any = None  # its regionserver.region_stores.RegionData once opened or first used
+    # Requests served, kept cheaply (plain integers, no lock: the event loop is the only writer): for a
+    # later heartbeat or metrics page.
+    reads: int = 0
+    writes: int = 0
 
     def contains(self, row: bytes) -> bool:
         return self.start_key <= row and (not self.end_key or row < self.end_key)
@@ -66,6 +75,41 @@ class Outbox:
 
 Report = list[tuple[int, list[int], list[int], list[int]]]  # (code, region_ids, proc_ids, open_seq_nums)
 
+#: How long a closed region's destination is remembered, and for how many regions at most.
+MOVED_MEMORY_S = 120.0
+MOVED_MEMORY_REGIONS = 100_000
+
+
+class MovedRegions:
+    """Where regions closed here went (Closes.destinations), for a bounded time and number: the answer to
+    a late client is "moved to X" rather than "not here"."""
+
+    def __init__(self, ttl_s: float = MOVED_MEMORY_S, capacity: int = MOVED_MEMORY_REGIONS) -> None:
+        self.ttl_s = ttl_s
+        self.capacity = capacity
+        self._to: OrderedDict[int, tuple[ServerName, float]] = OrderedDict()  # oldest first
+
+    def remember(self, region_id: int, destination: ServerName, now: float) -> None:
+        self._to.pop(region_id, None)
+        self._to[region_id] = (destination, now + self.ttl_s)
+        while len(self._to) > self.capacity:
+            self._to.popitem(last=False)
+
+    def forget(self, region_id: int) -> None:
+        self._to.pop(region_id, None)
+
+    def destination(self, region_id: int, now: float) -> ServerName | None:
+        while self._to:  # expire from the oldest end: amortised O(1) per call
+            oldest, (_, until) = next(iter(self._to.items()))
+            if until > now:
+                break
+            del self._to[oldest]
+        entry = self._to.get(region_id)
+        return entry[0] if entry is not None else None
+
+    def __len__(self) -> int:
+        return len(self._to)
+
 
 class Hosting:
     def __init__(self) -> None:
@@ -76,6 +120,8 @@ class Hosting:
         self.outbox = Outbox()
         self.requests = 0
         self.digest = Digest()
+        self.moved = MovedRegions()
+        self.closing: set[int] = set()  # dropped, their store still finishing its last writes
 
     def open_many(
         self,
@@ -87,6 +133,7 @@ class Hosting:
         end_keys: Sequence[bytes],
         with_store: Collection[int] = (),
         opener: Callable[[HostedRegion], OpenFailed | None] | None = None,
+        families: Mapping[bytes, ColumnFamily] | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 
@@ -113,7 +160,7 @@ class Hosting:
             procs.add(order)
             accepted += 1
             if current is None or current.open_seq_num != seq:
-                region = HostedRegion(rid, table, start, end, seq, proc)
+                region = HostedRegion(rid, table, start, end, seq, proc, families or {})
                 failed = opener(region) if opener is not None and rid in with_store else None
                 if failed is not None:  # not kept for de-duplication: its report may carry another number
                     procs.discard(order)
@@ -137,23 +184,33 @@ class Hosting:
         box.seqs[OPENED] += opened_seqs
         return accepted, duplicates
 
-    def close_many(self, region_ids: Sequence[int], proc_ids: Sequence[int]) -> tuple[int, int]:
+    def close_many(
+        self,
+        region_ids: Sequence[int],
+        proc_ids: Sequence[int],
+        destinations: Sequence[ServerName | None] = (),
+        now: float = 0.0,
+    ) -> tuple[int, int]:
         """Stop serving at once, then report CLOSED (a region this server does not hold is closed already).
 
         A close whose procedure is not newer than the open held is stale (a late repeat of a close that was
         followed by a new open here, e.g. a move back to this server under the same procedure): ignored.
         Procedure ids only grow, and a region has one procedure at a time, so a close the master still
-        waits for is always newer than the open it closes.
+        waits for is always newer than the open it closes. `destinations` (as many as region_ids, or none)
+        say where moved regions go (None: unknown); they are remembered from `now` on.
         """
         accepted = duplicates = 0
         opening, online = self.opening, self.online
-        for rid, proc in zip(region_ids, proc_ids, strict=True):
+        for i, (rid, proc) in enumerate(zip(region_ids, proc_ids, strict=True)):
             held = [r.proc_id for r in (opening.get(rid), online.get(rid)) if r is not None]
             if (proc, 0) in self.procs or (held and proc <= max(held)):
                 duplicates += 1
                 continue
             self.procs.add((proc, 0))
             self.drop(rid)
+            destination = destinations[i] if destinations else None
+            if destination is not None:
+                self.moved.remember(rid, destination, now)
             self.outbox.add(CLOSED, rid, proc)
             accepted += 1
         return accepted, duplicates
@@ -193,17 +250,25 @@ class Hosting:
                     if older is not None:  # an older open of it, reopened here: the new one replaces it
                         self.digest.remove(rid, older.open_seq_num)
                     self.online[rid] = region
+                    self.moved.forget(rid)
         return closed
 
     def drop(self, region_id: int) -> None:
-        """Stop serving a region at once and close its store."""
+        """Stop serving a region at once and close its store (its writer first commits what it was given:
+        meanwhile the region is `closing`)."""
         for regions in (self.online, self.opening):
             region = regions.pop(region_id, None)
             if region is None:
                 continue
             self.digest.remove(region_id, region.open_seq_num)
             if region.store is not None:
-                region.store.close()
+                self.closing.add(region_id)
+                region.store.close(lambda rid=region_id: self.closing.discard(rid))
+
+    def region_loads(self) -> list[tuple[int, int, int]]:
+        """(region id, reads, writes) of every online region: the counters the data RPCs keep, for a
+        heartbeat or a metrics page (one pass, no lock)."""
+        return [(r.region_id, r.reads, r.writes) for r in self.online.values()]
 
     def adopt(self, region: HostedRegion) -> None:
         """Serve a region without any order (the test hook AdoptRegion: a region opened behind the master's

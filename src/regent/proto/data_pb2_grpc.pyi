@@ -16,7 +16,10 @@ Timestamps are milliseconds since the epoch; an unset timestamp on a write means
 Whole-call errors travel as gRPC status codes with the error's name in the trailing metadata key
 "regent-error", as every Regent refusal: InvalidArgument (a malformed request: mismatched lengths, an unknown
 enum value, too many rows), FilterSyntax (a malformed filter string; the message says where),
-ScannerNotFound (no such scanner: never opened, closed, or expired after 60 s idle), PermissionDenied.
+ScannerNotFound (no such scanner: never opened, closed, or expired after 60 s idle), PermissionDenied;
+and NoSuchFamily (INVALID_ARGUMENT: a Get or a scan naming a family the table does not have),
+TooManyScanners (RESOURCE_EXHAUSTED: the server holds as many open scanners as it allows).
+CloseScanner of a scanner that is gone already succeeds (the goal is met).
 """
 
 from collections import abc as _abc

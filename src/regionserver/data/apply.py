@@ -71,6 +71,25 @@ def apply(cells: OrderedCells, write: Write, ctx: Context) -> Outcome:
         return exc
 
 
+def refusal(write: Write, ctx: Context) -> RowError | None:
+    """Why `write` would be refused whatever the store holds (its row, families, timestamps and cell
+    sizes), or None. The store asks before it creates itself for writes that would all be refused."""
+    try:
+        if isinstance(write, RowMutation):
+            _check_mutation(write, ctx)
+        elif isinstance(write, Increment):
+            _check_row(write.row)
+            for family, _, _ in write.amounts:
+                _check_family(family, ctx)
+        else:
+            _check_row(write.row)
+            _check_family(write.family, ctx)
+            _check_mutation(write.mutation, ctx)
+    except RowError as exc:
+        return exc
+    return None
+
+
 def _check_row(row: bytes) -> None:
     if not 0 < len(row) <= keys.MAX_ROW_BYTES:
         raise RowTooLong(

@@ -30,7 +30,7 @@ from regionserver.data.errors import Fenced, StoreError
 MAP_SIZE = 1 << 30  # address space, grown on MapFullError; the file grows with the data
 DEFAULT_CAPACITY = 256  # open environments per RegionServer
 _OWNER = b"owner"
-_DBS = (b"owner", b"cells", b"data")  # "data": the raw cells of the RPCs of before the data path
+_DBS = (b"owner", b"cells")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,6 @@ class RegionEnvironment:
         self.env = env
         self.owner_db = env.open_db(b"owner")
         self.cells_db = env.open_db(b"cells")
-        self.raw_db = env.open_db(b"data")
         self.closed = False
 
     @classmethod
@@ -87,7 +86,7 @@ class RegionEnvironment:
             created = missing_parents(path)
             new = not exists(path)
             path.mkdir(parents=True, exist_ok=True)
-            env = lmdb.open(str(path), map_size=map_size, max_dbs=len(_DBS), sync=True, readahead=False)
+            env = lmdb.open(str(path), map_size=map_size, max_dbs=len(_DBS) + 1, sync=True, readahead=False)
             if new:  # the store's file and directories must survive a power cut, not only its commits
                 sync_new_entries(path, created)
         except (OSError, lmdb.Error) as exc:

@@ -21,7 +21,7 @@ import lmdb
 
 from meta.types import ColumnFamily
 from regionserver.data import keys
-from regionserver.data.apply import Context, apply
+from regionserver.data.apply import Context, apply, refusal
 from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
 from regionserver.data.errors import Fenced, RowError, StoreError
@@ -137,9 +137,14 @@ class RegionStore:
     def apply(self, writes: Sequence[Write]) -> list[Outcome]:
         """Apply `writes` in one transaction, checked against the claim inside it; one outcome each.
 
-        Raises Fenced (nothing written) if a newer open owns the store."""
-        env = self._environment(create=True)
+        Raises Fenced (nothing written) if a newer open owns the store. Writes that would all be
+        refused do not create a store that does not exist yet."""
         ctx = Context(self.families, self.clock(), self.max_cell_bytes)
+        if not self.exists:
+            refused = [refusal(write, ctx) for write in writes]
+            if all(r is not None for r in refused):
+                return list(refused)
+        env = self._environment(create=True)
         while True:
             try:
                 with env.env.begin(write=True) as txn:

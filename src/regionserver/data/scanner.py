@@ -24,8 +24,9 @@ from regionserver.data.region_store import RegionStore
 CHUNK_ROWS = 100  # rows per read transaction
 
 
-def bounds(scan: Scan) -> tuple[bytes, bytes | None]:
-    """The key range [low, high) of the scan's rows, whatever its direction."""
+def bounds(scan: Scan, region: tuple[bytes, bytes] = (b"", b"")) -> tuple[bytes, bytes | None]:
+    """The key range [low, high) of the scan's rows, whatever its direction, within the rows
+    [region start, region end) (b"" for no bound) of the region scanned."""
     first, last = scan.start_row, scan.stop_row
     if scan.reverse:
         # HBase's reverse scan: start_row is the highest row (inclusive), stop_row the lower (exclusive).
@@ -40,17 +41,30 @@ def bounds(scan: Scan) -> tuple[bytes, bytes | None]:
         if after is not None:
             end = keys.row_start(after)
             high = end if high is None else min(high, end)
+    region_start, region_end = region
+    if region_start:
+        low = max(low, keys.row_start(region_start))
+    if region_end:
+        end = keys.row_start(region_end)
+        high = end if high is None else min(high, end)
     return low, high
 
 
 class Scanner:
     """Rows of a scan, `next(n)` at a time, resumable between calls."""
 
-    def __init__(self, store: RegionStore, scan: Scan, *, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        store: RegionStore,
+        scan: Scan,
+        *,
+        chunk_rows: int = CHUNK_ROWS,
+        region: tuple[bytes, bytes] = (b"", b""),
+    ) -> None:
         self.store = store
         self.scan = scan
         self.chunk_rows = chunk_rows
-        self._low, self._high = bounds(scan)
+        self._low, self._high = bounds(scan, region)
         self.last_row: bytes | None = None  # the last row returned
         self.returned = 0
         self.done = False
