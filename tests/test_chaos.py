@@ -14,6 +14,7 @@ checked after each.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -287,6 +288,34 @@ def test_each_action_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) 
                 assert outcome.detail["after_resume"] == expected, outcome
         families = {f.name: f for f in connection.admin().describe_table("chaos").families}
     assert set(families) == {"f"} and families["f"].max_versions == 4
+    assert_served_once(local)
+
+
+def test_ctrl_c_ends_the_chaos_then_the_run_heals_and_converges(
+    local: LocalCluster, processes: ProcessGroups, tmp_path: Path
+) -> None:
+    # Seed 4 of policy servers kills regionserver #1 at 2.9 s and #0 at 6.9 s, of a 60 s plan.
+    log = tmp_path / "chaos.jsonl"
+    argv = [sys.executable, "-m", "regent.cli", "chaos", "--local", str(local.rootdir), "--policy", "servers"]
+    argv += ["--seed", "4", "--duration", "60", "--min-live", "1", "--log", str(log)]
+    with open(tmp_path / "chaos.err", "wb") as err:
+        run = processes.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    wait_until(lambda: any(r.get("kind") == "kill_regionserver" for r in records()), 60, "the first kill")
+    run.send_signal(signal.SIGINT)
+    assert run.wait(120) == 0, (tmp_path / "chaos.err").read_text()
+    done = records()
+    chaos_phase = [r for r in done if r.get("phase") == "chaos"]
+    healed = [r for r in done if r.get("phase") == "heal"]
+    assert len(chaos_phase) < 4 and all(r["outcome"] == "ok" for r in chaos_phase + healed), done
+    killed = {r["target"] for r in chaos_phase if r["kind"] == "kill_regionserver"}
+    assert {r["target"] for r in healed} == killed and all(r["kind"] == "restart_daemon" for r in healed)
+    assert done[-1]["event"] == "summary" and done[-1]["converged"]
+    assert "interrupted: healing" in (tmp_path / "chaos.err").read_text()
+    assert all(d.running for d in local.state.daemons)
     assert_served_once(local)
 
 
