@@ -16,18 +16,16 @@ import contextlib
 import json
 import re
 import secrets
-import shutil
 import signal
 import sys
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from regent import connect_options, local_state
 from regent.admin_cli import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, seconds
+from regent.chaos import start
 
 if TYPE_CHECKING:
     from client.connection import Connection
@@ -36,8 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_TABLE = "chaos"
 DEFAULT_REGIONS = 8
 DEFAULT_FAMILY = "f"
-#: How long a cluster started with --start may take to have every RegionServer live.
-START_TIMEOUT_S = 90.0
 
 EPILOG = """examples:
   regent local --rootdir /tmp/rl --backup-masters 1 &        # a cluster whose daemons chaos may signal
@@ -163,11 +159,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             rootdir = args.local
             if args.start is not None:
-                rootdir = stack.enter_context(_started_cluster(args))
+                rootdir = stack.enter_context(start.started_cluster(args))
             state = local_state.read_state(rootdir.resolve()) if rootdir is not None else None
         except local_state.LocalStateError as exc:
             return _fail(EXIT_UNREACHABLE, str(exc))
-        except StartFailed as exc:
+        except start.StartFailed as exc:
             return _fail(EXIT_REFUSED, str(exc))
         try:
             return _run_on(args, rootdir.resolve() if rootdir else None, state, stack)
@@ -335,96 +331,6 @@ def _stop_on_sigint(stop: threading.Event) -> Any:
         stop.set()
 
     return signal.signal(signal.SIGINT, handler)
-
-
-# ---- --start: a cluster of its own ----
-
-
-class StartFailed(Exception):
-    """The cluster of --start did not come up."""
-
-
-@contextlib.contextmanager
-def _started_cluster(args: argparse.Namespace) -> Iterator[Path]:
-    """A `regent local` in a temporary ROOTDIR, as a child that dies with this process; stopped (SIGTERM,
-    then SIGKILL after its grace) and its ROOTDIR removed (unless --keep) on leaving."""
-    from regent import local
-    from regent.supervise import Children
-
-    rootdir = Path(tempfile.mkdtemp(prefix="regent-chaos-"))
-    port = _free_base_port(args.start, args.backup_masters)
-    argv = [
-        sys.executable,
-        "-m",
-        "regent.cli",
-        "local",
-        "--rootdir",
-        str(rootdir),
-        "--servers",
-        str(args.start),
-        "--backup-masters",
-        str(args.backup_masters),
-        "--port",
-        str(port),
-    ]
-    if args.insecure:
-        argv.append("--insecure")
-    children = Children(rootdir / "chaos-logs", grace_s=local.GRACE_S * 2 + 5)
-    try:
-        child = children.start("regent-local", argv)
-        print(
-            f"regent chaos: started regent local in {rootdir} (pid {child.pid}, masters on port {port}..)",
-            file=sys.stderr,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not local_state.state_path(rootdir).exists():
-            if child.process.poll() is not None or time.monotonic() > deadline:
-                raise StartFailed(f"regent local did not start:\n{child.tail(10)}")
-            time.sleep(0.05)
-        _wait_live(args, rootdir, deadline)
-        yield rootdir
-    finally:
-        children.stop()
-        if args.keep:
-            print(f"regent chaos: kept {rootdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(rootdir, ignore_errors=True)
-
-
-def _wait_live(args: argparse.Namespace, rootdir: Path, deadline: float) -> None:
-    from client.errors import RegentError
-
-    state = local_state.read_state(rootdir)
-    options = argparse.Namespace(certs_dir=state.certs_dir, user=args.user, insecure=state.insecure)
-    with connect_options.connect(options, state.masters, timeout=10.0) as connection:
-        while True:
-            try:
-                if len(connection.admin().cluster_status(timeout=5.0).servers) == args.start:
-                    return
-            except RegentError:
-                pass
-            if time.monotonic() > deadline:
-                raise StartFailed(f"the {args.start} RegionServers of {rootdir} did not all register")
-            time.sleep(0.1)
-
-
-def _free_base_port(servers: int, backups: int) -> int:
-    """A --port for regent local whose master and RegionServer ports are all free now."""
-    import socket
-
-    from regent import local
-
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            masters, regionservers = local.ports_for(port, backups, servers)
-        except local.LocalError:
-            continue
-        if not local.busy_ports(masters + regionservers):
-            return port
-    raise StartFailed("no free range of ports found for the cluster")
 
 
 def _list_policies(out: TextIO) -> int:
