@@ -373,6 +373,7 @@ def run(
                     str(servers),
                 ),
             )
+            noop = _start_noop(children, insecure, certs)  # before any channel of this process
             stub = _stub(master)
             _wait_active(stub, children, 60)
             _say(quiet, f"creating {TABLE} with {regions} regions ...")
@@ -401,8 +402,10 @@ def run(
                 measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed)
                 children.check()
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
-        _say(quiet, "the transport floor ...")
-        transport = _transport_floor(root, workloads, records, ops, processes, threads, seed, insecure, certs)
+            _say(quiet, "the transport floor (the cluster idle) ...")
+            transport = _transport_floor(
+                children, noop, workloads, records, ops, processes, threads, seed, insecure, certs
+            )
         _say(quiet, "the LMDB floor ...")
         lmdb_floor = _lmdb_floor(root / "floor", records, ops, list(workloads), processes * threads, seed)
         for name in workloads:
@@ -420,8 +423,18 @@ def run(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _start_noop(children: Children, insecure: bool, certs: str | None) -> tuple[int, Any]:
+    """The transport floor's server, started with the cluster's daemons: before this process opens any gRPC
+    channel, since a fork after that can break the child's gRPC (grpc/grpc#43055)."""
+    port = free_ports(1)[0]
+    argv = [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port)]
+    argv += ["--insecure"] if insecure else ["--certs-dir", str(certs)]
+    return port, children.start("noop", argv)
+
+
 def _transport_floor(
-    root: Path,
+    children: Children,
+    noop: tuple[int, Any],
     workloads: tuple[str, ...],
     records: int,
     ops: int,
@@ -431,23 +444,19 @@ def _transport_floor(
     insecure: bool,
     certs: str | None,
 ) -> dict[str, float]:
-    port = free_ports(1)[0]
-    argv = [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port)]
-    argv += ["--insecure"] if insecure else ["--certs-dir", str(certs)]
-    with Children(root / "floor-logs") as children:
-        server = children.start("noop", argv)
-        deadline = time.monotonic() + 30
-        while "ready" not in server.log.read_text(errors="replace"):
-            children.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError("the transport floor's server did not start within 30 s")
-            time.sleep(0.05)
-        target = Target("transport", f"127.0.0.1:{port}", insecure, certs)
-        out: dict[str, float] = {}
-        for name in workloads:
-            m = run_clients(target, name, records, ops, processes, threads, seed)
-            out[name] = round(m.ops / m.seconds)
-        return out
+    port, server = noop
+    deadline = time.monotonic() + 30
+    while "ready" not in server.log.read_text(errors="replace"):
+        children.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError("the transport floor's server did not start within 30 s")
+        time.sleep(0.05)
+    target = Target("transport", f"127.0.0.1:{port}", insecure, certs)
+    out: dict[str, float] = {}
+    for name in workloads:
+        m = run_clients(target, name, records, ops, processes, threads, seed)
+        out[name] = round(m.ops / m.seconds)
+    return out
 
 
 if __name__ == "__main__":
