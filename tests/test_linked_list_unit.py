@@ -1,6 +1,6 @@
 """regent.verify.linked_list's pure core: the lists the writers build are whole circles, and the tally
 finds planted damage (a deleted node, an overwritten pointer, a node written past the lists' end, a writer
-that stopped midway). The command that writes through the SDK's Table waits for the client's data path."""
+that stopped midway). The command itself: tests/test_verify_linked_list.py."""
 
 from __future__ import annotations
 
