@@ -38,6 +38,8 @@ class WriteStats:
     retries: int = 0
     longest_batch_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set when a writer failed or the run was interrupted: the other writers stop at their next batch.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def batch_done(self, nodes: int, retries: int, took: float) -> None:
         with self.lock:
@@ -83,18 +85,24 @@ def write_list(
     `attempts` times in all (then its DataTimeout is raised)."""
     from client.errors import DataTimeout
 
-    for nodes in writer_batches(seed, writer, width, batches):
-        started = time.monotonic()
-        for attempt in range(attempts):
-            try:
-                _put_nodes(table, nodes)
-            except DataTimeout:
-                if attempt + 1 == attempts:
-                    raise
-                continue
-            stats.batch_done(len(nodes), attempt, time.monotonic() - started)
-            break
-        on_batch(len(nodes))
+    try:
+        for nodes in writer_batches(seed, writer, width, batches):
+            if stats.stop.is_set():
+                return
+            started = time.monotonic()
+            for attempt in range(attempts):
+                try:
+                    _put_nodes(table, nodes)
+                except DataTimeout:
+                    if attempt + 1 == attempts:
+                        raise
+                    continue
+                stats.batch_done(len(nodes), attempt, time.monotonic() - started)
+                break
+            on_batch(len(nodes))
+    except BaseException:
+        stats.stop.set()
+        raise
 
 
 def _put_nodes(table: Table, nodes: list[Node]) -> None:
@@ -116,13 +124,20 @@ def generate(
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> WriteStats:
     """Run `writers` writers in threads (the work is the RPCs, which release the GIL) until each has
-    written and closed its lists; the first writer's error, if any, is raised once all have stopped."""
+    written and closed its lists. A writer's error stops the others at their next batch and is raised
+    once all have stopped; so does Ctrl-C."""
     stats = WriteStats()
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ll-writer") as pool:
         futures = [
             pool.submit(write_list, table, seed, w, width, batches, stats, attempts, on_batch)
             for w in range(writers)
         ]
+        try:
+            for future in futures:
+                future.exception()  # wait, interruptibly (Ctrl-C)
+        except BaseException:
+            stats.stop.set()  # the writers end at their next batch, and the pool's exit waits for them
+            raise
     for future in futures:
         future.result()
     return stats
