@@ -1,12 +1,21 @@
 """regent.verify.linked_list's pure core: the lists the writers build are whole circles, and the tally
 finds planted damage (a deleted node, an overwritten pointer, a node written past the lists' end, a writer
-that stopped midway). The command that writes through the SDK's Table waits for the client's data path."""
+that stopped midway). The command itself: tests/test_verify_linked_list.py."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from client.errors import DataTimeout
+from regent.verify import linked_list_run
 from regent.verify.linked_list import Node, Tally, walk, writer_batches
 
 
@@ -92,3 +101,38 @@ def test_tallies_of_parts_merge_into_the_tally_of_the_whole() -> None:
     left, right = Tally().add_all(items[::2]), Tally().add_all(items[1::2])
     left.merge(right)
     assert left.counts() == tally(table).counts()
+
+
+class FlakyTable:
+    """Stands in for the SDK's Table in generate's retry logic: batch() collects puts; the first
+    `timeouts` sends raise DataTimeout (nothing written), as a call whose regions kept moving does."""
+
+    def __init__(self, timeouts: int) -> None:
+        self.timeouts = timeouts
+        self.rows: dict[bytes, dict[bytes, bytes]] = {}
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def batch(self) -> Iterator[Any]:
+        pending: dict[bytes, dict[bytes, bytes]] = {}
+        yield SimpleNamespace(put=lambda key, data: pending.__setitem__(key, data))
+        with self.lock:
+            if self.timeouts:
+                self.timeouts -= 1
+                raise DataTimeout("timed out", table="t")
+            self.rows.update(pending)
+
+
+def test_generate_sends_a_timed_out_batch_again_and_counts_the_retry() -> None:
+    table = FlakyTable(timeouts=3)
+    stats = linked_list_run.generate(table, 1, writers=2, width=4, batches=3, attempts=5)  # type: ignore[arg-type]
+    assert (stats.nodes, stats.batches, stats.retries) == (2 * 4 * 4, 2 * 4, 3)
+    found = Tally().add_all((k, d[linked_list_run.PREV] or None) for k, d in table.rows.items())
+    assert found.counts().intact and found.counts().referenced == 2 * 4 * 3
+
+
+def test_a_batch_out_of_attempts_ends_the_run_with_its_timeout() -> None:
+    table = FlakyTable(timeouts=10**6)
+    with pytest.raises(DataTimeout):
+        linked_list_run.generate(table, 1, writers=3, width=2, batches=50, attempts=2)  # type: ignore[arg-type]
+    assert not table.rows

@@ -252,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     from regent.verify import cli as verify_cli
 
     verify_cli.add_arguments(
-        sub.add_parser("verify", help="check a running cluster's promises (serving: no region served twice)")
+        sub.add_parser(
+            "verify",
+            help="check a running cluster's promises (serving: no region served twice; linked-list: no "
+            "write lost)",
+        )
     )
     chaos_cli.add_arguments(
         sub.add_parser(

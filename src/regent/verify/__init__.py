@@ -1,1 +1,2 @@
-"""`regent verify ...`: tools that check a running cluster's promises (serving: no region served twice)."""
+"""`regent verify ...`: tools that check a running cluster's promises (serving: no region served twice;
+linked-list: no acknowledged write lost)."""

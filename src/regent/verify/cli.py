@@ -1,4 +1,5 @@
 """`regent verify serving`: watch a running cluster for any moment two RegionServers serve one region.
+(`regent verify linked-list` is regent.verify.linked_list_cli; its parser hangs off this one.)
 
     regent verify serving --master H:P --duration 60 [--json]
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from regent import connect_options
 from regent.admin_cli import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, seconds
+from regent.verify import linked_list_cli
 
 #: How long the master gets to answer the first ClusterStatus (no master there: exit 4 after this).
 CONNECT_TIMEOUT_S = 5.0
@@ -68,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long one RegionServer may take to answer (default 0.5)",
     )
     watch.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    linked_list_cli.add_arguments(sub)
 
 
 @dataclass(slots=True)
@@ -100,6 +103,8 @@ class ServerList:
 def run(args: argparse.Namespace) -> int:
     if args.verify_command == "serving":
         return serve(args)
+    if args.verify_command == "linked-list":
+        return linked_list_cli.run(args)
     raise AssertionError(args.verify_command)
 
 

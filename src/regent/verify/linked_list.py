@@ -1,7 +1,7 @@
 """The pure core of `regent verify linked-list` (issue 13, point 1), after HBase's
 IntegrationTestBigLinkedList: the lists a writer builds, and the tally that finds lost or damaged nodes.
-No I/O here: the command that writes the nodes through the SDK's Table and scans them back is built on
-this once the client's data path has landed.
+No I/O here: regent.verify.linked_list_run writes the nodes through the SDK's Table and scans them back;
+linked_list_cli is the command.
 
 **Generating.** A writer makes `batches` batches of `width` nodes with random keys (so every region gets
 writes). Node i of batch b names node i of batch b-1 as its predecessor; the first batch names nothing
