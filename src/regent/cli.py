@@ -171,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_security_arguments(rs)
 
+    from gateway.thrift import daemon as thrift_daemon
+
+    thrift_daemon.add_arguments(
+        sub.add_parser(
+            "thrift",
+            help="HBase's Thrift gateway (the Hbase service happybase speaks) over the cluster",
+            description="Serve HBase's Thrift1 Hbase service, so that happybase programs work unchanged. "
+            "Example: regent thrift --master 127.0.0.1:16000 --certs-dir certs --port 9090",
+        ),
+        _positive,
+        _port,
+    )
     local.add_arguments(
         sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
     )
@@ -305,6 +317,15 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_scanners=args.max_scanners,
             )
             rs_daemon.run(config)
+        elif args.command == "thrift":
+            from gateway.thrift import daemon as thrift_daemon
+
+            try:
+                thrift_config = thrift_daemon.config_from(args)
+            except ValueError as exc:
+                build_parser().error(str(exc))
+            logs.configure("thrift", level=args.log_level, gateway=f"{args.host}:{args.port}")
+            sys.exit(thrift_daemon.run(thrift_config))
         elif args.command == "certs":
             sys.exit(certs_cli.run(args))
         elif args.command == "local":
