@@ -154,9 +154,14 @@ def region_info(table: str, location: RegionLocation) -> Any:
 
 def row_change(row: bytes, mutations: Any, timestamp: int | None) -> RowChange:
     """A row's Thrift mutations as one RowChange: its deletes first, then its puts, as HBase's handler
-    applies them (a Delete, then a Put), so a put of a column the same call deletes is kept. A delete of
-    "family" removes the family, of "family:qualifier" every version of that column (at or below
-    `timestamp` when given)."""
+    applies them (a Delete, then a Put). A delete of "family" removes the family, of "family:qualifier"
+    every version of that column (at or below `timestamp` when given).
+
+    Without a timestamp the put comes after the delete (HBase gives it a later one), so a column the call
+    deletes and puts is kept. With one (mutateRowTs, mutateRowsTs: every mutation at that timestamp),
+    HBase's delete marker masks the put of the same timestamp, so such a put is left out here: Regent's
+    deletes remove versions rather than leave markers (docs/decisions.md), and this keeps the answer
+    HBase's."""
     if not isinstance(mutations, list):
         raise BadArgument(f"mutations must be a list of Mutation, got {type(mutations).__name__}")
     deletes: list[Mutation] = []
@@ -174,7 +179,16 @@ def row_change(row: bytes, mutations: Any, timestamp: int | None) -> RowChange:
         else:
             value = b"" if m.value is None else need(m.value, "Mutation.value")
             puts.append(Mutation(Kind.PUT, family, qualifier or b"", value, timestamp))
+    if timestamp is not None and deletes:
+        puts = [p for p in puts if not _masked(p, deletes)]
     return RowChange(row, tuple(deletes + puts))
+
+
+def _masked(put: Mutation, deletes: list[Mutation]) -> bool:
+    for d in deletes:
+        if d.family == put.family and (d.kind is Kind.DELETE_FAMILY or d.qualifier == put.qualifier):
+            return True
+    return False
 
 
 def batch_changes(batches: Any, timestamp: int | None) -> list[RowChange]:

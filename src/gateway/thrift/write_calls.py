@@ -15,7 +15,7 @@ from client.errors import RowRefused, RowsFailed
 from client.operations import RowChange
 from gateway.thrift import convert
 from gateway.thrift.calls import Calls
-from gateway.thrift.errors import BadArgument
+from gateway.thrift.errors import BadArgument, java_name
 
 #: How many refused rows an error message quotes.
 QUOTED_ROWS = 5
@@ -93,7 +93,7 @@ class WriteCalls(Calls):
 
 
 def _refused(table: str, failed: dict[bytes, RowRefused], total: int) -> str:
-    quoted = "; ".join(f"{row!r}: {type(e).__name__} ({e})" for row, e in list(failed.items())[:QUOTED_ROWS])
+    quoted = "; ".join(f"{row!r}: {java_name(e)}: {e}" for row, e in list(failed.items())[:QUOTED_ROWS])
     more = f"; and {len(failed) - QUOTED_ROWS} more" if len(failed) > QUOTED_ROWS else ""
     return f"table {table!r}: {len(failed)} of {total} rows refused, nothing of them written: {quoted}{more}"
 
