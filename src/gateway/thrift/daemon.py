@@ -93,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser, positive: type | object, port
         help=f"largest Thrift message or frame accepted (default {DEFAULT_MAX_MESSAGE_BYTES})",
     )
     parser.add_argument(
+        "--message-timeout",
+        type=float,
+        default=DEFAULT_MESSAGE_TIMEOUT_S,
+        help="seconds a client may pause in the middle of a message before its connection is closed "
+        f"(default {DEFAULT_MESSAGE_TIMEOUT_S:g}; between messages it may stay idle as long as it likes)",
+    )
+    parser.add_argument(
         "--tls-cert",
         type=Path,
         default=None,
@@ -116,6 +123,10 @@ def config_from(args: argparse.Namespace) -> ThriftConfig:
         raise ValueError(
             f"--scanner-timeout must be a positive number of seconds, got {args.scanner_timeout}"
         )
+    if not args.message_timeout > 0:
+        raise ValueError(
+            f"--message-timeout must be a positive number of seconds, got {args.message_timeout}"
+        )
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
     options = ServerOptions(
@@ -125,7 +136,7 @@ def config_from(args: argparse.Namespace) -> ThriftConfig:
         compact=args.compact,
         max_connections=args.max_connections,
         max_message_bytes=args.max_message_bytes,
-        message_timeout_s=DEFAULT_MESSAGE_TIMEOUT_S,
+        message_timeout_s=args.message_timeout,
     )
     return ThriftConfig(
         masters=args.master,
