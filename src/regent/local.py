@@ -43,6 +43,8 @@ from regent import certs, tls
 
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
+#: The Thrift gateway's port: HBase's (`hbase thrift start`), which happybase connects to by default.
+DEFAULT_THRIFT_PORT = 9090
 #: RegionServer i listens on --port + SERVER_PORT_OFFSET + i; masters on --port, --port + 1, ...
 SERVER_PORT_OFFSET = 100
 #: How long a group of children (RegionServers, then masters) gets to exit after SIGTERM.
@@ -102,6 +104,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default {DEFAULT_PORT})",
     )
     parser.add_argument(
+        "--thrift-port",
+        type=_count(1),
+        default=DEFAULT_THRIFT_PORT,
+        help="port of the Thrift gateway, HBase's Thrift1 service for happybase "
+        f"(default {DEFAULT_THRIFT_PORT})",
+    )
+    parser.add_argument(
+        "--no-thrift", action="store_true", help="start no Thrift gateway (by default one is started)"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary root directory at exit (with its logs)"
     )
     parser.add_argument(
@@ -124,6 +136,7 @@ class Plan:
     min_servers: int
     log_level: str | None = None
     insecure: bool = False
+    thrift_port: int | None = DEFAULT_THRIFT_PORT  # None: no gateway
 
     @property
     def logdir(self) -> Path:
@@ -215,6 +228,22 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
         )
         for port in plan.server_ports
     ]
+    if plan.thrift_port is not None:
+        commands.append(
+            (
+                f"thrift-{plan.thrift_port}",
+                "thrift",
+                [
+                    *prefix,
+                    "thrift",
+                    "--master",
+                    plan.masters,
+                    "--port",
+                    str(plan.thrift_port),
+                    *plan.security_args,
+                ],
+            )
+        )
     return commands
 
 
@@ -353,13 +382,14 @@ class Supervisor:
                 )
 
     def stop(self) -> None:
-        """SIGTERM the RegionServers, wait up to GRACE_S, SIGKILL stragglers; then the same for the masters.
+        """SIGTERM the Thrift gateway, then the RegionServers, then the masters: each group gets GRACE_S
+        before its stragglers are SIGKILLed.
 
         A second stop signal meanwhile (an impatient Ctrl-C) skips the grace: stragglers are killed at once.
         """
         self._report_deaths()
         hurry = False
-        for role in ("regionserver", "master"):
+        for role in ("thrift", "regionserver", "master"):
             group = [c for c in self.children if c.role == role and c.alive]
             for child in group:
                 child.reported = True  # an exit from here on is expected
@@ -391,12 +421,21 @@ class Supervisor:
             masters += "  (the first to lock ROOTDIR/master.lock is active, the others are backups)"
             connect += "  (any one of them will do)"
         where = "  (temporary: removed at exit; --keep keeps it)" if plan.temporary else ""
+        thrift = (
+            [
+                f"  thrift         {HOST}:{plan.thrift_port}  (HBase's Thrift gateway: "
+                f'happybase.Connection("{HOST}", {plan.thrift_port}))'
+            ]
+            if plan.thrift_port is not None
+            else []
+        )
         return "\n".join(
             [
                 f"regent local: {n_masters} master{'s' * (n_masters > 1)} and "
                 f"{len(plan.server_ports)} RegionServer{'s' * (len(plan.server_ports) > 1)} started",
                 f"  masters        {masters}",
                 f"  RegionServers  {servers}",
+                *thrift,
                 f"  rootdir        {plan.rootdir}{where}",
                 f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
                 f"  connect        {connect}",
@@ -415,12 +454,20 @@ class Supervisor:
 def make_plan(args: argparse.Namespace) -> Plan:
     """Turn the arguments into a Plan, checking the ports; LocalError says what is wrong in one line."""
     master_ports, server_ports = ports_for(args.port, args.backup_masters, args.servers)
+    thrift_port = None if getattr(args, "no_thrift", False) else getattr(args, "thrift_port", None)
+    if thrift_port is not None and thrift_port in master_ports + server_ports:
+        raise LocalError(f"--thrift-port {thrift_port} is one of the cluster's own ports; choose another")
     busy = busy_ports(master_ports + server_ports)
     if busy:
         raise LocalError(
             f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {HOST} "
             f"{'are' if len(busy) > 1 else 'is'} in use; choose another --port (masters use P.., "
             f"RegionServers P+{SERVER_PORT_OFFSET}..)"
+        )
+    if thrift_port is not None and busy_ports([thrift_port]):
+        raise LocalError(
+            f"port {thrift_port} on {HOST} is in use (the Thrift gateway's); choose another --thrift-port, "
+            "or --no-thrift"
         )
     temporary = args.rootdir is None
     rootdir = Path(tempfile.mkdtemp(prefix="regent-local-")) if temporary else args.rootdir.resolve()
@@ -432,6 +479,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         min_servers=args.servers,
         log_level=getattr(args, "log_level", None),
         insecure=getattr(args, "insecure", False),
+        thrift_port=thrift_port,
     )
 
 
