@@ -476,12 +476,14 @@ class Cluster:
         masters: int = 1,
         master_args: Sequence[str] = (),
         insecure: bool = False,
+        server_args: Sequence[str] = (),
     ) -> None:
         self.daemons = daemons
         self.rootdir = rootdir
         self.insecure = insecure
         self.security_args = ["--insecure"] if insecure else []
         self.master_args = [*master_args, *self.security_args]
+        self.server_args = [*server_args, *self.security_args]
         self.master_ports = [free_port() for _ in range(masters)]
         self.masters: list[Master] = []
         self.servers: list[RegionServer] = []
@@ -498,7 +500,7 @@ class Cluster:
         return master
 
     def start_server(self, port: int | None = None) -> RegionServer:
-        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port, self.security_args)
+        server = self.daemons.regionserver(self.rootdir, self.master_addresses, port, self.server_args)
         self.servers.append(server)
         return server
 
@@ -577,13 +579,19 @@ class Cluster:
 
 @contextlib.contextmanager
 def module_cluster(
-    tmp_path_factory: Any, *, servers: int = 3, master_args: Sequence[str] = ()
+    tmp_path_factory: Any,
+    *,
+    servers: int = 3,
+    master_args: Sequence[str] = (),
+    server_args: Sequence[str] = (),
 ) -> Iterator[Cluster]:
     """A started Cluster on a fresh ROOTDIR for a module-scoped fixture (starting one costs seconds): its
     connection closed and every daemon killed on leaving, whatever happened."""
     daemons = Daemons(tmp_path_factory.mktemp("daemon-logs"))
     try:
-        made = Cluster(daemons, tmp_path_factory.mktemp("root"), master_args=master_args).start(servers)
+        made = Cluster(
+            daemons, tmp_path_factory.mktemp("root"), master_args=master_args, server_args=server_args
+        ).start(servers)
         try:
             yield made
         finally:

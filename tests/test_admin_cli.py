@@ -55,6 +55,12 @@ def test_an_operator_creates_a_table_moves_a_region_and_reads_the_status(cluster
     assert "4 regions: OPEN 4" in text and "regions in transition: 0" in text
     assert [line.split()[1] for line in _ok(cluster, "procedures").splitlines()[2:]] == ["create_table"]
 
+    compacted = json.loads(_ok(cluster, "--json", "compact", "t"))
+    assert sorted(r["region_id"] for r in compacted["regions"]) == sorted(r["region_id"] for r in regions)
+    assert "compacted region" in _ok(cluster, "compact", "--region", str(first["region_id"]))
+    neither = _admin(cluster, "compact")
+    assert neither.returncode == 2 and "give a TABLE or --region" in neither.stderr
+
 
 def test_any_master_will_do_and_output_piped_to_head_ends_without_a_traceback(
     daemons: Daemons, tmp_path: Path

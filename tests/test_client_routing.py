@@ -14,6 +14,7 @@ import pytest
 from client.errors import DataTimeout, FilterSyntax
 from client.operations import GetRows, Kind, MutateRows, Mutation, RowChange
 from client.routing import Router
+from client.scanning import Scan, Scanner
 from regent.proto import common_pb2, data_pb2, master_pb2
 
 Handler = Callable[[str, Any], Any]
@@ -84,7 +85,10 @@ class FakeCluster:
         if not found:
             return master_pb2.LocateRegionsResponse()
         i = self.meta.index(found[0])
-        run = self.meta[i : i + max(1, request.count)]
+        count = max(1, request.count)
+        run = (
+            self.meta[max(0, i - count + 1) : i + 1][::-1] if request.backwards else self.meta[i : i + count]
+        )
         return master_pb2.LocateRegionsResponse(
             regions=[
                 master_pb2.RegionLocation(
@@ -238,3 +242,91 @@ def test_refused_rows_of_a_mutation_come_back_per_row_and_are_not_retried() -> N
     assert results[0] is None
     assert type(results[1]).__name__ == "RowTooLong" and results[1].row == b"bad"  # type: ignore[union-attr]
     assert len(fake.sent) == 1
+
+
+# ---- scans ----
+
+
+class ScanningServer:
+    """Serves scans of `rows` over the regions of `fake.meta` it is given; the scanners it has forgotten
+    (see `forget_after`) answer ScannerNotFound, as an expired one does."""
+
+    def __init__(self, fake: FakeCluster, rows: list[bytes], forget_after: int = 0) -> None:
+        self.fake, self.rows = fake, sorted(rows)
+        self.scanners: dict[int, list[bytes]] = {}
+        self.pages = 0
+        self.forget_after = forget_after
+        self.opened_at: list[bytes] = []
+
+    def __call__(self, method: str, request: Any) -> Any:
+        if method == "OpenScanner":
+            _, start, end, _ = next(m for m in self.fake.meta if m[0] == request.region_id)
+            spec = request.scan
+            self.opened_at.append(spec.start_row)
+            inside = [r for r in self.rows if start <= r and (not end or r < end)]
+            if spec.reverse:
+                left = [r for r in reversed(inside) if not spec.start_row or r <= spec.start_row]
+            else:
+                left = [r for r in inside if r >= spec.start_row]
+            scanner_id = len(self.scanners) + 1
+            self.scanners[scanner_id] = left
+            return self.page(scanner_id, request.rows)
+        if method == "ScannerNext":
+            self.pages += 1
+            if self.forget_after and self.pages == self.forget_after:
+                self.scanners.pop(request.scanner_id)
+            if request.scanner_id not in self.scanners:
+                raise FakeRpcError(grpc.StatusCode.NOT_FOUND, "no such scanner", "ScannerNotFound")
+            return self.page(request.scanner_id, request.rows)
+        if method == "CloseScanner":
+            return data_pb2.CloseScannerResponse()
+        raise AssertionError(method)
+
+    def page(self, scanner_id: int, count: int) -> data_pb2.ScanResponse:
+        left = self.scanners[scanner_id]
+        taken, self.scanners[scanner_id] = left[:count], left[count:]
+        more = bool(self.scanners[scanner_id])
+        return data_pb2.ScanResponse(
+            scanner_id=scanner_id if more else 0,
+            rows=[
+                data_pb2.Row(row=r, cells=[data_pb2.Cell(family=b"f", qualifier=b"q", value=r)])
+                for r in taken
+            ],
+            more_in_region=more,
+        )
+
+
+def scan_keys(router: Router, scan: Scan, timeout: float = 5.0) -> list[bytes]:
+    return [piece.row for piece in Scanner(router, "t", scan, timeout)]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_scan_reopened_after_its_scanner_expired_returns_every_row_once(reverse: bool) -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"k", "a:1"), (2, b"k", b"", "a:1")]
+    rows = [b"%02d" % i for i in range(0, 40, 3)] + [b"k", b"k0", b"zz"]
+    server = ScanningServer(fake, rows, forget_after=2)
+    fake.servers = {"a:1": server}
+    got = scan_keys(fake.router(), Scan(reverse=reverse, caching=2))
+    assert got == sorted(rows, reverse=reverse)
+    reopened = server.opened_at[2] if not reverse else server.opened_at[1]
+    assert reopened  # the reopen started where the scan was, not from the start
+
+
+def test_a_scan_honours_its_limit_across_regions() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"b", "a:1"), (2, b"b", b"c", "a:1"), (3, b"c", b"", "a:1")]
+    fake.servers = {"a:1": ScanningServer(fake, [b"a1", b"a2", b"b1", b"b2", b"c1"])}
+    assert scan_keys(fake.router(), Scan(limit=3, caching=10)) == [b"a1", b"a2", b"b1"]
+    assert scan_keys(fake.router(), Scan(limit=4, caching=1, reverse=True)) == [b"c1", b"b2", b"b1", b"a2"]
+
+
+def test_a_scan_whose_region_never_opens_raises_at_its_deadline() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    opening = data_pb2.ScanResponse(error=data_pb2.RegionError(reason=data_pb2.RegionError.OPENING))
+    fake.servers = {"a:1": lambda method, request: opening}
+    started = time.monotonic()
+    with pytest.raises(DataTimeout, match="OPENING"):
+        scan_keys(fake.router(), Scan(), timeout=0.6)
+    assert time.monotonic() - started < 3.0

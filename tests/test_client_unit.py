@@ -221,6 +221,21 @@ def test_public_names() -> None:
         "Unauthenticated",
         "PermissionDenied",
         "from_rpc_error",
+        # the data path (docs/data.md)
+        "Table",
+        "Batch",
+        "RegionCompaction",
+        "DataTimeout",
+        "RowRefused",
+        "RowTooLong",
+        "CellTooLarge",
+        "NoSuchFamily",
+        "NotACounter",
+        "BadMutation",
+        "RowsFailed",
+        "FilterSyntax",
+        "ScannerNotFound",
+        "TooManyScanners",
     }
     assert set(client.__all__) == expected
     assert all(hasattr(client, name) for name in expected)

@@ -22,6 +22,7 @@ from client.errors import (
     NotACounter,
     RowsFailed,
     RowTooLong,
+    TableNotEnabled,
     TableNotFound,
 )
 from client.table import Table
@@ -183,6 +184,21 @@ def test_single_row_refusals_raise_the_rows_error(table: Table) -> None:
         list(table.scan(filter="PrefixFilter('a'"))
     with pytest.raises(TableNotFound):
         table.connection.table("no_such_table").row(b"r")
+
+
+def test_a_disabled_table_refuses_reads_and_writes_at_once(table: Table, cluster: Cluster) -> None:
+    table.put(b"r", {b"f:a": b"1"})
+    cluster.admin.disable_table(table.table_name)
+    started = time.monotonic()
+    with pytest.raises(TableNotEnabled, match="DISABLED"):
+        table.row(b"r")
+    with pytest.raises(TableNotEnabled):
+        table.put(b"r", {b"f:a": b"2"})
+    with pytest.raises(TableNotEnabled):
+        list(table.scan())
+    assert time.monotonic() - started < 10  # not after the 30 s deadline
+    cluster.admin.enable_table(table.table_name)
+    assert table.row(b"r") == {b"f:a": b"1"}
 
 
 # ---- counters ----

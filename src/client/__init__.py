@@ -4,23 +4,34 @@
     with regent.connect("127.0.0.1:16000") as conn:
         admin = conn.admin()
         admin.create_table("t1", {"f": {"max_versions": 3}}, num_regions=16)
+        table = conn.table("t1")
+        table.put(b"row", {b"f:a": b"1"})
         admin.disable_table("t1")
         admin.delete_table("t1")
 
 Everything a caller may touch is re-exported here; the modules behind it (connection, admin and the
-tables/schema/regions parts it is made of, procedure, errors, types) are the implementation.
-docs/admin.md is the guide.
+tables/schema/regions/compaction parts it is made of, procedure, errors, types; table, batch and the data
+path behind them: locations, routing, retry, scanning, operations) are the implementation.
+docs/admin.md and docs/data.md are the guides.
 """
 
 from __future__ import annotations
 
 from client.admin import Admin
+from client.batch import Batch
+from client.compaction import RegionCompaction
 from client.connection import Connection
 from client.errors import (
+    BadMutation,
+    CellTooLarge,
+    DataTimeout,
     FamilyExists,
     FamilyNotFound,
+    FilterSyntax,
     InvalidArgument,
     MasterUnavailable,
+    NoSuchFamily,
+    NotACounter,
     NotActiveMaster,
     PermissionDenied,
     ProcedureAborted,
@@ -30,6 +41,10 @@ from client.errors import (
     RegentError,
     RegionInTransition,
     RegionNotFound,
+    RowRefused,
+    RowsFailed,
+    RowTooLong,
+    ScannerNotFound,
     ServerNotFound,
     TableExists,
     TableLocked,
@@ -37,10 +52,12 @@ from client.errors import (
     TableNotEnabled,
     TableNotFound,
     TlsMismatch,
+    TooManyScanners,
     Unauthenticated,
     from_rpc_error,
 )
 from client.procedure import ProcedureHandle
+from client.table import Table
 from client.types import (
     AbortResult,
     ClusterStatus,
@@ -54,14 +71,21 @@ from meta.types import ColumnFamily, TableSettings, TableState
 __all__ = [
     "AbortResult",
     "Admin",
+    "BadMutation",
+    "Batch",
+    "CellTooLarge",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
+    "DataTimeout",
     "FamilyExists",
     "FamilyNotFound",
+    "FilterSyntax",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
+    "NoSuchFamily",
+    "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
     "Procedure",
@@ -71,10 +95,16 @@ __all__ = [
     "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
+    "RegionCompaction",
     "RegionInTransition",
     "RegionLocation",
     "RegionNotFound",
+    "RowRefused",
+    "RowTooLong",
+    "RowsFailed",
+    "ScannerNotFound",
     "ServerNotFound",
+    "Table",
     "TableDescription",
     "TableExists",
     "TableLocked",
@@ -84,6 +114,7 @@ __all__ = [
     "TableSettings",
     "TableState",
     "TlsMismatch",
+    "TooManyScanners",
     "Unauthenticated",
     "from_rpc_error",
 ]

@@ -71,7 +71,7 @@ class Batch:
 
     def _add(self, row: bytes | str, mutations: list[Mutation]) -> None:
         self._mutations.setdefault(as_bytes(row, "a row key"), []).extend(mutations)
-        self._count += max(1, len(mutations))
+        self._count += len(mutations)  # happybase counts mutations, not rows
         if self._batch_size and self._count >= self._batch_size:
             self.send()
 

@@ -38,7 +38,8 @@ below, so a caller catches the same named error whichever side found the problem
     ├── RowsFailed              some rows of a batch were refused (`failed`: row -> RowRefused); the others
     │                           were written
     ├── FilterSyntax            a malformed filter string; the message says where (also a ValueError)
-    └── ScannerNotFound         a scanner expired or was closed (the SDK reopens scans itself)
+    ├── ScannerNotFound         a scanner expired or was closed (the SDK reopens scans itself)
+    └── TooManyScanners         the RegionServer holds as many open scanners as it allows
 
 A procedure that ends FAILED or ROLLED_BACK makes the call that waits for it raise the error its record
 names (TableNotEnabled, say, when the table was disabled by a procedure queued ahead of it), with `proc_id`
@@ -237,6 +238,10 @@ class ScannerNotFound(RegentError):
     """No such scanner on the server: never opened, closed, or expired after 60 s idle."""
 
 
+class TooManyScanners(RegentError):
+    """The RegionServer holds as many open scanners as it allows: finish or close some scans first."""
+
+
 #: The RowError codes of the data path (RowError.code on the wire) -> class.
 ROW_ERRORS: dict[str, type[RowRefused]] = {
     cls.__name__: cls for cls in (RowTooLong, CellTooLarge, NoSuchFamily, NotACounter, BadMutation)
@@ -277,6 +282,7 @@ ERRORS: dict[str, type[RegentError]] = {
         ProcedureAborted,
         FilterSyntax,
         ScannerNotFound,
+        TooManyScanners,
         *ROW_ERRORS.values(),
     )
 }
@@ -383,6 +389,7 @@ __all__ = [
     "TableNotEnabled",
     "TableNotFound",
     "TlsMismatch",
+    "TooManyScanners",
     "Unauthenticated",
     "error_name",
     "from_rpc_error",

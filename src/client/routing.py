@@ -25,9 +25,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
 
-from client.errors import DataTimeout, RegentError, from_rpc_error, status_name
+from client.errors import DataTimeout, RegentError, TableNotEnabled, from_rpc_error, status_name
 from client.locations import CachedRegion, LocationCache, Locations
 from client.retry import Reason, Refusal, apply_refusal, is_transport_failure, pause
+from meta.states import RegionState
+from meta.types import TableState
 from regent.proto import data_pb2, data_pb2_grpc, master_pb2
 
 #: Regions asked for per LocateRegions: the one holding the row and the next ones (HBase prefetches ~10).
@@ -77,6 +79,7 @@ class Grouping:
 
     by_server: dict[str, dict[CachedRegion, list[int]]] = field(default_factory=dict)
     missing: list[int] = field(default_factory=list)
+    cause: str = ""  # why the first missing row is in no region on a server
 
 
 def group_rows(cache: LocationCache, rows: Iterable[tuple[int, bytes]]) -> Grouping:
@@ -184,7 +187,7 @@ class Router:
             return region, ""
         answered = self.locate(table, row, deadline)
         region = cache.find(row)
-        return region, "" if region is not None else _unplaced(answered, row)
+        return region, "" if region is not None else self._unplaced(table, answered, row, deadline)
 
     def region_before(self, table: str, key: bytes, deadline: float) -> tuple[CachedRegion | None, str]:
         """The region holding the keys just below `key` (b"": the table's last region), for reverse scans."""
@@ -197,7 +200,33 @@ class Router:
         row = key if key else b"\xff" * 32767
         answered = self.locate(table, row, deadline, backwards=True)
         region = cache.find_before(key)
-        return region, "" if region is not None else _unplaced(answered, row)
+        return region, "" if region is not None else self._unplaced(table, answered, key, deadline)
+
+    def _unplaced(
+        self, table: str, answered: Sequence[master_pb2.RegionLocation], row: bytes, deadline: float
+    ) -> str:
+        """Why the master's answer placed `row` in no region on a server (a DataTimeout's cause, if it
+        lasts). A region on no server may be in transition, or its table disabled: the master is asked
+        which, and a disabled table raises TableNotEnabled at once rather than at the deadline."""
+        if not answered:
+            return f"the master knows no online region holding row {row!r}"
+        first = answered[0]
+        if region_from_location(first) is not None:
+            return f"the master's answer for row {row!r} named no region holding it"
+        self.refuse_if_disabled(table, deadline)
+        try:
+            state = RegionState(first.state).name
+        except ValueError:
+            state = str(first.state)
+        return f"region {first.info.region_id} is on no server (state {state})"
+
+    def refuse_if_disabled(self, table: str, deadline: float) -> None:
+        """TableNotEnabled if `table` is disabled or being disabled (its rows cannot be served)."""
+        remaining = max(0.001, deadline - time.monotonic())
+        described = self._master_call("DescribeTable", master_pb2.TableRequest(name=table), remaining)
+        state = TableState(described.state)
+        if state in (TableState.DISABLED, TableState.DISABLING):
+            raise TableNotEnabled(f"table {table!r} is {state.name}: enable it to read or write its rows")
 
     # ---- the retry loop ----
 
@@ -212,15 +241,13 @@ class Router:
             if time.monotonic() >= deadline:
                 raise self._timeout(table, op, [pending[i] for i in sorted(pending)], cause)
             grouping = self._group(table, cache, op, pending, deadline)
-            if grouping.missing and not grouping.by_server:
-                cause = self._missing_cause
+            if grouping.missing:
+                cause = grouping.cause or cause
             at_once, cause = self._round(table, cache, op, pending, grouping, results, deadline, cause)
             if pending and not at_once:
                 self.pause(attempt, deadline)
                 attempt += 1
         return [results[i] for i in range(len(items))]
-
-    _missing_cause = "no region on a server holds the rows (being assigned, or the table is disabled)"
 
     def _group(
         self, table: str, cache: LocationCache, op: Operation[I, R], pending: dict[int, I], deadline: float
@@ -231,7 +258,8 @@ class Router:
         while grouping.missing and lookups < len(pending):
             # One lookup per run of missing rows: it caches the region of the first and those after it.
             missing = [(i, op.row(pending[i])) for i in grouping.missing]
-            self.locate(table, missing[0][1], deadline, count=max(PREFETCH, len(missing)))
+            row = missing[0][1]
+            answered = self.locate(table, row, deadline, count=max(PREFETCH, len(missing)))
             lookups += 1
             found = group_rows(cache, missing)
             for server, regions in found.by_server.items():
@@ -240,6 +268,7 @@ class Router:
                     mine.setdefault(region, []).extend(indexes)
             if found.missing and found.missing[0] == grouping.missing[0]:
                 grouping.missing = found.missing
+                grouping.cause = self._unplaced(table, answered, row, deadline)
                 break  # the first missing row is on no server: wait, and look again next round
             grouping.missing = found.missing
         return grouping
@@ -301,13 +330,6 @@ class Router:
             rows=rows,
             cause=cause,
         )
-
-
-def _unplaced(answered: Sequence[master_pb2.RegionLocation], row: bytes) -> str:
-    if not answered:
-        return f"the master knows no region holding row {row!r}"
-    first = answered[0]
-    return f"region {first.info.region_id} is on no server (state {first.state})"
 
 
 def _details(exc: Any) -> str:

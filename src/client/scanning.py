@@ -138,8 +138,10 @@ class Scanner:
         key, inclusive = self._position()
         attempt = 0
         cause = ""
+        # Each step (an open or a page, with every retry it takes) has the call's timeout; a step that
+        # keeps failing runs out of it, whatever the number of reopens.
+        deadline = time.monotonic() + self._timeout
         while True:
-            deadline = time.monotonic() + self._timeout
             region = self._region(key, inclusive, deadline, cause)
             try:
                 response = self._open(region, key, deadline)
@@ -150,13 +152,16 @@ class Scanner:
                         return
                     if not response.more_in_region:
                         break
-                    response = self._next(region, time.monotonic() + self._timeout)
+                    deadline = time.monotonic() + self._timeout
+                    response = self._next(region, deadline)
             except _Restart as restart:
                 cause = restart.cause
                 self._scanner_id = 0
                 self._skip = 0 if self._last_complete else self._last_cells
                 key, inclusive = self._position()
-                self._router.pause(attempt, time.monotonic() + self._timeout)
+                if time.monotonic() >= deadline:
+                    raise self._timeout_error(key, cause) from None
+                self._router.pause(attempt, deadline)
                 attempt += 1
                 continue
             self._scanner_id = 0
@@ -164,6 +169,7 @@ class Scanner:
             if boundary is None:
                 return
             key, inclusive = boundary
+            deadline = time.monotonic() + self._timeout
 
     def _boundary(self, region: CachedRegion) -> tuple[bytes, bool] | None:
         """Where the scan goes on after `region`, or None when it ends there."""

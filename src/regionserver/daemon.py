@@ -251,7 +251,9 @@ class RegionServer:
         """Forget idle scanners even when no scanner call comes to do it."""
         while True:
             await asyncio.sleep(max(0.05, self.scanners.timeout_s / 4))
-            self.scanners.expire()
+            expired = self.scanners.expire()
+            if expired:
+                log.info("scanners_expired", scanners=expired, open=len(self.scanners))
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());

@@ -232,6 +232,11 @@ class Hosting:
                 self.closing.add(region_id)
                 region.store.close(lambda rid=region_id: self.closing.discard(rid))
 
+    def region_loads(self) -> list[tuple[int, int, int]]:
+        """(region id, reads, writes) of every online region: the counters the data RPCs keep, for a
+        heartbeat or a metrics page (one pass, no lock)."""
+        return [(r.region_id, r.reads, r.writes) for r in self.online.values()]
+
     def stop_serving(self) -> int:
         """Drop every region (fenced or declared dead); return how many were served."""
         served = len(self.online)

@@ -54,6 +54,14 @@ class RegionData:
             self._writer.start()
         return self._writer
 
+    def disk_bytes(self) -> int:
+        """Bytes of the store's file on disk (0 before the first write): one stat, no environment opened.
+        LMDB reuses freed pages without shrinking the file, so this is the high-water mark."""
+        try:
+            return (self.store.path / "data.mdb").stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def close(self, on_closed: Callable[[], None] | None = None) -> None:
         """Stop the writer (it commits what it was handed first), then close the environment; call
         `on_closed` once both are done."""
