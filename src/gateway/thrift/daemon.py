@@ -31,6 +31,8 @@ log = structlog.get_logger("thrift")
 
 #: The client certificate the gateway presents by default: client.thrift.crt.
 DEFAULT_USER = "thrift"
+#: The deadline of each Thrift call's work in the cluster, retries included (the SDK's default).
+DEFAULT_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class ThriftConfig:
     max_scanners_per_connection: int = DEFAULT_PER_CONNECTION
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    rpc_timeout_s: float | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive: type | object, port: object) -> None:
@@ -93,6 +97,20 @@ def add_arguments(parser: argparse.ArgumentParser, positive: type | object, port
         help=f"largest Thrift message or frame accepted (default {DEFAULT_MAX_MESSAGE_BYTES})",
     )
     parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds each call may take in the cluster, retries across failovers and region moves "
+        f"included, before it answers IOError (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--rpc-timeout",
+        type=float,
+        default=None,
+        help="seconds one attempt of a call to a RegionServer may take before it is retried "
+        "(default: the SDK's)",
+    )
+    parser.add_argument(
         "--message-timeout",
         type=float,
         default=DEFAULT_MESSAGE_TIMEOUT_S,
@@ -123,6 +141,9 @@ def config_from(args: argparse.Namespace) -> ThriftConfig:
         raise ValueError(
             f"--scanner-timeout must be a positive number of seconds, got {args.scanner_timeout}"
         )
+    for flag, value in (("--timeout", args.timeout), ("--rpc-timeout", args.rpc_timeout)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
     if not args.message_timeout > 0:
         raise ValueError(
             f"--message-timeout must be a positive number of seconds, got {args.message_timeout}"
@@ -148,6 +169,8 @@ def config_from(args: argparse.Namespace) -> ThriftConfig:
         max_scanners_per_connection=args.max_scanners_per_connection,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        timeout_s=args.timeout,
+        rpc_timeout_s=args.rpc_timeout,
     )
 
 
@@ -179,6 +202,8 @@ def run(config: ThriftConfig) -> int:
             certs_dir=str(config.certs_dir) if config.certs_dir else None,
             user=config.user,
             insecure=config.insecure,
+            timeout=config.timeout_s,
+            rpc_timeout=config.rpc_timeout_s,
         )
         ssl_context = _ssl_context(config)
     except (ValueError, OSError, ssl.SSLError) as exc:
