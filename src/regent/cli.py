@@ -231,6 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.add_argument("--callers", type=_positive, default=50, help="concurrent writers (default 50)")
     bstore.add_argument("--cells", type=_positive, default=10, help="cells per written row (default 10)")
     bstore.add_argument("--batch-rows", type=_positive, default=10_000, help="rows of the batched put")
+    bthrift = bench_sub.add_parser(
+        "thrift",
+        help="YCSB A, C, E through happybase + the Thrift gateway vs the SDK's Table, same run, same data",
+    )
+    bthrift.add_argument("--records", type=_positive, default=10_000, help="records loaded (default 10000)")
+    bthrift.add_argument("--servers", type=_positive, default=3, help="RegionServers (default 3)")
+    bthrift.add_argument("--regions", type=_positive, default=6, help="regions of the table (default 6)")
+    bthrift.add_argument("--threads", type=_positive, default=8, help="client threads per path (default 8)")
+    bthrift.add_argument("--ops", type=_positive, default=1000, help="operations per thread (default 1000)")
+    bthrift.add_argument("--workloads", default="A,C,E", help="YCSB workloads to run (default A,C,E)")
+    bthrift.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bthrift.add_argument("--json", action="store_true", help="print only the JSON lines")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -353,6 +365,23 @@ def _run(argv: Sequence[str] | None) -> None:
                         region_store.run(callers=args.callers, cells=args.cells, batch_rows=args.batch_rows)
                     )
                 )
+            elif args.bench == "thrift":
+                from regent.bench import thrift, ycsb
+
+                workloads = tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip())
+                unknown = [w for w in workloads if w not in ycsb.WORKLOADS]
+                if unknown or not workloads:
+                    build_parser().error(f"--workloads: expected some of {', '.join(ycsb.WORKLOADS)}")
+                for line in thrift.run(
+                    records=args.records,
+                    servers=args.servers,
+                    regions=args.regions,
+                    threads=args.threads,
+                    ops=args.ops,
+                    workloads=workloads,
+                    quiet=args.json,
+                ):
+                    print(json.dumps(line), flush=True)
             elif args.bench == "recovery":
                 from regent.bench import recovery
 
