@@ -7,14 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import happybase
 import pytest
 
 from regent import tls
-from tests.cluster import free_port, wait_until
+from tests.cluster import Cluster, Daemons, free_port, wait_until
 from tests.processes import ProcessGroups
-from tests.thrift_gateway import accepts
+from tests.thrift_gateway import accepts, gateway_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -75,3 +76,21 @@ def test_no_thrift_leaves_the_gateway_out(tmp_path: Path) -> None:
     ((name, _, argv),) = [c for c in local.child_commands(plan) if c[1] == "thrift"]
     assert name == "thrift-19999" and argv[argv.index("--master") + 1] == plan.masters
     assert "--certs-dir" in argv
+
+
+def test_the_thrift_example_of_the_readme_runs(daemons: Daemons, tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    (example,) = [b for b in blocks if 'happybase.Connection("127.0.0.1", 9090)' in b]
+    assert "import happybase\n" in example and "regent" not in example.split("#")[0]
+    cluster = Cluster(daemons, tmp_path / "root").start(servers=1)
+    try:
+        gateway = gateway_for(cluster)
+        code = example.replace('"127.0.0.1", 9090', f'"127.0.0.1", {gateway.port}')
+        namespace: dict[str, object] = {"__name__": "readme_thrift"}
+        exec(compile(code, "README.md#thrift", "exec"), namespace)
+        connection: Any = namespace["connection"]
+        assert connection.table("pets").row(b"rex") == {b"cf:kind": b"dog"}
+        connection.close()
+    finally:
+        cluster.close()
