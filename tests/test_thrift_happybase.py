@@ -195,6 +195,22 @@ def test_batches_counters_and_pool(gateway: Gateway) -> None:
         assert conn.table(f"batch_{gateway.transport}_{gateway.protocol}").row(b"b") == {b"cf:1": b"y"}
 
 
+def test_connection_opened_later_and_wal_arguments(gateway: Gateway) -> None:
+    conn = gateway.connect(autoconnect=False, timeout=20000)
+    conn.open()
+    try:
+        table = fresh_table(conn, f"wal_{gateway.transport}_{gateway.protocol}", {"cf": {}})
+        table.put(b"r", {b"cf:a": b"1"}, wal=False)
+        with table.batch(wal=False) as b:
+            b.put(b"s", {b"cf:a": b"2"}, wal=False)
+            b.delete(b"r", wal=False)
+        table.delete(b"s", columns=[b"cf"], wal=False)
+        assert list(table.scan()) == []
+        conn.delete_table(table.name, disable=True)
+    finally:
+        conn.close()
+
+
 def test_table_prefix_names_only_its_own_tables(gateway: Gateway) -> None:
     conn = gateway.connect(table_prefix=f"app_{gateway.protocol}_{gateway.transport}")
     try:
