@@ -33,7 +33,7 @@ UNSUPPORTED: dict[str, str] = {
     "checkAndPut": "checkAndPut is not supported by Regent's Thrift gateway yet",
 }
 #: Failures that are the caller's or the cluster's, expected: answered without a traceback in the log.
-_EXPECTED = (RegentError, BadArgument, Unsupported, TooManyScanners, ValueError, TypeError, LookupError)
+_EXPECTED = (RegentError, BadArgument, Unsupported, TooManyScanners, ValueError, TypeError)
 
 
 class Handler(TableCalls, ReadCalls, WriteCalls, ScannerCalls):

@@ -212,7 +212,8 @@ class ThriftServer:
                 sock.close()
             scanners = self.gateway.scanners.close_owner(number)
             if reason is not None and not self._stopping.is_set():
-                self.dropped_total += 1
+                with self._lock:
+                    self.dropped_total += 1
                 self._throttled.warning(
                     "connection_dropped",
                     peer=_peer(peer),
