@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from client.errors import RowRefused, RowsFailed
 from client.operations import Mutation, RowChange
-from client.table_args import as_bytes, check_timestamp, delete_mutations, put_mutations
+from client.table_args import Data, as_bytes, check_timestamp, delete_mutations, put_mutations
 
 if TYPE_CHECKING:
     from client.table import Table
@@ -59,7 +59,7 @@ class Batch:
         self._mutations: dict[bytes, list[Mutation]] = {}
         self._count = 0
 
-    def put(self, row: bytes | str, data: dict[bytes | str, bytes | str], wal: bool | None = None) -> None:
+    def put(self, row: bytes | str, data: Data, wal: bool | None = None) -> None:
         """Add a put of the columns of `data` to `row` (`wal` is accepted and ignored: writes are durable)."""
         self._add(row, put_mutations(data, self._timestamp))
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from client.errors import RowRefused, row_error
 from client.routing import RegionReply, refusal_from_proto
 from regent.proto import data_pb2
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One version of one column. `timestamp` in milliseconds since the epoch."""
+class Cell(NamedTuple):
+    """One version of one column. `timestamp` in milliseconds since the epoch. (A NamedTuple: a read of
+    many rows builds one per cell, and a tuple is built several times faster than a frozen dataclass.)"""
 
     family: bytes
     qualifier: bytes
@@ -52,10 +52,10 @@ class Kind(enum.IntEnum):
     DELETE_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Mutation:
+class Mutation(NamedTuple):
     """A put of one cell, or a delete (of the row, a family or a column: every version at or below
-    `timestamp`, None meaning now; DELETE_VERSION: exactly the version at `timestamp`)."""
+    `timestamp`, None meaning now; DELETE_VERSION: exactly the version at `timestamp`). A NamedTuple, as
+    Cell: a batched load builds one per cell."""
 
     kind: Kind
     family: bytes = b""
@@ -63,14 +63,18 @@ class Mutation:
     value: bytes = b""
     timestamp: int | None = None
 
-    def to_proto(self) -> data_pb2.Mutation:
-        kind: Any = self.kind.value  # the generated enum's ValueType is an int
-        msg = data_pb2.Mutation(kind=kind, family=self.family, qualifier=self.qualifier)
-        if self.value:
-            msg.value = self.value
-        if self.timestamp is not None:
-            msg.timestamp = self.timestamp
-        return msg
+    def add_to(self, mutations: Any) -> None:
+        """Append this mutation to a repeated Mutation field (built in place: no message copied)."""
+        if self.timestamp is None:
+            mutations.add(kind=self.kind, family=self.family, qualifier=self.qualifier, value=self.value)
+        else:
+            mutations.add(
+                kind=self.kind,
+                family=self.family,
+                qualifier=self.qualifier,
+                value=self.value,
+                timestamp=self.timestamp,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,8 @@ class RowIncrement:
 
 
 def cells_from_proto(row: data_pb2.Row) -> list[Cell]:
-    return [Cell(c.family, c.qualifier, c.timestamp, c.value) for c in row.cells]
+    make = Cell._make
+    return [make((c.family, c.qualifier, c.timestamp, c.value)) for c in row.cells]
 
 
 class GetRows:
@@ -136,18 +141,14 @@ class MutateRows:
         return item.row
 
     def request(self, regions: Sequence[tuple[int, Sequence[RowChange]]]) -> data_pb2.MutateRequest:
-        return data_pb2.MutateRequest(
-            regions=[
-                data_pb2.RegionMutations(
-                    region_id=rid,
-                    rows=[
-                        data_pb2.RowMutation(row=c.row, mutations=[m.to_proto() for m in c.mutations])
-                        for c in changes
-                    ],
-                )
-                for rid, changes in regions
-            ]
-        )
+        request = data_pb2.MutateRequest()
+        for rid, changes in regions:
+            region = request.regions.add(region_id=rid)
+            for change in changes:
+                mutations = region.rows.add(row=change.row).mutations
+                for mutation in change.mutations:
+                    mutation.add_to(mutations)
+        return request
 
     def replies(
         self, request: data_pb2.MutateRequest, response: data_pb2.MutateResponse
@@ -175,17 +176,12 @@ class IncrementRows:
         return item.row
 
     def request(self, regions: Sequence[tuple[int, Sequence[RowIncrement]]]) -> data_pb2.IncrementRequest:
-        return data_pb2.IncrementRequest(
-            regions=[
-                data_pb2.RegionIncrements(
-                    region_id=rid,
-                    rows=[
-                        data_pb2.RowIncrement(row=i.row, columns=i.columns, amounts=i.amounts) for i in incs
-                    ],
-                )
-                for rid, incs in regions
-            ]
-        )
+        request = data_pb2.IncrementRequest()
+        for rid, increments in regions:
+            region = request.regions.add(region_id=rid)
+            for inc in increments:
+                region.rows.add(row=inc.row, columns=inc.columns, amounts=inc.amounts)
+        return request
 
     def replies(
         self, request: data_pb2.IncrementRequest, response: data_pb2.IncrementResponse

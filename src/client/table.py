@@ -26,6 +26,7 @@ from client.operations import Cell, GetRows, IncrementRows, MutateRows, RowChang
 from client.scanning import Scan, Scanner
 from client.table_args import (
     ALL_VERSIONS,
+    Data,
     as_bytes,
     bytes_increment,
     check_columns,
@@ -279,7 +280,7 @@ class Table:
     def put(
         self,
         row: bytes | str,
-        data: dict[bytes | str, bytes | str],
+        data: Data,
         timestamp: int | None = None,
         wal: bool = True,
     ) -> None:

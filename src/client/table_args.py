@@ -14,6 +14,9 @@ from typing import Any
 
 from client.operations import Cell, Kind, Mutation, TimeRange
 
+#: A put's `data`: column -> value (bytes or str each; a Mapping, so that dict[bytes, bytes] is one).
+Data = Mapping[Any, bytes | str]
+
 #: happybase's `cells(versions=None)`: every version (Thrift's i32 maximum).
 ALL_VERSIONS = 2**31 - 1
 #: The largest timestamp the wire carries (uint64); a put or delete timestamp must fit.
@@ -134,6 +137,7 @@ def unique(rows: Sequence[bytes]) -> list[bytes]:
 
 __all__ = [
     "ALL_VERSIONS",
+    "Data",
     "as_bytes",
     "bytes_increment",
     "check_columns",

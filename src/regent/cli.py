@@ -243,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     bthrift.add_argument("--workloads", default="A,C,E", help="YCSB workloads to run (default A,C,E)")
     bthrift.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bthrift.add_argument("--json", action="store_true", help="print only the JSON lines")
+    bdata = bench_sub.add_parser(
+        "data",
+        help="YCSB load and workloads A, B, C, E through the SDK, beside the LMDB and transport floors",
+    )
+    bdata.add_argument("--rows", type=_positive, default=1_000_000, help="records loaded (default 1,000,000)")
+    bdata.add_argument("--regions", type=_positive, default=100)
+    bdata.add_argument("--servers", type=_positive, default=3)
+    bdata.add_argument("--clients", type=_positive, default=4, help="client processes (default 4)")
+    bdata.add_argument("--seconds", type=float, default=15.0, help="each workload's duration (default 15)")
+    bdata.add_argument(
+        "--workloads", default="A,B,C,E", help="comma-separated, of A, B, C, E (default all four)"
+    )
+    bdata.add_argument("--skip-floor", action="store_true", help="do not measure the floors")
+    bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -390,6 +404,25 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
+            elif args.bench == "data":
+                from regent.bench import data, ycsb
+
+                chosen = tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip())
+                unknown = [w for w in chosen if w not in ycsb.WORKLOADS]
+                if unknown or not chosen:
+                    raise SystemExit(
+                        f"regent: error: --workloads: expected some of A, B, C, E, got {args.workloads!r}"
+                    )
+                for line in data.run(
+                    args.rows,
+                    args.regions,
+                    args.servers,
+                    args.clients,
+                    args.seconds,
+                    workloads=chosen,
+                    skip_floor=args.skip_floor,
+                ):
+                    print(json.dumps(line), flush=True)
             elif args.bench == "ddl":
                 from regent.bench import ddl
 
