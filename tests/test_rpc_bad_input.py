@@ -673,6 +673,33 @@ MASTER_CASES: list[tuple[str, str, str, Callable[[Env], Any], grpc.StatusCode, s
         r"a port in 1\.\.65535",
         "InvalidArgument",
     ),
+    (  # found by tests/test_rpc_fuzz.py: the whole name in the message made a trailer gRPC drops
+        "create-huge-table-name",
+        "Master",
+        "CreateTable",
+        lambda e: _create("x" * 100_000),
+        INVALID,
+        r"^table name 'x+\.\.\. \[message cut: \d+ bytes in all\]$",
+        "InvalidArgument",
+    ),
+    (  # found by tests/test_rpc_fuzz.py: answered UNKNOWN, and the master stepped down at its lease's end
+        "startup-huge-host",
+        "RegionServerStatus",
+        "RegionServerStartup",
+        lambda e: _startup("x" * 100_000, 16020, 5),
+        INVALID,
+        r"a host must be a DNS name or an IP address",
+        "InvalidArgument",
+    ),
+    (
+        "startup-host-not-a-name",
+        "RegionServerStatus",
+        "RegionServerStartup",
+        lambda e: _startup("host name", 16020, 5),
+        INVALID,
+        r"a host must be a DNS name or an IP address",
+        "InvalidArgument",
+    ),
 ]
 
 

@@ -79,6 +79,8 @@ MASTER_CALLS: dict[str, set[str]] = {
 RS_CALLS: dict[str, set[str]] = {
     "RegionServerAdmin/ExecuteProcedures": NODE,
     "RegionServerAdmin/GetOnlineRegions": {"node", "admin"},
+    "RegionServerAdmin/DropRegion": ADMIN,
+    "RegionServerAdmin/AdoptRegion": ADMIN,
     **{
         f"RegionData/{m}": LOOKUP
         for m in ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "ScannerNext", "CloseScanner")

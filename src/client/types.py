@@ -6,7 +6,7 @@ see domain types (meta's RegionInfo, ServerName, RegionState) and never a genera
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meta.codec import family_from_proto, region_info_from_proto, server_from_proto, settings_from_proto
 from meta.states import RegionState
@@ -46,7 +46,8 @@ class LiveServer:
 class ClusterStatus:
     """The active master's view of the cluster. `regions_in_transition` is capped by the master (it lists
     at most the first thousand); `regions_by_state` counts all of them. `startup_assignment_ms` is 0 while
-    the startup assignment is still running."""
+    the startup assignment is still running. `repairs_by_cause` counts reconciliation's repairs since the
+    master became active (not_served, served_elsewhere, served_nowhere: docs/failure-model.md)."""
 
     servers: list[LiveServer]
     regions_in_transition: list[RegionLocation]
@@ -55,6 +56,7 @@ class ClusterStatus:
     regions_by_state: dict[str, int]
     active_since_ms: int
     startup_assignment_ms: int
+    repairs_by_cause: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,7 @@ def cluster_status_from_proto(msg: master_pb2.ClusterStatusResponse) -> ClusterS
         regions_by_state=dict(msg.regions_by_state),
         active_since_ms=msg.active_since_ms,
         startup_assignment_ms=msg.startup_assignment_ms,
+        repairs_by_cause=dict(msg.repairs_by_cause),
     )
 
 

@@ -30,6 +30,7 @@ from master.errors import (
 )
 from master.procedures import KINDS, Env, Executor, ProcedureView, ServerCrash
 from master.procedures.executor import RETAIN_S
+from master.reconcile import HeldDigest, Reconciler, Verdict
 from master.regions import RegionNode
 from master.servers import ServerManager
 from meta import ColumnFamily, MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
@@ -41,6 +42,7 @@ log = structlog.get_logger("master")
 
 STARTUP_CHUNK = 5_000  # regions per startup order: small enough to pipeline, large enough to batch
 SLICE = 50_000  # regions handled between two turns of the event loop in long operations (about 50 ms)
+REPAIRS_LOGGED = 100  # region_repaired lines per heartbeat; the rest in one regions_repaired line
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class ActiveMaster:
         self.dispatcher = Dispatcher(
             epoch, self._dispatch_failed, self.servers.is_live, transport, families_of=self._families_of
         )
+        self.reconciler = Reconciler(self.am, epoch)
         self.known_servers = list(known_servers)
         self.active_since_ms = int(time.time() * 1000)
         self.startup_assignment_ms = 0
@@ -147,6 +150,8 @@ class ActiveMaster:
     async def apply(self, effects: Effects, extra: WriteBatch | None = None) -> None:
         """Persist the effects' rows and `extra` (a procedure's step and the other rows it changes) in one
         group-committed batch, then send their orders."""
+        ordered = [*effects.opens, *effects.closes]
+        self.reconciler.changed(ordered)  # their digests are not compared until these orders are out
         if effects.rows or extra is not None:
             batch = (extra or WriteBatch()).put_many("region_state", effects.rows)
             catalog_mod.counter_updates(
@@ -163,6 +168,8 @@ class ActiveMaster:
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
             self.dispatcher.send(server, closes=closes)
+        if ordered:
+            self.reconciler.changed(ordered)
         if not self._startup_done and self._planned.is_set() and self.am.settled():
             self._startup_done = True
             self.startup_assignment_ms = max(1, int((time.monotonic() - self._startup_started) * 1000))
@@ -253,13 +260,16 @@ class ActiveMaster:
     async def server_startup(self, name: ServerName) -> None:
         if name in self.servers.dead:
             raise YouAreDead(f"server {name} was declared dead: stop serving and exit")
+        record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
+        # Built before the registration: a name meta cannot hold must not be live without its record.
+        batch = WriteBatch().put("servers", name.address.encode(), record.SerializeToString())
         try:
             replaced = self.servers.register(name)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        record = meta_pb2.ServerRecord(server=server_to_proto(name), registered_ms=int(time.time() * 1000))
-        await self._persist(WriteBatch().put("servers", name.address.encode(), record.SerializeToString()))
+        await self._persist(batch)
         log.info("server_registered", server=str(name), replaced=[str(s) for s in replaced])
+        self.reconciler.changed([name])
         self._server_arrived.set()
         for old in replaced:
             await self.server_died(old, f"a new incarnation {name} started on its address")
@@ -278,6 +288,7 @@ class ActiveMaster:
         self.servers.expire(server)
         self.servers.dead.add(server)
         self.dispatcher.forget(server)
+        self.reconciler.forget(server)
         crash = ServerCrash.new(self.procedures.env.new_proc_id(), server)
         dead = meta_pb2.ServerRecord(server=server_to_proto(server), dead=True)
         batch = WriteBatch()
@@ -308,13 +319,20 @@ class ActiveMaster:
         """The executor's procedures (unfinished first, then those finished recently), then at most
         `limit` region transitions."""
         views = self.procedures.views()[:limit]
+        repairs = self.reconciler.views()
+        views += repairs[: max(0, limit - len(views))]
+        repaired = {v.proc_id for v in repairs}
         now = time.monotonic()
         for node in self.am.regions_in_transition(max(0, limit - len(views))):
-            views.append(self._region_view(node, now))
+            if node.proc_id not in repaired:
+                views.append(self._region_view(node, now))
         return views
 
     def get_procedure(self, proc_id: int) -> ProcedureView:
         view = self.procedures.get(proc_id)
+        if view is not None:
+            return view
+        view = next((v for v in self.reconciler.views() if v.proc_id == proc_id), None)
         if view is not None:
             return view
         node = next((n for n in self.am.in_transition.values() if n.proc_id == proc_id), None)
@@ -339,9 +357,46 @@ class ActiveMaster:
         await self.apply(self.am.bypass(proc_id))
         log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")
 
-    def heartbeat(self, name: ServerName, region_count: int, requests: int) -> None:
+    async def heartbeat(
+        self,
+        name: ServerName,
+        region_count: int,
+        requests: int,
+        digest: HeldDigest | None = None,
+        held: Sequence[tuple[int, int]] | None = None,
+    ) -> Verdict:
+        """Renew the lease; reconcile what the server holds with meta (master.reconcile) once the takeover
+        is decided, carrying out the repairs."""
         if not self.servers.heartbeat(name, region_count, requests):
             self._not_live(name)
+        server = self.servers.by_address(name.address)
+        assert server is not None
+        if not self._planned.is_set():
+            digest = held = None
+        verdict = self.reconciler.heartbeat(server, digest, held)
+        if verdict.repairs:
+            self._log_repairs(server, verdict)
+            await self.apply(verdict.effects)
+            verdict.token = self.reconciler.token()
+        return verdict
+
+    def _log_repairs(self, server: ServerName, verdict: Verdict) -> None:
+        for repair in verdict.repairs[:REPAIRS_LOGGED]:
+            log.warning(
+                "region_repaired",
+                region=repair.region_id,
+                server=str(server),
+                cause=repair.cause.value,
+                proc_id=repair.proc_id,
+                detail=repair.detail,
+            )
+        if len(verdict.repairs) > REPAIRS_LOGGED:
+            log.warning(
+                "regions_repaired",
+                server=str(server),
+                regions=len(verdict.repairs),
+                not_logged=len(verdict.repairs) - REPAIRS_LOGGED,
+            )
 
     def _not_live(self, name: ServerName) -> None:
         if name in self.servers.dead:
@@ -353,6 +408,7 @@ class ActiveMaster:
     ) -> list[list[tuple[int, str]]]:
         if not self.servers.is_live(name):
             self._not_live(name)
+        self.reconciler.changed([name])  # its digests are not compared until this report is answered
         if not self._planned.is_set():
             # Until the takeover is decided, the master does not know which servers come back: an outcome
             # handled now would place what follows (a move's open, a retry) on whichever came back first.
@@ -367,6 +423,7 @@ class ActiveMaster:
             results.append(rejected)
             effects += batch_effects
         await self.apply(effects)
+        self.reconciler.changed([server])
         if any(results):
             log.warning(
                 "reports_rejected",

@@ -28,6 +28,7 @@ from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
 from meta.codec import ROW_HEAD, ROW_VERSION, server_bytes
+from meta.digest import Digest
 from meta.states import ASSIGNABLE, transition, transition_many
 
 S = RegionState
@@ -107,6 +108,9 @@ class Effects:
         return bool(self.rows or self.opens or self.closes)
 
 
+#: Open sequence numbers a FAILED_OPEN may raise the counter to: far beyond any real count, and far from
+#: the end of uint64, so that a forged number cannot exhaust them.
+MAX_OPEN_SEQ = 2**62
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
 
@@ -137,10 +141,15 @@ class AssignmentManager:
         self.by_state: Counter[RegionState] = Counter()
         self.in_transition: dict[int, RegionNode] = {}
         self.waiting: dict[int, RegionNode] = {}  # to be assigned when a server is available
+        # per server, the digest of the regions meta places OPEN on it (meta.digest; master.reconcile)
+        self.digests: dict[ServerName, Digest] = {}
+        self.stray_closes: dict[int, int] = {}  # procedure id -> region id of reconciliation's close orders
         # C-level passes: a master taking over a million regions spends well under a second here.
         self.by_state.update(n.state for n in regions)
         self.load.update(n.server for n in regions if n.server is not None and n.state in (S.OPEN, S.OPENING))
         self.in_transition.update((n.region_id, n) for n in regions if n.proc_id)
+        for node in [n for n in regions if n.state is S.OPEN and n.server is not None]:
+            self._digest(node).add(node.region_id, node.open_seq_num)
 
     # ---- requests ----
 
@@ -193,6 +202,7 @@ class AssignmentManager:
         self.by_state[S.CLOSING] += len(nodes)
         now, rows = self.clock(), effects.rows
         for node in nodes:
+            self._digest(node).remove(node.region_id, node.open_seq_num)
             self._attach(node, kind)
             node.target = node.server if kind is TransitKind.REOPEN else None
             self._stamp(node, now)
@@ -214,6 +224,8 @@ class AssignmentManager:
                 raise RegionInTransition(f"region {node.region_id} is under procedure {node.proc_id}")
             self.waiting.pop(node.region_id, None)
             self.by_state[node.state] -= 1
+            if node.state is S.OPEN and node.server is not None:
+                self._digest(node).remove(node.region_id, node.open_seq_num)
             if node.server is not None and node.state in (S.OPEN, S.OPENING) and self.load[node.server] > 0:
                 self.load[node.server] -= 1
         self.regions.remove(nodes)
@@ -323,6 +335,7 @@ class AssignmentManager:
             if node.server is server and node.state in (S.OPEN, S.OPENING, S.CLOSING):
                 self._recover(node, effects, to_assign)
         self.load.pop(server, None)
+        self.digests.pop(server, None)
         effects += self.assign_all(to_assign)
         return effects
 
@@ -402,6 +415,39 @@ class AssignmentManager:
         self._detach(node)
         effects.rows.append(node.row())
         return effects
+
+    # ---- repairs (master.reconcile decides which) ----
+
+    def reassign_lost(self, nodes: Sequence[RegionNode]) -> Effects:
+        """Idle OPEN regions that their (live) server does not serve: recovered as after that server's crash
+        (ABNORMALLY_CLOSED, then assigned again, retaining the server if it is the best place; CLOSED if
+        their table is not enabled). Each gets a new assign procedure."""
+        effects = Effects()
+        to_assign: list[RegionNode] = []
+        for node in nodes:
+            if node.proc_id or node.state is not S.OPEN or node.server is None:
+                raise RegionInTransition(f"region {node.region_id} is not idle and OPEN: {node!r}")
+            if self.load[node.server] > 0:
+                self.load[node.server] -= 1  # no longer open there; node.server stays as its last location
+            self._recover(node, effects, to_assign)
+        effects += self.assign_all(to_assign)
+        return effects
+
+    def close_strays(self, server: ServerName, region_ids: Sequence[int]) -> tuple[list[int], Effects]:
+        """Close orders for regions `server` serves where meta does not place them: each with a new procedure
+        id, attached to no region (meta has the region elsewhere, or nowhere), its CLOSED report taken
+        without effect. Return the procedure ids and the effects."""
+        effects = Effects()
+        orders = effects.closes.setdefault(server, CloseOrders())
+        proc_ids = []
+        for region_id in region_ids:
+            proc_id = self.next_proc_id
+            self.next_proc_id += 1
+            orders.region_ids.append(region_id)
+            orders.proc_ids.append(proc_id)
+            self.stray_closes[proc_id] = region_id
+            proc_ids.append(proc_id)
+        return proc_ids, effects
 
     def assign_waiting(self) -> Effects:
         """Assign the regions that were waiting for a server, if one is live now."""
@@ -485,6 +531,12 @@ class AssignmentManager:
             )
         self.by_state[opening] -= len(matched)
         self.by_state[opened_state] += len(matched)
+        if matched:  # now OPEN on `server`: into its digest, by C-level sums over the columns
+            digest = self.digests.setdefault(server, Digest())
+            if others:
+                digest.add_batch([n.region_id for n in matched], [n.open_seq_num for n in matched])
+            else:
+                digest.add_batch(region_ids, seqs)
         if others:
             self._report_each(server, OPENED, others, region_ids, proc_ids, seqs, rejected, effects)
 
@@ -499,9 +551,12 @@ class AssignmentManager:
         rejected: list[tuple[int, str]],
         effects: Effects,
     ) -> None:
-        get = self.regions.get
+        get, strays = self.regions.get, self.stray_closes
         for i in indexes:
             region_id, proc_id, seq = region_ids[i], proc_ids[i], seqs[i]
+            if code == CLOSED and strays and strays.get(proc_id) == region_id:
+                del strays[proc_id]  # a repair's close order, carried out
+                continue
             node = get(region_id)
             if node is None:
                 rejected.append((i, f"region {region_id} is unknown"))
@@ -530,6 +585,10 @@ class AssignmentManager:
                 if node.state is not S.OPENING:
                     rejected.append((i, f"region {region_id} is {node.state.name}, not OPENING"))
                     continue
+                if self.next_open_seq_num <= seq < MAX_OPEN_SEQ:
+                    # fenced by an open this master never gave (a forged order; meta restored from a
+                    # backup): the retry must be newer still, or every retry is fenced again
+                    self.next_open_seq_num = seq + 1
                 self._retry_open(node, effects)
             elif code == CLOSED:
                 if node.state is not S.CLOSING:
@@ -624,6 +683,16 @@ class AssignmentManager:
         transition(node, state)
         self.by_state[previous] -= 1
         self.by_state[state] += 1
+        if node.server is not None and (previous is S.OPEN or state is S.OPEN):
+            digest = self._digest(node)
+            (digest.remove if previous is S.OPEN else digest.add)(node.region_id, node.open_seq_num)
+
+    def _digest(self, node: RegionNode) -> Digest:
+        assert node.server is not None
+        digest = self.digests.get(node.server)
+        if digest is None:
+            digest = self.digests[node.server] = Digest()
+        return digest
 
     def _set_server(self, node: RegionNode, server: ServerName | None) -> None:
         if node.server is not None and self.load[node.server] > 0:

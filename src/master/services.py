@@ -37,6 +37,7 @@ from master.errors import (
     YouAreDead,
 )
 from master.procedures import ProcedureView
+from master.reconcile import HeldDigest
 from master.regions import RegionNode
 from meta import ColumnFamily, MetaWriteError, ServerName, TableDescriptor
 from meta.codec import (
@@ -47,8 +48,9 @@ from meta.codec import (
     settings_from_proto,
     settings_to_proto,
 )
-from meta.types import validate_name, validate_table_name
+from meta.types import validate_host, validate_name, validate_table_name
 from regent.proto import common_pb2, master_pb2, master_pb2_grpc
+from regent.status import clip
 
 if TYPE_CHECKING:
     from master.daemon import Master
@@ -103,7 +105,7 @@ async def _abort(
     trailers: tuple[tuple[str, str], ...] = (),
 ) -> None:
     context.set_trailing_metadata((("regent-error", name), *trailers))
-    await context.abort(code, message)
+    await context.abort(code, clip(message))
 
 
 def _active(master: Master) -> ActiveMaster:
@@ -120,8 +122,12 @@ def _server(msg: Any, what: str = "server") -> ServerName:
     if not msg.host or not 0 < msg.port < 65536 or msg.startcode <= 0:
         raise InvalidArgument(
             f"{what} must have a host, a port in 1..65535 and a positive startcode, got "
-            f"{msg.host!r}:{msg.port}:{msg.startcode}"
+            f"{msg.host[:80]!r}:{msg.port}:{msg.startcode}"
         )
+    try:
+        validate_host(msg.host)
+    except ValueError as exc:
+        raise InvalidArgument(f"{what}: {exc}") from None
     return ServerName(msg.host, msg.port, msg.startcode)
 
 
@@ -161,8 +167,24 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
         self, request: master_pb2.RegionServerReportRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.RegionServerReportResponse:
         active = _active(self._master)
-        active.heartbeat(_server(request.server), request.load.region_count, request.load.requests)
-        return master_pb2.RegionServerReportResponse(master_epoch=active.epoch)
+        name = _server(request.server)
+        digest = held = None
+        if request.HasField("digest"):
+            d = request.digest
+            digest = HeldDigest(d.count, d.hash, d.master_epoch, d.token)
+        if request.HasField("regions"):
+            ids, seqs = request.regions.region_ids, request.regions.open_seq_nums
+            if len(ids) != len(seqs):
+                raise InvalidArgument(
+                    f"server {name}: held regions need one open sequence number per region, got "
+                    f"{len(ids)} regions and {len(seqs)} numbers"
+                )
+            held = list(zip(ids, seqs, strict=True))
+        load = request.load
+        verdict = await active.heartbeat(name, load.region_count, load.requests, digest, held)
+        return master_pb2.RegionServerReportResponse(
+            master_epoch=active.epoch, token=verdict.token, send_regions=verdict.send_regions
+        )
 
     @rpc
     async def ReportRegionStateTransition(
@@ -421,6 +443,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
             regions_by_state={s.name: c for s, c in active.am.by_state.items() if c},
             active_since_ms=active.active_since_ms,
             startup_assignment_ms=active.startup_assignment_ms,
+            repairs_by_cause=dict(active.reconciler.counts),
         )
 
     @rpc

@@ -39,6 +39,21 @@ class TransitKind(enum.IntEnum):
     REOPEN = 4  # close and open again, on the same server where it is live (a table's new descriptor)
 
 
+MAX_HOST = 253  # a DNS name's longest
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]%")
+
+
+def validate_host(host: str) -> None:
+    """Raise ValueError unless `host` can be a RegionServer's host: a DNS name or an IP address, 1..253
+    ASCII characters. It ends up in meta keys (limited to 511 bytes) and in channel targets."""
+    if not 0 < len(host) <= MAX_HOST or not _HOST_CHARS.issuperset(host):
+        shown = repr(host) if len(host) <= 80 else f"{host[:80]!r}... ({len(host)} characters)"
+        raise ValueError(
+            f"a host must be a DNS name or an IP address (1..{MAX_HOST} characters of letters, digits and "
+            f". - _ : [ ] %), got {shown}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ServerName:
     """One incarnation of a RegionServer. `host:port:startcode` is unique per incarnation."""

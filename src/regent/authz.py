@@ -23,6 +23,7 @@ import grpc
 import structlog
 
 from regent import tls
+from regent.status import clip
 
 log = structlog.get_logger("authz")
 
@@ -78,7 +79,7 @@ def check(policy: Mapping[str, Rule], method: str, peer: tls.Identity | None, re
             return Refusal(
                 grpc.StatusCode.PERMISSION_DENIED,
                 "PermissionDenied",
-                f"{short} claims host {host!r} but the caller's node certificate is for "
+                f"{short} claims host {clip(repr(host), 200)} but the caller's node certificate is for "
                 f"{', '.join(peer.names) or 'no host'}",
             )
     return None

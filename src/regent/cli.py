@@ -245,18 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
     bthrift.add_argument("--json", action="store_true", help="print only the JSON lines")
     bdata = bench_sub.add_parser(
         "data",
-        help="YCSB load and workloads A, B, C, E through the SDK, beside the LMDB and transport floors",
+        help="YCSB's load and workloads A, B, C, E through the SDK, with an LMDB and a transport floor",
     )
-    bdata.add_argument("--rows", type=_positive, default=1_000_000, help="records loaded (default 1,000,000)")
+    bdata.add_argument("--records", type=_positive, default=1_000_000, help="rows loaded (default 1,000,000)")
     bdata.add_argument("--regions", type=_positive, default=100)
     bdata.add_argument("--servers", type=_positive, default=3)
     bdata.add_argument("--clients", type=_positive, default=4, help="client processes (default 4)")
-    bdata.add_argument("--seconds", type=float, default=15.0, help="each workload's duration (default 15)")
+    bdata.add_argument("--threads", type=_positive, default=4, help="threads per client process (default 4)")
     bdata.add_argument(
-        "--workloads", default="A,B,C,E", help="comma-separated, of A, B, C, E (default all four)"
+        "--ops", type=_positive, default=100_000, help="operations per workload (default 100,000)"
     )
-    bdata.add_argument("--skip-floor", action="store_true", help="do not measure the floors")
+    bdata.add_argument(
+        "--workloads", default="A,B,C,E", help="comma-separated YCSB workloads (default A,B,C,E)"
+    )
     bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bdata.add_argument("--json", action="store_true", help="print only the JSON lines (no progress)")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -396,6 +399,20 @@ def _run(argv: Sequence[str] | None) -> None:
                     quiet=args.json,
                 ):
                     print(json.dumps(line), flush=True)
+            elif args.bench == "data":
+                from regent.bench import data
+
+                for line in data.run(
+                    records=args.records,
+                    regions=args.regions,
+                    servers=args.servers,
+                    processes=args.clients,
+                    threads=args.threads,
+                    ops=args.ops,
+                    workloads=tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip()),
+                    quiet=args.json,
+                ):
+                    print(json.dumps(line), flush=True)
             elif args.bench == "recovery":
                 from regent.bench import recovery
 
@@ -404,25 +421,6 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
-            elif args.bench == "data":
-                from regent.bench import data, ycsb
-
-                chosen = tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip())
-                unknown = [w for w in chosen if w not in ycsb.WORKLOADS]
-                if unknown or not chosen:
-                    raise SystemExit(
-                        f"regent: error: --workloads: expected some of A, B, C, E, got {args.workloads!r}"
-                    )
-                for line in data.run(
-                    args.rows,
-                    args.regions,
-                    args.servers,
-                    args.clients,
-                    args.seconds,
-                    workloads=chosen,
-                    skip_floor=args.skip_floor,
-                ):
-                    print(json.dumps(line), flush=True)
             elif args.bench == "ddl":
                 from regent.bench import ddl
 

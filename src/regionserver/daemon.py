@@ -29,11 +29,12 @@ from regent.proto import (
     regionserver_pb2,
     regionserver_pb2_grpc,
 )
+from regent.status import clip
 from regent.transport import INSECURE, Transport, announce_transport
 from regionserver.access import POLICY
 from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data_service import RegionDataService
-from regionserver.hosting import Hosting
+from regionserver.hosting import HostedRegion, Hosting
 from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
 from regionserver.store import Stores, regions_with_store
 
@@ -43,6 +44,9 @@ log = structlog.get_logger("regionserver")
 PROBE_TIMEOUT_S = 1.0
 REPORT_LIMIT = 20_000  # outcomes per report: the master handles one in about 30 ms
 MAX_ORDERS = 200_000  # orders per ExecuteProcedures
+#: With "1" in a RegionServer's environment, its admin service takes the test hooks DropRegion and
+#: AdoptRegion (regionserver.proto): what it holds changes behind the master's back (reconciliation tests).
+TEST_HOOKS_ENV = "REGENT_TEST_HOOKS"
 
 
 class RegionServerStartError(Exception):
@@ -174,6 +178,7 @@ class RegionServer:
         self.lease_until = float("inf")  # monotonic: past it, this server must not serve anything
         self.registered = asyncio.Event()
         self.work = asyncio.Event()
+        self.token = (0, 0)  # (master epoch, token) of the last heartbeat answer: goes with the digest
 
     # ---- orders from the master ----
 
@@ -381,17 +386,36 @@ class RegionServer:
                 raise
 
     async def heartbeats(self) -> None:
+        """Every interval, a heartbeat with the region digest; the full list at once when the master asks
+        for it (master.reconcile), then the interval again whatever it answers."""
+        with_regions = False
         while True:
-            load = master_pb2.ServerLoad(
-                region_count=len(self.hosting.online), requests=self.hosting.requests
-            )
             sent_at = time.monotonic()
-            await self._call(
-                "RegionServerReport",
-                master_pb2.RegionServerReportRequest(server=self._proto_name(), load=load),
-            )
+            response = await self._call("RegionServerReport", self._heartbeat(with_regions))
             self._renewed(sent_at)
-            await asyncio.sleep(self.heartbeat_s)
+            assert isinstance(response, master_pb2.RegionServerReportResponse)
+            self.token = (response.master_epoch, response.token)
+            with_regions = response.send_regions and not with_regions
+            if not with_regions:
+                await asyncio.sleep(self.heartbeat_s)
+
+    def _heartbeat(self, with_regions: bool) -> master_pb2.RegionServerReportRequest:
+        hosting = self.hosting
+        request = master_pb2.RegionServerReportRequest(
+            server=self._proto_name(),
+            load=master_pb2.ServerLoad(region_count=len(hosting.online), requests=hosting.requests),
+            digest=master_pb2.RegionDigest(
+                count=hosting.digest.count,
+                hash=hosting.digest.hash,
+                master_epoch=self.token[0],
+                token=self.token[1],
+            ),
+        )
+        if with_regions:
+            held = hosting.held()
+            request.regions.region_ids.extend(rid for rid, _ in held)
+            request.regions.open_seq_nums.extend(seq for _, seq in held)
+        return request
 
     async def reports(self) -> None:
         """Send outcomes as they come, many per call; one report in flight at a time."""
@@ -453,7 +477,7 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
             accepted, duplicates = self._server.execute(request)
         except OrderRefused as exc:
             context.set_trailing_metadata((("regent-error", "OrderRefused"),))
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, clip(str(exc)))
         return regionserver_pb2.ExecuteProceduresResponse(accepted=accepted, duplicates=duplicates)
 
     async def GetOnlineRegions(
@@ -464,6 +488,41 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
         return regionserver_pb2.GetOnlineRegionsResponse(
             region_ids=list(online), open_seq_nums=[r.open_seq_num for r in online.values()]
         )
+
+    async def _test_hooks(self, context: grpc.aio.ServicerContext, what: str) -> None:
+        if os.environ.get(TEST_HOOKS_ENV) != "1":
+            context.set_trailing_metadata((("regent-error", "OrderRefused"),))
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{what} is a test hook: the RegionServer takes it only with {TEST_HOOKS_ENV}=1 in its "
+                "environment",
+            )
+
+    async def DropRegion(
+        self, request: regionserver_pb2.DropRegionRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.DropRegionResponse:
+        await self._test_hooks(context, "DropRegion")
+        hosting = self._server.hosting
+        held = request.region_id in hosting.online or request.region_id in hosting.opening
+        hosting.drop(request.region_id)
+        log.warning("test_hook_region_dropped", region=request.region_id, held=held)
+        return regionserver_pb2.DropRegionResponse(dropped=held)
+
+    async def AdoptRegion(
+        self, request: regionserver_pb2.AdoptRegionRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.AdoptRegionResponse:
+        await self._test_hooks(context, "AdoptRegion")
+        try:
+            validate_table_name(request.table)
+        except ValueError as exc:
+            context.set_trailing_metadata((("regent-error", "OrderRefused"),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, clip(f"AdoptRegion: {exc}"))
+        region = HostedRegion(
+            request.region_id, request.table, request.start_key, request.end_key, request.open_seq_num, 0
+        )
+        self._server.hosting.adopt(region)  # no store is claimed: a test region holds no data
+        log.warning("test_hook_region_adopted", region=request.region_id, open_seq_num=request.open_seq_num)
+        return regionserver_pb2.AdoptRegionResponse()
 
 
 async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:

@@ -4,6 +4,9 @@ A region is served (in `online`) only after the master accepted its OPENED repor
 procedure id and open sequence number: a procedure that retries an open on this server sends a new open
 sequence number, and that is a new order, not a duplicate. No I/O here: regionserver.daemon moves orders in
 and reports out.
+
+`digest` is the (count, hash) of every (region id, open sequence number) held, opening or online
+(meta.digest), updated on each open and close, never recomputed: each heartbeat carries it (master.reconcile).
 """
 
 from __future__ import annotations
@@ -14,9 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta import ServerName
+from meta import digest as digest_mod
+from meta.digest import Digest
 from meta.types import ColumnFamily
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFailed:
+    """Why an open failed. `fenced_by`: the open sequence number of a newer open that owns the region's
+    store (0 if that is not why). It is what the FAILED_OPEN report carries as the open's number, so that
+    the master's next open of the region is newer still (master.assignment)."""
+
+    reason: str
+    fenced_by: int = 0
 
 
 @dataclass(slots=True)
@@ -104,6 +119,7 @@ class Hosting:
         self.procs: set[tuple[int, int]] = set()
         self.outbox = Outbox()
         self.requests = 0
+        self.digest = Digest()
         self.moved = MovedRegions()
         self.closing: set[int] = set()  # dropped, their store still finishing its last writes
 
@@ -116,13 +132,14 @@ class Hosting:
         start_keys: Sequence[bytes],
         end_keys: Sequence[bytes],
         with_store: Collection[int] = (),
-        opener: Callable[[HostedRegion], str | None] | None = None,
+        opener: Callable[[HostedRegion], OpenFailed | None] | None = None,
         families: Mapping[bytes, ColumnFamily] | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 
         A region that never held data has no store and opening it costs nothing; one in `with_store` is
-        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN).
+        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN, with the number
+        of the newer open that fenced it, if that is why).
         """
         accepted = duplicates = 0
         procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
@@ -130,6 +147,7 @@ class Hosting:
         opened_ids: list[int] = []
         opened_procs: list[int] = []
         opened_seqs: list[int] = []
+        again: list[tuple[int, int]] = []  # opens already held, reported again: not new in the digest
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
             order = (proc, seq)
             if order in procs:
@@ -143,14 +161,23 @@ class Hosting:
             accepted += 1
             if current is None or current.open_seq_num != seq:
                 region = HostedRegion(rid, table, start, end, seq, proc, families or {})
-                if opener is not None and rid in with_store and opener(region) is not None:
-                    add(FAILED_OPEN, rid, proc, seq)
+                failed = opener(region) if opener is not None and rid in with_store else None
+                if failed is not None:  # not kept for de-duplication: its report may carry another number
+                    procs.discard(order)
+                    add(FAILED_OPEN, rid, proc, max(seq, failed.fenced_by))
                     continue
+                superseded = opening.get(rid)
+                if superseded is not None:
+                    self.digest.remove(rid, superseded.open_seq_num)
                 opening[rid] = region
-            # else: already open under this very open: reported again
+            else:  # already open under this very open: reported again
+                again.append((rid, seq))
             opened_ids.append(rid)
             opened_procs.append(proc)
             opened_seqs.append(seq)
+        self.digest.add_batch(opened_ids, opened_seqs)
+        for rid, seq in again:
+            self.digest.remove(rid, seq)
         box = self.outbox
         box.region_ids[OPENED] += opened_ids
         box.proc_ids[OPENED] += opened_procs
@@ -219,6 +246,9 @@ class Hosting:
                     closed.append(rid)
                 else:
                     del self.opening[rid]
+                    older = self.online.get(rid)
+                    if older is not None:  # an older open of it, reopened here: the new one replaces it
+                        self.digest.remove(rid, older.open_seq_num)
                     self.online[rid] = region
                     self.moved.forget(rid)
         return closed
@@ -228,7 +258,10 @@ class Hosting:
         meanwhile the region is `closing`)."""
         for regions in (self.online, self.opening):
             region = regions.pop(region_id, None)
-            if region is not None and region.store is not None:
+            if region is None:
+                continue
+            self.digest.remove(region_id, region.open_seq_num)
+            if region.store is not None:
                 self.closing.add(region_id)
                 region.store.close(lambda rid=region_id: self.closing.discard(rid))
 
@@ -236,6 +269,21 @@ class Hosting:
         """(region id, reads, writes) of every online region: the counters the data RPCs keep, for a
         heartbeat or a metrics page (one pass, no lock)."""
         return [(r.region_id, r.reads, r.writes) for r in self.online.values()]
+
+    def adopt(self, region: HostedRegion) -> None:
+        """Serve a region without any order (the test hook AdoptRegion: a region opened behind the master's
+        back, for the reconciliation tests)."""
+        self.drop(region.region_id)
+        self.online[region.region_id] = region
+        self.digest.add(region.region_id, region.open_seq_num)
+
+    def held(self) -> list[tuple[int, int]]:
+        """Every (region id, open sequence number) held, opening or online: what `digest` sums up."""
+        return [(r.region_id, r.open_seq_num) for r in (*self.opening.values(), *self.online.values())]
+
+    def check_digest(self) -> bool:
+        """Whether the running digest equals one computed afresh (the tests' invariant)."""
+        return digest_mod.of(self.held()) == self.digest.value()
 
     def stop_serving(self) -> int:
         """Drop every region (fenced or declared dead); return how many were served."""

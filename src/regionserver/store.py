@@ -22,7 +22,7 @@ from meta import ServerName
 from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter
 from regionserver.data.environments import MAP_SIZE, Claim, region_dir, regions_with_store
 from regionserver.data.errors import Fenced, StoreError
-from regionserver.hosting import HostedRegion
+from regionserver.hosting import HostedRegion, OpenFailed
 
 log = structlog.get_logger("regionserver.store")
 
@@ -103,16 +103,21 @@ class Stores:
             max_cell_bytes=self.max_cell_bytes,
         )
 
-    def claim_existing(self, region: HostedRegion) -> str | None:
+    def claim_existing(self, region: HostedRegion) -> OpenFailed | None:
         """At the open of a region that has a store: claim it now. None on success, else why the open
-        failed (a newer open owns it, or it cannot be opened)."""
+        failed (a newer open owns it: with its number; or it cannot be opened)."""
         store = self._store(region)
         try:
             if not store.claim_existing():
                 raise StoreError(f"region store {store.path} does not exist")
+        except Fenced as exc:
+            store.close()
+            log.warning("open_fenced", region=region.region_id, reason=str(exc))
+            return OpenFailed(str(exc), exc.owner_seq)
         except StoreError as exc:
             store.close()
-            return str(exc)
+            log.warning("open_failed", region=region.region_id, reason=str(exc))
+            return OpenFailed(str(exc))
         region.store = RegionData(store)
         return None
 

@@ -1,52 +1,323 @@
-"""`regent bench data`: YCSB's load and core workloads A, B, C and E through the SDK against a real cluster,
-beside their two floors (regent/bench/data_floor.py), one JSON line each.
+"""`regent bench data`: YCSB's load and core workloads A, B, C and E against a real cluster, and two floors.
 
-A master and K RegionServers start on a fresh ROOTDIR (mutual TLS unless --insecure); a table of R regions
-split evenly over YCSB's key space is loaded with N records (10 fields of 100 bytes) by C client processes
-in batches of 1,000 rows; then each workload runs for S seconds from C client processes, each with its own
-connection, zipfian keys and one operation at a time (YCSB's threads). The same operations then run on the
-transport floor (a gRPC server that does nothing, same request and reply sizes, same client processes) and
-on the LMDB floor (one process, straight on LMDB). Figures: ops/s in all, p50 and p99 latency in ms.
+1. A master and K RegionServers start on a fresh ROOTDIR (mutual TLS unless --insecure); table `usertable`
+   is created with one family and R regions split so that each gets an equal share of the records.
+2. Load: N records (10 fields of 100 bytes) from P client processes, in batched puts through the SDK's
+   `Table.batch()`; printed as `{"workload": "load", "cells_per_s": ...}`.
+3. Each workload from P client processes with T threads each, closed loop (one operation in flight per
+   thread), zipfian keys (regent.bench.ycsb), through the SDK's `Table`: ops/s and p50/p99 latency.
+4. The floors of each workload (regent.bench.data_floor), in the same run: the same operations straight on
+   LMDB in one process, and the same requests and replies through gRPC to a server that does nothing.
+
+One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
+"floor_ops_per_s", "transport_floor_ops_per_s", ...}.
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
+import queue
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import regent
-from regent.bench import data_floor, security, ycsb
+from regent.bench import security, ycsb
 from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
+from regent.bench.data_floor import LmdbFloor, TransportClient
+from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
 
 TABLE = "usertable"
-LOAD_BATCH_ROWS = 1000
+LOAD_BATCH = 1000  # records per batched put of the load
+
+
+class Client(Protocol):
+    """What a bench thread calls: the SDK's Table (ClusterClient) or the transport floor's raw stub."""
+
+    def read(self, row: bytes) -> Any: ...
+    def update(self, row: bytes, column: bytes, value: bytes) -> Any: ...
+    def insert(self, row: bytes, data: dict[bytes, bytes]) -> Any: ...
+    def scan(self, row: bytes, length: int) -> Any: ...
+    def load(self, rows: list[tuple[bytes, dict[bytes, bytes]]]) -> Any: ...
+    def close(self) -> None: ...
+
+
+class ClusterClient:
+    """The operations through the SDK, as an application makes them (happybase's calls)."""
+
+    def __init__(self, masters: str, options: dict[str, Any]) -> None:
+        import regent
+
+        self.connection = regent.connect(masters, **options)
+        self.table = self.connection.table(TABLE)
+
+    def read(self, row: bytes) -> Any:
+        return self.table.row(row)
+
+    def update(self, row: bytes, column: bytes, value: bytes) -> None:
+        self.table.put(row, {column: value})
+
+    def insert(self, row: bytes, data: dict[bytes, bytes]) -> None:
+        self.table.put(row, data)
+
+    def scan(self, row: bytes, length: int) -> int:
+        return sum(1 for _ in self.table.scan(row_start=row, limit=length, batch_size=length))
+
+    def load(self, rows: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        with self.table.batch() as batch:
+            for row, data in rows:
+                batch.put(row, data)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where client processes send their operations (picklable: it crosses to spawned processes)."""
+
+    kind: str  # "cluster" or "transport"
+    address: str
+    insecure: bool
+    certs_dir: str | None
+
+    def client(self) -> Client:
+        security.use_insecure(self.insecure)
+        if self.certs_dir is not None:
+            security._state["certs_dir"] = Path(self.certs_dir)
+        if self.kind == "cluster":
+            return ClusterClient(self.address, security.connect_options())
+        return TransportClient(self.address, security.transport("admin"))
+
+
+@dataclass(frozen=True)
+class Job:
+    target: Target
+    workload: str  # a key of ycsb.WORKLOADS, or "load"
+    records: int
+    ops_per_thread: int
+    threads: int
+    process: int
+    processes: int
+    seed: int
+
+
+def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable[[], list[float]]:
+    """A thread's closed loop: the latencies (ms) of its operations."""
+    index = job.process * job.threads + thread
+    stride = job.processes * job.threads
+    stream = ycsb.Stream(
+        ycsb.WORKLOADS[job.workload],
+        job.records,
+        job.seed * 1000 + index,
+        next_insert=job.records + index,
+        stride=stride,
+    )
+    filler = {c: value for c in ycsb.COLUMNS}
+
+    def loop() -> list[float]:
+        latencies = []
+        clock = time.perf_counter
+        for _ in range(job.ops_per_thread):
+            op = stream.next()
+            started = clock()
+            if op.kind == "read":
+                client.read(op.row)
+            elif op.kind == "update":
+                client.update(op.row, ycsb.COLUMNS[op.field], value)
+            elif op.kind == "scan":
+                client.scan(op.row, op.length)
+            else:
+                client.insert(op.row, filler)
+            latencies.append((clock() - started) * 1000)
+        return latencies
+
+    return loop
+
+
+def _load_loop(job: Job, thread: int, client: Client) -> Callable[[], list[float]]:
+    """A thread's share of the load: records i with i % (all threads) == its index, in batches."""
+    index = job.process * job.threads + thread
+    stride = job.processes * job.threads
+    rng = random.Random(job.seed * 1000 + index)
+
+    def loop() -> list[float]:
+        latencies = []
+        mine = range(index, job.records, stride)
+        for start in range(0, len(mine), LOAD_BATCH):
+            rows = [(ycsb.key(i), ycsb.record(rng)) for i in mine[start : start + LOAD_BATCH]]
+            started = time.perf_counter()
+            client.load(rows)
+            latencies.append((time.perf_counter() - started) * 1000)
+        return latencies
+
+    return loop
+
+
+def _process(job: Job, ready: Any, go: Any, results: Any) -> None:
+    """One client process: `threads` clients, started together when the parent says go."""
+    try:
+        clients = [job.target.client() for _ in range(job.threads)]
+        value = random.Random(job.seed).randbytes(ycsb.FIELD_BYTES)
+        loops = [
+            _load_loop(job, t, c) if job.workload == "load" else _thread_ops(job, t, c, value)
+            for t, c in enumerate(clients)
+        ]
+        if job.workload != "load":  # a first call per client: connections and location caches warm
+            for c in clients:
+                c.read(ycsb.key(0))
+        out: list[list[float]] = [[] for _ in loops]
+        errors: list[BaseException] = []
+
+        def run(i: int) -> None:
+            try:
+                out[i] = loops[i]()
+            except BaseException as exc:  # reported to the parent
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(loops))]
+        ready.put(job.process)
+        go.wait()
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ended = time.monotonic()
+        for c in clients:
+            c.close()
+        if errors:
+            results.put(("error", job.process, repr(errors[0])))
+        else:
+            results.put(("ok", started, ended, [x for lat in out for x in lat]))
+    except BaseException as exc:
+        results.put(("error", job.process, repr(exc)))
+
+
+@dataclass
+class Measured:
+    ops: int
+    seconds: float
+    latencies: list[float]
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "ops_per_s": round(self.ops / self.seconds) if self.seconds else 0,
+            "p50_ms": round(ycsb.percentile(ordered, 0.50), 3),
+            "p99_ms": round(ycsb.percentile(ordered, 0.99), 3),
+        }
+
+
+def run_clients(
+    target: Target, workload: str, records: int, ops: int, processes: int, threads: int, seed: int
+) -> Measured:
+    """`ops` operations of `workload` from `processes` spawned processes of `threads` threads each."""
+    context = multiprocessing.get_context("spawn")
+    ready, results, go = context.Queue(), context.Queue(), context.Event()
+    per_thread = max(1, ops // (processes * threads))
+    jobs = [Job(target, workload, records, per_thread, threads, p, processes, seed) for p in range(processes)]
+    children = [context.Process(target=_process, args=(j, ready, go, results), daemon=True) for j in jobs]
+    for child in children:
+        child.start()
+    try:
+        for _ in children:
+            _expect(ready, children, 120)
+        go.set()
+        answers = [_expect(results, children, 3600) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+    failures = [a for a in answers if a[0] == "error"]
+    if failures:
+        raise RuntimeError(f"client process {failures[0][1]} failed: {failures[0][2]}")
+    started, ended = min(a[1] for a in answers), max(a[2] for a in answers)
+    latencies = [x for a in answers for x in a[3]]
+    done = records if workload == "load" else per_thread * processes * threads
+    return Measured(done, ended - started, latencies)
+
+
+def _expect(q: Any, children: list[Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return q.get(timeout=1.0)
+        except queue.Empty:
+            dead = [c for c in children if c.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a client process died with exit code {dead[0].exitcode}") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer from the client processes within {timeout:.0f} s") from None
+
+
+def _lmdb_floor(
+    path: Path, records: int, ops: int, workloads: list[str], group: int, seed: int
+) -> dict[str, float]:
+    """ops/s of each workload straight on LMDB, after loading the same records."""
+    floor = LmdbFloor(path, group)
+    try:
+        rng = random.Random(seed)
+        for start in range(0, records, 10 * LOAD_BATCH):
+            floor.load(
+                (ycsb.key(i), ycsb.record(rng)) for i in range(start, min(records, start + 10 * LOAD_BATCH))
+            )
+        value = rng.randbytes(ycsb.FIELD_BYTES)
+        out: dict[str, float] = {}
+        for name in workloads:
+            stream = ycsb.Stream(ycsb.WORKLOADS[name], records, seed, next_insert=records, stride=1)
+            count, seconds = floor.run((stream.next() for _ in range(ops)), value)
+            out[name] = round(count / seconds)
+        return out
+    finally:
+        floor.close()
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
 
 
 def run(
-    rows: int,
-    regions: int,
-    servers: int,
-    clients: int,
-    seconds: float,
     *,
+    records: int = 1_000_000,
+    regions: int = 100,
+    servers: int = 3,
+    processes: int = 4,
+    threads: int = 4,
+    ops: int = 100_000,
     workloads: tuple[str, ...] = ("A", "B", "C", "E"),
-    skip_floor: bool = False,
+    seed: int = 1,
     quiet: bool = False,
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
+    """The bench's JSON objects, one by one as they are measured."""
+    for name in workloads:
+        if name not in ycsb.WORKLOADS:
+            raise ValueError(f"unknown workload {name!r}; known: {', '.join(ycsb.WORKLOADS)}")
     root = Path(tempfile.mkdtemp(prefix="regent-bench-data-"))
+    insecure = security.insecure()
+    certs = None if insecure else str(security.certs_dir())
+    common = {
+        "benchmark": "data",
+        "records": records,
+        "regions": regions,
+        "servers": servers,
+        "processes": processes,
+        "threads": threads,
+    }
     try:
         ports = free_ports(servers + 2)
+        master = f"127.0.0.1:{ports[0]}"
         with Children(root / "logs") as children:
-            address = f"127.0.0.1:{ports[0]}"
-            start_regionservers(children, root / "cluster", address, ports[1 : servers + 1])
+            start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers])
             children.start(
                 "master",
                 _regent(
@@ -59,168 +330,78 @@ def run(
                     str(servers),
                 ),
             )
-            _wait_active(_stub(address), children, 60)
-            options = security.connect_options()
-            with regent.connect(address, timeout=600, **options) as connection:
-                _wait_servers(connection, servers, children)
+            stub = _stub(master)
+            _wait_active(stub, children, 60)
+            _say(quiet, f"creating {TABLE} with {regions} regions ...")
+            import regent
+
+            with regent.connect(master, **security.connect_options()) as connection:
                 connection.admin().create_table(
-                    TABLE, {ycsb.FAMILY: None}, split_keys=ycsb.split_keys(regions)
+                    TABLE,
+                    {"cf": {"max_versions": 1}},
+                    split_keys=ycsb.split_keys(records, regions),
+                    timeout=120,
                 )
-            target = ("cluster", address, options)
-            _say(quiet, f"loading {rows} rows into {regions} regions on {servers} RegionServers ...")
-            lines: list[dict[str, Any]] = [_load(target, rows, clients, regions, servers)]
-            floor_target = None
-            if not skip_floor:
-                floor_address = f"127.0.0.1:{ports[-1]}"
-                floor_args = [sys.executable, "-m", "regent.bench.data_floor", "--port", str(ports[-1])]
-                children.start("transport-floor", floor_args + security.daemon_args())
-                floor_target = ("transport", floor_address, options)
+            cluster = Target("cluster", master, insecure, certs)
+            _say(quiet, f"loading {records:,} records ...")
+            loaded = run_clients(cluster, "load", records, records, processes, threads, seed)
+            yield {
+                **common,
+                "workload": "load",
+                "cells_per_s": round(records * ycsb.FIELDS / loaded.seconds),
+                "seconds": round(loaded.seconds, 3),
+                "batch_p99_ms": round(ycsb.percentile(sorted(loaded.latencies), 0.99), 1),
+            }
+            measured = {}
             for name in workloads:
-                _say(quiet, f"workload {name} ...")
-                line = _workload_line(name, target, rows, clients, seconds)
-                if floor_target is not None:
-                    floor = _workload_line(name, floor_target, rows, clients, seconds)
-                    line["transport_floor_ops_per_s"] = floor["ops_per_s"]
-                    line["transport_floor_p50_ms"] = floor["p50_ms"]
-                lines.append(line)
-            children.stop()
-        if not skip_floor:
-            _say(quiet, "the LMDB floor ...")
-            floors = data_floor.lmdb_floor(rows, seconds, list(workloads))
-            for line in lines[1:]:
-                line["floor_ops_per_s"] = floors[line["workload"]]
-        return lines
+                _say(quiet, f"workload {name}: {ops:,} operations ...")
+                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed)
+                children.check()
+            stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
+        _say(quiet, "the transport floor ...")
+        transport = _transport_floor(root, workloads, records, ops, processes, threads, seed, insecure, certs)
+        _say(quiet, "the LMDB floor ...")
+        lmdb_floor = _lmdb_floor(root / "floor", records, ops, list(workloads), processes * threads, seed)
+        for name in workloads:
+            yield {
+                **common,
+                "workload": name,
+                **measured[name].summary(),
+                "floor_ops_per_s": lmdb_floor[name],
+                "transport_floor_ops_per_s": transport[name],
+                "ratio_to_transport_floor": round(
+                    measured[name].ops / measured[name].seconds / transport[name], 2
+                ),
+            }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        print(text, file=sys.stderr, flush=True)
-
-
-def _wait_servers(connection: Any, servers: int, children: Children) -> None:
-    deadline = time.monotonic() + 60
-    while len(connection.admin().cluster_status().servers) < servers:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"fewer than {servers} RegionServers registered within 60 s")
-        children.check()
-        time.sleep(0.05)
-
-
-#: ("cluster" or "transport", address, regent.connect's security options): where a client sends.
-Target = tuple[str, str, dict[str, Any]]
-
-
-def _parallel(role: str, args: list[list[Any]]) -> list[Any]:
-    """Run `role` (load_client or workload_client) in one process per argument list, all at once, as
-    YCSB's client processes; return what each printed (JSON). Fresh processes: gRPC does not survive
-    fork, and the clients must not share one interpreter lock."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "regent.bench.data", role, json.dumps(a)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for a in args
-    ]
-    out = []
-    for proc in procs:
-        stdout, _ = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"a bench client ({role}) exited with {proc.returncode}")
-        out.append(json.loads(stdout))
-    return out
-
-
-def _load(target: Target, rows: int, clients: int, regions: int, servers: int) -> dict[str, Any]:
-    spans = _parallel("load", [[target, rows, i, clients] for i in range(clients)])
-    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
-    return {
-        "benchmark": "data",
-        "workload": "load",
-        "rows": rows,
-        "regions": regions,
-        "servers": servers,
-        "clients": clients,
-        "seconds": round(seconds, 3),
-        "cells_per_s": round(rows * ycsb.FIELDS / seconds, 1),
-    }
-
-
-def load_client(target: Target, rows: int, index: int, clients: int) -> tuple[float, float]:
-    """Load every `clients`-th record from `index`, in batches; (wall clock start, end)."""
-    _, address, options = target
-    rng = random.Random(index)
-    with regent.connect(address, timeout=600, **options) as connection:
-        table = connection.table(TABLE)
-        started = time.time()
-        with table.batch(batch_size=LOAD_BATCH_ROWS * ycsb.FIELDS) as batch:
-            for n in range(index, rows, clients):
-                batch.put(ycsb.key(n), ycsb.record(rng))
-        return started, time.time()
-
-
-def _workload_line(name: str, target: Target, rows: int, clients: int, seconds: float) -> dict[str, Any]:
-    results = _parallel("workload", [[name, target, rows, i, clients, seconds] for i in range(clients)])
-    latencies = [ms for _, run in results for ms in run]
-    elapsed = max(e for e, _ in results)
-    return {"benchmark": "data", "workload": name, "clients": clients, **ycsb.summary(latencies, elapsed)}
-
-
-def workload_client(
-    name: str, target: Target, rows: int, index: int, clients: int, seconds: float
-) -> tuple[float, list[float]]:
-    """Run workload `name` for `seconds`, one operation at a time; (seconds it ran, latencies in ms)."""
-    kind, address, options = target
-    workload = ycsb.WORKLOADS[name]
-    rng = random.Random(1000 + index)
-    zipf = ycsb.ScrambledZipfian(rows, rng)
-    inserted = rows + index
-    latencies: list[float] = []
-    if kind == "transport":
-        client: Any = data_floor.FloorClient(address, security.transport_of(options))
-        read, write, scan, close = client.read, client.write, client.scan, client.close
-    else:
-        connection = regent.connect(address, timeout=600, **options)
-        table = connection.table(TABLE)
-        read, write, close = table.row, table.put, connection.close
-
-        def scan(row: bytes, length: int) -> None:
-            for _ in table.scan(row_start=row, limit=length, batch_size=length):
-                pass
-
-    try:
-        read(ycsb.key(0))  # connect, and fill the location cache, before the clock starts
-        started = time.perf_counter()
-        end = started + seconds
-        while (now := time.perf_counter()) < end:
-            op = workload.choose(rng)
-            if op == "read":
-                read(ycsb.key(zipf.next()))
-            elif op == "update":
-                field = ycsb.FIELD_NAMES[rng.randrange(ycsb.FIELDS)]
-                write(ycsb.key(zipf.next()), {field: rng.randbytes(ycsb.FIELD_BYTES)})
-            elif op == "scan":
-                scan(ycsb.key(zipf.next()), rng.randint(1, ycsb.MAX_SCAN))
-            else:
-                write(ycsb.key(inserted), ycsb.record(rng))
-                inserted += clients
-            latencies.append((time.perf_counter() - now) * 1000)
-        return time.perf_counter() - started, latencies
-    finally:
-        close()
-
-
-def main() -> None:
-    """`python -m regent.bench.data load|workload '<json arguments>'`: one client process; prints JSON."""
-    role, arguments = sys.argv[1], json.loads(sys.argv[2])
-    function: Any = {"load": load_client, "workload": workload_client}[role]
-    print(json.dumps(function(*arguments)))
-
-
-if __name__ == "__main__":
-    main()
-
-
-__all__ = ["load_client", "run", "workload_client"]
+def _transport_floor(
+    root: Path,
+    workloads: tuple[str, ...],
+    records: int,
+    ops: int,
+    processes: int,
+    threads: int,
+    seed: int,
+    insecure: bool,
+    certs: str | None,
+) -> dict[str, float]:
+    port = free_ports(1)[0]
+    argv = [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port)]
+    argv += ["--insecure"] if insecure else ["--certs-dir", str(certs)]
+    with Children(root / "floor-logs") as children:
+        server = children.start("noop", argv)
+        deadline = time.monotonic() + 30
+        while "ready" not in server.log.read_text(errors="replace"):
+            children.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the transport floor's server did not start within 30 s")
+            time.sleep(0.05)
+        target = Target("transport", f"127.0.0.1:{port}", insecure, certs)
+        out: dict[str, float] = {}
+        for name in workloads:
+            m = run_clients(target, name, records, ops, processes, threads, seed)
+            out[name] = round(m.ops / m.seconds)
+        return out

@@ -1,75 +1,95 @@
-"""The two floors of `regent bench data`, measured in the same run as the cluster:
+"""The two floors of `regent bench data`, measured in the same run as the cluster's figures.
 
-- **LMDB floor** (`lmdb_floor`): the workload's operations straight on one LMDB environment in this process,
-  a cell per key (row, NUL, column), each write its own durable commit: what the storage alone costs.
-- **Transport floor** (`python -m regent.bench.data_floor --port P ...`): a RegionData server that does
-  nothing but answer with replies of the real sizes (a read: one row of 10 fields of 100 bytes; a scan: as
-  many rows as asked; a write: an empty outcome), over the same gRPC and TLS; the bench's client processes
-  send it requests of the real sizes through raw stubs (`FloorClient`). What the wire alone costs.
+- **The LMDB floor** (`LmdbFloor`): the same operations on the same keys straight on one LMDB environment
+  in one process (the region store's key layout, regionserver.data.keys), no RPC, no routing, no region:
+  what the storage costs. Writes are committed in groups as large as the number of client threads (the best a
+  group commit can do with that many callers), each group durable (fsync) as the store's.
+- **The transport floor** (`serve_noop`, `TransportClient`): the same requests, of the same sizes, from the
+  same client processes and threads, through gRPC (with TLS when the bench runs with it) to a RegionData
+  server that does nothing but answer with a reply of the size a real one has (a read: one row of 10 cells
+  of 100 bytes; a scan: as many rows as asked).
+
+    python -m regent.bench.data_floor --port P [--insecure | --certs-dir D]   # the no-op server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
-import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import grpc
 import lmdb
 
+from regent import tls
 from regent.bench import ycsb
 from regent.config import GRPC_OPTIONS
 from regent.proto import data_pb2, data_pb2_grpc
 from regent.transport import INSECURE, Transport
+from regionserver.data import keys
 
-_VALUE = bytes(ycsb.FIELD_BYTES)
-_ROW_CELLS = [
-    data_pb2.Cell(family=b"f", qualifier=name.split(b":")[1], timestamp=1, value=_VALUE)
-    for name in ycsb.FIELD_NAMES
-]
+#: A cell's timestamp: any fixed one (the floor keeps one version, as the bench's table).
+_TS = 1
 
 
-class NothingServer(data_pb2_grpc.RegionDataServicer):
-    """Answers every data call at once with a reply of the size the real one has."""
+def _value_cells(row: bytes) -> list[data_pb2.Cell]:
+    family, value = ycsb.FAMILY, bytes(ycsb.FIELD_BYTES)
+    return [
+        data_pb2.Cell(family=family, qualifier=b"field%d" % i, timestamp=_TS, value=value)
+        for i in range(ycsb.FIELDS)
+    ]
+
+
+class _Noop(data_pb2_grpc.RegionDataServicer):
+    """Answers as a real server would in size, without reading or writing anything."""
 
     async def Get(self, request: data_pb2.GetRequest, context: Any) -> data_pb2.GetResponse:
-        response = data_pb2.GetResponse()
-        for part in request.regions:
-            result = response.regions.add(region_id=part.region_id)
-            for row in part.rows:
-                result.rows.add(row=row, cells=_ROW_CELLS)
-        return response
+        return data_pb2.GetResponse(
+            regions=[
+                data_pb2.RegionResult(
+                    region_id=r.region_id,
+                    rows=[data_pb2.Row(row=row, cells=_value_cells(row)) for row in r.rows],
+                )
+                for r in request.regions
+            ]
+        )
 
     async def Mutate(self, request: data_pb2.MutateRequest, context: Any) -> data_pb2.MutateResponse:
         return data_pb2.MutateResponse(
-            regions=[data_pb2.RegionOutcome(region_id=p.region_id) for p in request.regions]
+            regions=[data_pb2.RegionOutcome(region_id=r.region_id) for r in request.regions]
         )
 
     async def OpenScanner(self, request: data_pb2.OpenScannerRequest, context: Any) -> data_pb2.ScanResponse:
-        count = request.scan.limit or request.rows or 1000
-        start = request.scan.start_row
-        response = data_pb2.ScanResponse(scan_done=True)
-        for _ in range(count):
-            response.rows.add(row=start, cells=_ROW_CELLS)
-        return response
+        n = min(request.scan.limit or 1000, request.rows or 1000)
+        row = request.scan.start_row
+        return data_pb2.ScanResponse(
+            rows=[data_pb2.Row(row=row, cells=_value_cells(row)) for _ in range(n)],
+            more_in_region=False,
+            scan_done=True,
+        )
+
+    async def _unused(self, request: Any, context: Any) -> Any:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "the transport floor answers Get, Mutate, OpenScanner"
+        )
+
+    CheckAndPut = Increment = ScannerNext = CloseScanner = Compact = _unused
 
 
 async def _serve(port: int, transport: Transport) -> None:
     server = grpc.aio.server(options=GRPC_OPTIONS)
-    servicer = NothingServer()  # type: ignore[abstract]  # the calls the bench does not make are absent
-    data_pb2_grpc.add_RegionDataServicer_to_server(servicer, server)
+    data_pb2_grpc.add_RegionDataServicer_to_server(_Noop(), server)
     transport.add_port(server, f"127.0.0.1:{port}")
     await server.start()
-    print("serving", flush=True)
+    print("ready", flush=True)
     await server.wait_for_termination()
 
 
-class FloorClient:
-    """The bench client's operations as raw RegionData calls of the real sizes, to the nothing server."""
+class TransportClient:
+    """The bench's operations as the SDK sends them for one row (one region): one RPC each."""
 
     def __init__(self, address: str, transport: Transport) -> None:
         self.channel = transport.channel(address)
@@ -78,96 +98,134 @@ class FloorClient:
     def read(self, row: bytes) -> None:
         self.stub.Get(data_pb2.GetRequest(regions=[data_pb2.RegionRows(region_id=1, rows=[row])]), timeout=30)
 
-    def write(self, row: bytes, data: dict[bytes, bytes]) -> None:
-        request = data_pb2.MutateRequest()
-        mutations = request.regions.add(region_id=1).rows.add(row=row).mutations
-        for column, value in data.items():
-            family, _, qualifier = column.partition(b":")
-            mutations.add(kind=data_pb2.Mutation.PUT, family=family, qualifier=qualifier, value=value)
-        self.stub.Mutate(request, timeout=30)
+    def update(self, row: bytes, column: bytes, value: bytes) -> None:
+        family, qualifier = column.split(b":", 1)
+        put = data_pb2.Mutation(kind=data_pb2.Mutation.PUT, family=family, qualifier=qualifier, value=value)
+        self._mutate([data_pb2.RowMutation(row=row, mutations=[put])])
+
+    def insert(self, row: bytes, data: dict[bytes, bytes]) -> None:
+        self.load([(row, data)])
+
+    def load(self, rows: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        mutations = []
+        for row, data in rows:
+            puts = []
+            for column, value in data.items():
+                family, qualifier = column.split(b":", 1)
+                puts.append(
+                    data_pb2.Mutation(
+                        kind=data_pb2.Mutation.PUT, family=family, qualifier=qualifier, value=value
+                    )
+                )
+            mutations.append(data_pb2.RowMutation(row=row, mutations=puts))
+        self._mutate(mutations)
 
     def scan(self, row: bytes, length: int) -> None:
         spec = data_pb2.ScanSpec(start_row=row, limit=length)
         self.stub.OpenScanner(data_pb2.OpenScannerRequest(region_id=1, scan=spec, rows=length), timeout=30)
 
+    def _mutate(self, rows: list[data_pb2.RowMutation]) -> None:
+        self.stub.Mutate(
+            data_pb2.MutateRequest(regions=[data_pb2.RegionMutations(region_id=1, rows=rows)]), timeout=30
+        )
+
     def close(self) -> None:
         self.channel.close()
 
 
-# ---- LMDB ----
+class LmdbFloor:
+    """The same operations straight on one LMDB environment, in this process."""
 
+    def __init__(self, path: Path, group: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.env = lmdb.open(str(path), map_size=64 << 30, max_dbs=1)
+        self.group = max(1, group)
+        self.pending: list[tuple[bytes, bytes]] = []
 
-def _cell_key(row: bytes, column: bytes) -> bytes:
-    return row + b"\x00" + column
+    def load(self, rows: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        with self.env.begin(write=True) as txn:
+            for row, data in rows:
+                for column, value in data.items():
+                    family, qualifier = column.split(b":", 1)
+                    txn.put(keys.cell_key(row, family, qualifier, _TS), value)
 
-
-def lmdb_floor(rows: int, seconds: float, workloads: list[str], seed: int = 1) -> dict[str, float]:
-    """ops/s of each workload on one LMDB environment loaded with `rows` records, in this process."""
-    rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="regent-bench-data-floor-") as tmp:
-        size = max(1 << 30, rows * ycsb.FIELDS * (ycsb.FIELD_BYTES + 64) * 2)
-        env = lmdb.open(str(Path(tmp) / "floor"), map_size=size, max_dbs=1)
-        try:
-            _lmdb_load(env, rows, rng)
-            return {w: _lmdb_workload(env, rows, ycsb.WORKLOADS[w], seconds, rng) for w in workloads}
-        finally:
-            env.close()
-
-
-def _lmdb_load(env: Any, rows: int, rng: random.Random) -> None:
-    value = rng.randbytes(ycsb.FIELD_BYTES)
-    for start in range(0, rows, 1000):
-        with env.begin(write=True) as txn:
-            for n in range(start, min(rows, start + 1000)):
-                row = ycsb.key(n)
-                for column in ycsb.FIELD_NAMES:
-                    txn.put(_cell_key(row, column), value)
-
-
-def _lmdb_workload(env: Any, rows: int, workload: ycsb.Workload, seconds: float, rng: random.Random) -> float:
-    zipf = ycsb.ScrambledZipfian(rows, rng)
-    inserted = rows
-    done = 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        op = workload.choose(rng)
-        row = ycsb.key(zipf.next())
-        if op == "read":
-            with env.begin() as txn:
-                cursor = txn.cursor()
-                cursor.set_range(row + b"\x00")
-                for _ in range(ycsb.FIELDS):
-                    cursor.value()
-                    cursor.next()
-        elif op == "update":
-            with env.begin(write=True) as txn:
-                txn.put(_cell_key(row, ycsb.FIELD_NAMES[rng.randrange(ycsb.FIELDS)]), rng.randbytes(100))
-        elif op == "scan":
-            with env.begin() as txn:
-                cursor = txn.cursor()
-                cursor.set_range(row)
-                for _ in range(rng.randint(1, ycsb.MAX_SCAN) * ycsb.FIELDS):
-                    cursor.value()
-                    if not cursor.next():
+    def read(self, row: bytes) -> int:
+        start, end = keys.row_start(row), keys.row_end(row)
+        n = 0
+        with self.env.begin() as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(start):
+                for k, _ in cursor:
+                    if k >= end:
                         break
-        else:
-            new = ycsb.key(inserted)
-            inserted += 1
-            with env.begin(write=True) as txn:
-                for column, value in ycsb.record(rng).items():
-                    txn.put(_cell_key(new, column), value)
-        done += 1
-    return round(done / seconds, 1)
+                    n += 1
+        return n
+
+    def scan(self, row: bytes, length: int) -> int:
+        start = keys.row_start(row)
+        rows = cells = 0
+        last = b""
+        with self.env.begin() as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(start):
+                for k, _ in cursor:
+                    prefix = k[: k.index(b"\x00\x01") + 2]
+                    if prefix != last:
+                        rows += 1
+                        if rows > length:
+                            break
+                        last = prefix
+                    cells += 1
+        return cells
+
+    def update(self, row: bytes, column: bytes, value: bytes) -> None:
+        family, qualifier = column.split(b":", 1)
+        self.pending.append((keys.cell_key(row, family, qualifier, _TS), value))
+        if len(self.pending) >= self.group:
+            self.flush()
+
+    def insert(self, row: bytes, data: dict[bytes, bytes]) -> None:
+        for column, value in data.items():
+            family, qualifier = column.split(b":", 1)
+            self.pending.append((keys.cell_key(row, family, qualifier, _TS), value))
+        if len(self.pending) >= self.group:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            with self.env.begin(write=True) as txn:
+                for k, v in self.pending:
+                    txn.put(k, v)
+            self.pending.clear()
+
+    def run(self, ops: Iterable[ycsb.Op], value: bytes) -> tuple[int, float]:
+        """Run `ops`; (operations, seconds)."""
+        started = time.perf_counter()
+        count = 0
+        filler = {c: value for c in ycsb.COLUMNS}
+        for op in ops:
+            if op.kind == "read":
+                self.read(op.row)
+            elif op.kind == "update":
+                self.update(op.row, ycsb.COLUMNS[op.field], value)
+            elif op.kind == "scan":
+                self.scan(op.row, op.length)
+            else:
+                self.insert(op.row, filler)
+            count += 1
+        self.flush()
+        return count, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="the transport floor's RegionData server that does nothing")
+    parser = argparse.ArgumentParser(description="the transport floor's no-op RegionData server")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--certs-dir")
     parser.add_argument("--insecure", action="store_true")
+    parser.add_argument("--certs-dir", type=Path)
     args = parser.parse_args()
-    from regent import tls
-
     transport = INSECURE if args.insecure else Transport(tls.load(args.certs_dir, tls.NODE))
     asyncio.run(_serve(args.port, transport))
 

@@ -135,6 +135,18 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
     ) -> regionserver_pb2.GetOnlineRegionsResponse:
         return regionserver_pb2.GetOnlineRegionsResponse()
 
+    async def DropRegion(
+        self, request: regionserver_pb2.DropRegionRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.DropRegionResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor has no test hooks")
+        raise AssertionError("unreachable")
+
+    async def AdoptRegion(
+        self, request: regionserver_pb2.AdoptRegionRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.AdoptRegionResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor has no test hooks")
+        raise AssertionError("unreachable")
+
     async def report(self, master: str) -> None:
         stub = master_pb2_grpc.RegionServerStatusStub(
             grpc.aio.insecure_channel(master, options=CHANNEL_OPTIONS)

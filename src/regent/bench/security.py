@@ -45,10 +45,3 @@ def transport(who: str = "admin") -> Transport:
 def connect_options() -> dict[str, Any]:
     """regent.connect()'s security options for the bench's own client."""
     return {"insecure": True} if insecure() else {"certs_dir": str(certs_dir())}
-
-
-def transport_of(options: dict[str, Any], who: str = "admin") -> Transport:
-    """The Transport that `connect_options()` describe, in a process of the bench's own (a client)."""
-    if options.get("insecure"):
-        return INSECURE
-    return Transport(tls.load(options["certs_dir"], who))

@@ -59,8 +59,8 @@ def run(
             import regent
 
             with regent.connect(master, timeout=120.0, **security.connect_options()) as conn:
-                split = ycsb.split_keys(regions)
-                conn.admin().create_table(TABLE, {ycsb.FAMILY: None}, split_keys=split)
+                split = ycsb.split_keys(records, regions)
+                conn.admin().create_table(TABLE, {ycsb.FAMILY.decode(): None}, split_keys=split)
                 _say(quiet, f"loading {records} records into {regions} regions")
                 _load(conn.table(TABLE), records)
                 for name in workloads:
@@ -133,43 +133,16 @@ class _ThriftClient:
         self.connection.close()
 
 
-class _Stream:
-    """One thread's operations: the workload's mix over the loaded records (zipfian), inserts of record
-    numbers from `next_insert` on by `stride`. Seeded, so both paths get the same streams."""
-
-    def __init__(self, workload: str, records: int, seed: int, next_insert: int, stride: int) -> None:
-        self.rng = random.Random(seed)
-        self.mix = ycsb.WORKLOADS[workload]
-        self.keys = ycsb.ScrambledZipfian(records, self.rng)
-        self.next_insert = next_insert
-        self.stride = stride
-
-    def next(self) -> tuple[str, bytes, int]:
-        """(kind, row, field to update or rows to scan)."""
-        kind = self.mix.choose(self.rng)
-        if kind == "insert":
-            row = ycsb.key(self.next_insert)
-            self.next_insert += self.stride
-            return kind, row, 0
-        row = ycsb.key(self.keys.next())
-        if kind == "update":
-            return kind, row, self.rng.randrange(ycsb.FIELDS)
-        if kind == "scan":
-            return kind, row, self.rng.randint(1, ycsb.MAX_SCAN)
-        return kind, row, 0
-
-
-def _do(table: Any, op: tuple[str, bytes, int], value: bytes, rng: random.Random) -> None:
+def _do(table: Any, op: ycsb.Op, value: bytes, rng: random.Random) -> None:
     """One YCSB operation, in happybase's calls (which the SDK's Table shares)."""
-    kind, row, n = op
-    if kind == "read":
-        table.row(row)
-    elif kind == "update":
-        table.put(row, {ycsb.FIELD_NAMES[n]: value})
-    elif kind == "insert":
-        table.put(row, ycsb.record(rng))
+    if op.kind == "read":
+        table.row(op.row)
+    elif op.kind == "update":
+        table.put(op.row, {ycsb.column(op.field): value})
+    elif op.kind == "insert":
+        table.put(op.row, ycsb.record(rng))
     else:
-        for _ in table.scan(row_start=row, limit=n, batch_size=n):
+        for _ in table.scan(row_start=op.row, limit=op.length, batch_size=op.length):
             pass
 
 
@@ -184,7 +157,13 @@ def _measure(
     def loop(index: int) -> None:
         try:
             client = client_of()
-            stream = _Stream(workload, records, 1000 + index, records + insert_from + index, threads)
+            stream = ycsb.Stream(
+                ycsb.WORKLOADS[workload],
+                records,
+                seed=1000 + index,
+                next_insert=records + insert_from + index,
+                stride=threads,
+            )
             rng = random.Random(index)
             value = rng.randbytes(ycsb.FIELD_BYTES)
             ready.wait()

@@ -1,106 +1,130 @@
-"""YCSB's core workloads as `regent bench data` runs them: keys, the zipfian request distribution, the
-operation mixes and the latency summary. Pure (no I/O), after YCSB's CoreWorkload:
+"""YCSB's core workloads as `regent bench data` runs them (REFERENCE.md §D): records, keys, request
+distributions and operation mixes, without I/O.
 
-- A record is 10 fields of 100 bytes (`field0` .. `field9`), its key "user" + FNV-64 of its insertion number
-  (so that keys are spread over the key space whatever order they were inserted in), here zero-padded to 20
-  digits so that the key space splits evenly into regions (`split_keys`).
-- Requests pick records with YCSB's ScrambledZipfianGenerator (Gray et al.'s zipfian, constant 0.99, over
-  10^10 items, hashed onto the loaded records), so a few records are hot and they are spread over regions.
-- A: 50% read / 50% update; B: 95% / 5%; C: 100% read; E: 95% scan (length uniform 1..100) / 5% insert.
-  An update writes one field; a read and a scan read every field.
+As YCSB's CoreWorkload with its defaults: a record is 10 fields of 100 bytes (`field0`..`field9`); keys are
+"user" followed by the FNV-1a 64-bit hash of the record number (`insertorder=hashed`), so consecutive records
+land all over the key space; requests pick record numbers by a scrambled zipfian distribution (constant 0.99,
+the hot records scattered by the same hash); a read reads every field, an update writes one field, an insert
+writes a whole record under the next record number, and a scan reads 1 to 100 records (uniform) from a
+zipfian-chosen start key.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 FIELDS = 10
 FIELD_BYTES = 100
-FIELD_NAMES = tuple(b"f:field%d" % i for i in range(FIELDS))
-FAMILY = "f"
-MAX_SCAN = 100
-
+FAMILY = b"cf"
+ZIPFIAN_CONSTANT = 0.99
+MAX_SCAN_LENGTH = 100
 _FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 1099511628211
+_FNV_PRIME = 0x100000001B3
 _MASK = 2**64 - 1
 
 
-def fnv64(value: int) -> int:
-    """YCSB's Utils.fnvhash64: FNV-1 over the 8 bytes of `value`, least significant first."""
-    hashed = _FNV_OFFSET
+def fnv1a64(value: int) -> int:
+    """YCSB's Utils.fnvhash64: FNV-1a over the 8 bytes of `value`, low byte first, as a non-negative
+    Java long (the absolute value of the signed result)."""
+    h = _FNV_OFFSET
     for _ in range(8):
-        octet = value & 0xFF
+        h ^= value & 0xFF
+        h = (h * _FNV_PRIME) & _MASK
         value >>= 8
-        hashed = (hashed ^ octet) * _FNV_PRIME & _MASK
-    return hashed
+    return abs(h - 2**64) if h >= 2**63 else h
 
 
-def key(number: int) -> bytes:
-    """The row key of record `number`."""
-    return b"user%020d" % fnv64(number)
+def key(record: int) -> bytes:
+    """The row key of record number `record` (YCSB's buildKeyName with hashed insert order)."""
+    return b"user%d" % fnv1a64(record)
 
 
-def split_keys(regions: int) -> list[bytes]:
-    """Keys cutting the key space of `key` into `regions` even ranges."""
-    return [b"user%020d" % (i * 2**64 // regions) for i in range(1, regions)]
+def column(field: int) -> bytes:
+    return FAMILY + b":field%d" % field
+
+
+COLUMNS = [column(i) for i in range(FIELDS)]
 
 
 def record(rng: random.Random) -> dict[bytes, bytes]:
-    return {name: rng.randbytes(FIELD_BYTES) for name in FIELD_NAMES}
+    """A whole record: every field, random bytes."""
+    return {c: rng.randbytes(FIELD_BYTES) for c in COLUMNS}
+
+
+def split_keys(records: int, regions: int) -> list[bytes]:
+    """Split keys that give `regions` regions an equal share of the first `records` records' keys."""
+    keys = sorted(key(i) for i in range(records))
+    return [keys[i * records // regions] for i in range(1, regions)]
+
+
+class Zipfian:
+    """Gray et al.'s zipfian generator over [0, items), as YCSB's ZipfianGenerator (constant 0.99).
+
+    `zeta` (the sum over the items) costs O(items) unless given."""
+
+    def __init__(self, items: int, constant: float = ZIPFIAN_CONSTANT, zeta: float | None = None) -> None:
+        if items < 1:
+            raise ValueError(f"a zipfian distribution needs at least 1 item, got {items}")
+        self.items = items
+        self.theta = constant
+        self.zeta2 = 1 + 0.5**constant
+        self.zetan = zeta if zeta is not None else sum(1 / (i + 1) ** constant for i in range(items))
+        self.alpha = 1 / (1 - constant)
+        self.eta = (1 - (2 / items) ** (1 - constant)) / (1 - self.zeta2 / self.zetan)
+
+    def next(self, rng: random.Random) -> int:
+        u = rng.random()
+        uz = u * self.zetan
+        if uz < 1:
+            return 0
+        if uz < self.zeta2:
+            return 1
+        return min(self.items - 1, int(self.items * (self.eta * u - self.eta + 1) ** self.alpha))
 
 
 class ScrambledZipfian:
-    """YCSB's ScrambledZipfianGenerator over `items` records: zipfian over 10^10 items (zeta precomputed,
-    as YCSB does), each drawn number hashed onto 0..items-1."""
+    """YCSB's ScrambledZipfianGenerator: zipfian popularity, the popular records spread over [0, items).
 
-    ITEM_COUNT = 10_000_000_000
-    ZETAN = 26.46902820178302  # zeta(10^10, 0.99), YCSB's constant
-    THETA = 0.99
+    As YCSB: a zipfian over 10^10 items (whose zeta YCSB precomputed), hashed, modulo `items`."""
 
-    def __init__(self, items: int, rng: random.Random) -> None:
+    ITEMS = 10_000_000_000
+    ZETAN = 26.46902820178302
+
+    def __init__(self, items: int) -> None:
+        if items < 1:
+            raise ValueError(f"a zipfian distribution needs at least 1 item, got {items}")
         self.items = items
-        self.rng = rng
-        theta = self.THETA
-        zeta2 = 1 + 0.5**theta
-        self.alpha = 1 / (1 - theta)
-        self.eta = (1 - (2 / self.ITEM_COUNT) ** (1 - theta)) / (1 - zeta2 / self.ZETAN)
-        self.half_pow_theta = 1 + 0.5**theta
+        self.zipf = Zipfian(self.ITEMS, zeta=self.ZETAN)
 
-    def _zipfian(self) -> int:
-        u = self.rng.random()
-        uz = u * self.ZETAN
-        if uz < 1:
-            return 0
-        if uz < self.half_pow_theta:
-            return 1
-        return int(self.ITEM_COUNT * math.pow(self.eta * u - self.eta + 1, self.alpha))
-
-    def next(self) -> int:
-        return fnv64(self._zipfian()) % self.items
+    def next(self, rng: random.Random) -> int:
+        return fnv1a64(self.zipf.next(rng)) % self.items
 
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """An operation mix: the fraction of each operation (read, update, scan, insert)."""
-
     name: str
     read: float = 0.0
     update: float = 0.0
     scan: float = 0.0
     insert: float = 0.0
 
+    def __post_init__(self) -> None:
+        if abs(self.read + self.update + self.scan + self.insert - 1.0) > 1e-9:
+            raise ValueError(f"workload {self.name}: the proportions must add up to 1")
+
     def choose(self, rng: random.Random) -> str:
         u = rng.random()
         for op in ("read", "update", "scan", "insert"):
-            u -= getattr(self, op)
-            if u < 0:
+            share: float = getattr(self, op)
+            if u < share:
                 return op
-        return "read"
+            u -= share
+        return "read" if self.read else "scan"
 
 
+#: YCSB's workloads/workload{a,b,c,e}.
 WORKLOADS = {
     "A": Workload("A", read=0.5, update=0.5),
     "B": Workload("B", read=0.95, update=0.05),
@@ -109,36 +133,43 @@ WORKLOADS = {
 }
 
 
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """The nearest-rank percentile of already sorted values (0 for none)."""
+@dataclass(frozen=True, slots=True)
+class Op:
+    kind: str  # read, update, scan, insert
+    row: bytes
+    field: int = 0  # update: which field
+    length: int = 0  # scan: how many records
+
+
+class Stream:
+    """One client thread's operations: a workload's mix over `records` loaded records. Inserts take record
+    numbers from `next_insert` upward, stepping by `stride` (the number of streams), so no two streams
+    insert the same record."""
+
+    def __init__(self, workload: Workload, records: int, seed: int, *, next_insert: int, stride: int) -> None:
+        self.workload = workload
+        self.rng = random.Random(seed)
+        self.keys = ScrambledZipfian(records)
+        self.next_insert = next_insert
+        self.stride = stride
+
+    def next(self) -> Op:
+        kind = self.workload.choose(self.rng)
+        if kind == "insert":
+            row = key(self.next_insert)
+            self.next_insert += self.stride
+            return Op("insert", row)
+        row = key(self.keys.next(self.rng))
+        if kind == "update":
+            return Op("update", row, field=self.rng.randrange(FIELDS))
+        if kind == "scan":
+            return Op("scan", row, length=self.rng.randint(1, MAX_SCAN_LENGTH))
+        return Op("read", row)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of the (sorted) values lie (nearest rank)."""
     if not sorted_values:
         return 0.0
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def summary(latencies_ms: Sequence[float], seconds: float) -> dict[str, float]:
-    ordered = sorted(latencies_ms)
-    return {
-        "ops_per_s": round(len(ordered) / seconds, 1) if seconds > 0 else 0.0,
-        "p50_ms": round(percentile(ordered, 0.50), 3),
-        "p99_ms": round(percentile(ordered, 0.99), 3),
-    }
-
-
-__all__ = [
-    "FAMILY",
-    "FIELDS",
-    "FIELD_BYTES",
-    "FIELD_NAMES",
-    "MAX_SCAN",
-    "WORKLOADS",
-    "ScrambledZipfian",
-    "Workload",
-    "fnv64",
-    "key",
-    "percentile",
-    "record",
-    "split_keys",
-    "summary",
-]
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank]

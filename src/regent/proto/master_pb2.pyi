@@ -128,24 +128,97 @@ class ServerLoad(_message.Message):
 Global___ServerLoad: _TypeAlias = ServerLoad  # noqa: Y015
 
 @_typing.final
+class RegionDigest(_message.Message):
+    """What a RegionServer holds (every region opening or online), in two numbers kept up to date on each open
+    and close: the count of (region id, open sequence number) pairs and the sum of their mixes (meta.digest).
+    The master compares it with meta (master.reconcile).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNT_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    MASTER_EPOCH_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    hash: _builtins.int
+    master_epoch: _builtins.int
+    """the epoch of the master whose token this is"""
+    token: _builtins.int
+    """the token of the last heartbeat answer received before the digest was taken"""
+    def __init__(
+        self,
+        *,
+        count: _builtins.int = ...,
+        hash: _builtins.int = ...,
+        master_epoch: _builtins.int = ...,
+        token: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "hash", b"hash", "master_epoch", b"master_epoch", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionDigest: _TypeAlias = RegionDigest  # noqa: Y015
+
+@_typing.final
+class HeldRegions(_message.Message):
+    """Every region a RegionServer holds, columnar: sent only when the master asked (send_regions)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_IDS_FIELD_NUMBER: _builtins.int
+    OPEN_SEQ_NUMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def open_seq_nums(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        region_ids: _abc.Iterable[_builtins.int] | None = ...,
+        open_seq_nums: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_seq_nums", b"open_seq_nums", "region_ids", b"region_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeldRegions: _TypeAlias = HeldRegions  # noqa: Y015
+
+@_typing.final
 class RegionServerReportRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVER_FIELD_NUMBER: _builtins.int
     LOAD_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def server(self) -> _common_pb2.ServerName: ...
     @_builtins.property
     def load(self) -> Global___ServerLoad: ...
+    @_builtins.property
+    def digest(self) -> Global___RegionDigest:
+        """unset: this heartbeat is not reconciled"""
+
+    @_builtins.property
+    def regions(self) -> Global___HeldRegions:
+        """set only in answer to send_regions; must be what `digest` sums up"""
+
     def __init__(
         self,
         *,
         server: _common_pb2.ServerName | None = ...,
         load: Global___ServerLoad | None = ...,
+        digest: Global___RegionDigest | None = ...,
+        regions: Global___HeldRegions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["load", b"load", "server", b"server"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "load", b"load", "regions", b"regions", "server", b"server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["load", b"load", "server", b"server"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "load", b"load", "regions", b"regions", "server", b"server"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -156,15 +229,23 @@ class RegionServerReportResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MASTER_EPOCH_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    SEND_REGIONS_FIELD_NUMBER: _builtins.int
     master_epoch: _builtins.int
+    token: _builtins.int
+    """to carry in the next digest"""
+    send_regions: _builtins.bool
+    """the digest differs from meta's: send the full list now"""
     def __init__(
         self,
         *,
         master_epoch: _builtins.int = ...,
+        token: _builtins.int = ...,
+        send_regions: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["master_epoch", b"master_epoch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["master_epoch", b"master_epoch", "send_regions", b"send_regions", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -189,7 +270,11 @@ class TransitionBatch(_message.Message):
     @_builtins.property
     def proc_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
-    def open_seq_nums(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def open_seq_nums(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """For FAILED_OPEN_REPORT: the order's number, or the newer one that owns the region's store if that is
+        why the open failed (the master's next open of the region is then newer still).
+        """
+
     def __init__(
         self,
         *,
@@ -908,6 +993,26 @@ class ClusterStatusResponse(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class RepairsByCauseEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SERVERS_FIELD_NUMBER: _builtins.int
     REGIONS_IN_TRANSITION_FIELD_NUMBER: _builtins.int
     MASTER_EPOCH_FIELD_NUMBER: _builtins.int
@@ -915,6 +1020,7 @@ class ClusterStatusResponse(_message.Message):
     REGIONS_BY_STATE_FIELD_NUMBER: _builtins.int
     ACTIVE_SINCE_MS_FIELD_NUMBER: _builtins.int
     STARTUP_ASSIGNMENT_MS_FIELD_NUMBER: _builtins.int
+    REPAIRS_BY_CAUSE_FIELD_NUMBER: _builtins.int
     master_epoch: _builtins.int
     regions: _builtins.int
     active_since_ms: _builtins.int
@@ -929,6 +1035,10 @@ class ClusterStatusResponse(_message.Message):
     def regions_by_state(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """state name -> count"""
 
+    @_builtins.property
+    def repairs_by_cause(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """reconciliation's repairs since this master became active"""
+
     def __init__(
         self,
         *,
@@ -939,10 +1049,11 @@ class ClusterStatusResponse(_message.Message):
         regions_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         active_since_ms: _builtins.int = ...,
         startup_assignment_ms: _builtins.int = ...,
+        repairs_by_cause: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_since_ms", b"active_since_ms", "master_epoch", b"master_epoch", "regions", b"regions", "regions_by_state", b"regions_by_state", "regions_in_transition", b"regions_in_transition", "servers", b"servers", "startup_assignment_ms", b"startup_assignment_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_since_ms", b"active_since_ms", "master_epoch", b"master_epoch", "regions", b"regions", "regions_by_state", b"regions_by_state", "regions_in_transition", b"regions_in_transition", "repairs_by_cause", b"repairs_by_cause", "servers", b"servers", "startup_assignment_ms", b"startup_assignment_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -198,3 +198,90 @@ class GetOnlineRegionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOnlineRegionsResponse: _TypeAlias = GetOnlineRegionsResponse  # noqa: Y015
+
+@_typing.final
+class DropRegionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_id", b"region_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DropRegionRequest: _TypeAlias = DropRegionRequest  # noqa: Y015
+
+@_typing.final
+class DropRegionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DROPPED_FIELD_NUMBER: _builtins.int
+    dropped: _builtins.bool
+    """false: the server did not hold it"""
+    def __init__(
+        self,
+        *,
+        dropped: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DropRegionResponse: _TypeAlias = DropRegionResponse  # noqa: Y015
+
+@_typing.final
+class AdoptRegionRequest(_message.Message):
+    """Serve this region at once, as if an order had opened it and the master had accepted its OPENED report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    START_KEY_FIELD_NUMBER: _builtins.int
+    END_KEY_FIELD_NUMBER: _builtins.int
+    OPEN_SEQ_NUM_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    region_id: _builtins.int
+    start_key: _builtins.bytes
+    end_key: _builtins.bytes
+    open_seq_num: _builtins.int
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        region_id: _builtins.int = ...,
+        start_key: _builtins.bytes = ...,
+        end_key: _builtins.bytes = ...,
+        open_seq_num: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_key", b"end_key", "open_seq_num", b"open_seq_num", "region_id", b"region_id", "start_key", b"start_key", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdoptRegionRequest: _TypeAlias = AdoptRegionRequest  # noqa: Y015
+
+@_typing.final
+class AdoptRegionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdoptRegionResponse: _TypeAlias = AdoptRegionResponse  # noqa: Y015

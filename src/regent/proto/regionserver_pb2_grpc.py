@@ -44,6 +44,16 @@ class RegionServerAdminStub:
                 request_serializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.FromString,
                 _registered_method=True)
+        self.DropRegion = channel.unary_unary(
+                '/regent.v1.RegionServerAdmin/DropRegion',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.DropRegionRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.DropRegionResponse.FromString,
+                _registered_method=True)
+        self.AdoptRegion = channel.unary_unary(
+                '/regent.v1.RegionServerAdmin/AdoptRegion',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.AdoptRegionRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.AdoptRegionResponse.FromString,
+                _registered_method=True)
 
 
 class RegionServerAdminServicer:
@@ -62,6 +72,20 @@ class RegionServerAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DropRegion(self, request, context):
+        """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
+        environment: change what it holds behind the master's back (the reconciliation tests).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdoptRegion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegionServerAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +98,16 @@ def add_RegionServerAdminServicer_to_server(servicer, server):
                     servicer.GetOnlineRegions,
                     request_deserializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.FromString,
                     response_serializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.SerializeToString,
+            ),
+            'DropRegion': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropRegion,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.DropRegionRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.DropRegionResponse.SerializeToString,
+            ),
+            'AdoptRegion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdoptRegion,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.AdoptRegionRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.AdoptRegionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +164,60 @@ class RegionServerAdmin:
             '/regent.v1.RegionServerAdmin/GetOnlineRegions',
             regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.SerializeToString,
             regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropRegion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerAdmin/DropRegion',
+            regent_dot_proto_dot_regionserver__pb2.DropRegionRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.DropRegionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdoptRegion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerAdmin/AdoptRegion',
+            regent_dot_proto_dot_regionserver__pb2.AdoptRegionRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.AdoptRegionResponse.FromString,
             options,
             channel_credentials,
             insecure,

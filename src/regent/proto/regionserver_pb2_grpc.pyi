@@ -36,6 +36,11 @@ class RegionServerAdminStub:
     ExecuteProcedures: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.ExecuteProceduresRequest, _regionserver_pb2.ExecuteProceduresResponse]
     """Batched orders, answered at once; outcomes come back as ReportRegionStateTransition calls."""
     GetOnlineRegions: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.GetOnlineRegionsRequest, _regionserver_pb2.GetOnlineRegionsResponse]
+    DropRegion: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.DropRegionRequest, _regionserver_pb2.DropRegionResponse]
+    """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
+    environment: change what it holds behind the master's back (the reconciliation tests).
+    """
+    AdoptRegion: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.AdoptRegionRequest, _regionserver_pb2.AdoptRegionResponse]
 
 @_typing.type_check_only
 class RegionServerAdminAsyncStub(RegionServerAdminStub):
@@ -43,6 +48,11 @@ class RegionServerAdminAsyncStub(RegionServerAdminStub):
     ExecuteProcedures: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.ExecuteProceduresRequest, _regionserver_pb2.ExecuteProceduresResponse]  # type: ignore[assignment]
     """Batched orders, answered at once; outcomes come back as ReportRegionStateTransition calls."""
     GetOnlineRegions: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.GetOnlineRegionsRequest, _regionserver_pb2.GetOnlineRegionsResponse]  # type: ignore[assignment]
+    DropRegion: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.DropRegionRequest, _regionserver_pb2.DropRegionResponse]  # type: ignore[assignment]
+    """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
+    environment: change what it holds behind the master's back (the reconciliation tests).
+    """
+    AdoptRegion: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.AdoptRegionRequest, _regionserver_pb2.AdoptRegionResponse]  # type: ignore[assignment]
 
 class RegionServerAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -59,5 +69,22 @@ class RegionServerAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _regionserver_pb2.GetOnlineRegionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_regionserver_pb2.GetOnlineRegionsResponse, _abc.Awaitable[_regionserver_pb2.GetOnlineRegionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DropRegion(
+        self,
+        request: _regionserver_pb2.DropRegionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.DropRegionResponse, _abc.Awaitable[_regionserver_pb2.DropRegionResponse]]:
+        """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
+        environment: change what it holds behind the master's back (the reconciliation tests).
+        """
+
+    @_abc_1.abstractmethod
+    def AdoptRegion(
+        self,
+        request: _regionserver_pb2.AdoptRegionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.AdoptRegionResponse, _abc.Awaitable[_regionserver_pb2.AdoptRegionResponse]]: ...
 
 def add_RegionServerAdminServicer_to_server(servicer: RegionServerAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -100,7 +100,8 @@ class RegionEnvironment:
             if owner is not None and owner.open_seq_num > claim.open_seq_num:
                 raise Fenced(
                     f"region store {self.path} is owned by {owner.server} with open sequence number "
-                    f"{owner.open_seq_num}, newer than this open's {claim.open_seq_num}"
+                    f"{owner.open_seq_num}, newer than this open's {claim.open_seq_num}",
+                    owner_seq=owner.open_seq_num,
                 )
             txn.put(_OWNER, claim.encode(), db=self.owner_db)
 

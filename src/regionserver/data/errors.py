@@ -27,7 +27,13 @@ class StoreError(Exception):
 
 
 class Fenced(StoreError):
-    """A newer open of the region owns the store: this server must stop serving the region."""
+    """A newer open of the region owns the store: this server must stop serving the region.
+
+    `owner_seq` is that newer open's sequence number, when known (0 otherwise)."""
+
+    def __init__(self, message: str, owner_seq: int = 0) -> None:
+        super().__init__(message)
+        self.owner_seq = owner_seq
 
 
 class RowError(StoreError):
