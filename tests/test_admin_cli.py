@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,49 @@ def test_no_master_reachable_is_one_line_within_the_timeout(tmp_path: Path) -> N
     assert result.returncode == 4
     assert result.stderr.startswith("regent: error: no active master reachable"), result.stderr
     assert "--master" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_story_lists_a_moved_regions_steps_and_status_watch_refreshes_until_ctrl_c(cluster: Cluster) -> None:
+    _ok(cluster, "create-table", "t", "--family", "f", "--regions", "2")
+    cluster.wait_open("t", 2)
+    region_id = json.loads(_ok(cluster, "--json", "regions", "t"))["regions"][0]["region_id"]
+    _ok(cluster, "move", str(region_id))
+    story = json.loads(_ok(cluster, "--json", "story", str(region_id)))
+    assert [(s["state"], s["cause"]) for s in story["steps"]] == [
+        ("OPENING", "table ddl"),
+        ("OPEN", "table ddl"),
+        ("CLOSING", "move"),
+        ("OPENING", "move"),
+        ("OPEN", "move"),
+    ]
+    text = _ok(cluster, "story", str(region_id))
+    assert f"region {region_id} of table t: OPEN on" in text and text.count("move") >= 3
+    missing = _admin(cluster, "story", "999999")
+    assert missing.returncode == 1 and "RegionNotFound" in missing.stderr
+
+    refused = _admin(cluster, "--json", "status", "--watch")
+    assert refused.returncode == 2 and "use it without --json" in refused.stderr
+    command = [sys.executable, "-m", "regent.cli", "admin", "--master", cluster.master_addresses]
+    watching = subprocess.Popen(
+        [*command, "status", "--watch", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert watching.stdout is not None
+        wait_until(
+            lambda: (
+                lines.append(watching.stdout.readline()) or sum("procedures running" in x for x in lines) >= 2
+            ),
+            30,
+            "two refreshes of the summary",
+        )
+        watching.send_signal(signal.SIGINT)
+        assert watching.wait(timeout=30) == 0
+    finally:
+        watching.kill()
+        watching.wait()
+    screen = "".join(lines)
+    assert "2 RegionServers live" in screen and "2 regions: OPEN 2" in screen, screen

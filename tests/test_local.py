@@ -58,7 +58,7 @@ sys.exit(code)
 
 
 def free_base_port(servers: int, backups: int = 0) -> int:
-    """A --port whose master and RegionServer ports are all free now."""
+    """A --port whose master and RegionServer ports (and their status pages' ports) are all free now."""
     for _ in range(100):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -67,7 +67,7 @@ def free_base_port(servers: int, backups: int = 0) -> int:
             masters, regionservers = local.ports_for(port, backups, servers)
         except local.LocalError:
             continue
-        if not local.busy_ports(masters + regionservers):
+        if not local.busy_ports(local.every_port(masters, regionservers)):
             return port
     raise AssertionError("no free port range found")
 

@@ -109,6 +109,8 @@ class Env:
         disabled, truncated or deleted it, and the ids of its regions and their server known again."""
         self.settle()
         admin = self.cluster.admin
+        for server in admin.list_decommissioned():  # by an accepted Decommission: regions need servers
+            admin.recommission(server.address)
         if TABLE not in {t.name for t in admin.list_tables()}:
             admin.create_table(TABLE, ["cf"], split_keys=[b"m"])
         elif admin.describe_table(TABLE).state.name != "ENABLED":

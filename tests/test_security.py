@@ -54,6 +54,10 @@ MASTER_CALLS: dict[str, set[str]] = {
             "ClusterStatus",
             "GetProcedure",
             "ListProcedures",
+            "BalancerStatus",
+            "ListDecommissioned",
+            "CatalogJanitorStatus",
+            "RegionStory",
         )
     },
     **{
@@ -73,6 +77,13 @@ MASTER_CALLS: dict[str, set[str]] = {
             "Move",
             "AbortProcedure",
             "Bypass",
+            "Balance",
+            "BalancerSwitch",
+            "Decommission",
+            "Recommission",
+            "CatalogJanitorRun",
+            "CatalogJanitorSwitch",
+            "Hbck",
         )
     },
 }
@@ -99,7 +110,7 @@ def _request_of(call: str) -> Any:
         request.host, request.port = LOOPBACK, 0
     elif call.startswith("RegionServerStatus/"):
         request.server.CopyFrom(common_pb2.ServerName(host=LOOPBACK, port=0, startcode=0))
-    elif method in ("GetRegion", "Assign", "Unassign", "Move"):
+    elif method in ("GetRegion", "Assign", "Unassign", "Move", "RegionStory"):
         request.region_id = 10**12
     elif method in ("GetProcedure", "AbortProcedure", "Bypass"):
         request.proc_id = 10**12
@@ -107,6 +118,14 @@ def _request_of(call: str) -> Any:
         request.region_id = 10**12  # answered "not served here"; the empty batches of the others do nothing
     elif method in ("ScannerNext", "CloseScanner"):
         request.scanner_id = 10**12
+    elif method == "Balance":
+        request.dry_run = True  # plans, moves nothing
+    elif method in ("BalancerSwitch", "CatalogJanitorSwitch"):
+        request.on = True  # on already
+    elif method == "Decommission":
+        request.servers.append(f"{LOOPBACK}:1")  # no server there: ServerNotFound
+    elif method == "Recommission":
+        request.server = f"{LOOPBACK}:1"
     return request
 
 

@@ -18,9 +18,11 @@ docs/admin.md and docs/data.md are the guides.
 from __future__ import annotations
 
 from client.admin import Admin
+from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, PlannedMove
 from client.batch import Batch
 from client.compaction import RegionCompaction
 from client.connection import Connection
+from client.consistency import CatalogJanitorStatus, CheckReport, Finding
 from client.errors import (
     BadMutation,
     CellTooLarge,
@@ -64,6 +66,8 @@ from client.types import (
     LiveServer,
     Procedure,
     RegionLocation,
+    RegionStory,
+    StoryStep,
     TableDescription,
 )
 from meta.types import ColumnFamily, TableSettings, TableState
@@ -72,15 +76,21 @@ __all__ = [
     "AbortResult",
     "Admin",
     "BadMutation",
+    "BalancerRun",
+    "BalancerStatus",
     "Batch",
+    "CatalogJanitorStatus",
     "CellTooLarge",
+    "CheckReport",
     "ClusterStatus",
     "ColumnFamily",
     "Connection",
     "DataTimeout",
+    "DecommissionedServer",
     "FamilyExists",
     "FamilyNotFound",
     "FilterSyntax",
+    "Finding",
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
@@ -88,6 +98,7 @@ __all__ = [
     "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
+    "PlannedMove",
     "Procedure",
     "ProcedureAborted",
     "ProcedureFailed",
@@ -99,11 +110,13 @@ __all__ = [
     "RegionInTransition",
     "RegionLocation",
     "RegionNotFound",
+    "RegionStory",
     "RowRefused",
     "RowTooLong",
     "RowsFailed",
     "ScannerNotFound",
     "ServerNotFound",
+    "StoryStep",
     "Table",
     "TableDescription",
     "TableExists",

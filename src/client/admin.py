@@ -1,8 +1,9 @@
 """Admin: DDL, region placement, procedures and cluster status, all answered by the active master.
 
 The calls live with their concern: tables (client/tables.py), their families and settings
-(client/schema.py), regions (client/regions.py); procedures and the cluster's status are here. Admin is
-all of them in one object, as HBase's Admin is.
+(client/schema.py), regions (client/regions.py) and their compaction (client/compaction.py), the balancer
+and decommissioned servers (client/balance.py), the catalog janitor and hbck (client/consistency.py);
+procedures and the cluster's status are here. Admin is all of them in one object, as HBase's Admin is.
 
 Arguments the SDK can check are checked before any RPC and raise ValueError: a mistake in a split key
 list is the caller's bug and should point at the caller's line, not come back as a remote error. The
@@ -15,7 +16,9 @@ wait=False returns a ProcedureHandle (client/procedure.py). Region procedures re
 
 from __future__ import annotations
 
+from client.balance import BalanceAdmin
 from client.compaction import CompactionAdmin
+from client.consistency import ConsistencyAdmin
 from client.procedure import ProcedureHandle, abort_procedure, check_proc_id, get_procedure
 from client.regions import server_text
 from client.schema import SchemaAdmin
@@ -30,7 +33,7 @@ from client.types import (
 from regent.proto import master_pb2
 
 
-class Admin(SchemaAdmin, CompactionAdmin):
+class Admin(SchemaAdmin, CompactionAdmin, BalanceAdmin, ConsistencyAdmin):
     """Administrative operations. Get one from `Connection.admin()`; it shares the connection's channels,
     so it is cheap and needs no closing of its own."""
 

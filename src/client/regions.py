@@ -12,7 +12,7 @@ import time
 
 from client.base import AdminBase
 from client.errors import ProcedureTimeout
-from client.types import RegionLocation, location_from_proto
+from client.types import RegionLocation, RegionStory, location_from_proto, story_from_proto
 from meta.states import RegionState
 from meta.types import ServerName
 from regent.config import parse_address
@@ -32,6 +32,13 @@ class RegionAdmin(AdminBase):
         request = master_pb2.RegionRequest(region_id=region_id)
         response: master_pb2.RegionLocation = self._call("GetRegion", request, self._deadline(timeout))
         return location_from_proto(response)
+
+    def region_story(self, region_id: int, *, limit: int = 100, timeout: float | None = None) -> RegionStory:
+        """Region `region_id`'s place and its last `limit` transitions (at most 1000), each with its cause:
+        the master keeps them in memory, bounded, and the small ones in meta across a failover."""
+        request = master_pb2.RegionStoryRequest(region_id=region_id, limit=limit)
+        response: master_pb2.RegionStoryResponse = self._call("RegionStory", request, self._deadline(timeout))
+        return story_from_proto(response)
 
     def assign(
         self,

@@ -40,6 +40,9 @@ class LiveServer:
     region_count: int
     requests: int
     last_heartbeat_age_ms: int
+    requests_per_s: float = 0.0
+    store_bytes: int = 0
+    decommissioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,39 @@ def table_description_from_proto(msg: master_pb2.TableDescription) -> TableDescr
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StoryStep:
+    """One transition of a region, as the master committed it: when (wall clock ms), the state it reached,
+    on which server ("" for none), under which procedure, and why (startup, operator, move, crash
+    recovery, table ddl, retry, balancer, split...). `persisted`: kept in meta across a master failover."""
+
+    time_ms: int
+    state: RegionState
+    server: str
+    proc_id: int
+    procedure: str
+    cause: str
+    persisted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RegionStory:
+    """A region's place now and its recent steps, oldest first."""
+
+    location: RegionLocation
+    steps: list[StoryStep]
+
+
+def story_from_proto(msg: master_pb2.RegionStoryResponse) -> RegionStory:
+    return RegionStory(
+        location_from_proto(msg.region),
+        [
+            StoryStep(s.time_ms, RegionState(s.state), s.server, s.proc_id, s.procedure, s.cause, s.persisted)
+            for s in msg.steps
+        ],
+    )
+
+
 def location_from_proto(msg: master_pb2.RegionLocation) -> RegionLocation:
     return RegionLocation(
         info=region_info_from_proto(msg.info),
@@ -181,7 +217,15 @@ def location_from_proto(msg: master_pb2.RegionLocation) -> RegionLocation:
 def cluster_status_from_proto(msg: master_pb2.ClusterStatusResponse) -> ClusterStatus:
     return ClusterStatus(
         servers=[
-            LiveServer(server_from_proto(s.server), s.region_count, s.requests, s.last_heartbeat_age_ms)
+            LiveServer(
+                server_from_proto(s.server),
+                s.region_count,
+                s.requests,
+                s.last_heartbeat_age_ms,
+                s.requests_per_s,
+                s.store_bytes,
+                s.decommissioned,
+            )
             for s in msg.servers
         ],
         regions_in_transition=[location_from_proto(loc) for loc in msg.regions_in_transition],

@@ -25,6 +25,10 @@ LOOKUPS = (
     "ClusterStatus",
     "GetProcedure",
     "ListProcedures",
+    "BalancerStatus",
+    "ListDecommissioned",
+    "CatalogJanitorStatus",
+    "RegionStory",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (
@@ -42,6 +46,13 @@ ADMIN = (
     "Move",
     "AbortProcedure",
     "Bypass",
+    "Balance",
+    "BalancerSwitch",
+    "Decommission",
+    "Recommission",
+    "CatalogJanitorRun",
+    "CatalogJanitorSwitch",
+    "Hbck",
 )
 
 

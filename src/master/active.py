@@ -10,15 +10,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from master import catalog as catalog_mod
+from master import metrics, story
 from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
+from master.chores.balancer import BalancerConfig
+from master.chores.runner import Chores
 from master.dispatch import Dispatcher
 from master.errors import (
     InvalidArgument,
@@ -54,6 +57,8 @@ class AssignmentConfig:
     lease_ms: int = 3000
     stuck_after_ms: int = 10_000
     reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
+    balancer: BalancerConfig = field(default_factory=BalancerConfig)
+    catalog_janitor_period_s: float = 300.0
 
 
 class ActiveMaster:
@@ -98,12 +103,17 @@ class ActiveMaster:
         self._startup_done = False
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
+        self.chores = Chores(self, config.balancer, self._persist)  # balancer, decommission, janitor, hbck
+        self.story = story.Story()  # every region's recent transitions (master.story)
 
     async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
         """Resume the procedures meta holds, then take over the regions and start the chores."""
+        with self.store.snapshot() as snap:  # the stories a previous master kept in meta
+            self.story.load(snap.scan("info", story.PREFIX, story.PREFIX_END))
         self.procedures.resume(procedures)
         self._spawn(self._startup(), "startup-assignment")
         self._spawn(self._chores(), "chores")
+        self._spawn(self.chores.run(), "background-chores")
 
     def _families_of(self, table: str) -> tuple[ColumnFamily, ...]:
         descriptor = self.catalog.tables.get(table)
@@ -114,6 +124,7 @@ class ActiveMaster:
         return descriptor is not None and descriptor.state in (TableState.ENABLED, TableState.ENABLING)
 
     async def stop(self) -> None:
+        await self.chores.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -147,13 +158,15 @@ class ActiveMaster:
             self.failed.set()
             raise
 
-    async def apply(self, effects: Effects, extra: WriteBatch | None = None) -> None:
+    async def apply(self, effects: Effects, extra: WriteBatch | None = None, *, cause: str = "") -> None:
         """Persist the effects' rows and `extra` (a procedure's step and the other rows it changes) in one
-        group-committed batch, then send their orders."""
+        group-committed batch, then send their orders. `cause` (master.story) defaults to the task's."""
         ordered = [*effects.opens, *effects.closes]
         self.reconciler.changed(ordered)  # their digests are not compared until these orders are out
         if effects.rows or extra is not None:
+            cause = cause or story.current_cause()
             batch = (extra or WriteBatch()).put_many("region_state", effects.rows)
+            kept = self.story.persist(effects.rows, batch, cause)
             catalog_mod.counter_updates(
                 batch,
                 {
@@ -163,7 +176,10 @@ class ActiveMaster:
             )
             await self._persist(batch)
             if effects.rows:
+                self.story.record(effects.rows, cause, persisted=kept)
+                metrics.transitions_committed(len(effects.rows))
                 self.procedures.regions_changed()
+                self.chores.regions_changed()
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():
@@ -189,11 +205,12 @@ class ActiveMaster:
         )
         effects = self.am.dispatch_failed(server, opens, closes)
         if effects:
-            self._spawn(self.apply(effects), "retry-undelivered")
+            self._spawn(self.apply(effects, cause=story.RETRY), "retry-undelivered")
 
     # ---- startup ----
 
     async def _startup(self) -> None:
+        story.caused_by(story.STARTUP)
         await self._wait_for_servers()
         for crash in self.procedures.running(ServerCrash):  # a previous master died in these: finish them
             assert isinstance(crash, ServerCrash)
@@ -229,10 +246,15 @@ class ActiveMaster:
             for server, nodes in plan.items():
                 chunk = nodes[start : start + STARTUP_CHUNK]
                 if chunk and self.servers.is_live(server):
+                    metrics.region_op("assign", len(chunk))
                     pending.append(asyncio.ensure_future(self.apply(self.am.open_chunk(server, chunk))))
             await asyncio.sleep(0)  # let reports and commits in between chunks
         await asyncio.gather(*pending)
         await self.apply(self.am.assign_waiting())
+
+    async def wait_planned(self) -> None:
+        """Until the takeover is decided (which regions stay, which are assigned where)."""
+        await self._planned.wait()
 
     async def _wait_for_servers(self) -> None:
         """Until min_servers are live and every server meta knew is back, or the grace ran out and at
@@ -274,7 +296,7 @@ class ActiveMaster:
         for old in replaced:
             await self.server_died(old, f"a new incarnation {name} started on its address")
         if self._planned.is_set():  # not _startup_done: that waits for every region to settle
-            await self.apply(self.am.assign_waiting())
+            await self.apply(self.am.assign_waiting(), cause=story.STARTUP)
 
     async def server_died(self, server: ServerName, reason: str) -> None:
         """Start a server crash procedure for `server` (once): its record is durable when this returns,
@@ -300,6 +322,7 @@ class ActiveMaster:
     async def _chores(self) -> None:
         """Leases and stuck procedures, checked ten times per heartbeat interval."""
         interval = max(0.02, self.config.heartbeat_ms / 1000 / 10)
+        story.caused_by(story.RETRY)
         while True:
             expected = time.monotonic() + interval
             await asyncio.sleep(interval)
@@ -362,12 +385,14 @@ class ActiveMaster:
         name: ServerName,
         region_count: int,
         requests: int,
+        store_bytes: int = 0,
         digest: HeldDigest | None = None,
         held: Sequence[tuple[int, int]] | None = None,
     ) -> Verdict:
         """Renew the lease; reconcile what the server holds with meta (master.reconcile) once the takeover
         is decided, carrying out the repairs."""
-        if not self.servers.heartbeat(name, region_count, requests):
+        metrics.HEARTBEATS.inc()
+        if not self.servers.heartbeat(name, region_count, requests, store_bytes):
             self._not_live(name)
         server = self.servers.by_address(name.address)
         assert server is not None
@@ -419,6 +444,7 @@ class ActiveMaster:
         assert server is not None
         results, effects = [], Effects()
         for code, region_ids, proc_ids, seqs in batches:
+            metrics.reported(code, len(region_ids), self.am.stamps.get(region_ids[0]))
             rejected, batch_effects = self.am.report(server, code, region_ids, proc_ids, seqs)
             results.append(rejected)
             effects += batch_effects
@@ -451,8 +477,19 @@ class ActiveMaster:
                 raise InvalidArgument(str(exc)) from None
             if not self.servers.is_live(name):
                 raise ServerNotFound(f"server {name} is not a live RegionServer")
-            return name
+            # The registered object, not the parsed one: the assignment core compares servers by identity
+            # (a region moved to a parsed name was left out of its server's crash recovery).
+            return self.servers.by_address(name.address) or name
         found = self.servers.by_address(text)
         if found is None:
             raise ServerNotFound(f"no live RegionServer at {text!r}")
         return found
+
+    def resolve_target(self, text: str) -> ServerName | None:
+        """resolve_server, for a server to place a region on: a decommissioned one is refused."""
+        target = self.resolve_server(text)
+        if target is not None and target.address in self.servers.decommissioned:
+            raise InvalidArgument(
+                f"server {target} is decommissioned: no region is placed there (recommission it first)"
+            )
+        return target

@@ -241,7 +241,7 @@ class AssignmentManager:
         The hot path of a million-region startup: one pass, no objects per region beyond the row bytes.
         """
         effects = Effects()
-        live = self.servers.live()
+        live = self.servers.targets()  # live and not decommissioned
         if not live:
             self.waiting.update((n.region_id, n) for n in nodes)
             return effects
@@ -252,7 +252,7 @@ class AssignmentManager:
     def plan(self, nodes: Sequence[RegionNode]) -> dict[ServerName, list[RegionNode]]:
         """Where `nodes` would go now (retain, else even contiguous spreads); they wait until opened."""
         self.waiting.update((n.region_id, n) for n in nodes)
-        return placement.plan(nodes, self.servers.live(), self.load)
+        return placement.plan(nodes, self.servers.targets(), self.load)
 
     def open_chunk(self, server: ServerName, nodes: Sequence[RegionNode]) -> Effects:
         """Open planned regions on `server` (a chunk of a plan: the startup pipelines these).
@@ -652,9 +652,12 @@ class AssignmentManager:
             raise InvalidArgument(f"region {node.region_id} is {node.state.name}: {what} needs it OPEN")
 
     def _pick(self, avoid: ServerName | None = None) -> ServerName:
-        server = placement.pick(self.servers.live(), self.load, avoid)
+        server = placement.pick(self.servers.targets(), self.load, avoid)
         if server is None:
-            raise InvalidArgument("no RegionServer is live: nothing can be assigned now")
+            raise InvalidArgument(
+                "no RegionServer can take regions (none is live, or every live one is decommissioned): "
+                "nothing can be assigned now"
+            )
         return server
 
     def _attach(self, node: RegionNode, kind: TransitKind) -> int:

@@ -13,7 +13,8 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from master import catalog
+from master import catalog, metrics
+from master import http as http_side
 from master.access import POLICY
 from master.active import ActiveMaster, AssignmentConfig
 from master.election import ElectionLock
@@ -27,6 +28,7 @@ from regent.authz import Authorizer
 from regent.config import GRPC_OPTIONS, port_problem
 from regent.lifecycle import run_until_signalled
 from regent.proto import master_pb2_grpc, meta_pb2
+from regent.rpc_metrics import RpcMetrics
 from regent.transport import INSECURE, Transport, announce_transport
 
 log = structlog.get_logger("master")
@@ -44,6 +46,8 @@ class MasterConfig:
     hung_master_s: float = 10.0  # a backup kills an active master of this host that is silent this long
     assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
     transport: Transport = INSECURE  # --insecure; regent.cli resolves --certs-dir into mutual TLS
+    http_host: str = "127.0.0.1"  # the status pages and /metrics (master.http)
+    http_port: int = 0  # 0: a free port, logged in http_started
 
     @property
     def address(self) -> str:
@@ -124,7 +128,10 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         election.close()
         raise MasterStartError(problem)
     transport = config.transport
-    interceptors = [Authorizer(POLICY)] if transport.secure else []
+    interceptors = [
+        RpcMetrics(metrics.REGISTRY, "master"),
+        *([Authorizer(POLICY)] if transport.secure else []),
+    ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
     master_pb2_grpc.add_RegionServerStatusServicer_to_server(RegionServerStatusService(master), server)
@@ -148,11 +155,15 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         transport=transport.describe(),
     )
     announce_transport(transport, log)
+    http = None
     try:
+        http = await http_side.start(master)
         registry.register(config.address, os.getpid())  # the port is this master's: so is the name
         if await _until_elected(election, stop, master, rootdir):
             await _run_active(master, election, health_servicer, rootdir, stop)
     finally:
+        if http is not None:
+            await http.stop()
         await server.stop(config.shutdown_grace_s)
         if master.active is not None:
             await master.active.stop()
@@ -255,7 +266,7 @@ async def _run_active(
     # the million, and young collections of them cost 1.5 s of a million-region startup (docs/benchmarks.md).
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD[0], GC_THRESHOLD[1], GC_THRESHOLD[2])
-    master.writer = MetaWriter(master.store, epoch=master.epoch)
+    master.writer = MetaWriter(master.store, epoch=master.epoch, on_commit=metrics.meta_committed)
     master.writer.start()
     active = ActiveMaster(
         master.config.assignment,

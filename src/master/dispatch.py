@@ -85,6 +85,18 @@ class Dispatcher:
         for channel in self._channels.values():
             await channel.close()
 
+    async def online_regions(
+        self, server: ServerName, within_s: float = CALL_TIMEOUT_S
+    ) -> dict[int, int] | None:
+        """What `server` says it serves now (region id -> open sequence number); None if it did not answer
+        (hbck: master.chores.hbck)."""
+        request = regionserver_pb2.GetOnlineRegionsRequest()
+        try:
+            answer = await self._stub(server).GetOnlineRegions(request, timeout=within_s)
+        except grpc.aio.AioRpcError:
+            return None
+        return dict(zip(answer.region_ids, answer.open_seq_nums, strict=True))
+
     def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
         channel = self._channels.get(server.address)
         if channel is None:

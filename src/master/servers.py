@@ -19,7 +19,9 @@ class ServerInfo:
     registered_at: float
     last_heartbeat: float
     region_count: int = 0
-    requests: int = 0
+    requests: int = 0  # the server's request counter, as last reported
+    requests_per_s: float = 0.0  # its rate over the last heartbeats (smoothed)
+    store_bytes: int = 0
 
 
 class ServerManager:
@@ -28,6 +30,8 @@ class ServerManager:
         self._clock = clock
         self._live: dict[str, ServerInfo] = {}  # by host:port
         self.dead: set[ServerName] = set()
+        #: host:port of decommissioned servers: live or not, no region is placed there (master.chores)
+        self.decommissioned: set[str] = set()
 
     def register(self, name: ServerName) -> list[ServerName]:
         """Record a starting incarnation; return the older incarnations on its host:port, now dead."""
@@ -50,14 +54,21 @@ class ServerManager:
             current.last_heartbeat = now
         return replaced
 
-    def heartbeat(self, name: ServerName, region_count: int, requests: int) -> bool:
-        """Renew the lease of a live incarnation; False if it is not (unknown or declared dead)."""
+    def heartbeat(self, name: ServerName, region_count: int, requests: int, store_bytes: int = 0) -> bool:
+        """Renew the lease of a live incarnation and take its load; False if it is not (unknown or
+        declared dead)."""
         info = self._live.get(name.address)
         if info is None or info.name != name:
             return False
-        info.last_heartbeat = self._clock()
+        now = self._clock()
+        elapsed = now - info.last_heartbeat
+        if elapsed > 0 and requests >= info.requests:
+            rate = (requests - info.requests) / elapsed
+            info.requests_per_s = rate if not info.requests_per_s else (info.requests_per_s + rate) / 2
+        info.last_heartbeat = now
         info.region_count = region_count
         info.requests = requests
+        info.store_bytes = store_bytes
         return True
 
     def is_live(self, name: ServerName) -> bool:
@@ -70,6 +81,14 @@ class ServerManager:
 
     def live(self) -> list[ServerName]:
         return sorted((i.name for i in self._live.values()), key=lambda n: (n.host, n.port))
+
+    def targets(self) -> list[ServerName]:
+        """Live incarnations that may take regions: not decommissioned."""
+        return [s for s in self.live() if s.address not in self.decommissioned]
+
+    def info(self, name: ServerName) -> ServerInfo | None:
+        info = self._live.get(name.address)
+        return info if info is not None and info.name == name else None
 
     def infos(self) -> list[ServerInfo]:
         return sorted(self._live.values(), key=lambda i: (i.name.host, i.name.port))

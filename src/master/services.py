@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from master import catalog
+from master import catalog, metrics, story
 from master.active import ActiveMaster
 from master.admin import MAX_REGIONS_PER_CREATE, TableView
+from master.chores import rpcs as chore_rpcs
 from master.errors import (
     FamilyExists,
     FamilyNotFound,
@@ -181,7 +182,9 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
                 )
             held = list(zip(ids, seqs, strict=True))
         load = request.load
-        verdict = await active.heartbeat(name, load.region_count, load.requests, digest, held)
+        verdict = await active.heartbeat(
+            name, load.region_count, load.requests, load.store_bytes, digest, held
+        )
         return master_pb2.RegionServerReportResponse(
             master_epoch=active.epoch, token=verdict.token, send_regions=verdict.send_regions
         )
@@ -395,9 +398,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "assign")
-        proc_id, effects = active.am.assign(request.region_id, active.resolve_server(request.server))
-        await active.apply(effects)
+        with metrics.region_request("assign"):
+            _unlocked(active, request.region_id, "assign")
+            proc_id, effects = active.am.assign(request.region_id, active.resolve_target(request.server))
+            await active.apply(effects, cause=story.OPERATOR)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -405,9 +409,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "unassign")
-        proc_id, effects = active.am.unassign(request.region_id)
-        await active.apply(effects)
+        with metrics.region_request("unassign"):
+            _unlocked(active, request.region_id, "unassign")
+            proc_id, effects = active.am.unassign(request.region_id)
+            await active.apply(effects, cause=story.OPERATOR)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -415,9 +420,10 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.RegionRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.ProcedureResponse:
         active = _active(self._master)
-        _unlocked(active, request.region_id, "move")
-        proc_id, effects = active.am.move(request.region_id, active.resolve_server(request.server))
-        await active.apply(effects)
+        with metrics.region_request("move"):
+            _unlocked(active, request.region_id, "move")
+            proc_id, effects = active.am.move(request.region_id, active.resolve_target(request.server))
+            await active.apply(effects, cause=story.MOVE)
         return master_pb2.ProcedureResponse(proc_id=proc_id)
 
     @rpc
@@ -431,6 +437,9 @@ class MasterService(master_pb2_grpc.MasterServicer):
                 region_count=active.am.load[info.name],
                 requests=info.requests,
                 last_heartbeat_age_ms=active.servers.age_ms(info),
+                requests_per_s=info.requests_per_s,
+                store_bytes=info.store_bytes,
+                decommissioned=info.name.address in active.servers.decommissioned,
             )
             for info in active.servers.infos()
         ]
@@ -475,11 +484,102 @@ class MasterService(master_pb2_grpc.MasterServicer):
         return master_pb2.AbortProcedureResponse(rolled_back=rolled_back, message=message)
 
     @rpc
+    async def RegionStory(
+        self, request: master_pb2.RegionStoryRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RegionStoryResponse:
+        active = _active(self._master)
+        node = active.am.regions.get(request.region_id)
+        if node is None:
+            raise RegionNotFound(f"region {request.region_id} does not exist")
+        if request.limit > MAX_STORY_STEPS:
+            raise InvalidArgument(
+                f"RegionStory returns at most {MAX_STORY_STEPS} steps, asked for {request.limit}"
+            )
+        steps = active.story.of(node.region_id, request.limit or 100)
+        return master_pb2.RegionStoryResponse(
+            region=location(node),
+            steps=[
+                master_pb2.RegionStoryStep(
+                    time_ms=s.time_ms,
+                    state=int(s.state),  # type: ignore[arg-type]
+                    server=s.server,
+                    proc_id=s.proc_id,
+                    procedure=s.procedure,
+                    cause=s.cause,
+                    persisted=s.persisted,
+                )
+                for s in steps
+            ],
+        )
+
+    @rpc
     async def Bypass(
         self, request: master_pb2.BypassRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.BypassResponse:
         await _active(self._master).bypass(request.proc_id)
         return master_pb2.BypassResponse()
+
+    # ---- the balancer, decommissioned servers, the catalog janitor, hbck (master.chores.rpcs) ----
+
+    @rpc
+    async def Balance(
+        self, request: master_pb2.BalanceRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerRun:
+        return await chore_rpcs.balance(_active(self._master), request)
+
+    @rpc
+    async def BalancerSwitch(
+        self, request: master_pb2.BalancerSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerSwitchResponse:
+        return await chore_rpcs.balancer_switch(_active(self._master), request)
+
+    @rpc
+    async def BalancerStatus(
+        self, request: master_pb2.BalancerStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.BalancerStatusResponse:
+        return chore_rpcs.balancer_status(_active(self._master))
+
+    @rpc
+    async def Decommission(
+        self, request: master_pb2.DecommissionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.DecommissionResponse:
+        return await chore_rpcs.decommission(_active(self._master), request)
+
+    @rpc
+    async def Recommission(
+        self, request: master_pb2.RecommissionRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RecommissionResponse:
+        return await chore_rpcs.recommission(_active(self._master), request)
+
+    @rpc
+    async def ListDecommissioned(
+        self, request: master_pb2.ListDecommissionedRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ListDecommissionedResponse:
+        return chore_rpcs.list_decommissioned(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorRun(
+        self, request: master_pb2.CatalogJanitorRunRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return chore_rpcs.catalog_janitor_run(_active(self._master))
+
+    @rpc
+    async def CatalogJanitorSwitch(
+        self, request: master_pb2.CatalogJanitorSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorSwitchResponse:
+        return await chore_rpcs.catalog_janitor_switch(_active(self._master), request)
+
+    @rpc
+    async def CatalogJanitorStatus(
+        self, request: master_pb2.CatalogJanitorStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CatalogJanitorStatusResponse:
+        return chore_rpcs.catalog_janitor_status(_active(self._master))
+
+    @rpc
+    async def Hbck(
+        self, request: master_pb2.HbckRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.CheckReport:
+        return await chore_rpcs.hbck(_active(self._master), request)
 
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
@@ -487,6 +587,8 @@ def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
     if node is not None:
         active.tables.check_region_procedure(node, what)
 
+
+MAX_STORY_STEPS = 1000
 
 #: The invocation metadata key of a DDL request's nonce (client.base sends one per request, the same on
 #: every retry of it), and the longest one accepted.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -36,8 +37,15 @@ class WriterStats:
 class MetaWriter:
     """Group-commits WriteBatches on the event loop. `await write(batch)` returns once it is durable."""
 
-    def __init__(self, store: MetaStore, *, epoch: int | None = None) -> None:
+    def __init__(
+        self,
+        store: MetaStore,
+        *,
+        epoch: int | None = None,
+        on_commit: Callable[[float, int], None] | None = None,
+    ) -> None:
         self._store = store
+        self._on_commit = on_commit  # (seconds, rows) after each group commit: the master's metrics
         self._epoch = epoch
         self._queue: list[tuple[WriteBatch, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
@@ -111,6 +119,7 @@ class MetaWriter:
         stats.commits += 1
         stats.batches += len(group)
         stats.commit_seconds += elapsed
+        rows_before = stats.rows
         for (batch, future), outcome in zip(group, outcomes, strict=True):
             if outcome is None:
                 stats.rows += len(batch)
@@ -125,3 +134,5 @@ class MetaWriter:
                     )
                 )
                 future.set_exception(error)
+        if self._on_commit is not None:
+            self._on_commit(elapsed, stats.rows - rows_before)

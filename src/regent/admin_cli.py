@@ -31,13 +31,15 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 EXIT_UNREACHABLE = 4
+EXIT_INCONSISTENT = 5
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done
   {EXIT_REFUSED}  refused by the cluster (the error's name and message on stderr)
   {EXIT_USAGE}  bad usage (arguments the command or the SDK rejects)
   {EXIT_TIMEOUT}  timed out waiting for a procedure (it goes on in the master)
-  {EXIT_UNREACHABLE}  no master reachable (--master, or ${MASTER_ENV})"""
+  {EXIT_UNREACHABLE}  no master reachable (--master, or ${MASTER_ENV})
+  {EXIT_INCONSISTENT}  hbck, catalog-janitor-run: inconsistencies found (and, with --fix, not all repaired)"""
 
 #: The options every command takes, before or after its name.
 _COMMON = ("master", "timeout", "json", "progress", "certs_dir", "user", "insecure")
@@ -158,6 +160,8 @@ def run(args: argparse.Namespace) -> None:
     except RegentError as exc:
         _fail(EXIT_REFUSED, _explain(exc, args))
     admin_output.emit(result, args.json)
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
 
 
 def _fail(code: int, message: str) -> None:
@@ -248,6 +252,7 @@ def _indent(text: str) -> str:
 
 
 __all__ = [
+    "EXIT_INCONSISTENT",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_TIMEOUT",

@@ -13,16 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from regent import admin_balance_commands, admin_check_commands
 from regent import admin_cli as cli
 from regent.admin_output import (
     Result,
     Table,
-    by_state,
     location_json,
     procedure_json,
     progress_bar,
     progress_text,
 )
+from regent.admin_status_commands import status, status_arguments, story, story_arguments
 from regent.admin_table_commands import (
     create_table,
     create_table_arguments,
@@ -180,43 +181,6 @@ def _abort(admin: Admin, args: argparse.Namespace) -> Result:
 def _bypass(admin: Admin, args: argparse.Namespace) -> Result:
     admin.bypass(args.proc_id)
     return Result({"bypassed": args.proc_id}, [f"procedure {args.proc_id} bypassed"])
-
-
-def _status(admin: Admin, args: argparse.Namespace) -> Result:
-    status = admin.cluster_status()
-    rows = [
-        (str(s.server), str(s.region_count), str(s.requests), f"{s.last_heartbeat_age_ms} ms")
-        for s in status.servers
-    ]
-    rit = status.regions_in_transition  # the master lists at most a thousand
-    blocks: list[str | Table] = [
-        f"master epoch {status.master_epoch}; "
-        f"{status.regions:,} regions: {by_state(status.regions_by_state)}",
-        f"regions in transition: {len(rit):,}{'+' if len(rit) >= RIT_LISTED else ''}",
-        *(
-            f"  region {loc.region_id} {loc.state.name} on {loc.server} (procedure {loc.proc_id})"
-            for loc in rit[:10]
-        ),
-        "",
-        Table(("RegionServer", "regions", "requests", "last heartbeat"), rows),
-    ]
-    data = {
-        "master_epoch": status.master_epoch,
-        "regions": status.regions,
-        "regions_by_state": status.regions_by_state,
-        "regions_in_transition": [location_json(loc) for loc in rit],
-        "servers": [
-            {
-                "server": str(s.server),
-                "region_count": s.region_count,
-                "requests": s.requests,
-                "last_heartbeat_age_ms": s.last_heartbeat_age_ms,
-            }
-            for s in status.servers
-        ],
-        "startup_assignment_ms": status.startup_assignment_ms,
-    }
-    return Result(data, blocks)
 
 
 def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
@@ -409,11 +373,20 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "status",
-        "live RegionServers, regions by state, regions in transition",
-        "regent admin status\nregent admin --json status | jq .regions_by_state",
-        _nothing,
-        _status,
+        "a one-screen summary: RegionServers, regions by state, regions in transition, procedures running",
+        "regent admin status\nregent admin status --watch\nregent admin --json status | jq .regions_by_state",
+        status_arguments,
+        status,
     ),
+    Command(
+        "story",
+        "a region's recent transitions, each with its time, server, procedure and cause",
+        "regent admin story 7\nregent admin --json story 7 | jq '.steps[].cause'",
+        story_arguments,
+        story,
+    ),
+    *admin_balance_commands.commands(),
+    *admin_check_commands.commands(),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -35,6 +35,7 @@ class Result:
 
     data: dict[str, Any]
     blocks: list[str | Table] = field(default_factory=list)
+    exit_code: int = 0  # after printing (hbck: inconsistencies left)
 
 
 def emit(result: Result, as_json: bool) -> None:
@@ -203,3 +204,13 @@ __all__ = [
     "table_json",
     "ttl_text",
 ]
+
+
+def human_bytes(n: int) -> str:
+    """A byte count as people read it: 512 B, 1.5 KiB, 3.2 MiB, 1.0 GiB."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

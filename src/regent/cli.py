@@ -37,6 +37,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _slop(text: str) -> float:
+    """The balancer's slop: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value:g}")
+    return value
+
+
 def _share(text: str) -> float:
     """A share of a whole: a number in (0, 1]."""
     try:
@@ -85,6 +96,32 @@ def _transport(args: argparse.Namespace) -> Transport:
     from regent import transport
 
     return transport.resolve(args.certs_dir, args.insecure, what="--certs-dir")
+
+
+def add_http_arguments(parser: argparse.ArgumentParser, example: int) -> None:
+    """--http-host and --http-port: the daemon's status pages and /metrics (docs/operations.md)."""
+    parser.add_argument(
+        "--http-port",
+        type=_http_port,
+        default=0,
+        help=f"port of the status pages and /metrics (e.g. {example}); 0, the default, picks a free one "
+        "(the http_started log line says which)",
+    )
+    parser.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="address of the status pages (default 127.0.0.1: this machine only; see docs/security.md)",
+    )
+
+
+def _http_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535 (0: a free one), got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +180,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="modify_table and family changes reopen a table's regions with at most this share of them "
         "out of service at once (at least one region); in (0, 1] (default 0.2)",
     )
+    master.add_argument(
+        "--balancer-period-ms",
+        type=_positive,
+        default=300_000,
+        help="how often the balancer runs (default 300000); a run's moves not started within a period "
+        "are left for the next run",
+    )
+    master.add_argument(
+        "--balancer-slop",
+        type=_slop,
+        default=0.2,
+        help="the balancer acts when a server holds more than ceil(average * (1 + slop)) or fewer than "
+        "floor(average * (1 - slop)) regions, or none while another holds two; in [0, 1) (default 0.2)",
+    )
+    master.add_argument(
+        "--catalog-janitor-period-ms",
+        type=_positive,
+        default=300_000,
+        help="how often the catalog janitor reports holes, overlaps, unknown servers and stuck regions "
+        "(default 300000)",
+    )
+    master.add_argument(
+        "--balancer-max-in-transition",
+        type=_count,
+        default=0,
+        help="regions in transition at once while the balancer or a decommission moves regions "
+        "(default 0: a tenth of the regions, at least 100)",
+    )
 
     add_security_arguments(master)
+    add_http_arguments(master, 16010)
 
     rs = sub.add_parser("regionserver", help="run a RegionServer")
     rs.add_argument("--rootdir", type=Path, required=True, help="the cluster's root directory")
@@ -170,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open scanners allowed at once on this server (default 10000)",
     )
     add_security_arguments(rs)
+    add_http_arguments(rs, 16030)
 
     from gateway.thrift import daemon as thrift_daemon
 
@@ -225,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     bddl.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bddl.add_argument("--servers", type=_positive, default=10)
     bddl.add_argument("--json", action="store_true", help="print only the JSON object")
+    bbal = bench_sub.add_parser(
+        "balance", help="empty RegionServers join a loaded cluster: seconds and moves until balanced"
+    )
+    bbal.add_argument("--regions", type=_positive, default=100_000)
+    bbal.add_argument(
+        "--servers", type=_positive, default=5, help="RegionServers holding the table (default 5)"
+    )
+    bbal.add_argument(
+        "--joining", type=_positive, default=5, help="empty RegionServers that join (default 5)"
+    )
+    bbal.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bbal.add_argument("--json", action="store_true", help="print only the JSON object")
     bstore = bench_sub.add_parser(
         "region-store", help="a region's group commit on the event loop vs a writer thread; batched puts"
     )
@@ -300,6 +379,7 @@ def _run(argv: Sequence[str] | None) -> None:
         if args.command == "master":
             from master import daemon
             from master.active import AssignmentConfig
+            from master.chores.balancer import BalancerConfig
 
             if args.lease_ms < 2 * args.heartbeat_ms:
                 build_parser().error(
@@ -315,6 +395,12 @@ def _run(argv: Sequence[str] | None) -> None:
                 heartbeat_ms=args.heartbeat_ms,
                 lease_ms=args.lease_ms,
                 reopen_share=args.reopen_share,
+                catalog_janitor_period_s=args.catalog_janitor_period_ms / 1000,
+                balancer=BalancerConfig(
+                    period_s=args.balancer_period_ms / 1000,
+                    slop=args.balancer_slop,
+                    max_in_transition=args.balancer_max_in_transition,
+                ),
             )
             daemon.run(
                 daemon.MasterConfig(
@@ -324,6 +410,8 @@ def _run(argv: Sequence[str] | None) -> None:
                     hung_master_s=args.hung_master_ms / 1000,
                     assignment=assignment,
                     transport=transport,
+                    http_host=args.http_host,
+                    http_port=args.http_port,
                 )
             )
         elif args.command == "regionserver":
@@ -344,6 +432,8 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_cell_bytes=args.max_cell_bytes,
                 scanner_timeout_s=args.scanner_timeout,
                 max_scanners=args.max_scanners,
+                http_host=args.http_host,
+                http_port=args.http_port,
             )
             rs_daemon.run(config)
         elif args.command == "thrift":
@@ -421,6 +511,10 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
+            elif args.bench == "balance":
+                from regent.bench import balance
+
+                print(json.dumps(balance.run(args.regions, args.servers, args.joining, quiet=args.json)))
             elif args.bench == "ddl":
                 from regent.bench import ddl
 

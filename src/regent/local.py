@@ -47,6 +47,8 @@ DEFAULT_SERVERS = 3
 DEFAULT_THRIFT_PORT = 9090
 #: RegionServer i listens on --port + SERVER_PORT_OFFSET + i; masters on --port, --port + 1, ...
 SERVER_PORT_OFFSET = 100
+#: Each daemon's status pages and /metrics listen on its gRPC port + HTTP_PORT_OFFSET (16000 -> 17000).
+HTTP_PORT_OFFSET = 1000
 #: How long a group of children (RegionServers, then masters) gets to exit after SIGTERM.
 GRACE_S = 5.0
 HOST = "127.0.0.1"
@@ -100,8 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=_count(1),
         default=DEFAULT_PORT,
-        help=f"first master port; masters use P, P+1, ...; RegionServers P+{SERVER_PORT_OFFSET}+i "
-        f"(default {DEFAULT_PORT})",
+        help=f"first master port; masters use P, P+1, ...; RegionServers P+{SERVER_PORT_OFFSET}+i; "
+        f"each daemon's status pages its port + {HTTP_PORT_OFFSET} (default {DEFAULT_PORT})",
     )
     parser.add_argument(
         "--thrift-port",
@@ -161,10 +163,16 @@ def ports_for(port: int, backup_masters: int, servers: int) -> tuple[tuple[int, 
         raise LocalError(f"at most {SERVER_PORT_OFFSET - 1} backup masters, got {backup_masters}")
     masters = tuple(port + i for i in range(backup_masters + 1))
     servers_ = tuple(port + SERVER_PORT_OFFSET + i for i in range(servers))
-    highest = max(masters + servers_)
+    highest = max(masters + servers_) + HTTP_PORT_OFFSET
     if highest > 65535:
         raise LocalError(f"--port {port} leaves no room: the cluster needs ports up to {highest} (max 65535)")
     return masters, servers_
+
+
+def every_port(master_ports: Sequence[int], server_ports: Sequence[int]) -> list[int]:
+    """The gRPC ports and the HTTP ports (status pages) of the cluster's daemons."""
+    grpc_ports = [*master_ports, *server_ports]
+    return grpc_ports + [p + HTTP_PORT_OFFSET for p in grpc_ports]
 
 
 def busy_ports(ports: Sequence[int], host: str = HOST) -> list[int]:
@@ -203,6 +211,8 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
                 root,
                 "--port",
                 str(port),
+                "--http-port",
+                str(port + HTTP_PORT_OFFSET),
                 "--min-servers",
                 str(plan.min_servers),
                 *plan.security_args,
@@ -223,6 +233,8 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
                 plan.masters,
                 "--port",
                 str(port),
+                "--http-port",
+                str(port + HTTP_PORT_OFFSET),
                 *plan.security_args,
             ],
         )
@@ -435,6 +447,11 @@ class Supervisor:
                 f"{len(plan.server_ports)} RegionServer{'s' * (len(plan.server_ports) > 1)} started",
                 f"  masters        {masters}",
                 f"  RegionServers  {servers}",
+                f"  status pages   http://{HOST}:{plan.master_ports[0] + HTTP_PORT_OFFSET}/ (masters on "
+                f"gRPC port + {HTTP_PORT_OFFSET}, RegionServers too: "
+                f"http://{HOST}:{plan.server_ports[0] + HTTP_PORT_OFFSET}/ ...; each serves /metrics)"
+                if plan.server_ports
+                else f"  status pages   http://{HOST}:{plan.master_ports[0] + HTTP_PORT_OFFSET}/",
                 *thrift,
                 f"  rootdir        {plan.rootdir}{where}",
                 f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
@@ -455,14 +472,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
     """Turn the arguments into a Plan, checking the ports; LocalError says what is wrong in one line."""
     master_ports, server_ports = ports_for(args.port, args.backup_masters, args.servers)
     thrift_port = None if getattr(args, "no_thrift", False) else getattr(args, "thrift_port", None)
-    if thrift_port is not None and thrift_port in master_ports + server_ports:
+    if thrift_port is not None and thrift_port in every_port(master_ports, server_ports):
         raise LocalError(f"--thrift-port {thrift_port} is one of the cluster's own ports; choose another")
-    busy = busy_ports(master_ports + server_ports)
+    busy = busy_ports(every_port(master_ports, server_ports))
     if busy:
         raise LocalError(
             f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {HOST} "
             f"{'are' if len(busy) > 1 else 'is'} in use; choose another --port (masters use P.., "
-            f"RegionServers P+{SERVER_PORT_OFFSET}..)"
+            f"RegionServers P+{SERVER_PORT_OFFSET}.., status pages those + {HTTP_PORT_OFFSET})"
         )
     if thrift_port is not None and busy_ports([thrift_port]):
         raise LocalError(

@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from regent import recent_logs
+
 
 def configure(process: str, *, level: str = "info", json: bool | None = None, **identity: Any) -> None:
     """Configure structlog for this process. `identity` (e.g. server="host:port") is bound to every line."""
@@ -21,6 +23,7 @@ def configure(process: str, *, level: str = "info", json: bool | None = None, **
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            recent_logs.keep,  # the /logs page of the daemon's HTTP side
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),

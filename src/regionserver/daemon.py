@@ -29,12 +29,16 @@ from regent.proto import (
     regionserver_pb2,
     regionserver_pb2_grpc,
 )
+from regent.rpc_metrics import RpcMetrics
 from regent.status import clip
 from regent.transport import INSECURE, Transport, announce_transport
+from regionserver import http as http_side
+from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
 from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data_service import RegionDataService
-from regionserver.hosting import HostedRegion, Hosting
+from regionserver.hosting import FAILED_OPEN, HostedRegion, Hosting
+from regionserver.load import LoadCounters
 from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
 from regionserver.store import Stores, regions_with_store
 
@@ -63,6 +67,8 @@ class RegionServerConfig:
     max_cell_bytes: int = MAX_CELL_BYTES  # --max-cell-bytes
     scanner_timeout_s: float = SCANNER_TIMEOUT_S  # --scanner-timeout
     max_scanners: int = MAX_SCANNERS  # --max-scanners
+    http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
+    http_port: int = 0  # 0: a free port, logged in http_started
 
 
 class Fatal(Exception):
@@ -171,6 +177,7 @@ class RegionServer:
         self.hosting = Hosting()
         self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes)
         self.scanners = Scanners(config.scanner_timeout_s, config.max_scanners)
+        self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
         self.heartbeat_s = 1.0
@@ -227,6 +234,7 @@ class RegionServer:
             raise OrderRefused("closes need one destination per region, or none")
         destinations = [server_from_proto(d) if d.host else None for d in closes.destinations]
         self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
+        failed_before = len(self.hosting.outbox.region_ids[FAILED_OPEN])
         for group, table_families in zip(request.opens, families, strict=True):
             a, d = self.hosting.open_many(
                 group.table,
@@ -243,6 +251,9 @@ class RegionServer:
         a, d = self.hosting.close_many(
             list(closes.region_ids), list(closes.proc_ids), destinations, now=time.monotonic()
         )
+        rs_metrics.OPENS.inc(accepted)
+        rs_metrics.FAILED_OPENS.inc(len(self.hosting.outbox.region_ids[FAILED_OPEN]) - failed_before)
+        rs_metrics.CLOSES.inc(a)
         self.work.set()
         return accepted + a, duplicates + d
 
@@ -400,10 +411,14 @@ class RegionServer:
                 await asyncio.sleep(self.heartbeat_s)
 
     def _heartbeat(self, with_regions: bool) -> master_pb2.RegionServerReportRequest:
-        hosting = self.hosting
+        hosting, load = self.hosting, self.load
+        online = hosting.online
+        load.measure(((r.region_id, r.store.store.path) for r in online.values() if r.store), online)
         request = master_pb2.RegionServerReportRequest(
             server=self._proto_name(),
-            load=master_pb2.ServerLoad(region_count=len(hosting.online), requests=hosting.requests),
+            load=master_pb2.ServerLoad(
+                region_count=len(online), requests=load.requests, store_bytes=load.store_bytes
+            ),
             digest=master_pb2.RegionDigest(
                 count=hosting.digest.count,
                 hash=hosting.digest.hash,
@@ -536,11 +551,14 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
             f"refuse its reports (make one with `regent certs create-node {config.host} ...`)"
         )
     rs = RegionServer(config)
-    interceptors = [Authorizer(POLICY)] if transport.secure else []
+    interceptors = [
+        RpcMetrics(rs_metrics.REGISTRY, "regionserver"),
+        *([Authorizer(POLICY)] if transport.secure else []),
+    ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
     data_pb2_grpc.add_RegionDataServicer_to_server(
-        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased), server
+        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased, rs.load), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -553,6 +571,11 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
     await server.start()
     log.info("regionserver_started", server=str(rs.name), pid=os.getpid(), transport=transport.describe())
     announce_transport(transport, log)
+    try:
+        http = await http_side.start(rs)
+    except RegionServerStartError:
+        await server.stop(0)
+        raise
 
     async def lifecycle() -> None:
         await rs.register()
@@ -580,6 +603,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         main.cancel()
         stopping.cancel()
         rs.hosting.stop_serving()
+        await http.stop()
         await server.stop(1.0)
         await rs.link.close()
         log.info("regionserver_stopped", server=str(rs.name))

@@ -12,8 +12,10 @@ is answered only once durable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 import structlog
@@ -22,6 +24,7 @@ from meta import ServerName
 from meta.codec import server_to_proto
 from regent.proto import data_pb2, data_pb2_grpc
 from regionserver import data_proto as convert
+from regionserver import metrics as rs_metrics
 from regionserver.data import Get, NoSuchFamily, RowError, Scanner, StoreError, WriterClosed
 from regionserver.data import compact_while_serving as compact_region
 from regionserver.data.errors import Fenced, FilterSyntaxError
@@ -29,6 +32,7 @@ from regionserver.data.filters import parse_filter
 from regionserver.data.region_store import RegionStore
 from regionserver.data_proto import InvalidRequest, quote, region_error
 from regionserver.hosting import HostedRegion, Hosting
+from regionserver.load import LoadCounters
 from regionserver.scanners import LiveScanner, ParsedFilter, ScannerNotFound, Scanners, TooManyScanners
 from regionserver.store import Stores
 
@@ -36,6 +40,31 @@ log = structlog.get_logger("regionserver.data")
 
 R = data_pb2.RegionError
 MAX_REFUSAL_CHARS = 1000  # a refusal's message, whatever it quotes
+
+
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _measured(kind: str) -> Callable[[Handler], Handler]:
+    """Count a data RPC in the heartbeat's load and in the metrics (regionserver.metrics), with its
+    latency, once per call whatever its rows."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def measured(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await handler(self, request, context)
+            except Exception as exc:
+                rs_metrics.data_op_failed(kind, type(exc).__name__)
+                raise
+            rs_metrics.data_op(kind, time.perf_counter() - started)
+            self.load.requests_served()
+            return response
+
+        return measured
+
+    return wrap
 
 
 async def _refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
@@ -51,8 +80,10 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         scanners: Scanners,
         name: ServerName,
         leased: Callable[[], bool],
+        load: LoadCounters,
     ) -> None:
         self.hosting = hosting
+        self.load = load  # what the heartbeats report: one request per call
         self.stores = stores
         self.scanners = scanners
         self.name = name
@@ -116,6 +147,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
 
     # ---- reads ----
 
+    @_measured("get")
     async def Get(
         self, request: data_pb2.GetRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.GetResponse:
@@ -148,11 +180,11 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 continue
             found.reads += len(gets)
             result.rows.extend(convert.row_to_proto(g.row, c) for g, c in zip(gets, cells, strict=True))
-        self.hosting.requests += 1
         return response
 
     # ---- writes ----
 
+    @_measured("mutate")
     async def Mutate(
         self, request: data_pb2.MutateRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.MutateResponse:
@@ -164,7 +196,6 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
         outcomes = await asyncio.gather(*(self._mutate(part) for part in request.regions))
-        self.hosting.requests += 1
         return data_pb2.MutateResponse(regions=outcomes)
 
     def _writable(
@@ -209,6 +240,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 outcome.row_errors[i].CopyFrom(convert.row_error(error))
         return outcome
 
+    @_measured("increment")
     async def Increment(
         self, request: data_pb2.IncrementRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.IncrementResponse:
@@ -220,7 +252,6 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
         counters = await asyncio.gather(*(self._increment(part) for part in request.regions))
-        self.hosting.requests += 1
         return data_pb2.IncrementResponse(regions=counters)
 
     async def _increment(self, part: data_pb2.RegionIncrements) -> data_pb2.RegionCounters:
@@ -254,6 +285,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         outcome.rows.extend(data_pb2.Counters(values=values.get(i, [])) for i in range(len(part.rows)))
         return outcome
 
+    @_measured("check_and_put")
     async def CheckAndPut(
         self, request: data_pb2.CheckAndPutRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.CheckAndPutResponse:
@@ -261,7 +293,6 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             convert.check_kinds(request.mutations)
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        self.hosting.requests += 1
         response = data_pb2.CheckAndPutResponse()
         found = self.region(request.region_id)
         if isinstance(found, data_pb2.RegionError):
@@ -289,6 +320,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
 
     # ---- scanners ----
 
+    @_measured("scan")
     async def OpenScanner(
         self, request: data_pb2.OpenScannerRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.ScanResponse:
@@ -302,7 +334,6 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             scan = convert.scan_of(spec, scan_filter)
         except (InvalidRequest, ValueError) as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        self.hosting.requests += 1
         found = self.region(request.region_id)
         if isinstance(found, data_pb2.RegionError):
             return data_pb2.ScanResponse(error=found)
@@ -334,6 +365,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         )
         return self.outside(region, [start]) if beyond else None
 
+    @_measured("scan")
     async def ScannerNext(
         self, request: data_pb2.ScannerNextRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.ScanResponse:
@@ -341,7 +373,6 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             entry = self.scanners.get(request.scanner_id)
         except ScannerNotFound as exc:
             await _refuse(context, grpc.StatusCode.NOT_FOUND, "ScannerNotFound", str(exc))
-        self.hosting.requests += 1
         found = self.region(entry.region_id)
         if isinstance(found, HostedRegion) and found.open_seq_num != entry.open_seq_num:
             found = region_error(
@@ -372,6 +403,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             scan_done=done and entry.scan_done,
         )
 
+    @_measured("close_scanner")
     async def CloseScanner(
         self, request: data_pb2.CloseScannerRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.CloseScannerResponse:
@@ -381,6 +413,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
 
     # ---- operators ----
 
+    @_measured("compact")
     async def Compact(
         self, request: data_pb2.CompactRequest, context: grpc.aio.ServicerContext
     ) -> data_pb2.CompactResponse:

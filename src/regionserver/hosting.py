@@ -11,6 +11,7 @@ and reports out.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class HostedRegion:
     # later heartbeat or metrics page.
     reads: int = 0
     writes: int = 0
+    online_ms: int = 0  # when the master accepted its OPENED (wall clock ms): the status page's "open since"
+
+    @property
+    def requests(self) -> int:
+        """Data requests served for it (rows read and written): the status page's."""
+        return self.reads + self.writes
 
     def contains(self, row: bytes) -> bool:
         return self.start_key <= row and (not self.end_key or row < self.end_key)
@@ -118,7 +125,6 @@ class Hosting:
         # (procedure id, open sequence number; 0 for a close) of orders not yet finished (de-duplication)
         self.procs: set[tuple[int, int]] = set()
         self.outbox = Outbox()
-        self.requests = 0
         self.digest = Digest()
         self.moved = MovedRegions()
         self.closing: set[int] = set()  # dropped, their store still finishing its last writes
@@ -232,6 +238,7 @@ class Hosting:
     def answered(self, report: Report, rejected: Sequence[Sequence[int]]) -> list[int]:
         """Apply the master's answer; return the regions closed because their OPENED was rejected."""
         closed = []
+        now_ms = int(time.time() * 1000)
         for (code, ids, procs, seqs), refused in zip(report, rejected, strict=True):
             refused_set = set(refused)
             for i, (rid, proc, seq) in enumerate(zip(ids, procs, seqs, strict=True)):
@@ -249,6 +256,7 @@ class Hosting:
                     older = self.online.get(rid)
                     if older is not None:  # an older open of it, reopened here: the new one replaces it
                         self.digest.remove(rid, older.open_seq_num)
+                    region.online_ms = now_ms
                     self.online[rid] = region
                     self.moved.forget(rid)
         return closed

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import structlog
 
+from master import metrics, story
 from master.assignment import Effects
 from master.errors import ProcedureNotFound, RequestError
 from master.procedures.base import Env, Outcome, Procedure, ProcState
@@ -194,6 +195,7 @@ class Executor:
         return ready
 
     async def _advance(self, proc: Procedure) -> None:
+        story.caused_by(story.cause_of_procedure(proc.KIND))  # the cause of the transitions it commits
         env, before = self.env, proc.step
         starting = before == proc.FIRST and not proc.rolling_back
         try:
@@ -262,6 +264,7 @@ class Executor:
         self._release(proc)
         await self._commit(proc, effects, batch)
         self._halt_check(proc, step)
+        metrics.procedure_finished(proc.KIND, state.name, (proc.finished_ms - proc.submitted_ms) / 1000)
         log.info(
             "procedure_finished",
             proc_id=proc.proc_id,

@@ -111,17 +111,22 @@ class ServerLoad(_message.Message):
 
     REGION_COUNT_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
+    STORE_BYTES_FIELD_NUMBER: _builtins.int
     region_count: _builtins.int
     requests: _builtins.int
+    """requests served since the server started (a counter: the master derives a rate)"""
+    store_bytes: _builtins.int
+    """bytes of the stores of the regions it serves (as last measured)"""
     def __init__(
         self,
         *,
         region_count: _builtins.int = ...,
         requests: _builtins.int = ...,
+        store_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_count", b"region_count", "requests", b"requests"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_count", b"region_count", "requests", b"requests", "store_bytes", b"store_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -907,6 +912,97 @@ class RegionRequest(_message.Message):
 Global___RegionRequest: _TypeAlias = RegionRequest  # noqa: Y015
 
 @_typing.final
+class RegionStoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    limit: _builtins.int
+    """at most this many steps, the most recent; 0 = 100"""
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "region_id", b"region_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryRequest: _TypeAlias = RegionStoryRequest  # noqa: Y015
+
+@_typing.final
+class RegionStoryStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_MS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SERVER_FIELD_NUMBER: _builtins.int
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    PROCEDURE_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    PERSISTED_FIELD_NUMBER: _builtins.int
+    time_ms: _builtins.int
+    """when the master committed it (wall clock)"""
+    state: _common_pb2.RegionStateCode.ValueType
+    server: _builtins.str
+    """host:port:startcode, empty for none"""
+    proc_id: _builtins.int
+    procedure: _builtins.str
+    """assign, unassign, move, reopen, or empty"""
+    cause: _builtins.str
+    """startup, operator, move, crash recovery, table ddl, retry, balancer, split, ..."""
+    persisted: _builtins.bool
+    """kept in meta: it survives a master failover"""
+    def __init__(
+        self,
+        *,
+        time_ms: _builtins.int = ...,
+        state: _common_pb2.RegionStateCode.ValueType = ...,
+        server: _builtins.str = ...,
+        proc_id: _builtins.int = ...,
+        procedure: _builtins.str = ...,
+        cause: _builtins.str = ...,
+        persisted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "persisted", b"persisted", "proc_id", b"proc_id", "procedure", b"procedure", "server", b"server", "state", b"state", "time_ms", b"time_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryStep: _TypeAlias = RegionStoryStep  # noqa: Y015
+
+@_typing.final
+class RegionStoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def region(self) -> Global___RegionLocation: ...
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegionStoryStep]:
+        """oldest first"""
+
+    def __init__(
+        self,
+        *,
+        region: Global___RegionLocation | None = ...,
+        steps: _abc.Iterable[Global___RegionStoryStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["region", b"region"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region", b"region", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionStoryResponse: _TypeAlias = RegionStoryResponse  # noqa: Y015
+
+@_typing.final
 class ProcedureResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -948,9 +1044,16 @@ class LiveServer(_message.Message):
     REGION_COUNT_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
     LAST_HEARTBEAT_AGE_MS_FIELD_NUMBER: _builtins.int
+    REQUESTS_PER_S_FIELD_NUMBER: _builtins.int
+    STORE_BYTES_FIELD_NUMBER: _builtins.int
+    DECOMMISSIONED_FIELD_NUMBER: _builtins.int
     region_count: _builtins.int
     requests: _builtins.int
     last_heartbeat_age_ms: _builtins.int
+    requests_per_s: _builtins.float
+    """from the last heartbeats' request counters"""
+    store_bytes: _builtins.int
+    decommissioned: _builtins.bool
     @_builtins.property
     def server(self) -> _common_pb2.ServerName: ...
     def __init__(
@@ -960,10 +1063,13 @@ class LiveServer(_message.Message):
         region_count: _builtins.int = ...,
         requests: _builtins.int = ...,
         last_heartbeat_age_ms: _builtins.int = ...,
+        requests_per_s: _builtins.float = ...,
+        store_bytes: _builtins.int = ...,
+        decommissioned: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["server", b"server"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_heartbeat_age_ms", b"last_heartbeat_age_ms", "region_count", b"region_count", "requests", b"requests", "server", b"server"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decommissioned", b"decommissioned", "last_heartbeat_age_ms", b"last_heartbeat_age_ms", "region_count", b"region_count", "requests", b"requests", "requests_per_s", b"requests_per_s", "server", b"server", "store_bytes", b"store_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1200,3 +1306,612 @@ class BypassResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BypassResponse: _TypeAlias = BypassResponse  # noqa: Y015
+
+@_typing.final
+class BalanceRequest(_message.Message):
+    """---- the balancer and decommissioned servers ----
+
+    Run the balancer now. dry_run: plan, move nothing. force: even while regions are in transition.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    force: _builtins.bool
+    def __init__(
+        self,
+        *,
+        dry_run: _builtins.bool = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "force", b"force"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalanceRequest: _TypeAlias = BalanceRequest  # noqa: Y015
+
+@_typing.final
+class PlannedMove(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    source: _builtins.str
+    """host:port:startcode"""
+    target: _builtins.str
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        source: _builtins.str = ...,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_id", b"region_id", "source", b"source", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlannedMove: _TypeAlias = PlannedMove  # noqa: Y015
+
+@_typing.final
+class BalancerRun(_message.Message):
+    """One run of the balancer: what it found, planned and did. `ran` false: it was skipped (`reason` says
+    why: switched off, regions in transition, a run in progress, nothing outside the slop).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    FORCED_FIELD_NUMBER: _builtins.int
+    STARTED_MS_FIELD_NUMBER: _builtins.int
+    FINISHED_MS_FIELD_NUMBER: _builtins.int
+    PLAN_MS_FIELD_NUMBER: _builtins.int
+    PLANNED_FIELD_NUMBER: _builtins.int
+    MOVES_DONE_FIELD_NUMBER: _builtins.int
+    MOVES_FAILED_FIELD_NUMBER: _builtins.int
+    COST_BEFORE_FIELD_NUMBER: _builtins.int
+    COST_AFTER_FIELD_NUMBER: _builtins.int
+    MOVES_FIELD_NUMBER: _builtins.int
+    SERVERS_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ran: _builtins.bool
+    reason: _builtins.str
+    dry_run: _builtins.bool
+    forced: _builtins.bool
+    started_ms: _builtins.int
+    """wall clock"""
+    finished_ms: _builtins.int
+    """0 while its moves are being carried out"""
+    plan_ms: _builtins.int
+    """time spent planning"""
+    planned: _builtins.int
+    """moves planned"""
+    moves_done: _builtins.int
+    """moves finished with the region open on its target"""
+    moves_failed: _builtins.int
+    """moves skipped (the region changed meanwhile) or ended elsewhere"""
+    cost_before: _builtins.float
+    cost_after: _builtins.float
+    """as planned"""
+    servers: _builtins.int
+    """servers the plan balanced over"""
+    regions: _builtins.int
+    """regions it considered"""
+    trigger: _builtins.bool
+    """the run was started by the period (not by an operator)"""
+    @_builtins.property
+    def moves(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedMove]:
+        """the first 1000 planned"""
+
+    def __init__(
+        self,
+        *,
+        ran: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        forced: _builtins.bool = ...,
+        started_ms: _builtins.int = ...,
+        finished_ms: _builtins.int = ...,
+        plan_ms: _builtins.int = ...,
+        planned: _builtins.int = ...,
+        moves_done: _builtins.int = ...,
+        moves_failed: _builtins.int = ...,
+        cost_before: _builtins.float = ...,
+        cost_after: _builtins.float = ...,
+        moves: _abc.Iterable[Global___PlannedMove] | None = ...,
+        servers: _builtins.int = ...,
+        regions: _builtins.int = ...,
+        trigger: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_after", b"cost_after", "cost_before", b"cost_before", "dry_run", b"dry_run", "finished_ms", b"finished_ms", "forced", b"forced", "moves", b"moves", "moves_done", b"moves_done", "moves_failed", b"moves_failed", "plan_ms", b"plan_ms", "planned", b"planned", "ran", b"ran", "reason", b"reason", "regions", b"regions", "servers", b"servers", "started_ms", b"started_ms", "trigger", b"trigger"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalancerRun: _TypeAlias = BalancerRun  # noqa: Y015
+
+@_typing.final
+class BalancerSwitchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on", b"on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalancerSwitchRequest: _TypeAlias = BalancerSwitchRequest  # noqa: Y015
+
+@_typing.final
+class BalancerSwitchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _builtins.bool
+    def __init__(
+        self,
+        *,
+        previous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalancerSwitchResponse: _TypeAlias = BalancerSwitchResponse  # noqa: Y015
+
+@_typing.final
+class BalancerStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalancerStatusRequest: _TypeAlias = BalancerStatusRequest  # noqa: Y015
+
+@_typing.final
+class BalancerStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    PERIOD_S_FIELD_NUMBER: _builtins.int
+    SLOP_FIELD_NUMBER: _builtins.int
+    MAX_IN_TRANSITION_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
+    LAST_RUN_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    period_s: _builtins.float
+    slop: _builtins.float
+    max_in_transition: _builtins.int
+    """the throttle now (regions in transition at once)"""
+    running: _builtins.bool
+    """a run's moves are being carried out"""
+    @_builtins.property
+    def last_run(self) -> Global___BalancerRun:
+        """unset before the first run of this master"""
+
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+        period_s: _builtins.float = ...,
+        slop: _builtins.float = ...,
+        max_in_transition: _builtins.int = ...,
+        running: _builtins.bool = ...,
+        last_run: Global___BalancerRun | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_run", b"last_run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_run", b"last_run", "max_in_transition", b"max_in_transition", "on", b"on", "period_s", b"period_s", "running", b"running", "slop", b"slop"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalancerStatusResponse: _TypeAlias = BalancerStatusResponse  # noqa: Y015
+
+@_typing.final
+class DecommissionRequest(_message.Message):
+    """Take servers out of service: no new region goes there, the balancer leaves them out, and with offload
+    their regions move off (throttled, as the balancer's). servers: host:port or host:port:startcode, live.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVERS_FIELD_NUMBER: _builtins.int
+    OFFLOAD_FIELD_NUMBER: _builtins.int
+    offload: _builtins.bool
+    @_builtins.property
+    def servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        servers: _abc.Iterable[_builtins.str] | None = ...,
+        offload: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offload", b"offload", "servers", b"servers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecommissionRequest: _TypeAlias = DecommissionRequest  # noqa: Y015
+
+@_typing.final
+class DecommissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVERS_FIELD_NUMBER: _builtins.int
+    MOVES_FIELD_NUMBER: _builtins.int
+    moves: _builtins.int
+    """regions being moved off"""
+    @_builtins.property
+    def servers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """host:port of each, as recorded"""
+
+    def __init__(
+        self,
+        *,
+        servers: _abc.Iterable[_builtins.str] | None = ...,
+        moves: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["moves", b"moves", "servers", b"servers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecommissionResponse: _TypeAlias = DecommissionResponse  # noqa: Y015
+
+@_typing.final
+class RecommissionRequest(_message.Message):
+    """Put a server back in service; move the listed regions back to it (they must be OPEN elsewhere)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVER_FIELD_NUMBER: _builtins.int
+    REGION_IDS_FIELD_NUMBER: _builtins.int
+    server: _builtins.str
+    @_builtins.property
+    def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        server: _builtins.str = ...,
+        region_ids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_ids", b"region_ids", "server", b"server"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecommissionRequest: _TypeAlias = RecommissionRequest  # noqa: Y015
+
+@_typing.final
+class RecommissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MOVES_FIELD_NUMBER: _builtins.int
+    moves: _builtins.int
+    def __init__(
+        self,
+        *,
+        moves: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["moves", b"moves"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecommissionResponse: _TypeAlias = RecommissionResponse  # noqa: Y015
+
+@_typing.final
+class ListDecommissionedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDecommissionedRequest: _TypeAlias = ListDecommissionedRequest  # noqa: Y015
+
+@_typing.final
+class DecommissionedServerInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    OFFLOAD_FIELD_NUMBER: _builtins.int
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    """host:port"""
+    offload: _builtins.bool
+    since_ms: _builtins.int
+    live: _builtins.bool
+    """a live incarnation is registered at that address"""
+    regions: _builtins.int
+    """regions open on it now"""
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        offload: _builtins.bool = ...,
+        since_ms: _builtins.int = ...,
+        live: _builtins.bool = ...,
+        regions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "live", b"live", "offload", b"offload", "regions", b"regions", "since_ms", b"since_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecommissionedServerInfo: _TypeAlias = DecommissionedServerInfo  # noqa: Y015
+
+@_typing.final
+class ListDecommissionedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecommissionedServerInfo]: ...
+    def __init__(
+        self,
+        *,
+        servers: _abc.Iterable[Global___DecommissionedServerInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["servers", b"servers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDecommissionedResponse: _TypeAlias = ListDecommissionedResponse  # noqa: Y015
+
+@_typing.final
+class Finding(_message.Message):
+    """---- consistency: the catalog janitor and hbck ----
+
+    One inconsistency. kind: hole, overlap, unknown_server, stuck, not_served, served_elsewhere,
+    orphan_on_server, meta_mismatch, orphan_dir. `fix` says what hbck --fix does about it ("" if nothing).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    SERVER_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    FIX_FIELD_NUMBER: _builtins.int
+    FIXED_FIELD_NUMBER: _builtins.int
+    FIX_ERROR_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    detail: _builtins.str
+    table: _builtins.str
+    region_id: _builtins.int
+    server: _builtins.str
+    path: _builtins.str
+    """orphan_dir: the directory"""
+    fix: _builtins.str
+    fixed: _builtins.bool
+    """hbck with fix: the repair was started (a reassign, a close) or done (a removal)"""
+    fix_error: _builtins.str
+    """why a repair could not be made"""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        table: _builtins.str = ...,
+        region_id: _builtins.int = ...,
+        server: _builtins.str = ...,
+        path: _builtins.str = ...,
+        fix: _builtins.str = ...,
+        fixed: _builtins.bool = ...,
+        fix_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "fix", b"fix", "fix_error", b"fix_error", "fixed", b"fixed", "kind", b"kind", "path", b"path", "region_id", b"region_id", "server", b"server", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Finding: _TypeAlias = Finding  # noqa: Y015
+
+@_typing.final
+class CheckReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_MS_FIELD_NUMBER: _builtins.int
+    MS_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    SERVERS_FIELD_NUMBER: _builtins.int
+    UNREACHABLE_FIELD_NUMBER: _builtins.int
+    FIX_FIELD_NUMBER: _builtins.int
+    started_ms: _builtins.int
+    ms: _builtins.int
+    regions: _builtins.int
+    servers: _builtins.int
+    """RegionServers asked (hbck)"""
+    fix: _builtins.bool
+    """repairs were asked for"""
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
+    @_builtins.property
+    def unreachable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """RegionServers that did not answer: not compared"""
+
+    def __init__(
+        self,
+        *,
+        started_ms: _builtins.int = ...,
+        ms: _builtins.int = ...,
+        findings: _abc.Iterable[Global___Finding] | None = ...,
+        regions: _builtins.int = ...,
+        servers: _builtins.int = ...,
+        unreachable: _abc.Iterable[_builtins.str] | None = ...,
+        fix: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "fix", b"fix", "ms", b"ms", "regions", b"regions", "servers", b"servers", "started_ms", b"started_ms", "unreachable", b"unreachable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckReport: _TypeAlias = CheckReport  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorRunRequest: _TypeAlias = CatalogJanitorRunRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorSwitchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on", b"on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorSwitchRequest: _TypeAlias = CatalogJanitorSwitchRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorSwitchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _builtins.bool
+    def __init__(
+        self,
+        *,
+        previous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorSwitchResponse: _TypeAlias = CatalogJanitorSwitchResponse  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorStatusRequest: _TypeAlias = CatalogJanitorStatusRequest  # noqa: Y015
+
+@_typing.final
+class CatalogJanitorStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    PERIOD_S_FIELD_NUMBER: _builtins.int
+    LAST_REPORT_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    period_s: _builtins.float
+    @_builtins.property
+    def last_report(self) -> Global___CheckReport:
+        """unset before the first run of this master"""
+
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+        period_s: _builtins.float = ...,
+        last_report: Global___CheckReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_report", b"last_report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_report", b"last_report", "on", b"on", "period_s", b"period_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogJanitorStatusResponse: _TypeAlias = CatalogJanitorStatusResponse  # noqa: Y015
+
+@_typing.final
+class HbckRequest(_message.Message):
+    """fix: repair what can be repaired safely (reassign regions served nowhere, close regions served where
+    meta does not place them). remove_orphan_dirs: also remove orphan store directories (with fix only).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIX_FIELD_NUMBER: _builtins.int
+    REMOVE_ORPHAN_DIRS_FIELD_NUMBER: _builtins.int
+    fix: _builtins.bool
+    remove_orphan_dirs: _builtins.bool
+    def __init__(
+        self,
+        *,
+        fix: _builtins.bool = ...,
+        remove_orphan_dirs: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fix", b"fix", "remove_orphan_dirs", b"remove_orphan_dirs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HbckRequest: _TypeAlias = HbckRequest  # noqa: Y015

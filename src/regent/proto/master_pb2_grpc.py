@@ -315,6 +315,61 @@ class MasterStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.BypassRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.BypassResponse.FromString,
                 _registered_method=True)
+        self.Balance = channel.unary_unary(
+                '/regent.v1.Master/Balance',
+                request_serializer=regent_dot_proto_dot_master__pb2.BalanceRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.BalancerRun.FromString,
+                _registered_method=True)
+        self.BalancerSwitch = channel.unary_unary(
+                '/regent.v1.Master/BalancerSwitch',
+                request_serializer=regent_dot_proto_dot_master__pb2.BalancerSwitchRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.BalancerSwitchResponse.FromString,
+                _registered_method=True)
+        self.BalancerStatus = channel.unary_unary(
+                '/regent.v1.Master/BalancerStatus',
+                request_serializer=regent_dot_proto_dot_master__pb2.BalancerStatusRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.BalancerStatusResponse.FromString,
+                _registered_method=True)
+        self.Decommission = channel.unary_unary(
+                '/regent.v1.Master/Decommission',
+                request_serializer=regent_dot_proto_dot_master__pb2.DecommissionRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.DecommissionResponse.FromString,
+                _registered_method=True)
+        self.Recommission = channel.unary_unary(
+                '/regent.v1.Master/Recommission',
+                request_serializer=regent_dot_proto_dot_master__pb2.RecommissionRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.RecommissionResponse.FromString,
+                _registered_method=True)
+        self.ListDecommissioned = channel.unary_unary(
+                '/regent.v1.Master/ListDecommissioned',
+                request_serializer=regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.FromString,
+                _registered_method=True)
+        self.CatalogJanitorRun = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorRun',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+                _registered_method=True)
+        self.CatalogJanitorSwitch = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorSwitch',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.FromString,
+                _registered_method=True)
+        self.CatalogJanitorStatus = channel.unary_unary(
+                '/regent.v1.Master/CatalogJanitorStatus',
+                request_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.FromString,
+                _registered_method=True)
+        self.Hbck = channel.unary_unary(
+                '/regent.v1.Master/Hbck',
+                request_serializer=regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+                _registered_method=True)
+        self.RegionStory = channel.unary_unary(
+                '/regent.v1.Master/RegionStory',
+                request_serializer=regent_dot_proto_dot_master__pb2.RegionStoryRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.RegionStoryResponse.FromString,
+                _registered_method=True)
 
 
 class MasterServicer:
@@ -465,6 +520,75 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Balance(self, request, context):
+        """The balancer (master.chores.balancer) and decommissioned servers (master.chores.decommission).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BalancerSwitch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BalancerStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Decommission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Recommission(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDecommissioned(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CatalogJanitorRun(self, request, context):
+        """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CatalogJanitorSwitch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CatalogJanitorStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Hbck(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegionStory(self, request, context):
+        """A region's recent transitions with their causes (master.story), newest last (roles admin, client).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MasterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -582,6 +706,61 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.Bypass,
                     request_deserializer=regent_dot_proto_dot_master__pb2.BypassRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.BypassResponse.SerializeToString,
+            ),
+            'Balance': grpc.unary_unary_rpc_method_handler(
+                    servicer.Balance,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.BalanceRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.BalancerRun.SerializeToString,
+            ),
+            'BalancerSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.BalancerSwitch,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.BalancerSwitchRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.BalancerSwitchResponse.SerializeToString,
+            ),
+            'BalancerStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.BalancerStatus,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.BalancerStatusRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.BalancerStatusResponse.SerializeToString,
+            ),
+            'Decommission': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decommission,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.DecommissionRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.DecommissionResponse.SerializeToString,
+            ),
+            'Recommission': grpc.unary_unary_rpc_method_handler(
+                    servicer.Recommission,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.RecommissionRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.RecommissionResponse.SerializeToString,
+            ),
+            'ListDecommissioned': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecommissioned,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.SerializeToString,
+            ),
+            'CatalogJanitorRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorRun,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
+            ),
+            'CatalogJanitorSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorSwitch,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.SerializeToString,
+            ),
+            'CatalogJanitorStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CatalogJanitorStatus,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.SerializeToString,
+            ),
+            'Hbck': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hbck,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.HbckRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
+            ),
+            'RegionStory': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegionStory,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.RegionStoryRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.RegionStoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1207,6 +1386,303 @@ class Master:
             '/regent.v1.Master/Bypass',
             regent_dot_proto_dot_master__pb2.BypassRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.BypassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Balance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Balance',
+            regent_dot_proto_dot_master__pb2.BalanceRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.BalancerRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BalancerSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/BalancerSwitch',
+            regent_dot_proto_dot_master__pb2.BalancerSwitchRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.BalancerSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BalancerStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/BalancerStatus',
+            regent_dot_proto_dot_master__pb2.BalancerStatusRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.BalancerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decommission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Decommission',
+            regent_dot_proto_dot_master__pb2.DecommissionRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.DecommissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Recommission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Recommission',
+            regent_dot_proto_dot_master__pb2.RecommissionRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.RecommissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecommissioned(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/ListDecommissioned',
+            regent_dot_proto_dot_master__pb2.ListDecommissionedRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ListDecommissionedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorRun',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorRunRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorSwitch',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CatalogJanitorSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CatalogJanitorStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/CatalogJanitorStatus',
+            regent_dot_proto_dot_master__pb2.CatalogJanitorStatusRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CatalogJanitorStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hbck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Hbck',
+            regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegionStory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/RegionStory',
+            regent_dot_proto_dot_master__pb2.RegionStoryRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.RegionStoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

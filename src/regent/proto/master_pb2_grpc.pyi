@@ -111,6 +111,20 @@ class MasterStub:
     GetProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]
     AbortProcedure: _grpc.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]
     Bypass: _grpc.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]
+    Balance: _grpc.UnaryUnaryMultiCallable[_master_pb2.BalanceRequest, _master_pb2.BalancerRun]
+    """The balancer (master.chores.balancer) and decommissioned servers (master.chores.decommission)."""
+    BalancerSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.BalancerSwitchRequest, _master_pb2.BalancerSwitchResponse]
+    BalancerStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.BalancerStatusRequest, _master_pb2.BalancerStatusResponse]
+    Decommission: _grpc.UnaryUnaryMultiCallable[_master_pb2.DecommissionRequest, _master_pb2.DecommissionResponse]
+    Recommission: _grpc.UnaryUnaryMultiCallable[_master_pb2.RecommissionRequest, _master_pb2.RecommissionResponse]
+    ListDecommissioned: _grpc.UnaryUnaryMultiCallable[_master_pb2.ListDecommissionedRequest, _master_pb2.ListDecommissionedResponse]
+    CatalogJanitorRun: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorRunRequest, _master_pb2.CheckReport]
+    """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+    CatalogJanitorSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]
+    CatalogJanitorStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]
+    Hbck: _grpc.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]
+    RegionStory: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 @_typing.type_check_only
 class MasterAsyncStub(MasterStub):
@@ -146,6 +160,20 @@ class MasterAsyncStub(MasterStub):
     GetProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.ProcedureInfo]  # type: ignore[assignment]
     AbortProcedure: _aio.UnaryUnaryMultiCallable[_master_pb2.ProcedureRequest, _master_pb2.AbortProcedureResponse]  # type: ignore[assignment]
     Bypass: _aio.UnaryUnaryMultiCallable[_master_pb2.BypassRequest, _master_pb2.BypassResponse]  # type: ignore[assignment]
+    Balance: _aio.UnaryUnaryMultiCallable[_master_pb2.BalanceRequest, _master_pb2.BalancerRun]  # type: ignore[assignment]
+    """The balancer (master.chores.balancer) and decommissioned servers (master.chores.decommission)."""
+    BalancerSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.BalancerSwitchRequest, _master_pb2.BalancerSwitchResponse]  # type: ignore[assignment]
+    BalancerStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.BalancerStatusRequest, _master_pb2.BalancerStatusResponse]  # type: ignore[assignment]
+    Decommission: _aio.UnaryUnaryMultiCallable[_master_pb2.DecommissionRequest, _master_pb2.DecommissionResponse]  # type: ignore[assignment]
+    Recommission: _aio.UnaryUnaryMultiCallable[_master_pb2.RecommissionRequest, _master_pb2.RecommissionResponse]  # type: ignore[assignment]
+    ListDecommissioned: _aio.UnaryUnaryMultiCallable[_master_pb2.ListDecommissionedRequest, _master_pb2.ListDecommissionedResponse]  # type: ignore[assignment]
+    CatalogJanitorRun: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorRunRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
+    """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+    CatalogJanitorSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]  # type: ignore[assignment]
+    CatalogJanitorStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]  # type: ignore[assignment]
+    Hbck: _aio.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
+    RegionStory: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]  # type: ignore[assignment]
+    """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 class MasterServicer(metaclass=_abc_1.ABCMeta):
     """---- clients and operators -> master ----"""
@@ -316,5 +344,85 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.BypassRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.BypassResponse, _abc.Awaitable[_master_pb2.BypassResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Balance(
+        self,
+        request: _master_pb2.BalanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.BalancerRun, _abc.Awaitable[_master_pb2.BalancerRun]]:
+        """The balancer (master.chores.balancer) and decommissioned servers (master.chores.decommission)."""
+
+    @_abc_1.abstractmethod
+    def BalancerSwitch(
+        self,
+        request: _master_pb2.BalancerSwitchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.BalancerSwitchResponse, _abc.Awaitable[_master_pb2.BalancerSwitchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BalancerStatus(
+        self,
+        request: _master_pb2.BalancerStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.BalancerStatusResponse, _abc.Awaitable[_master_pb2.BalancerStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Decommission(
+        self,
+        request: _master_pb2.DecommissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.DecommissionResponse, _abc.Awaitable[_master_pb2.DecommissionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Recommission(
+        self,
+        request: _master_pb2.RecommissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RecommissionResponse, _abc.Awaitable[_master_pb2.RecommissionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDecommissioned(
+        self,
+        request: _master_pb2.ListDecommissionedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ListDecommissionedResponse, _abc.Awaitable[_master_pb2.ListDecommissionedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorRun(
+        self,
+        request: _master_pb2.CatalogJanitorRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]:
+        """Consistency: the catalog janitor's report (master.chores.janitor) and hbck (master.chores.hbck)."""
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorSwitch(
+        self,
+        request: _master_pb2.CatalogJanitorSwitchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CatalogJanitorSwitchResponse, _abc.Awaitable[_master_pb2.CatalogJanitorSwitchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CatalogJanitorStatus(
+        self,
+        request: _master_pb2.CatalogJanitorStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CatalogJanitorStatusResponse, _abc.Awaitable[_master_pb2.CatalogJanitorStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Hbck(
+        self,
+        request: _master_pb2.HbckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]: ...
+
+    @_abc_1.abstractmethod
+    def RegionStory(
+        self,
+        request: _master_pb2.RegionStoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RegionStoryResponse, _abc.Awaitable[_master_pb2.RegionStoryResponse]]:
+        """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
 def add_MasterServicer_to_server(servicer: MasterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -302,3 +302,67 @@ class RegionOwner(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegionOwner: _TypeAlias = RegionOwner  # noqa: Y015
+
+@_typing.final
+class MasterSwitches(_message.Message):
+    """db `info` holds single values under fixed keys: "schema" (UTF-8 text), "cluster_id" (UTF-8 text),
+    "master_epoch", "next_region_id", "next_proc_id", "next_open_seq_num" (8 bytes big-endian each),
+    "switches" (a MasterSwitches).
+
+    db `info`, key "switches": the operator's switches of the master's background work, so that they survive
+    a master failover (master.chores.switches). Absent: every default (the balancer and the catalog janitor
+    on, nothing decommissioned).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BALANCER_OFF_FIELD_NUMBER: _builtins.int
+    DECOMMISSIONED_FIELD_NUMBER: _builtins.int
+    CATALOG_JANITOR_OFF_FIELD_NUMBER: _builtins.int
+    balancer_off: _builtins.bool
+    catalog_janitor_off: _builtins.bool
+    @_builtins.property
+    def decommissioned(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecommissionedServer]: ...
+    def __init__(
+        self,
+        *,
+        balancer_off: _builtins.bool = ...,
+        decommissioned: _abc.Iterable[Global___DecommissionedServer] | None = ...,
+        catalog_janitor_off: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balancer_off", b"balancer_off", "catalog_janitor_off", b"catalog_janitor_off", "decommissioned", b"decommissioned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MasterSwitches: _TypeAlias = MasterSwitches  # noqa: Y015
+
+@_typing.final
+class DecommissionedServer(_message.Message):
+    """A RegionServer taken out of service (by host:port: it stays decommissioned across its restarts until
+    recommissioned). `offload`: its regions are moved off, and a new master carries on moving them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    OFFLOAD_FIELD_NUMBER: _builtins.int
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    offload: _builtins.bool
+    since_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        offload: _builtins.bool = ...,
+        since_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "offload", b"offload", "since_ms", b"since_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecommissionedServer: _TypeAlias = DecommissionedServer  # noqa: Y015

@@ -1,0 +1,252 @@
+"""The catalog janitor (its report) and hbck: gathering what master.chores.consistency compares, and
+carrying out hbck's repairs.
+
+The janitor looks at the master's memory only (cheap: it runs on a period, switched on by default, and
+logs one line when it finds something). hbck also asks every live RegionServer what it serves, reads meta's
+rows and lists the region directories on disk. What a transition in flight shows is not an inconsistency,
+so regions with a procedure are left out, and a suspected finding about what servers serve or what meta
+holds must be seen twice, a moment apart, to be reported.
+
+Repairs (hbck with fix): a region served nowhere is reassigned (a move); a region served where meta does not
+place it is closed on that server (a close under a fresh procedure id, which the server carries out and the
+master then refuses as stale); an orphan store directory is removed only when `remove_orphan_dirs` is
+asked for as well (the CLI asks the operator first). Holes, overlaps, stuck regions and unknown servers
+are reported with what to do: no automatic repair is safe for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from master.assignment import CloseOrders, Effects
+from master.chores.consistency import Finding, Kind, RegionView, hbck_findings, janitor_report
+from master.errors import RequestError
+from meta import RegionState, ServerName, WriteBatch, keys
+from meta.codec import decode_region_state
+
+if TYPE_CHECKING:
+    from master.active import ActiveMaster
+
+log = structlog.get_logger("master")
+
+RECHECK_S = 0.5  # a suspected finding is looked at again after this long
+SERVER_TIMEOUT_S = 5.0
+CHECKED_AGAIN = (Kind.NOT_SERVED, Kind.SERVED_ELSEWHERE, Kind.ORPHAN_ON_SERVER, Kind.META_MISMATCH)
+
+
+@dataclass(slots=True)
+class Fixed:
+    finding: Finding
+    fixed: bool = False
+    error: str = ""
+
+
+@dataclass(slots=True)
+class CheckReport:
+    started_ms: int
+    ms: int = 0
+    findings: list[Fixed] = field(default_factory=list)
+    regions: int = 0
+    servers: int = 0
+    unreachable: list[str] = field(default_factory=list)
+    fix: bool = False
+
+
+def region_views(active: ActiveMaster) -> list[RegionView]:
+    am, now = active.am, time.monotonic()
+    stamps = am.stamps
+    return [
+        RegionView(
+            n.region_id,
+            n.info.table,
+            n.info.start_key,
+            n.info.end_key,
+            n.info.offline,
+            n.state,
+            n.server,
+            n.proc_id,
+            now - stamps[n.region_id] if n.proc_id and n.region_id in stamps else 0.0,
+        )
+        for n in am.regions
+    ]
+
+
+class CatalogJanitor:
+    """The janitor's report on a period (when switched on) and on demand; it keeps the last."""
+
+    def __init__(self, active: ActiveMaster, period_s: float) -> None:
+        self._active = active
+        self.period_s = period_s
+        self.last: CheckReport | None = None
+
+    def run(self) -> CheckReport:
+        active = self._active
+        started = time.monotonic()
+        regions = region_views(active)
+        findings = janitor_report(
+            regions,
+            active.servers.live(),
+            active.servers.dead,
+            active.config.stuck_after_ms / 1000,
+        )
+        report = CheckReport(int(time.time() * 1000), regions=len(regions))
+        report.findings = [Fixed(f) for f in findings]
+        report.ms = int((time.monotonic() - started) * 1000)
+        self.last = report
+        if findings:
+            kinds: dict[str, int] = {}
+            for f in findings:
+                kinds[f.kind.value] = kinds.get(f.kind.value, 0) + 1
+            log.warning(
+                "catalog_janitor_found", findings=len(findings), kinds=kinds, first=findings[0].detail
+            )
+        return report
+
+    async def chore(self) -> None:
+        while True:
+            await asyncio.sleep(self.period_s)
+            if not self._active.chores.switches.now.catalog_janitor_on:
+                continue
+            try:
+                self.run()
+            except Exception:  # a report must never take the master down
+                log.exception("catalog_janitor_failed")
+
+
+class Hbck:
+    def __init__(self, active: ActiveMaster) -> None:
+        self._active = active
+
+    async def run(self, *, fix: bool = False, remove_orphan_dirs: bool = False) -> CheckReport:
+        started = time.monotonic()
+        report = CheckReport(int(time.time() * 1000), fix=fix)
+        findings = await self._find(report)
+        if any(f.kind in CHECKED_AGAIN for f in findings):
+            await asyncio.sleep(RECHECK_S)
+            again = {_key(f) for f in await self._find(CheckReport(0))}
+            findings = [f for f in findings if f.kind not in CHECKED_AGAIN or _key(f) in again]
+        report.findings = [Fixed(f) for f in findings]
+        if fix:
+            await self._fix(report.findings, remove_orphan_dirs)
+        report.ms = int((time.monotonic() - started) * 1000)
+        log.info(
+            "hbck_ran",
+            findings=len(findings),
+            fix=fix,
+            fixed=sum(1 for f in report.findings if f.fixed),
+            unreachable=len(report.unreachable),
+            ms=report.ms,
+        )
+        return report
+
+    async def _find(self, report: CheckReport) -> list[Finding]:
+        active = self._active
+        live = active.servers.live()
+        answers = await asyncio.gather(*(active.dispatcher.online_regions(s, SERVER_TIMEOUT_S) for s in live))
+        served = {s: a for s, a in zip(live, answers, strict=True) if a is not None}
+        report.servers = len(live)
+        report.unreachable = [str(s) for s, a in zip(live, answers, strict=True) if a is None]
+        regions = region_views(active)  # after the servers answered: a region they report is known here
+        report.regions = len(regions)
+        meta_rows = await asyncio.to_thread(_meta_rows, active)
+        dirs = await asyncio.to_thread(_store_dirs, active.store.path.parent)
+        busy = {v.table for v in active.procedures.views() if v.table and v.state in ("RUNNABLE", "WAITING")}
+        return hbck_findings(regions, served, meta_rows, dirs, busy)
+
+    async def _fix(self, findings: Sequence[Fixed], remove_orphan_dirs: bool) -> None:
+        active, am = self._active, self._active.am
+        effects = Effects()
+        closes: dict[ServerName, CloseOrders] = {}
+        for item in findings:
+            f = item.finding
+            if f.kind is Kind.NOT_SERVED:
+                node = am.regions.get(f.region_id)
+                if (
+                    node is None
+                    or node.proc_id
+                    or node.state is not RegionState.OPEN
+                    or str(node.server) != f.server
+                ):
+                    item.error = "the region changed meanwhile: run hbck again"
+                    continue
+                try:
+                    _, moved = am.move(f.region_id)
+                except RequestError as exc:
+                    item.error = str(exc)
+                    continue
+                effects += moved
+                item.fixed = True
+            elif f.kind in (Kind.SERVED_ELSEWHERE, Kind.ORPHAN_ON_SERVER):
+                server = _live(active, f.server)
+                if server is None:
+                    item.error = f"server {f.server} is no longer live"
+                    continue
+                # A fresh procedure id: the server closes only under a procedure newer than its open's.
+                orders = closes.setdefault(server, CloseOrders())
+                orders.region_ids.append(f.region_id)
+                orders.proc_ids.append(am.next_proc_id)
+                am.next_proc_id += 1
+                item.fixed = True
+            elif f.kind is Kind.ORPHAN_DIR:
+                if not remove_orphan_dirs:
+                    item.error = (
+                        "not removed: hbck removes orphan directories when asked to (remove_orphan_dirs; the "
+                        "CLI asks first)"
+                    )
+                    continue
+                try:
+                    await asyncio.to_thread(shutil.rmtree, f.path)
+                except OSError as exc:
+                    item.error = f"could not remove it: {exc.strerror}"
+                    continue
+                item.fixed = True
+        if effects or closes:
+            # The counters (procedure ids just taken) are made durable before any order leaves.
+            await active.apply(effects, WriteBatch())
+            for server, orders in closes.items():
+                active.dispatcher.send(server, closes=orders)
+        fixed = [i.finding for i in findings if i.fixed]
+        if fixed:
+            log.warning("hbck_repaired", repairs=len(fixed), kinds=sorted({f.kind.value for f in fixed}))
+
+
+def _key(f: Finding) -> tuple[Kind, int, str]:
+    return f.kind, f.region_id, f.server
+
+
+def _live(active: ActiveMaster, text: str) -> ServerName | None:
+    with contextlib.suppress(ValueError):
+        name = ServerName.parse(text)
+        return name if active.servers.is_live(name) else None
+    return None
+
+
+def _meta_rows(active: ActiveMaster) -> dict[int, tuple[RegionState, ServerName | None]]:
+    """Every region_state row of meta, as (state, server) by region id (one snapshot, off the loop)."""
+    out: dict[int, tuple[RegionState, ServerName | None]] = {}
+    with active.store.snapshot() as snap:
+        for key, raw in snap.scan("region_state"):
+            row = decode_region_state(raw)
+            out[keys.from_u64(key)] = (row.state, row.server)
+    return out
+
+
+def _store_dirs(rootdir: Path) -> list[tuple[str, int, str]]:
+    """(table, region id, path) of every region directory under ROOTDIR/data (DESIGN.md §1's layout)."""
+    out: list[tuple[str, int, str]] = []
+    data = rootdir / "data"
+    with contextlib.suppress(FileNotFoundError):
+        for table in sorted(p for p in data.iterdir() if p.is_dir()):
+            for region in table.iterdir():
+                if region.is_dir() and region.name.isdigit():
+                    out.append((table.name, int(region.name), str(region)))
+    return out
