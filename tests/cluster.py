@@ -34,6 +34,7 @@ from regent import tls
 from regent.certs import ensure_local
 from regent.proto import data_pb2_grpc, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
+from regent.verify import serving
 from tests import data_calls
 
 LOOPBACK = "127.0.0.1"
@@ -618,33 +619,17 @@ def observe_online(servers: Iterable[RegionServer]) -> list[Observation]:
 
 
 def doubly_served(observations: Sequence[Observation]) -> list[str]:
-    """Regions that two servers served at the same instant, from sequential observations (oldest first).
+    """Regions that two servers served at the same instant, from sequential observations (oldest first),
+    each said in one line: regent.verify.serving.doubly_served, with the observation's index as its time."""
+    timed = [
+        serving.Observation(address, index, online) for index, (address, online) in enumerate(observations)
+    ]
+    return [str(double) for double in serving.doubly_served(timed)]
 
-    Two servers' lists are never read at the same instant, so "both listed it" may be a move seen half
-    before, half after. This counts only what cannot be: server X lists region r with the same open sequence
-    number in two consecutive observations of X, so X served that one open of r all along in between (a new
-    open always gets a new sequence number), and another server Y lists r in an observation made in between.
-    """
-    by_address: dict[str, list[int]] = {}
-    for index, (address, _) in enumerate(observations):
-        by_address.setdefault(address, []).append(index)
-    found = []
-    for address, indexes in by_address.items():
-        for a, b in itertools.pairwise(indexes):
-            held = observations[a][1]
-            later = observations[b][1]
-            steady = {rid for rid, seq in held.items() if later.get(rid) == seq}
-            for c in range(a + 1, b):
-                other, online = observations[c]
-                if other == address:
-                    continue
-                for rid in sorted(steady & online.keys()):
-                    found.append(
-                        f"region {rid} served by {address} (open sequence number {held[rid]}, "
-                        f"observations #{a} and #{b}) and by {other} (open sequence number "
-                        f"{online[rid]}, observation #{c})"
-                    )
-    return found
+
+def is_insecure(address: str) -> bool:
+    """Whether the daemon at `address` was started with --insecure (the probes talk plain text to it)."""
+    return address in _INSECURE
 
 
 def get_cell(address: str, region_id: int, row: bytes, column: bytes, timeout: float = 5.0) -> bytes | None:

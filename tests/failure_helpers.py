@@ -22,15 +22,17 @@ from client.types import RegionLocation
 from meta import RegionInfo, RegionState, RegionStateRow, ServerName, TableDescriptor
 from meta.codec import decode_region_info, decode_region_state, decode_table
 from regent.proto.meta_pb2 import ProcedureRecord
+from regent.transport import INSECURE
+from regent.verify import serving as serving_watch
 from tests.background import CheckedSampler
 from tests.cluster import (
     Cluster,
     Daemons,
     Master,
-    Observation,
     RegionServer,
-    doubly_served,
+    is_insecure,
     online_regions,
+    secure_transport,
     wait_until,
 )
 
@@ -57,19 +59,14 @@ def online_of(address: str, timeout: float = SAMPLE_TIMEOUT_S) -> dict[int, int]
 
 
 class DoubleServingWatch(CheckedSampler):
-    """Samples every live server's list of regions in a loop (in a thread) and records each region that two
-    servers served at the same time; leaving the `with` checks it (tests/background.py): the sampler met no
-    exception, ended, received at least MIN_RATE answers per second, and saw no region served twice.
-
-    The servers are asked one after another, never at the same instant, so a region seen on two servers may
-    be a move seen half before and half after; `doubly_served` counts only what cannot be a move: a server
-    listing the region under one open sequence number before and after another server listed it. Only
-    answers count as samples: a round in which no server answered observed nothing.
-    """
+    """regent.verify.serving's ServingWatch (the one `regent verify serving` runs) over the cluster's live
+    servers, in a thread; leaving the `with` checks it (tests/background.py): the sampler met no exception,
+    ended, received at least MIN_RATE answers per second, and saw no region served twice. Only answers
+    count as samples: a round in which no server answered observed nothing."""
 
     name = "double-serving-watch"
     #: Answers (one server's list) per second, at least: measured 15-60/s on a loaded 2-core machine with
-    #: 12,000 regions and a paused server costing a probe timeout per round.
+    #: 12,000 regions and a paused server costing a probe timeout now and then.
     min_rate = 3.0
     #: Two answers of each of three servers: the least that can show a region served twice.
     min_samples = 6
@@ -77,21 +74,27 @@ class DoubleServingWatch(CheckedSampler):
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
         self.cluster = cluster
-        self.doubles: set[str] = set()
-        self._window: list[Observation] = []
+        secure = serving_watch.OnlineProbe(secure_transport(), SAMPLE_TIMEOUT_S)
+        plain = serving_watch.OnlineProbe(INSECURE, SAMPLE_TIMEOUT_S)
+        self._probes = (secure, plain)
+        self.watch = serving_watch.ServingWatch(
+            lambda: [s.address for s in list(self.cluster.servers) if s.alive],
+            lambda address: (plain if is_insecure(address) else secure)(address),
+        )
+
+    @property
+    def doubles(self) -> set[str]:
+        return {str(d) for d in self.watch.found}
 
     def sample(self) -> int:
-        servers = [s for s in list(self.cluster.servers) if s.alive]
-        answered = 0
-        for server in servers:
-            online = online_of(server.address)
-            if online is not None:
-                self._window.append((server.address, online))
-                answered += 1
-        # Two observations of one server with every other server's in between fit in two rounds.
-        self._window = self._window[-(2 * len(servers) + 2) :]
-        self.doubles.update(doubly_served(self._window))
-        return answered
+        before = self.watch.answers
+        self.watch.sample()
+        return self.watch.answers - before
+
+    def stop(self) -> None:
+        super().stop()
+        for probe in self._probes:
+            probe.close()
 
     def verdict(self) -> None:
         assert not self.doubles, f"regions served by two servers at once: {sorted(self.doubles)[:10]}"

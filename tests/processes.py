@@ -49,6 +49,12 @@ def _stat(pid: int) -> list[str] | None:
     return [raw[: raw.index(" ")], *raw[raw.rindex(")") + 2 :].split()]
 
 
+def process_state(pid: int) -> str | None:
+    """The state letter of process `pid` (R, S, D, T stopped, Z zombie, ...: proc(5)), None if it is gone."""
+    fields = _stat(pid)
+    return fields[1] if fields is not None else None
+
+
 def children_of(parent: int) -> list[Proc]:
     """The processes whose parent is `parent` now, zombies included."""
     found = []

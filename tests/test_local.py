@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from regent import local
+from regent import local, local_state
 from tests.cluster import wait_until
 from tests.processes import Proc, ProcessGroups, alive, children_of
 
@@ -230,6 +230,54 @@ def test_a_dead_regionserver_is_reported_and_the_others_keep_running(
     assert "regionserver-" in cluster.text()
     assert cluster.supervisor.poll() is None
     assert all(alive(c) for c in children if c != victim)
+
+
+def test_the_state_file_lists_every_daemon_and_a_requested_restart_starts_it_again(
+    start: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    rootdir = tmp_path / "root"
+    cluster = start("module", rootdir=rootdir, servers=2, backups=1)
+    children = cluster.wait_for_children()
+    cluster.wait_for_stubs()
+    state = local_state.read_state(rootdir.resolve())
+    assert state.supervisor_pid == cluster.supervisor.pid and state.certs_dir is not None
+    assert {d.pid for d in state.daemons} == {c.pid for c in children}
+    assert [d.role for d in state.daemons] == ["master", "master", "regionserver", "regionserver"]
+    victim = state.of_role("regionserver")[1]
+    assert victim.running and victim.incarnation == 1 and victim.address.endswith(victim.name.split("-")[1])
+    assert "--rootdir" in victim.argv and Path(victim.log).name == f"{victim.name}.log"
+
+    local_state.request_restart(rootdir, victim.name)  # running: dropped
+    requests = rootdir / local_state.REQUESTS_DIR
+    wait_until(lambda: not list(requests.iterdir()), 10, "the request to be taken")
+    assert local_state.read_state(rootdir).daemon(victim.name).pid == victim.pid
+    os.kill(victim.pid, signal.SIGKILL)
+    exited = wait_until(
+        lambda: not (r := local_state.read_state(rootdir).daemon(victim.name)).running and r,
+        10,
+        "the exit in the state file",
+    )
+    assert exited.exit_code == -signal.SIGKILL and exited.pid == victim.pid
+    local_state.request_restart(rootdir, victim.name)
+    local_state.request_restart(rootdir, "regionserver-1")  # no such daemon: said, and nothing else
+
+    again = wait_until(
+        lambda: (
+            (r := local_state.read_state(rootdir).daemon(victim.name)).running and r.pid != victim.pid and r
+        ),
+        10,
+        "the restarted daemon in the state file",
+    )
+    assert again.incarnation == 2 and again.argv == victim.argv
+    cluster.processes.note([p for p in cluster.children() if p.pid == again.pid])
+    wait_until(lambda: f"restarted {victim.name}" in cluster.text(), 10, "the restart to be reported")
+    assert "'regionserver-1', which is no daemon of ours" in cluster.text()
+    assert not list(requests.iterdir())
+
+    cluster.supervisor.send_signal(signal.SIGTERM)
+    assert cluster.supervisor.wait(timeout=30) == 0, cluster.text()
+    assert not local_state.state_path(rootdir).exists()  # no tool acts on a stopped cluster
+    assert not any(alive(c) for c in cluster.children())
 
 
 def test_when_every_master_is_gone_everything_stops_with_exit_1(

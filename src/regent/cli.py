@@ -260,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
         _positive,
     )
 
+    from regent.chaos import cli as chaos_cli
+    from regent.verify import cli as verify_cli
+
+    verify_cli.add_arguments(
+        sub.add_parser("verify", help="check a running cluster's promises (serving: no region served twice)")
+    )
+    chaos_cli.add_arguments(
+        sub.add_parser(
+            "chaos", help="a chaos monkey: kill, pause, restart daemons, move regions, change families"
+        )
+    )
+
     certs_cli.add_arguments(
         sub.add_parser("certs", help="make the cluster CA and node and client certificates (mutual TLS)")
     )
@@ -374,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _run(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     from regent import logs
+    from regent.chaos import cli as chaos_cli
+    from regent.verify import cli as verify_cli
 
     try:
         if args.command == "master":
@@ -449,6 +463,11 @@ def _run(argv: Sequence[str] | None) -> None:
             sys.exit(certs_cli.run(args))
         elif args.command == "local":
             sys.exit(local.main(args))
+        elif args.command == "verify":
+            sys.exit(verify_cli.run(args))
+        elif args.command == "chaos":
+            logs.configure("chaos", level="warning")
+            sys.exit(chaos_cli.run(args))
         elif args.command == "admin":
             try:
                 admin_cli.run(args)

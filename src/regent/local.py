@@ -17,6 +17,10 @@ A child that dies on its own is reported in one line and the others keep running
 testing failover); when no master is left, everything stops and the exit code is 1. Which master is active
 is said once it is, and again after each failover, from what the holder of ROOTDIR/master.lock writes there.
 When the reader of its output goes away (`regent local | head`), the cluster stops as if told to.
+
+Tools that act on the daemons (`regent chaos`) find them in ROOTDIR/local.json and ask for a restart by
+a file in ROOTDIR/local.requests (regent.local_state): a restarted daemon is this supervisor's child, with
+the same argv, like the first one.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pathlib import Path
 from typing import TextIO
 
 from master.election import Announcement, read_announcement
-from regent import certs, tls
+from regent import certs, local_state, tls
 
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
@@ -303,11 +307,29 @@ class Child:
     role: str
     process: subprocess.Popen[bytes]
     log: Path
+    argv: list[str]
     reported: bool = False
+    incarnation: int = 1
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.name.rpartition('-')[2]}"
+
+    def record(self) -> local_state.DaemonRecord:
+        return local_state.DaemonRecord(
+            name=self.name,
+            role=self.role,
+            address=self.address,
+            pid=self.process.pid,
+            argv=tuple(self.argv),
+            log=str(self.log),
+            incarnation=self.incarnation,
+            exit_code=self.process.returncode,
+        )
 
 
 class Supervisor:
@@ -319,6 +341,7 @@ class Supervisor:
         self.err = err
         self.children: list[Child] = []
         self._prctl = _libc_prctl()
+        self._sigmask: list[int] = []
         self.active: Announcement | None = None  # the active master last reported
         self.broken_pipe: BrokenPipeError | None = None  # set once the reader of our output is gone
 
@@ -332,21 +355,63 @@ class Supervisor:
     def start(self, sigmask: Iterable[int] = ()) -> None:
         """Spawn every child, masters first. `sigmask`: the signal mask the children start with."""
         self.plan.logdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        setup = _child_setup(self._prctl, os.getpid(), sigmask)
+        self._sigmask = list(sigmask)
         for name, role, argv in child_commands(self.plan):
-            log = self.plan.logdir / f"{name}.log"
-            with open(log, "ab") as sink:
-                process = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=sink,
-                    stderr=sink,
-                    env=env,
-                    process_group=0,
-                    preexec_fn=setup,
-                )
-            self.children.append(Child(name, role, process, log))
+            self.children.append(self._spawn(name, role, argv))
+        self.write_state()
+
+    def _spawn(self, name: str, role: str, argv: list[str], incarnation: int = 1) -> Child:
+        log = self.plan.logdir / f"{name}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        setup = _child_setup(self._prctl, os.getpid(), self._sigmask)
+        with open(log, "ab") as sink:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                env=env,
+                process_group=0,
+                preexec_fn=setup,
+            )
+        return Child(name, role, process, log, argv, incarnation=incarnation)
+
+    def write_state(self) -> None:
+        """ROOTDIR/local.json: every daemon's pid, argv, log and exit (regent.local_state)."""
+        state = local_state.LocalState(
+            supervisor_pid=os.getpid(),
+            rootdir=str(self.plan.rootdir),
+            masters=self.plan.masters,
+            certs_dir=None if self.plan.insecure else str(self.plan.certs_dir),
+            daemons=tuple(c.record() for c in self.children),
+        )
+        try:
+            local_state.write_state(self.plan.rootdir, state)
+        except OSError as exc:
+            self.say(f"regent local: cannot write {local_state.STATE_FILE}: {exc}", error=True)
+
+    def _serve_requests(self) -> None:
+        """Restart the daemons a tool asked for (ROOTDIR/local.requests), if they have exited."""
+        names = local_state.take_requests(self.plan.rootdir)
+        if not names:
+            return
+        for name in names:
+            index = next((i for i, c in enumerate(self.children) if c.name == name), None)
+            if index is None:
+                self.say(f"regent local: asked to restart {name!r}, which is no daemon of ours", error=True)
+                continue
+            old = self.children[index]
+            if old.alive:
+                continue  # already running (restarted by an earlier request, or never stopped)
+            old.reported = True
+            try:
+                new = self._spawn(old.name, old.role, old.argv, old.incarnation + 1)
+            except (OSError, subprocess.SubprocessError) as exc:
+                self.say(f"regent local: cannot restart {name}: {exc}", error=True)
+                continue
+            self.children[index] = new
+            self.say(f"regent local: restarted {name} (pid {new.process.pid}, as asked); log: {new.log}")
+        self.write_state()
 
     def watch(self) -> int:
         """Block until a stop signal (return 0) or until no master is left (return 1)."""
@@ -355,10 +420,12 @@ class Supervisor:
             if info is not None and info.si_signo in _STOP_SIGNALS:
                 self.say(f"regent local: {_signal_name(info.si_signo)} received, stopping")
                 return 0
-            self._report_deaths()
+            if self._report_deaths():
+                self.write_state()
             if not any(c.alive for c in self.children if c.role == "master"):
                 self.say("regent local: no master is left, stopping everything", error=True)
                 return 1
+            self._serve_requests()
             self._report_active()
         return 1
 
@@ -380,11 +447,13 @@ class Supervisor:
             f"({child.name}, pid {announced.pid}, epoch {announced.epoch})"
         )
 
-    def _report_deaths(self) -> None:
+    def _report_deaths(self) -> bool:
+        """Say which children have exited since the last look; return whether any had."""
+        any_ = False
         for child in self.children:
             code = child.process.poll()
             if code is not None and not child.reported:
-                child.reported = True
+                child.reported = any_ = True
                 how = (
                     f"was killed by signal {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
                 )
@@ -392,13 +461,17 @@ class Supervisor:
                     f"regent local: {child.name} (pid {child.process.pid}) {how}; log: {child.log}",
                     error=True,
                 )
+        return any_
 
     def stop(self) -> None:
         """SIGTERM the Thrift gateway, then the RegionServers, then the masters: each group gets GRACE_S
         before its stragglers are SIGKILLed.
 
         A second stop signal meanwhile (an impatient Ctrl-C) skips the grace: stragglers are killed at once.
+        The state file goes first: no tool should act on a cluster that is stopping.
         """
+        with contextlib.suppress(OSError):
+            local_state.remove_state(self.plan.rootdir)
         self._report_deaths()
         hurry = False
         for role in ("thrift", "regionserver", "master"):
@@ -407,6 +480,7 @@ class Supervisor:
                 child.reported = True  # an exit from here on is expected
                 with contextlib.suppress(ProcessLookupError):
                     child.process.send_signal(signal.SIGTERM)
+                    child.process.send_signal(signal.SIGCONT)  # one paused (SIGSTOP) can act on it
             deadline = time.monotonic() + GRACE_S
             while not hurry and any(c.alive for c in group):
                 remaining = deadline - time.monotonic()
