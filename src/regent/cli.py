@@ -509,7 +509,16 @@ def _run(argv: Sequence[str] | None) -> None:
                 ):
                     print(json.dumps(line), flush=True)
             elif args.bench == "data":
-                from regent.bench import data
+                from regent.bench import data, ycsb
+
+                unknown = [w for w in args.workloads.upper().split(",") if w.strip() not in ycsb.WORKLOADS]
+                if unknown:
+                    known = ", ".join(ycsb.WORKLOADS)
+                    print(
+                        f"regent: error: unknown workload {unknown[0].strip()!r} (known: {known})",
+                        file=sys.stderr,
+                    )
+                    sys.exit(2)
 
                 for line in data.run(
                     records=args.records,

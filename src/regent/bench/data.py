@@ -15,10 +15,12 @@ One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", 
 
 from __future__ import annotations
 
-import multiprocessing
+import dataclasses
+import json
 import queue
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -161,44 +163,63 @@ def _load_loop(job: Job, thread: int, client: Client) -> Callable[[], list[float
     return loop
 
 
-def _process(job: Job, ready: Any, go: Any, results: Any) -> None:
-    """One client process: `threads` clients, started together when the parent says go."""
-    try:
-        clients = [job.target.client() for _ in range(job.threads)]
-        value = random.Random(job.seed).randbytes(ycsb.FIELD_BYTES)
-        loops = [
-            _load_loop(job, t, c) if job.workload == "load" else _thread_ops(job, t, c, value)
-            for t, c in enumerate(clients)
-        ]
-        if job.workload != "load":  # a first call per client: connections and location caches warm
-            for c in clients:
-                c.read(ycsb.key(0))
-        out: list[list[float]] = [[] for _ in loops]
-        errors: list[BaseException] = []
-
-        def run(i: int) -> None:
-            try:
-                out[i] = loops[i]()
-            except BaseException as exc:  # reported to the parent
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(loops))]
-        ready.put(job.process)
-        go.wait()
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        ended = time.monotonic()
+def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dict[str, Any]:
+    """One client process's work: `threads` clients, started together when the parent says go."""
+    clients = [job.target.client() for _ in range(job.threads)]
+    value = random.Random(job.seed).randbytes(ycsb.FIELD_BYTES)
+    loops = [
+        _load_loop(job, t, c) if job.workload == "load" else _thread_ops(job, t, c, value)
+        for t, c in enumerate(clients)
+    ]
+    if job.workload != "load":  # a first call per client: connections and location caches warm
         for c in clients:
-            c.close()
-        if errors:
-            results.put(("error", job.process, repr(errors[0])))
-        else:
-            results.put(("ok", started, ended, [x for lat in out for x in lat]))
+            c.read(ycsb.key(0))
+    out: list[list[float]] = [[] for _ in loops]
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            out[i] = loops[i]()
+        except BaseException as exc:  # reported to the parent
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(loops))]
+    ready()
+    go()
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ended = time.monotonic()
+    for c in clients:
+        c.close()
+    if errors:
+        return {"error": repr(errors[0])}
+    return {"started": started, "ended": ended, "latencies": [x for lat in out for x in lat]}
+
+
+def client_main() -> None:
+    """A client process (`python -m regent.bench.data`): its Job as JSON on the first line of stdin; it
+    prints "ready", waits for a line "go", then prints its result as one JSON line."""
+    from regent import logs
+
+    logs.configure("bench", level="warning")  # to stderr: stdout is the parent's protocol
+    raw = json.loads(sys.stdin.readline())
+    job = Job(**{**raw, "target": Target(**raw["target"])})
+
+    def ready() -> None:
+        print("ready", flush=True)
+
+    def go() -> None:
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("the parent went away before go")
+
+    try:
+        result = _process(job, ready, go)
     except BaseException as exc:
-        results.put(("error", job.process, repr(exc)))
+        result = {"error": repr(exc)}
+    print(json.dumps(result), flush=True)
 
 
 @dataclass
@@ -219,42 +240,64 @@ class Measured:
 def run_clients(
     target: Target, workload: str, records: int, ops: int, processes: int, threads: int, seed: int
 ) -> Measured:
-    """`ops` operations of `workload` from `processes` spawned processes of `threads` threads each."""
-    context = multiprocessing.get_context("spawn")
-    ready, results, go = context.Queue(), context.Queue(), context.Event()
+    """`ops` operations of `workload` from `processes` client processes of `threads` threads each."""
     per_thread = max(1, ops // (processes * threads))
     jobs = [Job(target, workload, records, per_thread, threads, p, processes, seed) for p in range(processes)]
-    children = [context.Process(target=_process, args=(j, ready, go, results), daemon=True) for j in jobs]
-    for child in children:
-        child.start()
+    lines: queue.Queue[tuple[int, str]] = queue.Queue()
+    children = []
     try:
+        for job in jobs:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "regent.bench.data"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            children.append(child)
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(json.dumps(dataclasses.asdict(job)) + "\n")
+            child.stdin.flush()
+            threading.Thread(target=_read_lines, args=(job.process, child.stdout, lines), daemon=True).start()
         for _ in children:
-            _expect(ready, children, 120)
-        go.set()
-        answers = [_expect(results, children, 3600) for _ in children]
+            line = _expect(lines, children, 120)[1].strip()
+            if line != "ready":  # it failed before it could start: its result says why
+                raise RuntimeError(f"a client process failed before starting: {line}")
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        answers = [json.loads(_expect(lines, children, 3600)[1]) for _ in children]
     finally:
         for child in children:
-            child.join(timeout=10)
-            if child.is_alive():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 child.kill()
-    failures = [a for a in answers if a[0] == "error"]
+                child.wait()
+    failures = [a for a in answers if "error" in a]
     if failures:
-        raise RuntimeError(f"client process {failures[0][1]} failed: {failures[0][2]}")
-    started, ended = min(a[1] for a in answers), max(a[2] for a in answers)
-    latencies = [x for a in answers for x in a[3]]
+        raise RuntimeError(f"a client process failed: {failures[0]['error']}")
+    started, ended = min(a["started"] for a in answers), max(a["ended"] for a in answers)
+    latencies = [x for a in answers for x in a["latencies"]]
     done = records if workload == "load" else per_thread * processes * threads
     return Measured(done, ended - started, latencies)
 
 
-def _expect(q: Any, children: list[Any], timeout: float) -> Any:
+def _read_lines(process: int, stream: Any, lines: queue.Queue[tuple[int, str]]) -> None:
+    for line in stream:
+        lines.put((process, line))
+
+
+def _expect(lines: queue.Queue[tuple[int, str]], children: list[Any], timeout: float) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return q.get(timeout=1.0)
+            return lines.get(timeout=1.0)
         except queue.Empty:
-            dead = [c for c in children if c.exitcode not in (None, 0)]
+            dead = [c for c in children if c.poll() not in (None, 0)]
             if dead:
-                raise RuntimeError(f"a client process died with exit code {dead[0].exitcode}") from None
+                raise RuntimeError(f"a client process died with exit code {dead[0].returncode}") from None
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no answer from the client processes within {timeout:.0f} s") from None
 
@@ -405,3 +448,7 @@ def _transport_floor(
             m = run_clients(target, name, records, ops, processes, threads, seed)
             out[name] = round(m.ops / m.seconds)
         return out
+
+
+if __name__ == "__main__":
+    client_main()
