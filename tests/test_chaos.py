@@ -73,7 +73,7 @@ class LocalCluster:
 def start_local(processes: ProcessGroups, root: Path, log: Path) -> LocalCluster:
     """`regent local` with 3 RegionServers and a backup master; wait until the master lists every server."""
     argv = [sys.executable, "-m", "regent.cli", "local", "--rootdir", str(root), "--servers", str(SERVERS)]
-    argv += ["--backup-masters", "1", "--port", str(free_base_port(SERVERS, 1))]
+    argv += ["--backup-masters", "1", "--port", str(free_base_port(SERVERS, 1)), "--no-thrift"]
     with open(log, "wb") as sink:
         process = processes.popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
     cluster = LocalCluster(root.resolve(), process, log)

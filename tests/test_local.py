@@ -133,7 +133,7 @@ def start(tmp_path: Path, processes: ProcessGroups) -> Callable[..., Cluster]:
         grace: float = 5.0,
         extra: tuple[str, ...] = (),
     ) -> Cluster:
-        args = ["--servers", str(servers), "--backup-masters", str(backups)]
+        args = ["--servers", str(servers), "--backup-masters", str(backups), "--no-thrift"]
         args += ["--port", str(free_base_port(servers, backups)), *extra]
         if rootdir is not None:
             args += ["--rootdir", str(rootdir)]
@@ -412,7 +412,7 @@ def test_regent_local_whose_output_is_gone_stops_the_cluster_quietly(tmp_path: P
     read, write = os.pipe()
     os.close(read)  # as `regent local | head -1` once head has exited
     port = free_base_port(1)
-    argv = [sys.executable, "-m", "regent.cli", "local", "--servers", "1", "--port", str(port)]
+    argv = [sys.executable, "-m", "regent.cli", "local", "--servers", "1", "--port", str(port), "--no-thrift"]
     try:
         result = subprocess.run(
             [*argv, "--rootdir", str(tmp_path / "root")], stdout=write, stderr=subprocess.PIPE, timeout=60

@@ -408,6 +408,7 @@ def test_regent_local_then_the_sdk_with_only_regent_certs_dir(
                 "-m",
                 "regent.cli",
                 "local",
+                "--no-thrift",
                 "--rootdir",
                 str(rootdir),
                 "--port",
@@ -431,6 +432,7 @@ def test_regent_local_then_the_sdk_with_only_regent_certs_dir(
         "node.crt",
         "client.admin.crt",
         "client.app.crt",
+        "client.thrift.crt",
     }
     script = (
         "import regent\n"

@@ -252,13 +252,14 @@ def create_client(
 
 def ensure_local(certs_dir: Path, hosts: list[str]) -> list[CertInfo]:
     """What `regent local` needs, made if missing: a CA, a node certificate for `hosts`, and clients
-    `admin` (role admin) and `app` (role client). Returns what was made (nothing when all was there)."""
+    `admin` (role admin), `app` (role client) and `thrift` (role admin: the Thrift gateway of `regent local`
+    serves DDL too). Returns what was made (nothing when all was there)."""
     made = []
     if not (certs_dir / CA_CERT).exists():
         made.append(create_ca(certs_dir))
     if not (certs_dir / f"{NODE}.crt").exists():
         made.append(create_node(certs_dir, hosts))
-    for name, role in (("admin", "admin"), ("app", "client")):
+    for name, role in (("admin", "admin"), ("app", "client"), ("thrift", "admin")):
         if not (certs_dir / f"client.{name}.crt").exists():
             made.append(create_client(certs_dir, name, role))
     return made

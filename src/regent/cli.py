@@ -238,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_security_arguments(rs)
     add_http_arguments(rs, 16030)
 
+    from gateway.thrift import daemon as thrift_daemon
+
+    thrift_daemon.add_arguments(
+        sub.add_parser(
+            "thrift",
+            help="HBase's Thrift gateway (the Hbase service happybase speaks) over the cluster",
+            description="Serve HBase's Thrift1 Hbase service, so that happybase programs work unchanged. "
+            "Example: regent thrift --master 127.0.0.1:16000 --certs-dir certs --port 9090",
+        ),
+        _positive,
+        _port,
+    )
     local.add_arguments(
         sub.add_parser("local", help="a local cluster: masters and RegionServers as child processes")
     )
@@ -314,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.add_argument("--callers", type=_positive, default=50, help="concurrent writers (default 50)")
     bstore.add_argument("--cells", type=_positive, default=10, help="cells per written row (default 10)")
     bstore.add_argument("--batch-rows", type=_positive, default=10_000, help="rows of the batched put")
+    bthrift = bench_sub.add_parser(
+        "thrift",
+        help="YCSB A, C, E through happybase + the Thrift gateway vs the SDK's Table, same run, same data",
+    )
+    bthrift.add_argument("--records", type=_positive, default=10_000, help="records loaded (default 10000)")
+    bthrift.add_argument("--servers", type=_positive, default=3, help="RegionServers (default 3)")
+    bthrift.add_argument("--regions", type=_positive, default=6, help="regions of the table (default 6)")
+    bthrift.add_argument("--threads", type=_positive, default=8, help="client threads per path (default 8)")
+    bthrift.add_argument("--ops", type=_positive, default=1000, help="operations per thread (default 1000)")
+    bthrift.add_argument("--workloads", default="A,C,E", help="YCSB workloads to run (default A,C,E)")
+    bthrift.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bthrift.add_argument("--json", action="store_true", help="print only the JSON lines")
     bdata = bench_sub.add_parser(
         "data",
         help="YCSB's load and workloads A, B, C, E through the SDK, with an LMDB and a transport floor",
@@ -430,6 +454,15 @@ def _run(argv: Sequence[str] | None) -> None:
                 http_port=args.http_port,
             )
             rs_daemon.run(config)
+        elif args.command == "thrift":
+            from gateway.thrift import daemon as thrift_daemon
+
+            try:
+                thrift_config = thrift_daemon.config_from(args)
+            except ValueError as exc:
+                build_parser().error(str(exc))
+            logs.configure("thrift", level=args.log_level, gateway=f"{args.host}:{args.port}")
+            sys.exit(thrift_daemon.run(thrift_config))
         elif args.command == "certs":
             sys.exit(certs_cli.run(args))
         elif args.command == "local":
@@ -462,6 +495,23 @@ def _run(argv: Sequence[str] | None) -> None:
                         region_store.run(callers=args.callers, cells=args.cells, batch_rows=args.batch_rows)
                     )
                 )
+            elif args.bench == "thrift":
+                from regent.bench import thrift, ycsb
+
+                workloads = tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip())
+                unknown = [w for w in workloads if w not in ycsb.WORKLOADS]
+                if unknown or not workloads:
+                    build_parser().error(f"--workloads: expected some of {', '.join(ycsb.WORKLOADS)}")
+                for line in thrift.run(
+                    records=args.records,
+                    servers=args.servers,
+                    regions=args.regions,
+                    threads=args.threads,
+                    ops=args.ops,
+                    workloads=workloads,
+                    quiet=args.json,
+                ):
+                    print(json.dumps(line), flush=True)
             elif args.bench == "data":
                 from regent.bench import data, ycsb
 

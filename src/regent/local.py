@@ -47,6 +47,8 @@ from regent import certs, local_state, tls
 
 DEFAULT_PORT = 16000
 DEFAULT_SERVERS = 3
+#: The Thrift gateway's port: HBase's (`hbase thrift start`), which happybase connects to by default.
+DEFAULT_THRIFT_PORT = 9090
 #: RegionServer i listens on --port + SERVER_PORT_OFFSET + i; masters on --port, --port + 1, ...
 SERVER_PORT_OFFSET = 100
 #: Each daemon's status pages and /metrics listen on its gRPC port + HTTP_PORT_OFFSET (16000 -> 17000).
@@ -108,6 +110,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"each daemon's status pages its port + {HTTP_PORT_OFFSET} (default {DEFAULT_PORT})",
     )
     parser.add_argument(
+        "--thrift-port",
+        type=_count(1),
+        default=DEFAULT_THRIFT_PORT,
+        help="port of the Thrift gateway, HBase's Thrift1 service for happybase "
+        f"(default {DEFAULT_THRIFT_PORT})",
+    )
+    parser.add_argument(
+        "--no-thrift", action="store_true", help="start no Thrift gateway (by default one is started)"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary root directory at exit (with its logs)"
     )
     parser.add_argument(
@@ -130,6 +142,7 @@ class Plan:
     min_servers: int
     log_level: str | None = None
     insecure: bool = False
+    thrift_port: int | None = DEFAULT_THRIFT_PORT  # None: no gateway
 
     @property
     def logdir(self) -> Path:
@@ -231,6 +244,22 @@ def child_commands(plan: Plan) -> list[tuple[str, str, list[str]]]:
         )
         for port in plan.server_ports
     ]
+    if plan.thrift_port is not None:
+        commands.append(
+            (
+                f"thrift-{plan.thrift_port}",
+                "thrift",
+                [
+                    *prefix,
+                    "thrift",
+                    "--master",
+                    plan.masters,
+                    "--port",
+                    str(plan.thrift_port),
+                    *plan.security_args,
+                ],
+            )
+        )
     return commands
 
 
@@ -435,7 +464,8 @@ class Supervisor:
         return any_
 
     def stop(self) -> None:
-        """SIGTERM the RegionServers, wait up to GRACE_S, SIGKILL stragglers; then the same for the masters.
+        """SIGTERM the Thrift gateway, then the RegionServers, then the masters: each group gets GRACE_S
+        before its stragglers are SIGKILLed.
 
         A second stop signal meanwhile (an impatient Ctrl-C) skips the grace: stragglers are killed at once.
         The state file goes first: no tool should act on a cluster that is stopping.
@@ -444,7 +474,7 @@ class Supervisor:
             local_state.remove_state(self.plan.rootdir)
         self._report_deaths()
         hurry = False
-        for role in ("regionserver", "master"):
+        for role in ("thrift", "regionserver", "master"):
             group = [c for c in self.children if c.role == role and c.alive]
             for child in group:
                 child.reported = True  # an exit from here on is expected
@@ -477,6 +507,14 @@ class Supervisor:
             masters += "  (the first to lock ROOTDIR/master.lock is active, the others are backups)"
             connect += "  (any one of them will do)"
         where = "  (temporary: removed at exit; --keep keeps it)" if plan.temporary else ""
+        thrift = (
+            [
+                f"  thrift         {HOST}:{plan.thrift_port}  (HBase's Thrift gateway: "
+                f'happybase.Connection("{HOST}", {plan.thrift_port}))'
+            ]
+            if plan.thrift_port is not None
+            else []
+        )
         return "\n".join(
             [
                 f"regent local: {n_masters} master{'s' * (n_masters > 1)} and "
@@ -488,6 +526,7 @@ class Supervisor:
                 f"http://{HOST}:{plan.server_ports[0] + HTTP_PORT_OFFSET}/ ...; each serves /metrics)"
                 if plan.server_ports
                 else f"  status pages   http://{HOST}:{plan.master_ports[0] + HTTP_PORT_OFFSET}/",
+                *thrift,
                 f"  rootdir        {plan.rootdir}{where}",
                 f"  logs           {plan.logdir}/<name>.log  (e.g. master-{plan.master_ports[0]}.log)",
                 f"  connect        {connect}",
@@ -506,12 +545,20 @@ class Supervisor:
 def make_plan(args: argparse.Namespace) -> Plan:
     """Turn the arguments into a Plan, checking the ports; LocalError says what is wrong in one line."""
     master_ports, server_ports = ports_for(args.port, args.backup_masters, args.servers)
+    thrift_port = None if getattr(args, "no_thrift", False) else getattr(args, "thrift_port", None)
+    if thrift_port is not None and thrift_port in every_port(master_ports, server_ports):
+        raise LocalError(f"--thrift-port {thrift_port} is one of the cluster's own ports; choose another")
     busy = busy_ports(every_port(master_ports, server_ports))
     if busy:
         raise LocalError(
             f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {HOST} "
             f"{'are' if len(busy) > 1 else 'is'} in use; choose another --port (masters use P.., "
             f"RegionServers P+{SERVER_PORT_OFFSET}.., status pages those + {HTTP_PORT_OFFSET})"
+        )
+    if thrift_port is not None and busy_ports([thrift_port]):
+        raise LocalError(
+            f"port {thrift_port} on {HOST} is in use (the Thrift gateway's); choose another --thrift-port, "
+            "or --no-thrift"
         )
     temporary = args.rootdir is None
     rootdir = Path(tempfile.mkdtemp(prefix="regent-local-")) if temporary else args.rootdir.resolve()
@@ -523,6 +570,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         min_servers=args.servers,
         log_level=getattr(args, "log_level", None),
         insecure=getattr(args, "insecure", False),
+        thrift_port=thrift_port,
     )
 
 

@@ -43,7 +43,7 @@ class DaemonRecord:
     None while the supervisor has not seen it exit (negative: killed by that signal)."""
 
     name: str
-    role: str  # "master" or "regionserver"
+    role: str  # "master", "regionserver" or "thrift" (the gateway)
     address: str
     pid: int
     argv: tuple[str, ...]

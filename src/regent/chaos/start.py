@@ -44,6 +44,7 @@ def started_cluster(args: argparse.Namespace) -> Iterator[Path]:
         str(args.backup_masters),
         "--port",
         str(port),
+        "--no-thrift",  # chaos acts on masters and RegionServers; a gateway would only hold port 9090
     ]
     if args.insecure:
         argv.append("--insecure")
