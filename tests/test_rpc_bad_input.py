@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 
+from client.errors import error_name
 from meta import ServerName
 from meta.states import RegionState
 from regent.proto import (
@@ -126,13 +127,6 @@ def call(address: str, service: str, method: str, request: Any, timeout: float =
             raw = channel.unary_unary(f"/regent.v1.{service}/{method}")
             return raw(request, timeout=timeout)
         return getattr(_STUBS[service](channel), method)(request, timeout=timeout)
-
-
-def error_name(exc: grpc.RpcError) -> str | None:
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key == "regent-error":
-            return str(value)
-    return None
 
 
 def snapshot(env: Env) -> tuple[Any, ...]:

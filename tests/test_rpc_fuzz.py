@@ -25,6 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from client.errors import error_name
 from meta import DATABASES
 from regent import tls
 from regent.proto import common_pb2, data_pb2, master_pb2, regionserver_pb2
@@ -464,13 +465,6 @@ def requests(method: MethodDescriptor, env: Env) -> st.SearchStrategy[Any]:
 # ---- calling and judging ----
 
 
-def _error_name(exc: grpc.RpcError) -> str | None:
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key == "regent-error":
-            return str(value)
-    return None
-
-
 def check_one(env: Env, who: str, role: str, method: MethodDescriptor, request: Any) -> None:
     if env.dirty:
         env.settle()
@@ -489,7 +483,7 @@ def check_one(env: Env, who: str, role: str, method: MethodDescriptor, request: 
         assert code not in FORBIDDEN, f"{method.name}: {code.name}: {details}\nrequest: {shown}"
         assert details.strip(), f"{method.name}: {code.name} without a message\nrequest: {shown}"
         if code == grpc.StatusCode.UNAVAILABLE:  # only the master's own refusals, never a crashed daemon
-            assert _error_name(exc) in ("NotActiveMaster", "MetaUnavailable"), f"{method.name}: {details}"
+            assert error_name(exc) in ("NotActiveMaster", "MetaUnavailable"), f"{method.name}: {details}"
         after = meta_and_stores(env.rootdir)
         assert after == before, (
             f"{method.name} was refused ({code.name}: {details}) but changed meta or a store"

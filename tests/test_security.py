@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import message_factory
 
 import regent
-from client.errors import PermissionDenied, TlsMismatch
+from client.errors import PermissionDenied, TlsMismatch, error_name
 from master.access import POLICY as MASTER_POLICY
 from regent import authz, tls
 from regent.certs import create_ca, create_node
@@ -156,13 +156,6 @@ def _call(
     return None
 
 
-def _regent_error(exc: grpc.RpcError) -> str | None:
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key == "regent-error":
-            return str(value)
-    return None
-
-
 def _refused_by_authz(exc: grpc.RpcError | None) -> bool:
     return exc is not None and exc.code() in (  # type: ignore[attr-defined]
         grpc.StatusCode.PERMISSION_DENIED,
@@ -232,7 +225,7 @@ def test_every_call_by_every_role_is_allowed_or_refused_as_the_table_says(env: E
                 if refused == (role in allowed):
                     wrong.append(f"{call} as {role}: {'refused' if refused else 'allowed'} ({exc})")
                 if refused:
-                    assert exc is not None and _regent_error(exc) in ("PermissionDenied", "Unauthenticated")
+                    assert exc is not None and error_name(exc) in ("PermissionDenied", "Unauthenticated")
                     assert role in exc.details() and "needs role" in exc.details()  # type: ignore[attr-defined]
     assert not wrong, "\n".join(wrong)
     regions = cluster.admin.table_regions("t")
@@ -294,9 +287,9 @@ def test_outsiders_change_nothing(env: Env) -> None:
             assert exc is not None, f"{call} by {who} succeeded"
             code = exc.code()  # type: ignore[attr-defined]
             if who == "a client certificate":
-                assert (
-                    code == grpc.StatusCode.PERMISSION_DENIED and _regent_error(exc) == "PermissionDenied"
-                ), exc
+                assert code == grpc.StatusCode.PERMISSION_DENIED and error_name(exc) == "PermissionDenied", (
+                    exc
+                )
                 assert "needs role" in exc.details(), exc  # type: ignore[attr-defined]
             else:  # refused at the handshake: no handler ever saw it
                 assert code == grpc.StatusCode.UNAVAILABLE, f"{call} by {who}: {exc}"
