@@ -67,6 +67,15 @@ def start_regionservers(children: Children, rootdir: Path, master: str, ports: l
         )
 
 
+def start_master(children: Children, rootdir: Path, port: int, min_servers: int) -> str:
+    """A master on `rootdir` at `port` waiting for `min_servers` RegionServers; its address."""
+    children.start(
+        "master",
+        _regent("master", "--rootdir", str(rootdir), "--port", str(port), "--min-servers", str(min_servers)),
+    )
+    return f"127.0.0.1:{port}"
+
+
 def _stub(address: str) -> master_pb2_grpc.MasterStub:
     return master_pb2_grpc.MasterStub(security.transport().channel(address))
 

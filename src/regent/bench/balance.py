@@ -27,7 +27,7 @@ import regent
 from client import Admin
 from master.chores.balance_plan import minimum_moves
 from regent.bench import security
-from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
+from regent.bench.assign import _regent, _stub, _wait_active, start_master, start_regionservers
 from regent.supervise import Children, free_ports
 
 POLL_S = 0.01
@@ -49,18 +49,7 @@ def run(regions: int, servers: int, joining: int, *, quiet: bool = False) -> dic
                 children.start(f"joining{i}", _stopped(_regionserver(rootdir, address, port)))
                 for i, port in enumerate(ports[servers + 1 :])
             ]
-            children.start(
-                "master",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(rootdir),
-                    "--port",
-                    str(ports[0]),
-                    "--min-servers",
-                    str(servers),
-                ),
-            )
+            start_master(children, rootdir, ports[0], servers)
             _wait_active(_stub(address), children, 60)
             with regent.connect(address, timeout=600, **security.connect_options()) as connection:
                 admin = connection.admin()

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from regent.bench import security, ycsb
-from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
+from regent.bench.assign import _stub, _wait_active, start_master, start_regionservers
 from regent.bench.data_floor import LmdbFloor, TransportClient
 from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
@@ -361,18 +361,7 @@ def run(
         master = f"127.0.0.1:{ports[0]}"
         with Children(root / "logs") as children:
             start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers])
-            children.start(
-                "master",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(root / "cluster"),
-                    "--port",
-                    str(ports[0]),
-                    "--min-servers",
-                    str(servers),
-                ),
-            )
+            start_master(children, root / "cluster", ports[0], servers)
             noop = _start_noop(children, insecure, certs)  # before any channel of this process
             stub = _stub(master)
             _wait_active(stub, children, 60)

@@ -21,7 +21,7 @@ import regent
 from client import Admin, Procedure, ProcedureHandle
 from client.procedure import get_procedure
 from regent.bench import security
-from regent.bench.assign import _regent, _stub, _wait_active, start_regionservers
+from regent.bench.assign import _stub, _wait_active, start_master, start_regionservers
 from regent.supervise import Children, free_ports
 
 POLL_S = 0.005
@@ -35,18 +35,7 @@ def run(regions: int, servers: int, *, quiet: bool = False) -> dict[str, Any]:
         with Children(root / "logs") as children:
             address = f"127.0.0.1:{ports[0]}"
             start_regionservers(children, rootdir, address, ports[1:])
-            children.start(
-                "master",
-                _regent(
-                    "master",
-                    "--rootdir",
-                    str(rootdir),
-                    "--port",
-                    str(ports[0]),
-                    "--min-servers",
-                    str(servers),
-                ),
-            )
+            start_master(children, rootdir, ports[0], servers)
             _wait_active(_stub(address), children, 60)
             with regent.connect(address, timeout=600, **security.connect_options()) as connection:
                 result = _operations(connection.admin(), children, regions, servers, quiet)
