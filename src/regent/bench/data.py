@@ -93,7 +93,7 @@ class Target:
     def client(self) -> Client:
         security.use_insecure(self.insecure)
         if self.certs_dir is not None:
-            security._state["certs_dir"] = Path(self.certs_dir)
+            security.use_certs_dir(Path(self.certs_dir))
         if self.kind == "cluster":
             return ClusterClient(self.address, security.connect_options())
         return TransportClient(self.address, security.transport("admin"))

@@ -19,6 +19,11 @@ def use_insecure(insecure: bool) -> None:
     _state["insecure"] = insecure
 
 
+def use_certs_dir(path: Path) -> None:
+    """Use the certificates another process of this run made (a bench's client processes)."""
+    _state["certs_dir"] = path
+
+
 def insecure() -> bool:
     return bool(_state["insecure"])
 
