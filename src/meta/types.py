@@ -37,6 +37,8 @@ class TransitKind(enum.IntEnum):
     UNASSIGN = 2
     MOVE = 3
     REOPEN = 4  # close and open again, on the same server where it is live (a table's new descriptor)
+    SPLIT = 5  # held by a split_region procedure: the parent while it closes, the daughters until they open
+    MERGE = 6  # held by a merge_regions procedure: the parents while they close, the child until it opens
 
 
 MAX_HOST = 253  # a DNS name's longest

@@ -3,8 +3,10 @@
 isort:skip_file
 Types shared by the master's, the RegionServers' and meta's contracts."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -176,6 +178,8 @@ class RegionInfo(_message.Message):
     END_KEY_FIELD_NUMBER: _builtins.int
     SPLIT_FIELD_NUMBER: _builtins.int
     OFFLINE_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    PARENTS_FIELD_NUMBER: _builtins.int
     region_id: _builtins.int
     table: _builtins.str
     start_key: _builtins.bytes
@@ -186,6 +190,15 @@ class RegionInfo(_message.Message):
     """this region is a split parent"""
     offline: _builtins.bool
     """this region is offline for good (split parent, merged)"""
+    @_builtins.property
+    def children(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Split and merge (master.procedures.split_region, merge_regions). On a parent: the regions it became
+        (two daughters, or the merged child). On a merged child: the regions it was made of. Both are kept
+        until the catalog janitor removes the parents (once no child's store references them).
+        """
+
+    @_builtins.property
+    def parents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     def __init__(
         self,
         *,
@@ -195,10 +208,12 @@ class RegionInfo(_message.Message):
         end_key: _builtins.bytes = ...,
         split: _builtins.bool = ...,
         offline: _builtins.bool = ...,
+        children: _abc.Iterable[_builtins.int] | None = ...,
+        parents: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_key", b"end_key", "offline", b"offline", "region_id", b"region_id", "split", b"split", "start_key", b"start_key", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "end_key", b"end_key", "offline", b"offline", "parents", b"parents", "region_id", b"region_id", "split", b"split", "start_key", b"start_key", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

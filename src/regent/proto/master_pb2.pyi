@@ -44,6 +44,66 @@ CLOSED_REPORT: TransitionCode.ValueType  # 3
 Global___TransitionCode: _TypeAlias = TransitionCode  # noqa: Y015
 
 @_typing.final
+class RequestSplitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVER_FIELD_NUMBER: _builtins.int
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    SPLIT_KEY_FIELD_NUMBER: _builtins.int
+    REGION_BYTES_FIELD_NUMBER: _builtins.int
+    THRESHOLD_BYTES_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    split_key: _builtins.bytes
+    region_bytes: _builtins.int
+    threshold_bytes: _builtins.int
+    """the policy's threshold that the region passed (for the log and the story)"""
+    @_builtins.property
+    def server(self) -> _common_pb2.ServerName: ...
+    def __init__(
+        self,
+        *,
+        server: _common_pb2.ServerName | None = ...,
+        region_id: _builtins.int = ...,
+        split_key: _builtins.bytes = ...,
+        region_bytes: _builtins.int = ...,
+        threshold_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["server", b"server"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_bytes", b"region_bytes", "region_id", b"region_id", "server", b"server", "split_key", b"split_key", "threshold_bytes", b"threshold_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSplitRequest: _TypeAlias = RequestSplitRequest  # noqa: Y015
+
+@_typing.final
+class RequestSplitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.bool
+    proc_id: _builtins.int
+    """the split procedure, when accepted"""
+    reason: _builtins.str
+    """why not, when refused"""
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.bool = ...,
+        proc_id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "proc_id", b"proc_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestSplitResponse: _TypeAlias = RequestSplitResponse  # noqa: Y015
+
+@_typing.final
 class RegionServerStartupRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1915,3 +1975,373 @@ class HbckRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HbckRequest: _TypeAlias = HbckRequest  # noqa: Y015
+
+@_typing.final
+class SplitRequest(_message.Message):
+    """---- split, merge and the normalizer ----
+
+    Split one region (region_id), or every region of a table (table; with split_key: the region holding it).
+    split_key unset: each region splits at its middle row by size (asked of its RegionServer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    SPLIT_KEY_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    table: _builtins.str
+    split_key: _builtins.bytes
+    nonce: _builtins.str
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        table: _builtins.str = ...,
+        split_key: _builtins.bytes | None = ...,
+        nonce: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_split_key", b"_split_key", "split_key", b"split_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_split_key", b"_split_key", "nonce", b"nonce", "region_id", b"region_id", "split_key", b"split_key", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__split_key: _TypeAlias = _typing.Literal["split_key"]  # noqa: Y015
+    _WhichOneofArgType__split_key: _TypeAlias = _typing.Literal["_split_key", b"_split_key"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__split_key) -> _WhichOneofReturnType__split_key | None: ...
+
+Global___SplitRequest: _TypeAlias = SplitRequest  # noqa: Y015
+
+@_typing.final
+class SplitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROC_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def proc_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        proc_ids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proc_ids", b"proc_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitResponse: _TypeAlias = SplitResponse  # noqa: Y015
+
+@_typing.final
+class MergeRequest(_message.Message):
+    """Merge two or more regions of one table into one. Adjacent only, unless force (a hole between them, never
+    a region between them).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_IDS_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    force: _builtins.bool
+    nonce: _builtins.str
+    @_builtins.property
+    def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        region_ids: _abc.Iterable[_builtins.int] | None = ...,
+        force: _builtins.bool = ...,
+        nonce: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "nonce", b"nonce", "region_ids", b"region_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeRequest: _TypeAlias = MergeRequest  # noqa: Y015
+
+@_typing.final
+class SplitMergeSwitchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ON_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"split" or "merge" """
+    on: _builtins.bool
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        on: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "on", b"on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitMergeSwitchRequest: _TypeAlias = SplitMergeSwitchRequest  # noqa: Y015
+
+@_typing.final
+class SplitMergeSwitchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _builtins.bool
+    def __init__(
+        self,
+        *,
+        previous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitMergeSwitchResponse: _TypeAlias = SplitMergeSwitchResponse  # noqa: Y015
+
+@_typing.final
+class SplitMergeStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitMergeStatusRequest: _TypeAlias = SplitMergeStatusRequest  # noqa: Y015
+
+@_typing.final
+class SplitMergeStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPLIT_ON_FIELD_NUMBER: _builtins.int
+    MERGE_ON_FIELD_NUMBER: _builtins.int
+    SPLITS_RUNNING_FIELD_NUMBER: _builtins.int
+    MERGES_RUNNING_FIELD_NUMBER: _builtins.int
+    split_on: _builtins.bool
+    merge_on: _builtins.bool
+    splits_running: _builtins.int
+    merges_running: _builtins.int
+    def __init__(
+        self,
+        *,
+        split_on: _builtins.bool = ...,
+        merge_on: _builtins.bool = ...,
+        splits_running: _builtins.int = ...,
+        merges_running: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merge_on", b"merge_on", "merges_running", b"merges_running", "split_on", b"split_on", "splits_running", b"splits_running"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitMergeStatusResponse: _TypeAlias = SplitMergeStatusResponse  # noqa: Y015
+
+@_typing.final
+class NormalizeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    TABLES_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    @_builtins.property
+    def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty: every table with normalization_enabled"""
+
+    def __init__(
+        self,
+        *,
+        dry_run: _builtins.bool = ...,
+        tables: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "tables", b"tables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizeRequest: _TypeAlias = NormalizeRequest  # noqa: Y015
+
+@_typing.final
+class NormalizationPlan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    REGION_IDS_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PROC_ID_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"split" or "merge" """
+    table: _builtins.str
+    bytes: _builtins.int
+    """the region's size (split) or the merged regions' total (merge)"""
+    reason: _builtins.str
+    proc_id: _builtins.int
+    """the procedure submitted (0 in a dry run, or when submitting failed)"""
+    error: _builtins.str
+    """why submitting failed"""
+    @_builtins.property
+    def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """the region split, or the regions merged"""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        table: _builtins.str = ...,
+        region_ids: _abc.Iterable[_builtins.int] | None = ...,
+        bytes: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        proc_id: _builtins.int = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "kind", b"kind", "proc_id", b"proc_id", "reason", b"reason", "region_ids", b"region_ids", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizationPlan: _TypeAlias = NormalizationPlan  # noqa: Y015
+
+@_typing.final
+class NormalizerRun(_message.Message):
+    """One run of the normalizer. `ran` false: skipped (`reason`: switched off, no table opted in, ...)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    STARTED_MS_FIELD_NUMBER: _builtins.int
+    FINISHED_MS_FIELD_NUMBER: _builtins.int
+    PLANS_FIELD_NUMBER: _builtins.int
+    TABLES_FIELD_NUMBER: _builtins.int
+    REGIONS_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ran: _builtins.bool
+    reason: _builtins.str
+    dry_run: _builtins.bool
+    started_ms: _builtins.int
+    finished_ms: _builtins.int
+    tables: _builtins.int
+    """tables considered"""
+    regions: _builtins.int
+    """regions considered"""
+    trigger: _builtins.bool
+    """started by the period (not by an operator)"""
+    @_builtins.property
+    def plans(self) -> _containers.RepeatedCompositeFieldContainer[Global___NormalizationPlan]: ...
+    def __init__(
+        self,
+        *,
+        ran: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        started_ms: _builtins.int = ...,
+        finished_ms: _builtins.int = ...,
+        plans: _abc.Iterable[Global___NormalizationPlan] | None = ...,
+        tables: _builtins.int = ...,
+        regions: _builtins.int = ...,
+        trigger: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "finished_ms", b"finished_ms", "plans", b"plans", "ran", b"ran", "reason", b"reason", "regions", b"regions", "started_ms", b"started_ms", "tables", b"tables", "trigger", b"trigger"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizerRun: _TypeAlias = NormalizerRun  # noqa: Y015
+
+@_typing.final
+class NormalizerSwitchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on", b"on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizerSwitchRequest: _TypeAlias = NormalizerSwitchRequest  # noqa: Y015
+
+@_typing.final
+class NormalizerSwitchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    previous: _builtins.bool
+    def __init__(
+        self,
+        *,
+        previous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizerSwitchResponse: _TypeAlias = NormalizerSwitchResponse  # noqa: Y015
+
+@_typing.final
+class NormalizerStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizerStatusRequest: _TypeAlias = NormalizerStatusRequest  # noqa: Y015
+
+@_typing.final
+class NormalizerStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    PERIOD_S_FIELD_NUMBER: _builtins.int
+    LAST_RUN_FIELD_NUMBER: _builtins.int
+    on: _builtins.bool
+    period_s: _builtins.float
+    @_builtins.property
+    def last_run(self) -> Global___NormalizerRun:
+        """unset before the first run of this master"""
+
+    def __init__(
+        self,
+        *,
+        on: _builtins.bool = ...,
+        period_s: _builtins.float = ...,
+        last_run: Global___NormalizerRun | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_run", b"last_run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_run", b"last_run", "on", b"on", "period_s", b"period_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NormalizerStatusResponse: _TypeAlias = NormalizerStatusResponse  # noqa: Y015

@@ -51,6 +51,11 @@ class RegionServerStatusStub:
                 request_serializer=regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionResponse.FromString,
                 _registered_method=True)
+        self.RequestSplit = channel.unary_unary(
+                '/regent.v1.RegionServerStatus/RequestSplit',
+                request_serializer=regent_dot_proto_dot_master__pb2.RequestSplitRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.RequestSplitResponse.FromString,
+                _registered_method=True)
 
 
 class RegionServerStatusServicer:
@@ -76,6 +81,14 @@ class RegionServerStatusServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestSplit(self, request, context):
+        """A region outgrew its table's split threshold (the server's split policy): the master submits a split
+        unless splits are off, the table's split_enabled is false, or the region is busy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegionServerStatusServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +106,11 @@ def add_RegionServerStatusServicer_to_server(servicer, server):
                     servicer.ReportRegionStateTransition,
                     request_deserializer=regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionResponse.SerializeToString,
+            ),
+            'RequestSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestSplit,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.RequestSplitRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.RequestSplitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class RegionServerStatus:
             '/regent.v1.RegionServerStatus/ReportRegionStateTransition',
             regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.ReportRegionStateTransitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerStatus/RequestSplit',
+            regent_dot_proto_dot_master__pb2.RequestSplitRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.RequestSplitResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -364,6 +409,41 @@ class MasterStub:
                 '/regent.v1.Master/Hbck',
                 request_serializer=regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+                _registered_method=True)
+        self.Split = channel.unary_unary(
+                '/regent.v1.Master/Split',
+                request_serializer=regent_dot_proto_dot_master__pb2.SplitRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.SplitResponse.FromString,
+                _registered_method=True)
+        self.Merge = channel.unary_unary(
+                '/regent.v1.Master/Merge',
+                request_serializer=regent_dot_proto_dot_master__pb2.MergeRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+                _registered_method=True)
+        self.SplitMergeSwitch = channel.unary_unary(
+                '/regent.v1.Master/SplitMergeSwitch',
+                request_serializer=regent_dot_proto_dot_master__pb2.SplitMergeSwitchRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.SplitMergeSwitchResponse.FromString,
+                _registered_method=True)
+        self.SplitMergeStatus = channel.unary_unary(
+                '/regent.v1.Master/SplitMergeStatus',
+                request_serializer=regent_dot_proto_dot_master__pb2.SplitMergeStatusRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.SplitMergeStatusResponse.FromString,
+                _registered_method=True)
+        self.Normalize = channel.unary_unary(
+                '/regent.v1.Master/Normalize',
+                request_serializer=regent_dot_proto_dot_master__pb2.NormalizeRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.NormalizerRun.FromString,
+                _registered_method=True)
+        self.NormalizerSwitch = channel.unary_unary(
+                '/regent.v1.Master/NormalizerSwitch',
+                request_serializer=regent_dot_proto_dot_master__pb2.NormalizerSwitchRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.NormalizerSwitchResponse.FromString,
+                _registered_method=True)
+        self.NormalizerStatus = channel.unary_unary(
+                '/regent.v1.Master/NormalizerStatus',
+                request_serializer=regent_dot_proto_dot_master__pb2.NormalizerStatusRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_master__pb2.NormalizerStatusResponse.FromString,
                 _registered_method=True)
         self.RegionStory = channel.unary_unary(
                 '/regent.v1.Master/RegionStory',
@@ -582,6 +662,50 @@ class MasterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Split(self, request, context):
+        """Split and merge (master.procedures.split_region, merge_regions), their switches, and the normalizer
+        (master.chores.normalizer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Merge(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitMergeSwitch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitMergeStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Normalize(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NormalizerSwitch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NormalizerStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegionStory(self, request, context):
         """A region's recent transitions with their causes (master.story), newest last (roles admin, client).
         """
@@ -756,6 +880,41 @@ def add_MasterServicer_to_server(servicer, server):
                     servicer.Hbck,
                     request_deserializer=regent_dot_proto_dot_master__pb2.HbckRequest.FromString,
                     response_serializer=regent_dot_proto_dot_master__pb2.CheckReport.SerializeToString,
+            ),
+            'Split': grpc.unary_unary_rpc_method_handler(
+                    servicer.Split,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.SplitRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.SplitResponse.SerializeToString,
+            ),
+            'Merge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Merge,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.MergeRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.ProcedureResponse.SerializeToString,
+            ),
+            'SplitMergeSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitMergeSwitch,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.SplitMergeSwitchRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.SplitMergeSwitchResponse.SerializeToString,
+            ),
+            'SplitMergeStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitMergeStatus,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.SplitMergeStatusRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.SplitMergeStatusResponse.SerializeToString,
+            ),
+            'Normalize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Normalize,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.NormalizeRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.NormalizerRun.SerializeToString,
+            ),
+            'NormalizerSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.NormalizerSwitch,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.NormalizerSwitchRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.NormalizerSwitchResponse.SerializeToString,
+            ),
+            'NormalizerStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.NormalizerStatus,
+                    request_deserializer=regent_dot_proto_dot_master__pb2.NormalizerStatusRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_master__pb2.NormalizerStatusResponse.SerializeToString,
             ),
             'RegionStory': grpc.unary_unary_rpc_method_handler(
                     servicer.RegionStory,
@@ -1656,6 +1815,195 @@ class Master:
             '/regent.v1.Master/Hbck',
             regent_dot_proto_dot_master__pb2.HbckRequest.SerializeToString,
             regent_dot_proto_dot_master__pb2.CheckReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Split(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Split',
+            regent_dot_proto_dot_master__pb2.SplitRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.SplitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Merge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Merge',
+            regent_dot_proto_dot_master__pb2.MergeRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.ProcedureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitMergeSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/SplitMergeSwitch',
+            regent_dot_proto_dot_master__pb2.SplitMergeSwitchRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.SplitMergeSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitMergeStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/SplitMergeStatus',
+            regent_dot_proto_dot_master__pb2.SplitMergeStatusRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.SplitMergeStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Normalize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/Normalize',
+            regent_dot_proto_dot_master__pb2.NormalizeRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.NormalizerRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NormalizerSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/NormalizerSwitch',
+            regent_dot_proto_dot_master__pb2.NormalizerSwitchRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.NormalizerSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NormalizerStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.Master/NormalizerStatus',
+            regent_dot_proto_dot_master__pb2.NormalizerStatusRequest.SerializeToString,
+            regent_dot_proto_dot_master__pb2.NormalizerStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

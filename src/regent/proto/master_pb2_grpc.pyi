@@ -39,6 +39,10 @@ class RegionServerStatusStub:
     RegionServerStartup: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionServerStartupRequest, _master_pb2.RegionServerStartupResponse]
     RegionServerReport: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionServerReportRequest, _master_pb2.RegionServerReportResponse]
     ReportRegionStateTransition: _grpc.UnaryUnaryMultiCallable[_master_pb2.ReportRegionStateTransitionRequest, _master_pb2.ReportRegionStateTransitionResponse]
+    RequestSplit: _grpc.UnaryUnaryMultiCallable[_master_pb2.RequestSplitRequest, _master_pb2.RequestSplitResponse]
+    """A region outgrew its table's split threshold (the server's split policy): the master submits a split
+    unless splits are off, the table's split_enabled is false, or the region is busy.
+    """
 
 @_typing.type_check_only
 class RegionServerStatusAsyncStub(RegionServerStatusStub):
@@ -48,6 +52,10 @@ class RegionServerStatusAsyncStub(RegionServerStatusStub):
     RegionServerStartup: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionServerStartupRequest, _master_pb2.RegionServerStartupResponse]  # type: ignore[assignment]
     RegionServerReport: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionServerReportRequest, _master_pb2.RegionServerReportResponse]  # type: ignore[assignment]
     ReportRegionStateTransition: _aio.UnaryUnaryMultiCallable[_master_pb2.ReportRegionStateTransitionRequest, _master_pb2.ReportRegionStateTransitionResponse]  # type: ignore[assignment]
+    RequestSplit: _aio.UnaryUnaryMultiCallable[_master_pb2.RequestSplitRequest, _master_pb2.RequestSplitResponse]  # type: ignore[assignment]
+    """A region outgrew its table's split threshold (the server's split policy): the master submits a split
+    unless splits are off, the table's split_enabled is false, or the region is busy.
+    """
 
 class RegionServerStatusServicer(metaclass=_abc_1.ABCMeta):
     """---- RegionServer -> master ----"""
@@ -72,6 +80,16 @@ class RegionServerStatusServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.ReportRegionStateTransitionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.ReportRegionStateTransitionResponse, _abc.Awaitable[_master_pb2.ReportRegionStateTransitionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestSplit(
+        self,
+        request: _master_pb2.RequestSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.RequestSplitResponse, _abc.Awaitable[_master_pb2.RequestSplitResponse]]:
+        """A region outgrew its table's split threshold (the server's split policy): the master submits a split
+        unless splits are off, the table's split_enabled is false, or the region is busy.
+        """
 
 def add_RegionServerStatusServicer_to_server(servicer: RegionServerStatusServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
@@ -123,6 +141,16 @@ class MasterStub:
     CatalogJanitorSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]
     CatalogJanitorStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]
     Hbck: _grpc.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]
+    Split: _grpc.UnaryUnaryMultiCallable[_master_pb2.SplitRequest, _master_pb2.SplitResponse]
+    """Split and merge (master.procedures.split_region, merge_regions), their switches, and the normalizer
+    (master.chores.normalizer).
+    """
+    Merge: _grpc.UnaryUnaryMultiCallable[_master_pb2.MergeRequest, _master_pb2.ProcedureResponse]
+    SplitMergeSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.SplitMergeSwitchRequest, _master_pb2.SplitMergeSwitchResponse]
+    SplitMergeStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.SplitMergeStatusRequest, _master_pb2.SplitMergeStatusResponse]
+    Normalize: _grpc.UnaryUnaryMultiCallable[_master_pb2.NormalizeRequest, _master_pb2.NormalizerRun]
+    NormalizerSwitch: _grpc.UnaryUnaryMultiCallable[_master_pb2.NormalizerSwitchRequest, _master_pb2.NormalizerSwitchResponse]
+    NormalizerStatus: _grpc.UnaryUnaryMultiCallable[_master_pb2.NormalizerStatusRequest, _master_pb2.NormalizerStatusResponse]
     RegionStory: _grpc.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]
     """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
@@ -172,6 +200,16 @@ class MasterAsyncStub(MasterStub):
     CatalogJanitorSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorSwitchRequest, _master_pb2.CatalogJanitorSwitchResponse]  # type: ignore[assignment]
     CatalogJanitorStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.CatalogJanitorStatusRequest, _master_pb2.CatalogJanitorStatusResponse]  # type: ignore[assignment]
     Hbck: _aio.UnaryUnaryMultiCallable[_master_pb2.HbckRequest, _master_pb2.CheckReport]  # type: ignore[assignment]
+    Split: _aio.UnaryUnaryMultiCallable[_master_pb2.SplitRequest, _master_pb2.SplitResponse]  # type: ignore[assignment]
+    """Split and merge (master.procedures.split_region, merge_regions), their switches, and the normalizer
+    (master.chores.normalizer).
+    """
+    Merge: _aio.UnaryUnaryMultiCallable[_master_pb2.MergeRequest, _master_pb2.ProcedureResponse]  # type: ignore[assignment]
+    SplitMergeSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.SplitMergeSwitchRequest, _master_pb2.SplitMergeSwitchResponse]  # type: ignore[assignment]
+    SplitMergeStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.SplitMergeStatusRequest, _master_pb2.SplitMergeStatusResponse]  # type: ignore[assignment]
+    Normalize: _aio.UnaryUnaryMultiCallable[_master_pb2.NormalizeRequest, _master_pb2.NormalizerRun]  # type: ignore[assignment]
+    NormalizerSwitch: _aio.UnaryUnaryMultiCallable[_master_pb2.NormalizerSwitchRequest, _master_pb2.NormalizerSwitchResponse]  # type: ignore[assignment]
+    NormalizerStatus: _aio.UnaryUnaryMultiCallable[_master_pb2.NormalizerStatusRequest, _master_pb2.NormalizerStatusResponse]  # type: ignore[assignment]
     RegionStory: _aio.UnaryUnaryMultiCallable[_master_pb2.RegionStoryRequest, _master_pb2.RegionStoryResponse]  # type: ignore[assignment]
     """A region's recent transitions with their causes (master.story), newest last (roles admin, client)."""
 
@@ -416,6 +454,58 @@ class MasterServicer(metaclass=_abc_1.ABCMeta):
         request: _master_pb2.HbckRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_master_pb2.CheckReport, _abc.Awaitable[_master_pb2.CheckReport]]: ...
+
+    @_abc_1.abstractmethod
+    def Split(
+        self,
+        request: _master_pb2.SplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.SplitResponse, _abc.Awaitable[_master_pb2.SplitResponse]]:
+        """Split and merge (master.procedures.split_region, merge_regions), their switches, and the normalizer
+        (master.chores.normalizer).
+        """
+
+    @_abc_1.abstractmethod
+    def Merge(
+        self,
+        request: _master_pb2.MergeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.ProcedureResponse, _abc.Awaitable[_master_pb2.ProcedureResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SplitMergeSwitch(
+        self,
+        request: _master_pb2.SplitMergeSwitchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.SplitMergeSwitchResponse, _abc.Awaitable[_master_pb2.SplitMergeSwitchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SplitMergeStatus(
+        self,
+        request: _master_pb2.SplitMergeStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.SplitMergeStatusResponse, _abc.Awaitable[_master_pb2.SplitMergeStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Normalize(
+        self,
+        request: _master_pb2.NormalizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.NormalizerRun, _abc.Awaitable[_master_pb2.NormalizerRun]]: ...
+
+    @_abc_1.abstractmethod
+    def NormalizerSwitch(
+        self,
+        request: _master_pb2.NormalizerSwitchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.NormalizerSwitchResponse, _abc.Awaitable[_master_pb2.NormalizerSwitchResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def NormalizerStatus(
+        self,
+        request: _master_pb2.NormalizerStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_master_pb2.NormalizerStatusResponse, _abc.Awaitable[_master_pb2.NormalizerStatusResponse]]: ...
 
     @_abc_1.abstractmethod
     def RegionStory(

@@ -25,29 +25,31 @@ _sym_db = _symbol_database.Default()
 from regent.proto import common_pb2 as regent_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17regent/proto/meta.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"\x9c\x01\n\x0bTableRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.regent.v1.TableStateCode\x12*\n\x08settings\x18\x04 \x01(\x0b\x32\x18.regent.v1.TableSettings\"\x9b\x02\n\x0fProcedureRecord\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x14\n\x0csubmitted_ms\x18\x04 \x01(\x04\x12\x12\n\nupdated_ms\x18\x05 \x01(\x04\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12,\n\x05state\x18\x07 \x01(\x0e\x32\x1d.regent.v1.ProcedureStateCode\x12\r\n\x05table\x18\x08 \x01(\t\x12\x12\n\nerror_code\x18\t \x01(\t\x12\x15\n\rerror_message\x18\n \x01(\t\x12\x13\n\x0b\x66inished_ms\x18\x0b \x01(\x04\x12\x14\n\x0crolling_back\x18\x0c \x01(\x08\x12\r\n\x05nonce\x18\r \x01(\t\"\x95\x02\n\x12TableProcedureData\x12*\n\ndescriptor\x18\x01 \x01(\x0b\x32\x16.regent.v1.TableRecord\x12(\n\x08previous\x18\x02 \x01(\x0b\x32\x16.regent.v1.TableRecord\x12\x12\n\nsplit_keys\x18\x03 \x03(\x0c\x12\x17\n\x0fpreserve_splits\x18\x04 \x01(\x08\x12\x18\n\x10reopen_below_seq\x18\x05 \x01(\x04\x12\x17\n\x0f\x66irst_region_id\x18\x06 \x01(\x04\x12\r\n\x05total\x18\x07 \x01(\r\x12\x11\n\tfamily_op\x18\x08 \x01(\t\x12\'\n\x06\x66\x61mily\x18\t \x01(\x0b\x32\x17.regent.v1.ColumnFamily\"Z\n\x0cServerRecord\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x15\n\rregistered_ms\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x65\x61\x64\x18\x03 \x01(\x08\"J\n\x0bRegionOwner\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0copen_seq_num\x18\x02 \x01(\x04\"|\n\x0eMasterSwitches\x12\x14\n\x0c\x62\x61lancer_off\x18\x01 \x01(\x08\x12\x37\n\x0e\x64\x65\x63ommissioned\x18\x02 \x03(\x0b\x32\x1f.regent.v1.DecommissionedServer\x12\x1b\n\x13\x63\x61talog_janitor_off\x18\x03 \x01(\x08\"J\n\x14\x44\x65\x63ommissionedServer\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0f\n\x07offload\x18\x02 \x01(\x08\x12\x10\n\x08since_ms\x18\x03 \x01(\x04*H\n\x0eTableStateCode\x12\x0b\n\x07\x45NABLED\x10\x00\x12\x0c\n\x08\x44ISABLED\x10\x01\x12\x0c\n\x08\x45NABLING\x10\x02\x12\r\n\tDISABLING\x10\x03*L\n\x12ProcedureStateCode\x12\x0c\n\x08RUNNABLE\x10\x00\x12\x0b\n\x07SUCCESS\x10\x01\x12\n\n\x06\x46\x41ILED\x10\x02\x12\x0f\n\x0bROLLED_BACK\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17regent/proto/meta.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"\x9c\x01\n\x0bTableRecord\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x08\x66\x61milies\x18\x02 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.regent.v1.TableStateCode\x12*\n\x08settings\x18\x04 \x01(\x0b\x32\x18.regent.v1.TableSettings\"\x9b\x02\n\x0fProcedureRecord\x12\x0f\n\x07proc_id\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x14\n\x0csubmitted_ms\x18\x04 \x01(\x04\x12\x12\n\nupdated_ms\x18\x05 \x01(\x04\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12,\n\x05state\x18\x07 \x01(\x0e\x32\x1d.regent.v1.ProcedureStateCode\x12\r\n\x05table\x18\x08 \x01(\t\x12\x12\n\nerror_code\x18\t \x01(\t\x12\x15\n\rerror_message\x18\n \x01(\t\x12\x13\n\x0b\x66inished_ms\x18\x0b \x01(\x04\x12\x14\n\x0crolling_back\x18\x0c \x01(\x08\x12\r\n\x05nonce\x18\r \x01(\t\"\x95\x02\n\x12TableProcedureData\x12*\n\ndescriptor\x18\x01 \x01(\x0b\x32\x16.regent.v1.TableRecord\x12(\n\x08previous\x18\x02 \x01(\x0b\x32\x16.regent.v1.TableRecord\x12\x12\n\nsplit_keys\x18\x03 \x03(\x0c\x12\x17\n\x0fpreserve_splits\x18\x04 \x01(\x08\x12\x18\n\x10reopen_below_seq\x18\x05 \x01(\x04\x12\x17\n\x0f\x66irst_region_id\x18\x06 \x01(\x04\x12\r\n\x05total\x18\x07 \x01(\r\x12\x11\n\tfamily_op\x18\x08 \x01(\t\x12\'\n\x06\x66\x61mily\x18\t \x01(\x0b\x32\x17.regent.v1.ColumnFamily\"\x87\x01\n\x13RegionProcedureData\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0f\n\x07parents\x18\x02 \x03(\x04\x12\x10\n\x08\x63hildren\x18\x03 \x03(\x04\x12\x11\n\tsplit_key\x18\x04 \x01(\x0c\x12\r\n\x05\x66orce\x18\x05 \x01(\x08\x12\r\n\x05\x63\x61use\x18\x06 \x01(\t\x12\r\n\x05total\x18\x07 \x01(\r\"Z\n\x0cServerRecord\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x15\n\rregistered_ms\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x65\x61\x64\x18\x03 \x01(\x08\"J\n\x0bRegionOwner\x12%\n\x06server\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0copen_seq_num\x18\x02 \x01(\x04\"\xba\x01\n\x0eMasterSwitches\x12\x14\n\x0c\x62\x61lancer_off\x18\x01 \x01(\x08\x12\x37\n\x0e\x64\x65\x63ommissioned\x18\x02 \x03(\x0b\x32\x1f.regent.v1.DecommissionedServer\x12\x1b\n\x13\x63\x61talog_janitor_off\x18\x03 \x01(\x08\x12\x11\n\tsplit_off\x18\x04 \x01(\x08\x12\x11\n\tmerge_off\x18\x05 \x01(\x08\x12\x16\n\x0enormalizer_off\x18\x06 \x01(\x08\"J\n\x14\x44\x65\x63ommissionedServer\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0f\n\x07offload\x18\x02 \x01(\x08\x12\x10\n\x08since_ms\x18\x03 \x01(\x04*H\n\x0eTableStateCode\x12\x0b\n\x07\x45NABLED\x10\x00\x12\x0c\n\x08\x44ISABLED\x10\x01\x12\x0c\n\x08\x45NABLING\x10\x02\x12\r\n\tDISABLING\x10\x03*L\n\x12ProcedureStateCode\x12\x0c\n\x08RUNNABLE\x10\x00\x12\x0b\n\x07SUCCESS\x10\x01\x12\n\n\x06\x46\x41ILED\x10\x02\x12\x0f\n\x0bROLLED_BACK\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'regent.proto.meta_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TABLESTATECODE']._serialized_start=1160
-  _globals['_TABLESTATECODE']._serialized_end=1232
-  _globals['_PROCEDURESTATECODE']._serialized_start=1234
-  _globals['_PROCEDURESTATECODE']._serialized_end=1310
+  _globals['_TABLESTATECODE']._serialized_start=1361
+  _globals['_TABLESTATECODE']._serialized_end=1433
+  _globals['_PROCEDURESTATECODE']._serialized_start=1435
+  _globals['_PROCEDURESTATECODE']._serialized_end=1511
   _globals['_TABLERECORD']._serialized_start=66
   _globals['_TABLERECORD']._serialized_end=222
   _globals['_PROCEDURERECORD']._serialized_start=225
   _globals['_PROCEDURERECORD']._serialized_end=508
   _globals['_TABLEPROCEDUREDATA']._serialized_start=511
   _globals['_TABLEPROCEDUREDATA']._serialized_end=788
-  _globals['_SERVERRECORD']._serialized_start=790
-  _globals['_SERVERRECORD']._serialized_end=880
-  _globals['_REGIONOWNER']._serialized_start=882
-  _globals['_REGIONOWNER']._serialized_end=956
-  _globals['_MASTERSWITCHES']._serialized_start=958
-  _globals['_MASTERSWITCHES']._serialized_end=1082
-  _globals['_DECOMMISSIONEDSERVER']._serialized_start=1084
-  _globals['_DECOMMISSIONEDSERVER']._serialized_end=1158
+  _globals['_REGIONPROCEDUREDATA']._serialized_start=791
+  _globals['_REGIONPROCEDUREDATA']._serialized_end=926
+  _globals['_SERVERRECORD']._serialized_start=928
+  _globals['_SERVERRECORD']._serialized_end=1018
+  _globals['_REGIONOWNER']._serialized_start=1020
+  _globals['_REGIONOWNER']._serialized_end=1094
+  _globals['_MASTERSWITCHES']._serialized_start=1097
+  _globals['_MASTERSWITCHES']._serialized_end=1283
+  _globals['_DECOMMISSIONEDSERVER']._serialized_start=1285
+  _globals['_DECOMMISSIONEDSERVER']._serialized_end=1359
 # @@protoc_insertion_point(module_scope)

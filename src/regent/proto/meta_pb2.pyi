@@ -246,6 +246,55 @@ class TableProcedureData(_message.Message):
 Global___TableProcedureData: _TypeAlias = TableProcedureData  # noqa: Y015
 
 @_typing.final
+class RegionProcedureData(_message.Message):
+    """The payload of split_region and merge_regions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    PARENTS_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    SPLIT_KEY_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    split_key: _builtins.bytes
+    """split"""
+    force: _builtins.bool
+    """merge: non-adjacent allowed (a hole between, never a region)"""
+    cause: _builtins.str
+    """operator, auto_split, normalizer: for the region's story"""
+    total: _builtins.int
+    """progress: the steps"""
+    @_builtins.property
+    def parents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """split: the one parent; merge: the regions merged, in key order"""
+
+    @_builtins.property
+    def children(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """split: the two daughters; merge: the child (ids allocated at prepare)"""
+
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        parents: _abc.Iterable[_builtins.int] | None = ...,
+        children: _abc.Iterable[_builtins.int] | None = ...,
+        split_key: _builtins.bytes = ...,
+        force: _builtins.bool = ...,
+        cause: _builtins.str = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "children", b"children", "force", b"force", "parents", b"parents", "split_key", b"split_key", "table", b"table", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionProcedureData: _TypeAlias = RegionProcedureData  # noqa: Y015
+
+@_typing.final
 class ServerRecord(_message.Message):
     """db `servers`, key: "host:port" (UTF-8). The incarnations the master has known, so that a master that
     starts can tell which of them did not come back.
@@ -319,8 +368,14 @@ class MasterSwitches(_message.Message):
     BALANCER_OFF_FIELD_NUMBER: _builtins.int
     DECOMMISSIONED_FIELD_NUMBER: _builtins.int
     CATALOG_JANITOR_OFF_FIELD_NUMBER: _builtins.int
+    SPLIT_OFF_FIELD_NUMBER: _builtins.int
+    MERGE_OFF_FIELD_NUMBER: _builtins.int
+    NORMALIZER_OFF_FIELD_NUMBER: _builtins.int
     balancer_off: _builtins.bool
     catalog_janitor_off: _builtins.bool
+    split_off: _builtins.bool
+    merge_off: _builtins.bool
+    normalizer_off: _builtins.bool
     @_builtins.property
     def decommissioned(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecommissionedServer]: ...
     def __init__(
@@ -329,10 +384,13 @@ class MasterSwitches(_message.Message):
         balancer_off: _builtins.bool = ...,
         decommissioned: _abc.Iterable[Global___DecommissionedServer] | None = ...,
         catalog_janitor_off: _builtins.bool = ...,
+        split_off: _builtins.bool = ...,
+        merge_off: _builtins.bool = ...,
+        normalizer_off: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balancer_off", b"balancer_off", "catalog_janitor_off", b"catalog_janitor_off", "decommissioned", b"decommissioned"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balancer_off", b"balancer_off", "catalog_janitor_off", b"catalog_janitor_off", "decommissioned", b"decommissioned", "merge_off", b"merge_off", "normalizer_off", b"normalizer_off", "split_off", b"split_off"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from regent.proto import common_pb2 as regent_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fregent/proto/regionserver.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"\xb5\x01\n\nTableOpens\x12\r\n\x05table\x18\x01 \x01(\t\x12\x16\n\nregion_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x03 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x04 \x03(\x04\x42\x02\x10\x01\x12\x12\n\nstart_keys\x18\x05 \x03(\x0c\x12\x10\n\x08\x65nd_keys\x18\x06 \x03(\x0c\x12)\n\x08\x66\x61milies\x18\x07 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\"c\n\x06\x43loses\x12\x16\n\nregion_ids\x18\x01 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12+\n\x0c\x64\x65stinations\x18\x03 \x03(\x0b\x32\x15.regent.v1.ServerName\"\xa0\x01\n\x18\x45xecuteProceduresRequest\x12%\n\x06target\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0cmaster_epoch\x18\x02 \x01(\x04\x12$\n\x05opens\x18\x03 \x03(\x0b\x32\x15.regent.v1.TableOpens\x12!\n\x06\x63loses\x18\x04 \x01(\x0b\x32\x11.regent.v1.Closes\"A\n\x19\x45xecuteProceduresResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\"\x19\n\x17GetOnlineRegionsRequest\"M\n\x18GetOnlineRegionsResponse\x12\x16\n\nregion_ids\x18\x01 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x02 \x03(\x04\x42\x02\x10\x01\"&\n\x11\x44ropRegionRequest\x12\x11\n\tregion_id\x18\x01 \x01(\x04\"%\n\x12\x44ropRegionResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\"p\n\x12\x41\x64optRegionRequest\x12\r\n\x05table\x18\x01 \x01(\t\x12\x11\n\tregion_id\x18\x02 \x01(\x04\x12\x11\n\tstart_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x04 \x01(\x0c\x12\x14\n\x0copen_seq_num\x18\x05 \x01(\x04\"\x15\n\x13\x41\x64optRegionResponse2\xe9\x02\n\x11RegionServerAdmin\x12^\n\x11\x45xecuteProcedures\x12#.regent.v1.ExecuteProceduresRequest\x1a$.regent.v1.ExecuteProceduresResponse\x12[\n\x10GetOnlineRegions\x12\".regent.v1.GetOnlineRegionsRequest\x1a#.regent.v1.GetOnlineRegionsResponse\x12I\n\nDropRegion\x12\x1c.regent.v1.DropRegionRequest\x1a\x1d.regent.v1.DropRegionResponse\x12L\n\x0b\x41\x64optRegion\x12\x1d.regent.v1.AdoptRegionRequest\x1a\x1e.regent.v1.AdoptRegionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fregent/proto/regionserver.proto\x12\tregent.v1\x1a\x19regent/proto/common.proto\"\xe1\x01\n\nTableOpens\x12\r\n\x05table\x18\x01 \x01(\t\x12\x16\n\nregion_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x03 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x04 \x03(\x04\x42\x02\x10\x01\x12\x12\n\nstart_keys\x18\x05 \x03(\x0c\x12\x10\n\x08\x65nd_keys\x18\x06 \x03(\x0c\x12)\n\x08\x66\x61milies\x18\x07 \x03(\x0b\x32\x17.regent.v1.ColumnFamily\x12*\n\x08settings\x18\x08 \x01(\x0b\x32\x18.regent.v1.TableSettings\"c\n\x06\x43loses\x12\x16\n\nregion_ids\x18\x01 \x03(\x04\x42\x02\x10\x01\x12\x14\n\x08proc_ids\x18\x02 \x03(\x04\x42\x02\x10\x01\x12+\n\x0c\x64\x65stinations\x18\x03 \x03(\x0b\x32\x15.regent.v1.ServerName\"\xa0\x01\n\x18\x45xecuteProceduresRequest\x12%\n\x06target\x18\x01 \x01(\x0b\x32\x15.regent.v1.ServerName\x12\x14\n\x0cmaster_epoch\x18\x02 \x01(\x04\x12$\n\x05opens\x18\x03 \x03(\x0b\x32\x15.regent.v1.TableOpens\x12!\n\x06\x63loses\x18\x04 \x01(\x0b\x32\x11.regent.v1.Closes\"A\n\x19\x45xecuteProceduresResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x12\n\nduplicates\x18\x02 \x01(\r\"\x19\n\x17GetOnlineRegionsRequest\"M\n\x18GetOnlineRegionsResponse\x12\x16\n\nregion_ids\x18\x01 \x03(\x04\x42\x02\x10\x01\x12\x19\n\ropen_seq_nums\x18\x02 \x03(\x04\x42\x02\x10\x01\"&\n\x11\x44ropRegionRequest\x12\x11\n\tregion_id\x18\x01 \x01(\x04\"%\n\x12\x44ropRegionResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\"p\n\x12\x41\x64optRegionRequest\x12\r\n\x05table\x18\x01 \x01(\t\x12\x11\n\tregion_id\x18\x02 \x01(\x04\x12\x11\n\tstart_key\x18\x03 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x04 \x01(\x0c\x12\x14\n\x0copen_seq_num\x18\x05 \x01(\x04\"\x15\n\x13\x41\x64optRegionResponse\"L\n\x11SplitPointRequest\x12\x11\n\tregion_id\x18\x01 \x01(\x04\x12\x16\n\tsplit_key\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x0c\n\n_split_key\"=\n\x12SplitPointResponse\x12\x11\n\tsplit_key\x18\x01 \x01(\x0c\x12\x14\n\x0cregion_bytes\x18\x02 \x01(\x04\"\x14\n\x12RegionSizesRequest\"\\\n\x13RegionSizesResponse\x12\x16\n\nregion_ids\x18\x01 \x03(\x04\x42\x02\x10\x01\x12\x11\n\x05\x62ytes\x18\x02 \x03(\x04\x42\x02\x10\x01\x12\x1a\n\x0ehas_references\x18\x03 \x03(\x08\x42\x02\x10\x01\x32\x82\x04\n\x11RegionServerAdmin\x12^\n\x11\x45xecuteProcedures\x12#.regent.v1.ExecuteProceduresRequest\x1a$.regent.v1.ExecuteProceduresResponse\x12[\n\x10GetOnlineRegions\x12\".regent.v1.GetOnlineRegionsRequest\x1a#.regent.v1.GetOnlineRegionsResponse\x12I\n\nSplitPoint\x12\x1c.regent.v1.SplitPointRequest\x1a\x1d.regent.v1.SplitPointResponse\x12L\n\x0bRegionSizes\x12\x1d.regent.v1.RegionSizesRequest\x1a\x1e.regent.v1.RegionSizesResponse\x12I\n\nDropRegion\x12\x1c.regent.v1.DropRegionRequest\x1a\x1d.regent.v1.DropRegionResponse\x12L\n\x0b\x41\x64optRegion\x12\x1d.regent.v1.AdoptRegionRequest\x1a\x1e.regent.v1.AdoptRegionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,26 +46,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETONLINEREGIONSRESPONSE'].fields_by_name['region_ids']._serialized_options = b'\020\001'
   _globals['_GETONLINEREGIONSRESPONSE'].fields_by_name['open_seq_nums']._loaded_options = None
   _globals['_GETONLINEREGIONSRESPONSE'].fields_by_name['open_seq_nums']._serialized_options = b'\020\001'
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['region_ids']._loaded_options = None
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['region_ids']._serialized_options = b'\020\001'
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['bytes']._loaded_options = None
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['bytes']._serialized_options = b'\020\001'
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['has_references']._loaded_options = None
+  _globals['_REGIONSIZESRESPONSE'].fields_by_name['has_references']._serialized_options = b'\020\001'
   _globals['_TABLEOPENS']._serialized_start=74
-  _globals['_TABLEOPENS']._serialized_end=255
-  _globals['_CLOSES']._serialized_start=257
-  _globals['_CLOSES']._serialized_end=356
-  _globals['_EXECUTEPROCEDURESREQUEST']._serialized_start=359
-  _globals['_EXECUTEPROCEDURESREQUEST']._serialized_end=519
-  _globals['_EXECUTEPROCEDURESRESPONSE']._serialized_start=521
-  _globals['_EXECUTEPROCEDURESRESPONSE']._serialized_end=586
-  _globals['_GETONLINEREGIONSREQUEST']._serialized_start=588
-  _globals['_GETONLINEREGIONSREQUEST']._serialized_end=613
-  _globals['_GETONLINEREGIONSRESPONSE']._serialized_start=615
-  _globals['_GETONLINEREGIONSRESPONSE']._serialized_end=692
-  _globals['_DROPREGIONREQUEST']._serialized_start=694
-  _globals['_DROPREGIONREQUEST']._serialized_end=732
-  _globals['_DROPREGIONRESPONSE']._serialized_start=734
-  _globals['_DROPREGIONRESPONSE']._serialized_end=771
-  _globals['_ADOPTREGIONREQUEST']._serialized_start=773
-  _globals['_ADOPTREGIONREQUEST']._serialized_end=885
-  _globals['_ADOPTREGIONRESPONSE']._serialized_start=887
-  _globals['_ADOPTREGIONRESPONSE']._serialized_end=908
-  _globals['_REGIONSERVERADMIN']._serialized_start=911
-  _globals['_REGIONSERVERADMIN']._serialized_end=1272
+  _globals['_TABLEOPENS']._serialized_end=299
+  _globals['_CLOSES']._serialized_start=301
+  _globals['_CLOSES']._serialized_end=400
+  _globals['_EXECUTEPROCEDURESREQUEST']._serialized_start=403
+  _globals['_EXECUTEPROCEDURESREQUEST']._serialized_end=563
+  _globals['_EXECUTEPROCEDURESRESPONSE']._serialized_start=565
+  _globals['_EXECUTEPROCEDURESRESPONSE']._serialized_end=630
+  _globals['_GETONLINEREGIONSREQUEST']._serialized_start=632
+  _globals['_GETONLINEREGIONSREQUEST']._serialized_end=657
+  _globals['_GETONLINEREGIONSRESPONSE']._serialized_start=659
+  _globals['_GETONLINEREGIONSRESPONSE']._serialized_end=736
+  _globals['_DROPREGIONREQUEST']._serialized_start=738
+  _globals['_DROPREGIONREQUEST']._serialized_end=776
+  _globals['_DROPREGIONRESPONSE']._serialized_start=778
+  _globals['_DROPREGIONRESPONSE']._serialized_end=815
+  _globals['_ADOPTREGIONREQUEST']._serialized_start=817
+  _globals['_ADOPTREGIONREQUEST']._serialized_end=929
+  _globals['_ADOPTREGIONRESPONSE']._serialized_start=931
+  _globals['_ADOPTREGIONRESPONSE']._serialized_end=952
+  _globals['_SPLITPOINTREQUEST']._serialized_start=954
+  _globals['_SPLITPOINTREQUEST']._serialized_end=1030
+  _globals['_SPLITPOINTRESPONSE']._serialized_start=1032
+  _globals['_SPLITPOINTRESPONSE']._serialized_end=1093
+  _globals['_REGIONSIZESREQUEST']._serialized_start=1095
+  _globals['_REGIONSIZESREQUEST']._serialized_end=1115
+  _globals['_REGIONSIZESRESPONSE']._serialized_start=1117
+  _globals['_REGIONSIZESRESPONSE']._serialized_end=1209
+  _globals['_REGIONSERVERADMIN']._serialized_start=1212
+  _globals['_REGIONSERVERADMIN']._serialized_end=1726
 # @@protoc_insertion_point(module_scope)

@@ -34,6 +34,7 @@ class TableOpens(_message.Message):
     START_KEYS_FIELD_NUMBER: _builtins.int
     END_KEYS_FIELD_NUMBER: _builtins.int
     FAMILIES_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
     table: _builtins.str
     @_builtins.property
     def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
@@ -51,6 +52,12 @@ class TableOpens(_message.Message):
         honours versions and TTL (a modify reopens the regions with the new ones).
         """
 
+    @_builtins.property
+    def settings(self) -> _common_pb2.TableSettings:
+        """The table's settings with the master's defaults filled in (max_region_size is never 0 here): what the
+        server's automatic split policy needs.
+        """
+
     def __init__(
         self,
         *,
@@ -61,10 +68,11 @@ class TableOpens(_message.Message):
         start_keys: _abc.Iterable[_builtins.bytes] | None = ...,
         end_keys: _abc.Iterable[_builtins.bytes] | None = ...,
         families: _abc.Iterable[_common_pb2.ColumnFamily] | None = ...,
+        settings: _common_pb2.TableSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_keys", b"end_keys", "families", b"families", "open_seq_nums", b"open_seq_nums", "proc_ids", b"proc_ids", "region_ids", b"region_ids", "start_keys", b"start_keys", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_keys", b"end_keys", "families", b"families", "open_seq_nums", b"open_seq_nums", "proc_ids", b"proc_ids", "region_ids", b"region_ids", "settings", b"settings", "start_keys", b"start_keys", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -285,3 +293,99 @@ class AdoptRegionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AdoptRegionResponse: _TypeAlias = AdoptRegionResponse  # noqa: Y015
+
+@_typing.final
+class SplitPointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    SPLIT_KEY_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    split_key: _builtins.bytes
+    """unset: the server chooses the middle row by size"""
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        split_key: _builtins.bytes | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_split_key", b"_split_key", "split_key", b"split_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_split_key", b"_split_key", "region_id", b"region_id", "split_key", b"split_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__split_key: _TypeAlias = _typing.Literal["split_key"]  # noqa: Y015
+    _WhichOneofArgType__split_key: _TypeAlias = _typing.Literal["_split_key", b"_split_key"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__split_key) -> _WhichOneofReturnType__split_key | None: ...
+
+Global___SplitPointRequest: _TypeAlias = SplitPointRequest  # noqa: Y015
+
+@_typing.final
+class SplitPointResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPLIT_KEY_FIELD_NUMBER: _builtins.int
+    REGION_BYTES_FIELD_NUMBER: _builtins.int
+    split_key: _builtins.bytes
+    """strictly inside the region's range, never empty"""
+    region_bytes: _builtins.int
+    """the region's store size as measured"""
+    def __init__(
+        self,
+        *,
+        split_key: _builtins.bytes = ...,
+        region_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["region_bytes", b"region_bytes", "split_key", b"split_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitPointResponse: _TypeAlias = SplitPointResponse  # noqa: Y015
+
+@_typing.final
+class RegionSizesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionSizesRequest: _TypeAlias = RegionSizesRequest  # noqa: Y015
+
+@_typing.final
+class RegionSizesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_IDS_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    HAS_REFERENCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def region_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def bytes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """store bytes (own store plus referenced ranges' estimate)"""
+
+    @_builtins.property
+    def has_references(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """still reads a parent's store: cannot split or merge"""
+
+    def __init__(
+        self,
+        *,
+        region_ids: _abc.Iterable[_builtins.int] | None = ...,
+        bytes: _abc.Iterable[_builtins.int] | None = ...,
+        has_references: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "has_references", b"has_references", "region_ids", b"region_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegionSizesResponse: _TypeAlias = RegionSizesResponse  # noqa: Y015

@@ -44,6 +44,16 @@ class RegionServerAdminStub:
                 request_serializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.SerializeToString,
                 response_deserializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.FromString,
                 _registered_method=True)
+        self.SplitPoint = channel.unary_unary(
+                '/regent.v1.RegionServerAdmin/SplitPoint',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.SplitPointRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.SplitPointResponse.FromString,
+                _registered_method=True)
+        self.RegionSizes = channel.unary_unary(
+                '/regent.v1.RegionServerAdmin/RegionSizes',
+                request_serializer=regent_dot_proto_dot_regionserver__pb2.RegionSizesRequest.SerializeToString,
+                response_deserializer=regent_dot_proto_dot_regionserver__pb2.RegionSizesResponse.FromString,
+                _registered_method=True)
         self.DropRegion = channel.unary_unary(
                 '/regent.v1.RegionServerAdmin/DropRegion',
                 request_serializer=regent_dot_proto_dot_regionserver__pb2.DropRegionRequest.SerializeToString,
@@ -68,6 +78,22 @@ class RegionServerAdminServicer:
 
     def GetOnlineRegions(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitPoint(self, request, context):
+        """Split and merge support (regionserver.splits). SplitPoint: where a region it serves would split (the
+        middle row by size, or the given key checked); refused with FAILED_PRECONDITION and a reason when it
+        cannot split (not served here, still references a parent's store, no row to split at).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegionSizes(self, request, context):
+        """The size of every region it serves (the normalizer's input), columnar.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -98,6 +124,16 @@ def add_RegionServerAdminServicer_to_server(servicer, server):
                     servicer.GetOnlineRegions,
                     request_deserializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.FromString,
                     response_serializer=regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.SerializeToString,
+            ),
+            'SplitPoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitPoint,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.SplitPointRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.SplitPointResponse.SerializeToString,
+            ),
+            'RegionSizes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegionSizes,
+                    request_deserializer=regent_dot_proto_dot_regionserver__pb2.RegionSizesRequest.FromString,
+                    response_serializer=regent_dot_proto_dot_regionserver__pb2.RegionSizesResponse.SerializeToString,
             ),
             'DropRegion': grpc.unary_unary_rpc_method_handler(
                     servicer.DropRegion,
@@ -164,6 +200,60 @@ class RegionServerAdmin:
             '/regent.v1.RegionServerAdmin/GetOnlineRegions',
             regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsRequest.SerializeToString,
             regent_dot_proto_dot_regionserver__pb2.GetOnlineRegionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitPoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerAdmin/SplitPoint',
+            regent_dot_proto_dot_regionserver__pb2.SplitPointRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.SplitPointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegionSizes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regent.v1.RegionServerAdmin/RegionSizes',
+            regent_dot_proto_dot_regionserver__pb2.RegionSizesRequest.SerializeToString,
+            regent_dot_proto_dot_regionserver__pb2.RegionSizesResponse.FromString,
             options,
             channel_credentials,
             insecure,

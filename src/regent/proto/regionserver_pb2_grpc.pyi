@@ -36,6 +36,13 @@ class RegionServerAdminStub:
     ExecuteProcedures: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.ExecuteProceduresRequest, _regionserver_pb2.ExecuteProceduresResponse]
     """Batched orders, answered at once; outcomes come back as ReportRegionStateTransition calls."""
     GetOnlineRegions: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.GetOnlineRegionsRequest, _regionserver_pb2.GetOnlineRegionsResponse]
+    SplitPoint: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.SplitPointRequest, _regionserver_pb2.SplitPointResponse]
+    """Split and merge support (regionserver.splits). SplitPoint: where a region it serves would split (the
+    middle row by size, or the given key checked); refused with FAILED_PRECONDITION and a reason when it
+    cannot split (not served here, still references a parent's store, no row to split at).
+    """
+    RegionSizes: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.RegionSizesRequest, _regionserver_pb2.RegionSizesResponse]
+    """The size of every region it serves (the normalizer's input), columnar."""
     DropRegion: _grpc.UnaryUnaryMultiCallable[_regionserver_pb2.DropRegionRequest, _regionserver_pb2.DropRegionResponse]
     """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
     environment: change what it holds behind the master's back (the reconciliation tests).
@@ -48,6 +55,13 @@ class RegionServerAdminAsyncStub(RegionServerAdminStub):
     ExecuteProcedures: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.ExecuteProceduresRequest, _regionserver_pb2.ExecuteProceduresResponse]  # type: ignore[assignment]
     """Batched orders, answered at once; outcomes come back as ReportRegionStateTransition calls."""
     GetOnlineRegions: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.GetOnlineRegionsRequest, _regionserver_pb2.GetOnlineRegionsResponse]  # type: ignore[assignment]
+    SplitPoint: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.SplitPointRequest, _regionserver_pb2.SplitPointResponse]  # type: ignore[assignment]
+    """Split and merge support (regionserver.splits). SplitPoint: where a region it serves would split (the
+    middle row by size, or the given key checked); refused with FAILED_PRECONDITION and a reason when it
+    cannot split (not served here, still references a parent's store, no row to split at).
+    """
+    RegionSizes: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.RegionSizesRequest, _regionserver_pb2.RegionSizesResponse]  # type: ignore[assignment]
+    """The size of every region it serves (the normalizer's input), columnar."""
     DropRegion: _aio.UnaryUnaryMultiCallable[_regionserver_pb2.DropRegionRequest, _regionserver_pb2.DropRegionResponse]  # type: ignore[assignment]
     """Test hooks, refused (FAILED_PRECONDITION) unless the RegionServer runs with REGENT_TEST_HOOKS=1 in its
     environment: change what it holds behind the master's back (the reconciliation tests).
@@ -69,6 +83,25 @@ class RegionServerAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _regionserver_pb2.GetOnlineRegionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_regionserver_pb2.GetOnlineRegionsResponse, _abc.Awaitable[_regionserver_pb2.GetOnlineRegionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SplitPoint(
+        self,
+        request: _regionserver_pb2.SplitPointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.SplitPointResponse, _abc.Awaitable[_regionserver_pb2.SplitPointResponse]]:
+        """Split and merge support (regionserver.splits). SplitPoint: where a region it serves would split (the
+        middle row by size, or the given key checked); refused with FAILED_PRECONDITION and a reason when it
+        cannot split (not served here, still references a parent's store, no row to split at).
+        """
+
+    @_abc_1.abstractmethod
+    def RegionSizes(
+        self,
+        request: _regionserver_pb2.RegionSizesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_regionserver_pb2.RegionSizesResponse, _abc.Awaitable[_regionserver_pb2.RegionSizesResponse]]:
+        """The size of every region it serves (the normalizer's input), columnar."""
 
     @_abc_1.abstractmethod
     def DropRegion(
