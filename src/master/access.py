@@ -29,6 +29,8 @@ LOOKUPS = (
     "ListDecommissioned",
     "CatalogJanitorStatus",
     "RegionStory",
+    "SplitMergeStatus",
+    "NormalizerStatus",
 )
 #: Calls that change the cluster: DDL, region moves, procedure control.
 ADMIN = (
@@ -53,6 +55,11 @@ ADMIN = (
     "CatalogJanitorRun",
     "CatalogJanitorSwitch",
     "Hbck",
+    "Split",
+    "Merge",
+    "SplitMergeSwitch",
+    "Normalize",
+    "NormalizerSwitch",
 )
 
 
@@ -68,6 +75,7 @@ POLICY: dict[str, Rule] = {
     STATUS + "RegionServerStartup": rule("node", claimed_host=_host),
     STATUS + "RegionServerReport": rule("node", claimed_host=_server_host),
     STATUS + "ReportRegionStateTransition": rule("node", claimed_host=_server_host),
+    STATUS + "RequestSplit": rule("node", claimed_host=_server_host),
     MASTER + "GetClusterInfo": Rule(ALL_ROLES),
     **{MASTER + m: rule("admin", "client") for m in LOOKUPS},
     **{MASTER + m: rule("admin") for m in ADMIN},

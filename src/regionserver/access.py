@@ -16,6 +16,9 @@ DATA_CALLS = ("Get", "Mutate", "Increment", "CheckAndPut", "OpenScanner", "Scann
 POLICY: dict[str, Rule] = {
     ADMIN + "ExecuteProcedures": rule("node"),
     ADMIN + "GetOnlineRegions": rule("node", "admin"),
+    # Split and merge support: the master asks where a region splits and how large its regions are.
+    ADMIN + "SplitPoint": rule("node", "admin"),
+    ADMIN + "RegionSizes": rule("node", "admin"),
     # Test hooks (refused unless REGENT_TEST_HOOKS=1): change what the server holds behind the master's back.
     ADMIN + "DropRegion": rule("admin"),
     ADMIN + "AdoptRegion": rule("admin"),
