@@ -49,6 +49,11 @@ def _pack(entries: list[tuple[bytes, bytes]]) -> bytes:
     return b"".join(_LEN.pack(len(k)) + k + _LEN.pack(len(v)) + v for k, v in entries)
 
 
+def first_key(stored: bytes, raw: bytes) -> bytes:
+    """The first cell key an LMDB entry holds: itself, or a bucket's first key."""
+    return _unpack(raw)[0][0] if _is_bucket(stored) else stored
+
+
 class Cells(Protocol):
     """What apply, versions and the reads use of a region's cells: OrderedCells over one database, or
     regionserver.data.layered.LayeredCells over a child's own store and its parents' (split, merge)."""
