@@ -23,7 +23,7 @@ from meta import ServerName
 from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter, parents
 from regionserver.data.environments import MAP_SIZE, Claim, region_dir, regions_with_store
 from regionserver.data.errors import Fenced, StoreError
-from regionserver.data.fold import FoldStats, fold_while_serving
+from regionserver.data.fold import STEP_CELLS, FoldStats, fold_while_serving
 from regionserver.hosting import HostedRegion, OpenFailed
 
 log = structlog.get_logger("regionserver.store")
@@ -48,6 +48,7 @@ class RegionData:
         self._writer: RegionWriter | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._fold: asyncio.Task[FoldStats | StoreError] | None = None
+        self.fold_budget = STEP_CELLS  # referenced cells per fold step
 
     def start_fold(self) -> None:
         """Fold the referenced cells into the own store in the background (regionserver.data.fold)."""
@@ -59,7 +60,7 @@ class RegionData:
     async def _folding(self) -> FoldStats | StoreError:
         started = time.monotonic()
         try:
-            stats = await fold_while_serving(self.store)
+            stats = await fold_while_serving(self.store, budget=self.fold_budget)
         except StoreError as exc:  # Fenced included: a newer open owns the region and folds there
             log.warning("region_fold_stopped", store=str(self.store.path), reason=str(exc))
             return exc
