@@ -135,6 +135,17 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
     ) -> regionserver_pb2.GetOnlineRegionsResponse:
         return regionserver_pb2.GetOnlineRegionsResponse()
 
+    async def SplitPoint(
+        self, request: regionserver_pb2.SplitPointRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.SplitPointResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor holds no data: nothing to split")
+        raise AssertionError("unreachable")
+
+    async def RegionSizes(
+        self, request: regionserver_pb2.RegionSizesRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RegionSizesResponse:
+        return regionserver_pb2.RegionSizesResponse()
+
     async def DropRegion(
         self, request: regionserver_pb2.DropRegionRequest, context: grpc.aio.ServicerContext
     ) -> regionserver_pb2.DropRegionResponse:
