@@ -68,8 +68,10 @@ def finish(store: RegionStore) -> None:
     """Every referenced cell is in the own store: remove REFERENCES, stop reading the parents, forget the
     masked keys."""
     references.remove(store.path)
-    store.parents = ()
+    parents, store.parents = store.parents, ()
     store.clear_masked()
+    for parent in parents:  # its map is not needed here any more (a sibling that still reads it reopens it)
+        store.environments.close(parent.path)
 
 
 def fold(store: RegionStore, *, budget: int = STEP_CELLS) -> FoldStats:
