@@ -13,6 +13,7 @@ import pytest
 from meta import ServerName, references
 from meta.references import Reference
 from meta.types import ColumnFamily
+from regent.proto import data_pb2
 from regionserver.data.compaction import compact
 from regionserver.data.environments import Claim, region_dir
 from regionserver.data.errors import Fenced
@@ -21,7 +22,10 @@ from regionserver.data.mutations import DeleteRow, Get, Put, RowMutation, Scan
 from regionserver.data.ordered import OrderedCells
 from regionserver.data.region_store import PROCESS_ENVIRONMENTS, RegionStore
 from regionserver.data.scanner import Scanner
-from regionserver.hosting import HostedRegion
+from regionserver.data_service import RegionDataService
+from regionserver.hosting import HostedRegion, Hosting
+from regionserver.load import LoadCounters
+from regionserver.scanners import Scanners
 from regionserver.store import RegionData, Stores
 
 FAMILIES = {b"f": ColumnFamily("f")}
@@ -212,3 +216,26 @@ def test_a_close_stops_the_fold_and_the_next_open_resumes_it(tmp_path: Path) -> 
     asyncio.run(first_open())
     PROCESS_ENVIRONMENTS.close_all()
     asyncio.run(second_open())
+
+
+def test_a_compaction_of_a_child_folds_it_first(tmp_path: Path) -> None:
+    parent_with(tmp_path, {b"r%04d" % i: b"p" for i in range(500)})
+    child_dir = region_dir(tmp_path, TABLE, CHILD)
+    references.write(child_dir, [Reference(PARENT, b"", b"")])
+
+    async def main() -> None:
+        hosting, stores = Hosting(), Stores(tmp_path, SERVER)
+        region = child()
+        assert stores.claim_existing(region) is None
+        data = region.store
+        assert isinstance(data, RegionData)
+        data.fold_budget = 1  # a slow background fold: the compaction has to wait for it
+        hosting.online[CHILD] = region
+        service = RegionDataService(hosting, stores, Scanners(), SERVER, lambda: True, LoadCounters())
+        response = await service.Compact(data_pb2.CompactRequest(region_ids=[CHILD]), None)  # type: ignore[arg-type]
+        (result,) = response.regions
+        assert not result.HasField("error") and result.cells_after == 500
+        assert references.read(child_dir) is None and not data.store.has_references
+        close(data)
+
+    asyncio.run(main())

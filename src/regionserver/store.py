@@ -82,8 +82,14 @@ class RegionData:
         if self._fold is not None and self._fold.done():
             self._fold = None  # a fold that stopped on an error: try again
         self.start_fold()
-        assert self._fold is not None
-        outcome = await asyncio.shield(self._fold)
+        task = self._fold
+        assert task is not None
+        try:
+            outcome = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this caller was cancelled, not the fold
+            raise StoreError(f"the fold of {self.store.path} stopped: the region is closing") from None
         if isinstance(outcome, StoreError):
             raise outcome
 
