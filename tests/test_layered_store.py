@@ -203,5 +203,5 @@ class LayeredStoreMachine(RuleBasedStateMachine):
 
 TestLayeredStoreAgainstFlat = LayeredStoreMachine.TestCase
 TestLayeredStoreAgainstFlat.settings = settings(
-    max_examples=examples(40), stateful_step_count=25, deadline=None
+    max_examples=examples(30), stateful_step_count=20, deadline=None
 )
