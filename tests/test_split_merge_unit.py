@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from master import split_assign
 from master.admin import TableAdmin
 from master.assignment import CLOSED, Effects
 from master.errors import (
@@ -227,5 +228,22 @@ def test_a_master_taking_over_sends_a_held_parent_its_close_again(h: Harness) ->
         assert parent.state is S.CLOSED and parent.proc_id == proc
         assert h.env.settled(parent.region_id, proc) and not h.env.settled(parent.region_id)
         assert isinstance(more, Effects)
+
+    run(scenario())
+
+
+def test_a_bypassed_split_lets_its_parent_go(h: Harness) -> None:
+    async def scenario() -> None:
+        admin, runner = await _ready(h)
+        parent = h.catalog.regions.table("t")[1]
+        h.hold = True
+        proc = await admin.split(parent.region_id, parent.info.start_key + b"\x01")
+        await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
+        assert await h.executor.bypass(proc)
+        effects = split_assign.release(h.am, proc)
+        assert parent.state is S.ABNORMALLY_CLOSED and not parent.proc_id
+        assert list(effects.closes) == [parent.server]
+        assert parent.region_id not in h.am.in_transition
+        runner.cancel()
 
     run(scenario())

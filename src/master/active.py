@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from master import catalog as catalog_mod
-from master import metrics, story
+from master import metrics, split_assign, story
 from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
@@ -405,6 +405,9 @@ class ActiveMaster:
     async def bypass(self, proc_id: int) -> None:
         if await self.procedures.bypass(proc_id):
             log.warning("procedure_bypassed", proc_id=proc_id, kind="table_or_server")
+            released = split_assign.release(self.am, proc_id)  # a split's or merge's regions
+            if released:
+                await self.apply(released)
             return
         await self.apply(self.am.bypass(proc_id))
         log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")

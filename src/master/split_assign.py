@@ -157,3 +157,21 @@ def reopen(am: AssignmentManager, nodes: Sequence[RegionNode]) -> Effects:
         am._attach(node, TransitKind.ASSIGN)
         am._open(node, server, effects)
     return effects
+
+
+def release(am: AssignmentManager, proc_id: int) -> Effects:
+    """Procedure `proc_id` was bypassed by an operator: the regions it held are let go, as a bypassed
+    region transition leaves its region. A parent not yet closing is OPEN again where it is; one closing
+    is ABNORMALLY_CLOSED (a close is sent to be sure its server serves nothing); a closed one stays closed,
+    for the operator to assign; an unopened child stays SPLITTING_NEW / MERGING_NEW (hbck reports it)."""
+    effects = Effects()
+    for node in [n for n in am.in_transition.values() if n.proc_id == proc_id and n.kind in HELD_KINDS]:
+        if node.state in (S.SPLITTING, S.MERGING):
+            am._to(node, S.OPEN)
+        elif node.state is S.CLOSING:
+            am._to(node, S.ABNORMALLY_CLOSED)
+            if node.server is not None and am.servers.is_live(node.server):
+                effects.close(node.server, node)
+        am._detach(node)
+        effects.rows.append(node.row())
+    return effects
