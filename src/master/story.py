@@ -75,6 +75,8 @@ _KIND_CAUSES = {
     TransitKind.UNASSIGN: OPERATOR,
     TransitKind.MOVE: MOVE,
     TransitKind.REOPEN: DDL,
+    TransitKind.SPLIT: SPLIT,
+    TransitKind.MERGE: MERGE,
 }
 
 _HEAD = struct.Struct(">QBBI")  # time ms, len(cause), len(procedure), rows; then the texts and the rows

@@ -170,6 +170,10 @@ class Procedure:
     def progress(self) -> tuple[int, int]:
         return self.done, self.total
 
+    def subject_table(self) -> str:
+        """The table it works on, for people (list_procedures): its locked table, or a split's table."""
+        return self.table
+
     def story_cause(self) -> str:
         """The cause (master.story) of the region transitions its steps commit."""
         return story.cause_of_procedure(self.KIND)

@@ -405,7 +405,7 @@ class Executor:
             state=state,
             done=done,
             total=total,
-            table=proc.table,
+            table=proc.subject_table(),
             lock=lock,
             submitted_age_s=max(0.0, (now_ms - proc.submitted_ms) / 1000),
             error_code=proc.error_code,

@@ -69,6 +69,10 @@ class RegionChange(Procedure):
     def decode_payload(cls, raw: bytes) -> Any:
         return meta_pb2.RegionProcedureData.FromString(raw)
 
+    def subject_table(self) -> str:
+        table: str = self.data.table
+        return table
+
     def story_cause(self) -> str:
         cause: str = self.data.cause
         if cause in (story.AUTO_SPLIT, story.NORMALIZER):
