@@ -22,7 +22,9 @@ import regent
 from client import InvalidArgument, MergeDisabled, RegionNotFound, SplitDisabled
 from meta import RegionState, references
 from meta.references import Reference
-from tests.cluster import Cluster, Daemons, module_cluster, wait_until
+from regent import tls
+from regent.proto import common_pb2, master_pb2, master_pb2_grpc
+from tests.cluster import Cluster, Daemons, module_cluster, open_channel, wait_until
 
 S = RegionState
 TABLE = "sm"
@@ -195,3 +197,41 @@ def test_the_regionserver_of_a_parent_killed_mid_split_ends_with_both_daughters_
         assert admin.get_region(parent.region_id).state is S.SPLIT
     finally:
         cluster.close()
+
+
+def test_a_regionservers_split_request_is_submitted_as_auto_split_or_refused_with_its_reason(
+    cluster: Cluster,
+) -> None:
+    admin = cluster.admin
+    admin.create_table("auto", ["f"], split_keys=[b"m"], timeout=60)
+    first, _ = settled(cluster, "auto", 2)
+    server = common_pb2.ServerName(
+        host=first.server.host, port=first.server.port, startcode=first.server.startcode
+    )
+
+    def request_split(region_id: int, key: bytes) -> master_pb2.RequestSplitResponse:
+        request = master_pb2.RequestSplitRequest(
+            server=server, region_id=region_id, split_key=key, region_bytes=3 << 20, threshold_bytes=1 << 20
+        )
+        master = cluster.active_master()
+        assert master is not None
+        with open_channel(master.address, who=tls.NODE) as channel:
+            answer: master_pb2.RequestSplitResponse = master_pb2_grpc.RegionServerStatusStub(
+                channel
+            ).RequestSplit(request, timeout=30)
+        return answer
+
+    answer = request_split(first.region_id, b"c")
+    assert answer.accepted and answer.proc_id and not answer.reason
+    assert admin.procedure(answer.proc_id).wait(60).state == "SUCCESS"
+    settled(cluster, "auto", 3)
+    assert {s.cause for s in admin.region_story(first.region_id).steps[-4:]} == {"auto_split"}
+    again = request_split(first.region_id, b"d")  # the region is retired now
+    assert not again.accepted and "SPLIT" in again.reason, again
+    admin.split_switch(False)
+    try:
+        daughter = settled(cluster, "auto", 3)[0]
+        refused = request_split(daughter.region_id, b"a")
+        assert not refused.accepted and "switched off" in refused.reason, refused
+    finally:
+        admin.split_switch(True)

@@ -13,7 +13,8 @@ import pytest
 
 from master import split_assign
 from master.admin import TableAdmin
-from master.assignment import CLOSED, Effects
+from master.assignment import CLOSED, Effects, OpenOrders
+from master.dispatch import _table_opens
 from master.errors import (
     InvalidArgument,
     MergeDisabled,
@@ -23,7 +24,7 @@ from master.errors import (
     TableLocked,
 )
 from master.procedures import DisableTable, ProcState
-from meta import RegionState, TableSettings, TransitKind, digest, references
+from meta import RegionInfo, RegionState, ServerName, TableSettings, TransitKind, digest, references
 from meta.references import Reference
 from tests.test_procedures_unit import SERVERS, Harness, _create, _started, run
 
@@ -244,6 +245,47 @@ def test_a_bypassed_split_lets_its_parent_go(h: Harness) -> None:
         assert parent.state is S.ABNORMALLY_CLOSED and not parent.proc_id
         assert list(effects.closes) == [parent.server]
         assert parent.region_id not in h.am.in_transition
+        runner.cancel()
+
+    run(scenario())
+
+
+def test_every_open_carries_its_tables_settings_with_the_masters_default_size() -> None:
+    orders = OpenOrders(
+        [1, 2], [10, 11], [5, 6], [RegionInfo(1, "a", b"", b""), RegionInfo(2, "b", b"", b"")]
+    )
+    settings = {
+        "a": TableSettings(max_region_size=10 << 30),
+        "b": TableSettings(1 << 20, split_enabled=False),
+    }
+    groups = _table_opens(orders, settings_of=settings.__getitem__)
+    got = {g.table: (g.settings.max_region_size, g.settings.split_enabled) for g in groups}
+    assert got == {"a": (10 << 30, True), "b": (1 << 20, False)}
+
+
+def test_daughters_left_waiting_for_a_server_are_opened_once_one_is_live(h: Harness) -> None:
+    async def scenario() -> None:
+        admin, runner = await _ready(h)
+        parent = h.catalog.regions.table("t")[0]
+        h.hold = True
+        proc = await admin.split(parent.region_id, b"\x10")
+        await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
+        assert h.executor.procs[proc].progress() == (2, 7)
+        for server in SERVERS:  # every server gone: the parent and the daughters have nowhere to go
+            h.am.servers.expire(server)
+        h.held.clear()
+        h.hold = False
+        for server in SERVERS:
+            await h.apply(h.am.server_dead(server), None)
+        await h.until_true(lambda: h.executor.procs[proc].step == "finish")
+        children = [h.catalog.regions.get(c) for c in h.executor.procs[proc].data.children]
+        assert all(c is not None and c.region_id in h.am.waiting for c in children)
+        fresh = ServerName("127.0.0.1", 16030, 2000)  # a new RegionServer
+        h.am.servers.register(fresh)
+        await h.apply(h.am.assign_waiting(), None)
+        assert (await h.until(proc)).state == ProcState.SUCCESS
+        assert all(c is not None and c.state is S.OPEN and c.server == fresh for c in children)
+        assert h.executor.procs[proc].progress() == (7, 7)
         runner.cancel()
 
     run(scenario())

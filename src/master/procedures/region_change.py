@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from master import catalog as catalog_mod
 from master import split_assign, story
+from master.assignment import Effects
 from master.errors import (
     InvalidArgument,
     RegionInTransition,
@@ -32,7 +33,7 @@ from master.errors import (
     TableNotEnabled,
     TableNotFound,
 )
-from master.procedures.base import Env, Outcome, Procedure
+from master.procedures.base import Env, Outcome, Procedure, ProcState
 from master.regions import RegionNode
 from meta import RegionInfo, RegionState, TableState, TransitKind, WriteBatch, keys
 from meta.codec import encode_region_info
@@ -68,6 +69,13 @@ class RegionChange(Procedure):
     @classmethod
     def decode_payload(cls, raw: bytes) -> Any:
         return meta_pb2.RegionProcedureData.FromString(raw)
+
+    def progress(self) -> tuple[int, int]:
+        """Steps done of the forward steps (the executor's count of regions waited for does not apply)."""
+        total = len(FORWARD)
+        if self.finished:
+            return (total, total) if self.state is ProcState.SUCCESS else (0, total)
+        return (FORWARD.index(self.step) if self.step in FORWARD else 0), total
 
     def subject_table(self) -> str:
         table: str = self.data.table
@@ -209,25 +217,32 @@ class RegionChange(Procedure):
         outcome.effects, outcome.batch = effects, batch
         return outcome
 
-    def step_open(self, env: Env) -> Outcome:
+    def _open_children(self, env: Env) -> Effects:
+        """Open the children not opened yet (none waiting for a server): on the first parent's last
+        server if it is live."""
         children = [env.am.regions.get(r) for r in self.data.children]
-        nodes = [n for n in children if n is not None]
+        nodes = [n for n in children if n is not None and n.region_id not in env.am.waiting]
         near = None
-        for region_id in self.data.parents:  # the first parent's last server, if it is live
+        for region_id in self.data.parents:
             parent = env.am.regions.get(region_id)
             if parent is not None and parent.target is not None and env.am.servers.is_live(parent.target):
                 near = parent.target
                 break
+        return split_assign.open_children(env.am, nodes, near)
+
+    def step_open(self, env: Env) -> Outcome:
         outcome = self._progress("finish")
-        outcome.effects = split_assign.open_children(env.am, nodes, near)
+        outcome.effects = self._open_children(env)
         outcome.wait = list(self.data.children)
         return outcome
 
     def step_finish(self, env: Env) -> Outcome:
+        # A child that waited for a server when a previous master died is held in meta still: open it now.
+        effects = self._open_children(env)
         busy = [r for r in self.data.children if not env.settled(r)]
         if busy:
-            return Outcome(next="finish", wait=busy)
-        return Outcome(next=None, done=len(FORWARD), total=len(FORWARD))
+            return Outcome(next="finish", effects=effects, wait=busy)
+        return Outcome(next=None, effects=effects, done=len(FORWARD), total=len(FORWARD))
 
     # ---- rollback ----
 
