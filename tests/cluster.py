@@ -547,11 +547,12 @@ class Cluster:
         return wait_until(live, timeout, f"{count} live RegionServers", context=self.daemons.log_tails)
 
     def wait_open(self, table: str, count: int, timeout: float = 60.0) -> list[Any]:
-        """Wait until all `count` regions of `table` are OPEN with no procedure; return their locations."""
+        """Wait until all `count` online regions of `table` are OPEN with no procedure; return their
+        locations (split and merged parents, offline for good, are left out)."""
 
         def all_open() -> list[Any] | None:
             try:
-                regions = self.admin.table_regions(table, timeout=5.0)
+                regions = [r for r in self.admin.table_regions(table, timeout=5.0) if not r.info.offline]
             except Exception:
                 return None
             ok = len(regions) == count and all(r.state.name == "OPEN" and not r.proc_id for r in regions)

@@ -56,6 +56,9 @@ STARTUP, TAKEOVER, OPERATOR, MOVE, CRASH, BALANCER, SPLIT, MERGE, DDL, RETRY = (
     "retry",
 )
 
+#: Causes of a split or merge besides an operator's: a RegionServer's size policy, the normalizer.
+AUTO_SPLIT, NORMALIZER = "auto_split", "normalizer"
+
 #: The cause of the batches being committed by this task (see the module doc).
 _CAUSE: contextvars.ContextVar[str] = contextvars.ContextVar("regent_story_cause", default="")
 
@@ -72,6 +75,8 @@ _KIND_CAUSES = {
     TransitKind.UNASSIGN: OPERATOR,
     TransitKind.MOVE: MOVE,
     TransitKind.REOPEN: DDL,
+    TransitKind.SPLIT: SPLIT,
+    TransitKind.MERGE: MERGE,
 }
 
 _HEAD = struct.Struct(">QBBI")  # time ms, len(cause), len(procedure), rows; then the texts and the rows
