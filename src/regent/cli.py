@@ -372,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bdata.add_argument("--json", action="store_true", help="print only the JSON lines (no progress)")
+    bsplit = bench_sub.add_parser(
+        "split", help="a region of 1 GB split under a read/write load: how long client calls wait"
+    )
+    bsplit.add_argument(
+        "--region-bytes",
+        type=_positive,
+        default=1 << 30,
+        help="bytes of cells in the region split (default 1 GiB)",
+    )
+    bsplit.add_argument("--servers", type=_positive, default=2)
+    bsplit.add_argument("--threads", type=_positive, default=4, help="client threads (default 4)")
+    bsplit.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    bsplit.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -559,6 +572,19 @@ def _run(argv: Sequence[str] | None) -> None:
                 print(
                     json.dumps(
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
+                    )
+                )
+            elif args.bench == "split":
+                from regent.bench import split
+
+                print(
+                    json.dumps(
+                        split.run(
+                            region_bytes=args.region_bytes,
+                            servers=args.servers,
+                            threads=args.threads,
+                            quiet=args.json,
+                        )
                     )
                 )
             elif args.bench == "balance":
