@@ -239,3 +239,23 @@ def test_a_compaction_of_a_child_folds_it_first(tmp_path: Path) -> None:
         close(data)
 
     asyncio.run(main())
+
+
+def test_the_fold_never_overwrites_a_cell_the_child_wrote_at_the_same_key(tmp_path: Path) -> None:
+    parent = RegionStore(region_dir(tmp_path, TABLE, PARENT), Claim(SERVER, 1), FAMILIES)
+    parent.mutate([RowMutation(b"a", (Put(b"f", b"q", b"parent", 1000),))])
+    parent.close()
+    references.write(region_dir(tmp_path, TABLE, CHILD), [Reference(PARENT, b"", b"")])
+
+    async def main() -> None:
+        region = child()
+        assert Stores(tmp_path, SERVER).claim_existing(region) is None
+        data = region.store
+        assert isinstance(data, RegionData)
+        data.store.mutate([RowMutation(b"a", (Put(b"f", b"q", b"child", 1000),))])  # before the fold runs
+        await data.folded()
+        (cells,) = data.store.get([Get(b"a")])
+        assert [c.value for c in cells] == [b"child"]
+        close(data)
+
+    asyncio.run(main())

@@ -90,6 +90,8 @@ MASTER_CALLS: dict[str, set[str]] = {
 RS_CALLS: dict[str, set[str]] = {
     "RegionServerAdmin/ExecuteProcedures": NODE,
     "RegionServerAdmin/GetOnlineRegions": {"node", "admin"},
+    "RegionServerAdmin/SplitPoint": {"node", "admin"},
+    "RegionServerAdmin/RegionSizes": {"node", "admin"},
     "RegionServerAdmin/DropRegion": ADMIN,
     "RegionServerAdmin/AdoptRegion": ADMIN,
     **{
