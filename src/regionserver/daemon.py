@@ -35,11 +35,14 @@ from regent.transport import INSECURE, Transport, announce_transport
 from regionserver import http as http_side
 from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
+from regionserver.auto_split import AutoSplits
 from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data_service import RegionDataService
 from regionserver.hosting import FAILED_OPEN, HostedRegion, Hosting
 from regionserver.load import LoadCounters
 from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
+from regionserver.split_policy import SplitSettings
+from regionserver.splits import SplitRefused, region_sizes, split_point
 from regionserver.store import Stores, regions_with_store
 
 log = structlog.get_logger("regionserver")
@@ -186,6 +189,7 @@ class RegionServer:
         self.registered = asyncio.Event()
         self.work = asyncio.Event()
         self.token = (0, 0)  # (master epoch, token) of the last heartbeat answer: goes with the digest
+        self.auto_splits = AutoSplits(self.hosting, self.stores, self.name, self._request_split)
 
     # ---- orders from the master ----
 
@@ -246,6 +250,7 @@ class RegionServer:
                 with_store=regions_with_store(self.config.rootdir, group.table),
                 opener=self.stores.claim_existing,
                 families=table_families,
+                split_settings=SplitSettings.of(group.settings if group.HasField("settings") else None),
             )
             accepted, duplicates = accepted + a, duplicates + d
         a, d = self.hosting.close_many(
@@ -473,6 +478,13 @@ class RegionServer:
                         "regions_closed_after_rejected_open", regions=len(closed), first_reason=reasons[0]
                     )
 
+    async def _request_split(
+        self, request: master_pb2.RequestSplitRequest
+    ) -> master_pb2.RequestSplitResponse:
+        response = await self._call("RequestSplit", request)
+        assert isinstance(response, master_pb2.RequestSplitResponse)
+        return response
+
     def _proto_name(self) -> common_pb2.ServerName:
         return common_pb2.ServerName(host=self.name.host, port=self.name.port, startcode=self.name.startcode)
 
@@ -503,6 +515,27 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
         return regionserver_pb2.GetOnlineRegionsResponse(
             region_ids=list(online), open_seq_nums=[r.open_seq_num for r in online.values()]
         )
+
+    async def SplitPoint(
+        self, request: regionserver_pb2.SplitPointRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.SplitPointResponse:
+        rs = self._server
+        try:
+            if not rs.leased():
+                raise SplitRefused(f"server {rs.name} has no current lease: it serves nothing until renewed")
+            key = request.split_key if request.HasField("split_key") else None
+            split_key, size = await split_point(rs.hosting, rs.stores, rs.name, request.region_id, key)
+        except SplitRefused as exc:
+            context.set_trailing_metadata((("regent-error", "SplitRefused"),))
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, clip(str(exc)))
+        return regionserver_pb2.SplitPointResponse(split_key=split_key, region_bytes=size)
+
+    async def RegionSizes(
+        self, request: regionserver_pb2.RegionSizesRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RegionSizesResponse:
+        if not self._server.leased():  # serves nothing without a lease (as GetOnlineRegions)
+            return regionserver_pb2.RegionSizesResponse()
+        return region_sizes(self._server.hosting, self._server.config.rootdir)
 
     async def _test_hooks(self, context: grpc.aio.ServicerContext, what: str) -> None:
         if os.environ.get(TEST_HOOKS_ENV) != "1":
@@ -556,10 +589,18 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         *([Authorizer(POLICY)] if transport.secure else []),
     ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
-    # SplitPoint and RegionSizes (issue 10) come with the store branch: until then the class is abstract
-    regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)  # type: ignore[abstract]
+    regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
     data_pb2_grpc.add_RegionDataServicer_to_server(
-        RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased, rs.load), server
+        RegionDataService(
+            rs.hosting,
+            rs.stores,
+            rs.scanners,
+            rs.name,
+            rs.leased,
+            rs.load,
+            after_write=rs.auto_splits.written,
+        ),
+        server,
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -604,6 +645,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         main.cancel()
         stopping.cancel()
         rs.hosting.stop_serving()
+        await rs.auto_splits.stop()
         await http.stop()
         await server.stop(1.0)
         await rs.link.close()

@@ -81,7 +81,10 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         name: ServerName,
         leased: Callable[[], bool],
         load: LoadCounters,
+        after_write: Callable[[HostedRegion], None] | None = None,
     ) -> None:
+        #: Told of each region a call wrote to (regionserver.auto_split): cheap, on the event loop.
+        self.after_write = after_write
         self.hosting = hosting
         self.load = load  # what the heartbeats report: one request per call
         self.stores = stores
@@ -141,6 +144,10 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             return region_error(R.CLOSING, f"region {rid} is closing on {self.name}: nothing written")
         log.error("region_store_failed", region=rid, error=str(exc))
         return region_error(R.NOT_SERVING, f"region {rid} cannot be served by {self.name}: {exc}")
+
+    def _written(self, region: HostedRegion) -> None:
+        if self.after_write is not None:
+            self.after_write(region)
 
     def _store(self, region: HostedRegion) -> RegionStore:
         return self.stores.of(region).store
@@ -235,6 +242,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             outcome.ClearField("row_errors")
             return outcome
         region.writes += len(writes)
+        self._written(region)
         for i, error in zip(keep, refused, strict=True):
             if error is not None:
                 outcome.row_errors[i].CopyFrom(convert.row_error(error))
@@ -276,6 +284,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 outcome.ClearField("row_errors")
                 return outcome
             region.writes += len(writes)
+            self._written(region)
         values: dict[int, list[int]] = {}
         for i, write, result in zip(written, writes, results, strict=True):
             if isinstance(result, RowError):
@@ -316,6 +325,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             response.error.CopyFrom(self.store_failed(found, exc))
         else:
             found.writes += 1
+            self._written(found)
         return response
 
     # ---- scanners ----
@@ -428,9 +438,11 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             if isinstance(found, data_pb2.RegionError):
                 result.error.CopyFrom(found)
                 continue
-            store = self._store(found)
+            data = self.stores.of(found)
+            store = data.store
             try:
                 result.cells_before, result.bytes_before = _figures(store)
+                await data.folded()  # a split daughter or merged child: its parents' cells first
                 await compact_region(store)
                 result.cells_after, result.bytes_after = _figures(store)
             except StoreError as exc:

@@ -21,6 +21,7 @@ from meta import ServerName
 from meta import digest as digest_mod
 from meta.digest import Digest
 from meta.types import ColumnFamily
+from regionserver.split_policy import SplitSettings
 
 OPENED, FAILED_OPEN, CLOSED = 1, 2, 3  # TransitionCode numbers of protos/regent/proto/master.proto
 
@@ -51,6 +52,8 @@ class HostedRegion:
     reads: int = 0
     writes: int = 0
     online_ms: int = 0  # when the master accepted its OPENED (wall clock ms): the status page's "open since"
+    #: The table's split settings as the open order gave them (None: no automatic split).
+    split_settings: SplitSettings | None = None
 
     @property
     def requests(self) -> int:
@@ -140,6 +143,7 @@ class Hosting:
         with_store: Collection[int] = (),
         opener: Callable[[HostedRegion], OpenFailed | None] | None = None,
         families: Mapping[bytes, ColumnFamily] | None = None,
+        split_settings: SplitSettings | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 
@@ -166,7 +170,9 @@ class Hosting:
             procs.add(order)
             accepted += 1
             if current is None or current.open_seq_num != seq:
-                region = HostedRegion(rid, table, start, end, seq, proc, families or {})
+                region = HostedRegion(
+                    rid, table, start, end, seq, proc, families or {}, split_settings=split_settings
+                )
                 failed = opener(region) if opener is not None and rid in with_store else None
                 if failed is not None:  # not kept for de-duplication: its report may carry another number
                     procs.discard(order)

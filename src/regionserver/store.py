@@ -13,15 +13,17 @@ file until its first write creates and claims the store.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from meta import ServerName
-from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter
+from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter, parents
 from regionserver.data.environments import MAP_SIZE, Claim, region_dir, regions_with_store
 from regionserver.data.errors import Fenced, StoreError
+from regionserver.data.fold import STEP_CELLS, FoldStats, fold_while_serving
 from regionserver.hosting import HostedRegion, OpenFailed
 
 log = structlog.get_logger("regionserver.store")
@@ -45,6 +47,55 @@ class RegionData:
         self.store = store
         self._writer: RegionWriter | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._fold: asyncio.Task[FoldStats | StoreError] | None = None
+        self.fold_budget = STEP_CELLS  # referenced cells per fold step
+
+    def start_fold(self) -> None:
+        """Fold the referenced cells into the own store in the background (regionserver.data.fold)."""
+        if self._fold is None and self.store.has_references:
+            self._fold = asyncio.get_running_loop().create_task(
+                self._folding(), name=f"fold-{self.store.path.name}"
+            )
+
+    async def _folding(self) -> FoldStats | StoreError:
+        started = time.monotonic()
+        try:
+            stats = await fold_while_serving(self.store, budget=self.fold_budget)
+        except StoreError as exc:  # Fenced included: a newer open owns the region and folds there
+            log.warning("region_fold_stopped", store=str(self.store.path), reason=str(exc))
+            return exc
+        log.info(
+            "region_folded",
+            store=str(self.store.path),
+            copied=stats.copied,
+            examined=stats.examined,
+            steps=stats.steps,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return stats
+
+    async def folded(self) -> None:
+        """Return once the region references no parent (folding it now if no fold runs). Raises the
+        StoreError that stopped the fold."""
+        if not self.store.has_references:
+            return
+        if self._fold is not None and self._fold.done():
+            self._fold = None  # a fold that stopped on an error: try again
+        self.start_fold()
+        task = self._fold
+        assert task is not None
+        try:
+            outcome = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this caller was cancelled, not the fold
+            raise StoreError(f"the fold of {self.store.path} stopped: the region is closing") from None
+        if isinstance(outcome, StoreError):
+            raise outcome
+
+    def _stop_fold(self) -> None:
+        if self._fold is not None and not self._fold.done():
+            self._fold.cancel()  # between two steps: REFERENCES stays, the next open folds again
 
     @property
     def writer(self) -> RegionWriter:
@@ -65,6 +116,7 @@ class RegionData:
     def close(self, on_closed: Callable[[], None] | None = None) -> None:
         """Stop the writer (it commits what it was handed first), then close the environment; call
         `on_closed` once both are done."""
+        self._stop_fold()
         writer = self._writer
         if writer is None:
             self.store.close()
@@ -108,12 +160,10 @@ class Stores:
         failed (a newer open owns it: with its number; or it cannot be opened)."""
         store = self._store(region)
         try:
-            if not store.claim_existing():
-                # A directory with no store in it: a split daughter or merged child that holds only the
-                # REFERENCES file its procedure wrote (meta.references). It has no cells of its own yet:
-                # opened as a region without a store, which its first write creates.
-                store.close()
-                return None
+            refs = parents.read(store)  # a malformed REFERENCES fails the open before anything changes
+            store.claim_existing()  # False: no store of its own yet (reads its parents, or nothing)
+            if refs is not None:
+                parents.attach(store, refs)
         except Fenced as exc:
             store.close()
             log.warning("open_fenced", region=region.region_id, reason=str(exc))
@@ -122,7 +172,14 @@ class Stores:
             store.close()
             log.warning("open_failed", region=region.region_id, reason=str(exc))
             return OpenFailed(str(exc))
-        region.store = RegionData(store)
+        data = region.store = RegionData(store)
+        if store.has_references:
+            data.start_fold()
+            log.info(
+                "region_references_opened",
+                region=region.region_id,
+                parents=[p.reference.region_id for p in store.parents],
+            )
         return None
 
     def of(self, region: HostedRegion) -> RegionData:

@@ -135,6 +135,17 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
     ) -> regionserver_pb2.GetOnlineRegionsResponse:
         return regionserver_pb2.GetOnlineRegionsResponse()
 
+    async def SplitPoint(
+        self, request: regionserver_pb2.SplitPointRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.SplitPointResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor holds no data: nothing to split")
+        raise AssertionError("unreachable")
+
+    async def RegionSizes(
+        self, request: regionserver_pb2.RegionSizesRequest, context: grpc.aio.ServicerContext
+    ) -> regionserver_pb2.RegionSizesResponse:
+        return regionserver_pb2.RegionSizesResponse()
+
     async def DropRegion(
         self, request: regionserver_pb2.DropRegionRequest, context: grpc.aio.ServicerContext
     ) -> regionserver_pb2.DropRegionResponse:
@@ -177,8 +188,7 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
 
 
 async def _regionserver(port: int, master: str) -> None:
-    # SplitPoint and RegionSizes (issue 10) come with the store branch: until then the class is abstract
-    servicer = _FloorRegionServer(port)  # type: ignore[abstract]
+    servicer = _FloorRegionServer(port)
     server = grpc.aio.server(options=GRPC_OPTIONS)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")

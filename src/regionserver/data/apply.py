@@ -41,7 +41,7 @@ from regionserver.data.mutations import (
     RowMutation,
     Write,
 )
-from regionserver.data.ordered import OrderedCells
+from regionserver.data.ordered import Cells
 from regionserver.data.versions import Selection, retained_count, visible
 
 COUNTER_BYTES = 8
@@ -57,7 +57,7 @@ class Context:
     max_cell_bytes: int
 
 
-def apply(cells: OrderedCells, write: Write, ctx: Context) -> Outcome:
+def apply(cells: Cells, write: Write, ctx: Context) -> Outcome:
     """Apply `write`; a refused row comes back as its RowError, with nothing of it written."""
     try:
         if isinstance(write, RowMutation):
@@ -126,12 +126,12 @@ def _check_mutation(mutation: RowMutation, ctx: Context) -> None:
             _check_cell(mutation.row, op.family, op.qualifier, op.value, ctx)
 
 
-def _mutate(cells: OrderedCells, mutation: RowMutation, ctx: Context) -> None:
+def _mutate(cells: Cells, mutation: RowMutation, ctx: Context) -> None:
     for op in mutation.operations:
         _operate(cells, mutation.row, op, ctx)
 
 
-def _operate(cells: OrderedCells, row: bytes, op: Operation, ctx: Context) -> None:
+def _operate(cells: Cells, row: bytes, op: Operation, ctx: Context) -> None:
     at = ctx.now_ms if op.timestamp is None else op.timestamp
     if isinstance(op, Put):
         cells.put(keys.cell_key(row, op.family, op.qualifier, at), op.value)
@@ -151,13 +151,13 @@ def _operate(cells: OrderedCells, row: bytes, op: Operation, ctx: Context) -> No
         _delete_range(cells, keys.row_start(row), keys.row_end(row), at)
 
 
-def _delete_range(cells: OrderedCells, start: bytes, stop: bytes, at_or_below: int) -> None:
+def _delete_range(cells: Cells, start: bytes, stop: bytes, at_or_below: int) -> None:
     doomed = [k for k, _ in cells.items(start, stop) if keys.timestamp_of(k) <= at_or_below]
     for key in doomed:
         cells.delete(key)
 
 
-def _delete_version(cells: OrderedCells, row: bytes, op: DeleteVersion, ctx: Context) -> None:
+def _delete_version(cells: Cells, row: bytes, op: DeleteVersion, ctx: Context) -> None:
     f, q = op.family, op.qualifier
     versions = list(cells.items(keys.column_start(row, f, q), keys.column_end(row, f, q)))
     if not versions:
@@ -172,7 +172,7 @@ def _delete_version(cells: OrderedCells, row: bytes, op: DeleteVersion, ctx: Con
 
 
 def newest(
-    cells: OrderedCells, row: bytes, family: bytes, qualifier: bytes, ctx: Context
+    cells: Cells, row: bytes, family: bytes, qualifier: bytes, ctx: Context
 ) -> tuple[int, bytes] | None:
     """The newest retained version of a column, as a read sees it: (timestamp, value) or None."""
     versions = list(
@@ -184,7 +184,7 @@ def newest(
     return (seen[0].timestamp, seen[0].value) if seen else None
 
 
-def _increment(cells: OrderedCells, inc: Increment, ctx: Context) -> Counters:
+def _increment(cells: Cells, inc: Increment, ctx: Context) -> Counters:
     _check_row(inc.row)
     totals: dict[tuple[bytes, bytes], int] = {}
     for family, qualifier, amount in inc.amounts:
@@ -213,7 +213,7 @@ def _increment(cells: OrderedCells, inc: Increment, ctx: Context) -> Counters:
     return {(family, qualifier): total for family, qualifier, total, _ in plan}
 
 
-def _check_and_put(cells: OrderedCells, cap: CheckAndPut, ctx: Context) -> bool:
+def _check_and_put(cells: Cells, cap: CheckAndPut, ctx: Context) -> bool:
     if cap.mutation.row != cap.row:
         raise BadMutation(f"check-and-put checks row {cap.row[:64]!r} but mutates {cap.mutation.row[:64]!r}")
     _check_row(cap.row)

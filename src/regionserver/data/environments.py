@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ from regionserver.data.errors import Fenced, StoreError
 MAP_SIZE = 1 << 30  # address space, grown on MapFullError; the file grows with the data
 DEFAULT_CAPACITY = 256  # open environments per RegionServer
 _OWNER = b"owner"
-_DBS = (b"owner", b"cells")
+#: owner: the claim; cells: the region's cells; masked: a child's deletes of its parents' cells
+#: (regionserver.data.layered), empty in every other store.
+_DBS = (b"owner", b"cells", b"masked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class RegionEnvironment:
         self.env = env
         self.owner_db = env.open_db(b"owner")
         self.cells_db = env.open_db(b"cells")
+        self.masked_db = env.open_db(b"masked")
         self.closed = False
 
     @classmethod
@@ -121,6 +125,17 @@ class RegionEnvironment:
         with self.env.begin() as txn:
             return self._owner(txn)
 
+    def seal(self, claim: Claim) -> bool:
+        """Raise the owner record to `claim` if its open sequence number is lower (a parent store, at the
+        open of a child that references it): an old owner of the parent can no longer write it. Never
+        Fenced: a newer record is left as it is. Whether the record changed."""
+        with self.env.begin(write=True) as txn:
+            owner = self._owner(txn)
+            if owner is not None and owner.open_seq_num >= claim.open_seq_num:
+                return False
+            txn.put(_OWNER, claim.encode(), db=self.owner_db)
+            return True
+
     def _owner(self, txn: Any) -> Claim | None:
         raw = txn.get(_OWNER, db=self.owner_db)
         return Claim.decode(raw) if raw is not None else None
@@ -152,15 +167,19 @@ class Environments:
         self.opens = 0  # environments opened (first opens and reopens): for tests and metrics
         self.evictions = 0
 
-    def get(self, path: Path, *, create: bool) -> RegionEnvironment:
-        """The open environment of `path`, opened (or created) if need be."""
+    def get(self, path: Path, *, create: bool, keep: Collection[Path] = ()) -> RegionEnvironment:
+        """The open environment of `path`, opened (or created) if need be. The environments of `keep`
+        are not closed to make room (a child reads its own and its parents' together): if they fill
+        the capacity, it is exceeded until they are released."""
         env = self._open.get(path)
         if env is not None:
             self._open.move_to_end(path)
             return env
         while len(self._open) >= self.capacity:
-            _, oldest = self._open.popitem(last=False)
-            oldest.close()
+            victim = next((p for p in self._open if p not in keep), None)
+            if victim is None:
+                break
+            self._open.pop(victim).close()
             self.evictions += 1
         env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
         self._open[path] = env

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 SHORT = 510  # LMDB's default maximum key size is 511
 _BUCKET = b"\xff"
@@ -47,6 +47,26 @@ def _unpack(raw: bytes) -> list[tuple[bytes, bytes]]:
 
 def _pack(entries: list[tuple[bytes, bytes]]) -> bytes:
     return b"".join(_LEN.pack(len(k)) + k + _LEN.pack(len(v)) + v for k, v in entries)
+
+
+def first_key(stored: bytes, raw: bytes) -> bytes:
+    """The first cell key an LMDB entry holds: itself, or a bucket's first key."""
+    return _unpack(raw)[0][0] if _is_bucket(stored) else stored
+
+
+class Cells(Protocol):
+    """What apply, versions and the reads use of a region's cells: OrderedCells over one database, or
+    regionserver.data.layered.LayeredCells over a child's own store and its parents' (split, merge)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
+    def items(
+        self, start: bytes, stop: bytes | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class OrderedCells:

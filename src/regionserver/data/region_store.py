@@ -13,9 +13,10 @@ read transaction, a scanner reads a chunk of rows per transaction (regionserver.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
@@ -25,6 +26,7 @@ from regionserver.data.apply import Context, apply, refusal
 from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
 from regionserver.data.errors import Fenced, RowError, StoreError
+from regionserver.data.layered import LayeredCells, ParentRange
 from regionserver.data.mutations import (
     ALL_TIME,
     CheckAndPut,
@@ -38,7 +40,7 @@ from regionserver.data.mutations import (
     TimeRange,
     Write,
 )
-from regionserver.data.ordered import OrderedCells
+from regionserver.data.ordered import Cells, OrderedCells
 from regionserver.data.versions import Selection, columns, visible
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
@@ -46,6 +48,7 @@ MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 #: so stores of one path must share one entry.
 PROCESS_ENVIRONMENTS = Environments()
 Clock = Callable[[], int]
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -78,6 +81,9 @@ class RegionStore:
         self.max_cell_bytes = max_cell_bytes
         self.commits = 0  # write transactions committed: group commit is measured by it
         self._checked: RegionEnvironment | None = None  # the environment whose owner record we checked
+        #: The parents' stores this region still reads (a split daughter, a merged child: set at its open
+        #: from REFERENCES, emptied once the fold copied their cells here).
+        self.parents: tuple[ParentRange, ...] = ()
         self._claimed = False
 
     @classmethod
@@ -111,7 +117,7 @@ class RegionStore:
         return True
 
     def _environment(self, *, create: bool) -> RegionEnvironment:
-        env = self.environments.get(self.path, create=create)
+        env = self.environments.get(self.path, create=create, keep=[p.path for p in self.parents])
         if env is not self._checked:
             if not self._claimed:
                 env.claim(self.claim)  # first use: claim it (refused if a newer open did)
@@ -147,9 +153,7 @@ class RegionStore:
         env = self._environment(create=True)
         while True:
             try:
-                with env.env.begin(write=True) as txn:
-                    env.check_owner(txn, self.claim)
-                    cells = OrderedCells(txn, env.cells_db)
+                with self._cells(env, write=True) as cells:
                     outcomes = [apply(cells, write, ctx) for write in writes]
                 self.commits += 1
                 return outcomes
@@ -182,17 +186,73 @@ class RegionStore:
             txn_body(txn, OrderedCells(txn, env.cells_db))
         self.commits += 1
 
+    def fold_in(self, body: Callable[[LayeredCells], T]) -> T:
+        """Run `body` on the layered cells in one write transaction of the own store (created if need
+        be), checked against the claim: a step of the fold (regionserver.data.fold)."""
+        env = self._environment(create=True)
+        while True:
+            try:
+                with self._cells(env, write=True) as cells:
+                    assert isinstance(cells, LayeredCells), "fold_in on a store without references"
+                    result = body(cells)
+                self.commits += 1
+                return result
+            except lmdb.MapFullError:
+                env.grow()
+            except lmdb.Error as exc:
+                raise StoreError(f"cannot write region store {self.path}: {exc}") from None
+
+    def clear_masked(self) -> None:
+        """Forget the masked keys (the fold is done and REFERENCES removed: no parent is read any more)."""
+        if not self.exists:
+            return
+        env = self._environment(create=False)
+        with env.env.begin(write=True) as txn:
+            env.check_owner(txn, self.claim)
+            txn.drop(env.masked_db, delete=False)
+        self.commits += 1
+
+    # ---- the layers ----
+
+    @property
+    def has_references(self) -> bool:
+        return bool(self.parents)
+
+    @contextmanager
+    def _cells(self, env: RegionEnvironment | None, *, write: bool) -> Iterator[Cells]:
+        """The cells one transaction of the own store sees (`env` None: the region has no store yet),
+        checked against the claim when it writes: the own store's, or while the region references
+        parents, the layered cells over the parents' read transactions (regionserver.data.layered)."""
+        with ExitStack() as stack:
+            own: OrderedCells | None = None
+            masked: OrderedCells | None = None
+            if env is not None:
+                txn = stack.enter_context(env.env.begin(write=write))
+                if write:
+                    env.check_owner(txn, self.claim)
+                own, masked = OrderedCells(txn, env.cells_db), OrderedCells(txn, env.masked_db)
+            if not self.parents:
+                assert own is not None, "a store without references and without an environment"
+                yield own
+                return
+            keep = [self.path, *(p.path for p in self.parents)]
+            layers: list[tuple[ParentRange, Cells | None]] = []
+            for parent in self.parents:
+                penv = self.environments.get(parent.path, create=False, keep=keep)
+                ptxn = stack.enter_context(penv.env.begin())
+                layers.append((parent, OrderedCells(ptxn, penv.cells_db)))
+            yield LayeredCells(own, masked, layers)
+
     # ---- reads ----
 
     def get(self, gets: Sequence[Get]) -> list[list[Cell]]:
         """The cells of each get's row (empty when none), from one consistent snapshot."""
         selections = [Selection.of(self.families, g.columns) for g in gets]
         env = self._reader()
-        if env is None:
+        if env is None and not self.parents:
             return [[] for _ in gets]
         now = self.clock()
-        with env.env.begin() as txn:
-            cells = OrderedCells(txn, env.cells_db)
+        with self._cells(env, write=False) as cells:
             out: list[list[Cell]] = []
             for g, selection in zip(gets, selections, strict=True):
                 row: list[Cell] = []
@@ -219,14 +279,14 @@ class RegionStore:
         to continue from (None when the range is exhausted). The scanner's one access to the store."""
         selection = Selection.of(self.families, columns_)
         env = self._reader()
-        if env is None:
+        if env is None and not self.parents:
             return [], None
         now = self.clock()
         out: list[Row] = []
-        with env.env.begin() as txn:
+        with self._cells(env, write=False) as cells:
             row_items: list[tuple[bytes, bytes]] = []
             current: bytes | None = None
-            for key, value in OrderedCells(txn, env.cells_db).items(start, stop, reverse=reverse):
+            for key, value in cells.items(start, stop, reverse=reverse):
                 row = keys.decode(key)[0]
                 if current is not None and row != current:
                     _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
