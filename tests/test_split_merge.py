@@ -68,15 +68,6 @@ def store(cluster: Cluster, table: str, region_id: int) -> Path:
     return cluster.rootdir / "data" / table / str(region_id)
 
 
-def folded(cluster: Cluster, table: str, region_ids: list[int]) -> None:
-    """Wait until none of the regions has a REFERENCES file any more (their folds are done)."""
-    wait_until(
-        lambda: all(references.read(store(cluster, table, r)) is None for r in region_ids) or None,
-        60,
-        f"the folds of regions {region_ids}",
-    )
-
-
 def test_split_and_merge_of_written_and_empty_regions(cluster: Cluster) -> None:
     admin = cluster.admin
     admin.create_table(TABLE, ["f"], split_keys=[b"m"], timeout=60)
@@ -93,12 +84,10 @@ def test_split_and_merge_of_written_and_empty_regions(cluster: Cluster) -> None:
     assert parent.state is S.SPLIT and parent.info.split and parent.info.offline and parent.server is None
     assert parent.info.children == (a.region_id, b.region_id)
     assert (a.info.start_key, a.info.end_key, b.info.start_key, b.info.end_key) == (b"", b"f", b"f", b"m")
-    # Each daughter reads its half of the parent's store at once, and folds it into its own store in the
-    # background: then its REFERENCES file is gone.
-    with regent.connect(cluster.master_addresses, timeout=30) as conn:
-        rows = {k: d[b"f:q"] for k, d in conn.table(TABLE).scan()}
-    assert rows == {r: b"v-" + r for r in (b"a", b"c", b"g", b"k")}
-    folded(cluster, TABLE, [a.region_id, b.region_id])
+    # Each daughter starts with a REFERENCES file naming its half of the parent (gone once folded).
+    assert references_of(cluster, a.region_id) in ([Reference(left.region_id, b"", b"f")], None)
+    assert references_of(cluster, b.region_id) in ([Reference(left.region_id, b"f", b"m")], None)
+    assert_rows(cluster, [b"a", b"c", b"g", b"k"])
     assert admin.get_procedure(proc_id).state == "SUCCESS"
     assert a.server == b.server == left.server  # on the parent's last server
     story = admin.region_story(left.region_id)
@@ -109,14 +98,12 @@ def test_split_and_merge_of_written_and_empty_regions(cluster: Cluster) -> None:
     admin.split(TABLE, b"t", timeout=60)
     regions = settled(cluster, TABLE, 4)
     assert [r.info.start_key for r in regions] == [b"", b"f", b"m", b"t"]
-    folded(cluster, TABLE, [regions[2].region_id, regions[3].region_id])  # no parent store: nothing to fold
+    assert references_of(cluster, regions[3].region_id) in ([Reference(right.region_id, b"t", b"")], None)
 
-    # A region whose store still references a parent cannot be merged (nor split): the master looks for
-    # its REFERENCES file (planted here; the RegionServer reads it only at an open).
-    references.write(store(cluster, TABLE, a.region_id), [Reference(left.region_id, b"", b"f")])
-    with pytest.raises(InvalidArgument, match="references its parent"):
-        admin.merge([b.region_id, a.region_id], timeout=60)
-    references.remove(store(cluster, TABLE, a.region_id))
+    # Daughters still reading their parent's store cannot be merged (nor split) until their fold has
+    # copied the cells in and removed REFERENCES (tests/test_split_merge_unit.py checks the refusal).
+    for daughter in (a, b):
+        wait_until(lambda d=daughter: references_of(cluster, d.region_id) is None or None, 60, "the fold")
     # The daughters merged again: one child recording both.
     proc_id = admin.merge([b.region_id, a.region_id], timeout=60)
     regions = settled(cluster, TABLE, 3)
@@ -126,11 +113,42 @@ def test_split_and_merge_of_written_and_empty_regions(cluster: Cluster) -> None:
     for parent_id in (a.region_id, b.region_id):
         gone = admin.get_region(parent_id)
         assert gone.state is S.MERGED and gone.info.offline and gone.info.children == (child.region_id,)
-    with regent.connect(cluster.master_addresses, timeout=30) as conn:
-        rows = {k: d[b"f:q"] for k, d in conn.table(TABLE).scan(row_stop=b"m")}
-    assert rows == {r: b"v-" + r for r in (b"a", b"c", b"g", b"k")}
-    folded(cluster, TABLE, [child.region_id])
+    assert references_of(cluster, child.region_id) in (
+        [Reference(a.region_id, b"", b"f"), Reference(b.region_id, b"f", b"m")],
+        None,
+    )
+    assert_rows(cluster, [b"a", b"c", b"g", b"k"])
     assert admin.split_merge_status().merges_running == 0
+
+
+def references_of(cluster: Cluster, region_id: int, table: str = TABLE) -> list[Reference] | None:
+    return references.read(store(cluster, table, region_id))
+
+
+def assert_rows(cluster: Cluster, rows: list[bytes], table: str = TABLE) -> None:
+    """Every row written before is read back, through whichever region holds it now."""
+    with regent.connect(cluster.master_addresses, timeout=30) as conn:
+        t = conn.table(table)
+        for row in rows:
+            assert t.row(row) == {b"f:q": b"v-" + row}, row
+
+
+def test_a_table_split_without_a_key_splits_each_region_at_its_middle_row(cluster: Cluster) -> None:
+    admin = cluster.admin
+    admin.create_table("mid", ["f"], split_keys=[b"m"], timeout=60)
+    rows = [b"r%02d" % i for i in range(20)]  # all in the second region: the first has none to split at
+    with regent.connect(cluster.master_addresses, timeout=30) as conn:
+        t = conn.table("mid")
+        for row in rows:
+            t.put(row, {b"f:q": b"v-" + row})
+    proc_ids = admin.split("mid", timeout=60)
+    assert len(proc_ids) == 1  # the empty region was skipped
+    regions = settled(cluster, "mid", 3)
+    key = regions[2].info.start_key
+    assert rows[0] < key <= rows[-1], key  # inside the rows, from the server's SplitPoint
+    assert_rows(cluster, rows, "mid")
+    with pytest.raises(InvalidArgument, match="gave no split point"):
+        admin.split(regions[0].region_id, timeout=30)  # empty: nothing to split at
 
 
 def test_bad_requests_are_refused_with_named_errors_and_the_switches_hold(cluster: Cluster) -> None:
