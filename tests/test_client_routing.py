@@ -93,6 +93,7 @@ class FakeCluster:
             regions=[
                 master_pb2.RegionLocation(
                     info=common_pb2.RegionInfo(region_id=rid, table="t", start_key=s, end_key=e),
+                    state=common_pb2.OPEN,
                     server=common_pb2.ServerName(host=srv.split(":")[0], port=int(srv.split(":")[1])),
                 )
                 for rid, s, e, srv in run

@@ -36,6 +36,13 @@ from regent.proto import data_pb2, data_pb2_grpc, master_pb2
 PREFETCH = 10
 #: A run of missing rows longer than this asks for as many regions as it has rows (up to the master's cap).
 MAX_PREFETCH = 1000
+#: A lookup that waits at the master for its region to open: at most this long per lookup, and never closer
+#: than the margin to the call's deadline (the answer must still arrive in time).
+LOCATE_WAIT_S = 2.0
+LOCATE_WAIT_MARGIN_S = 0.2
+#: Rounds retried without a pause when every refused region was dropped from the cache (the next lookup
+#: waits at the master instead); after these, HBase's backoff applies.
+QUICK_RELOCATES = 2
 #: The longest one attempt may take by default (HBase's hbase.rpc.timeout, shorter: a hung server must
 #: not eat a whole call's deadline).
 RPC_TIMEOUT_S = 10.0
@@ -95,8 +102,9 @@ def group_rows(cache: LocationCache, rows: Iterable[tuple[int, bytes]]) -> Group
 
 
 def region_from_location(location: master_pb2.RegionLocation) -> CachedRegion | None:
-    """The cache entry for what the master answered; None for a region on no server (not cached)."""
-    if not location.HasField("server") or not location.server.host:
+    """The cache entry for what the master answered; None for a region that is not OPEN on a server (not
+    cached: a region opening, closing, splitting or merging is not served yet, DESIGN §4)."""
+    if location.state != int(RegionState.OPEN) or not location.HasField("server") or not location.server.host:
         return None
     info = location.info
     server = f"{location.server.host}:{location.server.port}"
@@ -166,12 +174,26 @@ class Router:
     # ---- the master ----
 
     def locate(
-        self, table: str, row: bytes, deadline: float, *, count: int = PREFETCH, backwards: bool = False
+        self,
+        table: str,
+        row: bytes,
+        deadline: float,
+        *,
+        count: int = PREFETCH,
+        backwards: bool = False,
+        wait: bool = False,
     ) -> list[master_pb2.RegionLocation]:
         """Ask the master for the region holding `row` and the `count`-1 after it (before it, backwards),
-        and cache those that are on a server. Returns what the master answered."""
+        and cache those that are OPEN on a server. Returns what the master answered. With `wait`, the
+        master answers once the region holding `row` is open (or after LOCATE_WAIT_S, or near the
+        deadline): a region being moved, split or merged is found the moment it serves again."""
+        wait_s = min(LOCATE_WAIT_S, deadline - time.monotonic() - LOCATE_WAIT_MARGIN_S) if wait else 0.0
         request = master_pb2.LocateRegionsRequest(
-            table=table, row=row, count=min(count, MAX_PREFETCH), backwards=backwards
+            table=table,
+            row=row,
+            count=min(count, MAX_PREFETCH),
+            backwards=backwards,
+            wait_ms=max(0, int(wait_s * 1000)),
         )
         remaining = max(0.001, deadline - time.monotonic())
         response: master_pb2.LocateRegionsResponse = self._master_call("LocateRegions", request, remaining)
@@ -245,23 +267,37 @@ class Router:
                 cause = grouping.cause or cause
             at_once, cause = self._round(table, cache, op, pending, grouping, results, deadline, cause)
             if pending and not at_once:
+                if attempt < QUICK_RELOCATES and not group_rows(cache, self._rows(op, pending)).by_server:
+                    # Every refused row's region was dropped from the cache: the next round asks the master,
+                    # which answers when the region is open again (no pause needed for that).
+                    attempt += 1
+                    continue
                 self.pause(attempt, deadline)
                 attempt += 1
         return [results[i] for i in range(len(items))]
 
+    @staticmethod
+    def _rows(op: Operation[I, R], pending: dict[int, I]) -> list[tuple[int, bytes]]:
+        return sorted(((i, op.row(item)) for i, item in pending.items()), key=lambda x: x[1])
+
     def _group(
         self, table: str, cache: LocationCache, op: Operation[I, R], pending: dict[int, I], deadline: float
     ) -> Grouping:
-        rows = sorted(((i, op.row(item)) for i, item in pending.items()), key=lambda x: x[1])
-        grouping = group_rows(cache, rows)
+        grouping = group_rows(cache, self._rows(op, pending))
         lookups = 0
         while grouping.missing and lookups < len(pending):
             # One lookup per run of missing rows: it caches the region of the first and those after it.
             missing = [(i, op.row(pending[i])) for i in grouping.missing]
             row = missing[0][1]
-            answered = self.locate(table, row, deadline, count=max(PREFETCH, len(missing)))
-            lookups += 1
+            count = max(PREFETCH, len(missing))
+            answered = self.locate(table, row, deadline, count=count)
             found = group_rows(cache, missing)
+            if found.missing and found.missing[0] == grouping.missing[0]:
+                # The region holding it is not open (moving, splitting, merging): ask again, and let the
+                # master answer when it opens rather than polling with backoff.
+                answered = self.locate(table, row, deadline, count=count, wait=True)
+                found = group_rows(cache, missing)
+            lookups += 1
             for server, regions in found.by_server.items():
                 mine = grouping.by_server.setdefault(server, {})
                 for region, indexes in regions.items():

@@ -34,6 +34,7 @@ from master.errors import (
 from master.procedures import KINDS, Env, Executor, ProcedureView, ServerCrash
 from master.procedures.executor import RETAIN_S
 from master.reconcile import HeldDigest, Reconciler, Verdict
+from master.region_waits import RegionChanges
 from master.regions import RegionNode
 from master.servers import ServerManager
 from meta import (
@@ -100,6 +101,7 @@ class ActiveMaster:
         )
         env = Env(catalog, self.am, store.path.parent, config.reopen_share)
         self.procedures = Executor(env, self.apply, KINDS)
+        self.region_changes = RegionChanges()  # clients' locates waiting for a region to open
         self.tables = TableAdmin(self.procedures)
         self.dispatcher = Dispatcher(
             epoch,
@@ -209,6 +211,7 @@ class ActiveMaster:
                 metrics.transitions_committed(len(effects.rows))
                 self.procedures.regions_changed()
                 self.chores.regions_changed()
+                self.region_changes.changed()
         for server, opens in effects.opens.items():
             self.dispatcher.send(server, opens=opens)
         for server, closes in effects.closes.items():

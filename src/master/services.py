@@ -42,7 +42,7 @@ from master.errors import (
 from master.procedures import ProcedureView
 from master.reconcile import HeldDigest
 from master.regions import RegionNode
-from meta import ColumnFamily, MetaWriteError, ServerName, TableDescriptor
+from meta import ColumnFamily, MetaWriteError, RegionState, ServerName, TableDescriptor
 from meta.codec import (
     family_from_proto,
     family_to_proto,
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 MAX_TRANSITIONS_PER_REPORT = 200_000
 MAX_LOCATE = 1000  # regions per LocateRegions
+MAX_LOCATE_WAIT_S = 5.0  # the longest a LocateRegions waits for its region to open
 
 _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -402,7 +403,15 @@ class MasterService(master_pb2_grpc.MasterServicer):
             raise InvalidArgument(
                 f"LocateRegions returns at most {MAX_LOCATE} regions, asked for {request.count}"
             )
-        nodes = active.catalog.regions.locate_run(
+        regions = active.catalog.regions
+        if request.wait_ms:
+
+            def serving() -> bool:
+                first = regions.locate_run(request.table, request.row, 1, backwards=request.backwards)
+                return not first or first[0].state is RegionState.OPEN
+
+            await active.region_changes.wait_for(serving, min(request.wait_ms / 1000, MAX_LOCATE_WAIT_S))
+        nodes = regions.locate_run(
             request.table, request.row, max(1, request.count), backwards=request.backwards
         )
         return master_pb2.LocateRegionsResponse(regions=[location(n) for n in nodes])

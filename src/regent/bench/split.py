@@ -149,12 +149,22 @@ def run(
                 split_start = time.monotonic()
                 proc_ids = admin.split(region.region_id, timeout=120)
                 split_end = time.monotonic()
+                daughters = [r for r in admin.table_regions(TABLE) if r.region_id != region.region_id]
+                folds: list[float | None] = []
+                watcher = threading.Thread(
+                    target=lambda: folds.append(
+                        _wait_folds(cluster_root, [d.region_id for d in daughters], split_end)
+                    ),
+                    daemon=True,
+                )
+                watcher.start()
                 time.sleep(AFTER_S)  # load after the split, measured
                 stop.set()
                 for w in workers:
                     w.join(timeout=60)
-                daughters = [r for r in admin.table_regions(TABLE) if r.region_id != region.region_id]
-                fold_s = _wait_folds(cluster_root, [d.region_id for d in daughters], split_end, quiet)
+                _say(quiet, "waiting for the daughters' folds ...")
+                watcher.join(timeout=600)
+                fold_s = folds[0] if folds else None
                 children.check()
         with calls.lock:
             pairs = list(zip(calls.started, calls.ms, strict=True))
@@ -184,14 +194,13 @@ def run(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_folds(rootdir: Path, daughters: list[int], since: float, quiet: bool) -> float | None:
+def _wait_folds(rootdir: Path, daughters: list[int], since: float) -> float | None:
     """Seconds from the split's end until no daughter has a REFERENCES file (None past 600 s)."""
-    _say(quiet, "waiting for the daughters' folds ...")
     deadline = since + 600
     while time.monotonic() < deadline:
         if all(references.read(region_dir(rootdir, TABLE, d)) is None for d in daughters):
-            return round(time.monotonic() - since, 1)
-        time.sleep(0.2)
+            return round(time.monotonic() - since, 2)
+        time.sleep(0.05)
     return None
 
 

@@ -906,10 +906,16 @@ class LocateRegionsRequest(_message.Message):
     ROW_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
     BACKWARDS_FIELD_NUMBER: _builtins.int
+    WAIT_MS_FIELD_NUMBER: _builtins.int
     table: _builtins.str
     row: _builtins.bytes
     count: _builtins.int
     backwards: _builtins.bool
+    wait_ms: _builtins.int
+    """Wait up to this long (capped at 5 s) for the region holding `row` to be OPEN before answering: a
+    client whose region is moving, splitting or merging learns the new place the moment it is served,
+    rather than polling with backoff. 0: answer at once.
+    """
     def __init__(
         self,
         *,
@@ -917,10 +923,11 @@ class LocateRegionsRequest(_message.Message):
         row: _builtins.bytes = ...,
         count: _builtins.int = ...,
         backwards: _builtins.bool = ...,
+        wait_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backwards", b"backwards", "count", b"count", "row", b"row", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backwards", b"backwards", "count", b"count", "row", b"row", "table", b"table", "wait_ms", b"wait_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
