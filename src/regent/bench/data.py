@@ -11,6 +11,11 @@
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
 "floor_ops_per_s", "transport_floor_ops_per_s", ...}.
+
+`--profile DIR` (profiling, not measuring: the figures it prints are slowed by the profiler) runs the
+first RegionServer under pyinstrument, written to DIR/regionserver.txt when it stops (it saw a third of
+the load and of every workload), and profiles the first thread of the first client process of the load
+and of each workload (DIR/client-<workload>.txt).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from regent.bench import security, ycsb
-from regent.bench.assign import _stub, _wait_active, start_master, start_regionservers
+from regent.bench.assign import _regent, _stub, _wait_active, start_master, start_regionservers
 from regent.bench.data_floor import LmdbFloor, TransportClient
 from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
@@ -109,6 +114,7 @@ class Job:
     process: int
     processes: int
     seed: int
+    profile: str | None = None  # where this process writes its first thread's pyinstrument profile
 
 
 def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable[[], list[float]]:
@@ -179,7 +185,7 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
 
     def run(i: int) -> None:
         try:
-            out[i] = loops[i]()
+            out[i] = _profiled(loops[i], job.profile) if i == 0 and job.profile else loops[i]()
         except BaseException as exc:  # reported to the parent
             errors.append(exc)
 
@@ -197,6 +203,19 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
     if errors:
         return {"error": repr(errors[0])}
     return {"started": started, "ended": ended, "latencies": [x for lat in out for x in lat]}
+
+
+def _profiled(loop: Callable[[], list[float]], path: str) -> list[float]:
+    """Run `loop` under pyinstrument (in the thread that runs it), its text profile written to `path`."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled")
+    profiler.start()
+    try:
+        return loop()
+    finally:
+        profiler.stop()
+        Path(path).write_text(profiler.output_text(unicode=True, show_all=False))
 
 
 def client_main() -> None:
@@ -238,11 +257,23 @@ class Measured:
 
 
 def run_clients(
-    target: Target, workload: str, records: int, ops: int, processes: int, threads: int, seed: int
+    target: Target,
+    workload: str,
+    records: int,
+    ops: int,
+    processes: int,
+    threads: int,
+    seed: int,
+    profile: Path | None = None,
 ) -> Measured:
-    """`ops` operations of `workload` from `processes` client processes of `threads` threads each."""
+    """`ops` operations of `workload` from `processes` client processes of `threads` threads each; with
+    `profile`, the first process profiles its first thread into profile/client-<workload>.txt."""
     per_thread = max(1, ops // (processes * threads))
-    jobs = [Job(target, workload, records, per_thread, threads, p, processes, seed) for p in range(processes)]
+    where = str(profile / f"client-{workload}.txt") if profile is not None else None
+    jobs = [
+        Job(target, workload, records, per_thread, threads, p, processes, seed, where if p == 0 else None)
+        for p in range(processes)
+    ]
     lines: queue.Queue[tuple[int, str]] = queue.Queue()
     children = []
     try:
@@ -340,8 +371,9 @@ def run(
     workloads: tuple[str, ...] = ("A", "B", "C", "E"),
     seed: int = 1,
     quiet: bool = False,
+    profile: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The bench's JSON objects, one by one as they are measured."""
+    """The bench's JSON objects, one by one as they are measured (`profile`: see the module's doc)."""
     for name in workloads:
         if name not in ycsb.WORKLOADS:
             raise ValueError(f"unknown workload {name!r}; known: {', '.join(ycsb.WORKLOADS)}")
@@ -359,8 +391,11 @@ def run(
     try:
         ports = free_ports(servers + 2)
         master = f"127.0.0.1:{ports[0]}"
-        with Children(root / "logs") as children:
-            start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers])
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+        # A profiled RegionServer writes its profile as it stops: give it the time to.
+        with Children(root / "logs", grace_s=5.0 if profile is None else 120.0) as children:
+            _start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers], profile)
             start_master(children, root / "cluster", ports[0], servers)
             noop = _start_noop(children, insecure, certs)  # before any channel of this process
             stub = _stub(master)
@@ -377,7 +412,7 @@ def run(
                 )
             cluster = Target("cluster", master, insecure, certs)
             _say(quiet, f"loading {records:,} records ...")
-            loaded = run_clients(cluster, "load", records, records, processes, threads, seed)
+            loaded = run_clients(cluster, "load", records, records, processes, threads, seed, profile)
             yield {
                 **common,
                 "workload": "load",
@@ -388,7 +423,7 @@ def run(
             measured = {}
             for name in workloads:
                 _say(quiet, f"workload {name}: {ops:,} operations ...")
-                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed)
+                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed, profile)
                 children.check()
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
             _say(quiet, "the transport floor (the cluster idle) ...")
@@ -410,6 +445,21 @@ def run(
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_regionservers(
+    children: Children, rootdir: Path, master: str, ports: list[int], profile: Path | None
+) -> None:
+    """The RegionServers; with `profile`, the first under pyinstrument (profile/regionserver.txt)."""
+    if profile is None:
+        start_regionservers(children, rootdir, master, ports)
+        return
+    for i, port in enumerate(ports):
+        argv = _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port))
+        if i == 0:
+            out = str(profile / "regionserver.txt")
+            argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", out, "-m", *argv[2:]]
+        children.start(f"rs{i}", argv)
 
 
 def _start_noop(children: Children, insecure: bool, certs: str | None) -> tuple[int, Any]:
