@@ -225,15 +225,15 @@ class RegionStore:
         out: list[Row] = []
         with env.env.begin() as txn:
             row_items: list[tuple[bytes, bytes]] = []
-            current: bytes | None = None
+            current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
             for key, value in OrderedCells(txn, env.cells_db).items(start, stop, reverse=reverse):
-                row = keys.decode(key)[0]
-                if current is not None and row != current:
-                    _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
-                    row_items = []
-                    if len(out) >= rows:
-                        return out, _after(current, reverse)
-                current = row
+                if current is None or not key.startswith(current):
+                    if current is not None:
+                        _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+                        row_items = []
+                        if len(out) >= rows:
+                            return out, _after(current, reverse)
+                    current = keys.row_prefix(key)
                 row_items.append((key, value))
             if current is not None:
                 _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
@@ -251,7 +251,7 @@ class RegionStore:
 
 def _add(
     out: list[Row],
-    row: bytes,
+    prefix: bytes,
     items: list[tuple[bytes, bytes]],
     selection: Selection,
     now: int,
@@ -265,12 +265,13 @@ def _add(
     for versions in columns(items):
         cells += visible(versions, selection, now, max_versions=max_versions, time_range=time_range)
     if cells:
-        out.append((row, cells))
+        out.append((cells[0].row, cells))
 
 
-def _after(row: bytes, reverse: bool) -> bytes:
-    """Where a read resumes after `row`: the next row's start key forward, `row`'s start backward."""
-    return keys.row_start(row) if reverse else keys.row_end(row)
+def _after(prefix: bytes, reverse: bool) -> bytes:
+    """Where a read resumes after the row of `prefix` (its row_start): the next row's start key
+    forward, the row's own start backward."""
+    return prefix if reverse else keys.row_end_of_start(prefix)
 
 
 def _single(outcomes: list[Outcome]) -> Outcome:
