@@ -24,7 +24,7 @@ from regionserver.data import keys
 from regionserver.data.apply import Context, apply, refusal
 from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
-from regionserver.data.errors import Fenced, RowError, StoreError
+from regionserver.data.errors import Fenced, MapFull, RowError, StoreError
 from regionserver.data.mutations import (
     ALL_TIME,
     CheckAndPut,
@@ -134,11 +134,13 @@ class RegionStore:
 
     # ---- writes ----
 
-    def apply(self, writes: Sequence[Write]) -> list[Outcome]:
+    def apply(self, writes: Sequence[Write], *, grow: bool = True) -> list[Outcome]:
         """Apply `writes` in one transaction, checked against the claim inside it; one outcome each.
 
         Raises Fenced (nothing written) if a newer open owns the store. Writes that would all be
-        refused do not create a store that does not exist yet."""
+        refused do not create a store that does not exist yet. A full map is grown and the writes
+        retried, unless `grow` is False (a commit outside the event loop: growing needs no reader in
+        the process): then MapFull is raised, nothing written."""
         ctx = Context(self.families, self.clock(), self.max_cell_bytes)
         if not self.exists:
             refused = [refusal(write, ctx) for write in writes]
@@ -154,6 +156,8 @@ class RegionStore:
                 self.commits += 1
                 return outcomes
             except lmdb.MapFullError:
+                if not grow:
+                    raise MapFull(f"region store {self.path} needs a larger map: nothing written") from None
                 env.grow()
             except lmdb.Error as exc:
                 raise StoreError(f"cannot write region store {self.path}: {exc}") from None
