@@ -6,14 +6,14 @@ is in flight form the next group.
 
 Where a group is committed depends on its size (docs/decisions.md, "Region store (issue 8)"):
 
-- **A small group** (at most THREAD_MAX_CELLS cells: a YCSB update, a few rows) is committed in a thread
-  of the event loop's default executor (which asyncio.run shuts down with the loop), its environment
-  pinned meanwhile (regionserver.data.environments). Its cost is the fsync,
-  during which the GIL is free: the event loop keeps serving reads, and the fsyncs of the server's
-  regions overlap instead of queueing one after another on the loop.
-- **A large group** (a batched load) is committed on the event loop's own thread, as meta's writer
-  (src/meta/writer.py): py-lmdb releases the GIL around every put, so a thread doing thousands of puts
-  next to a busy event loop would wait for the GIL once per put. regent.bench.region_store measures both.
+- **Most groups** (at most THREAD_MAX_CELLS cells: YCSB's updates and inserts, a batched load's share of
+  one region) are committed in a thread of the event loop's default executor (which asyncio.run shuts down
+  with the loop), their environment pinned meanwhile (regionserver.data.environments). The commit's cost
+  is its fsync, during which the GIL is free: the event loop keeps serving reads and heartbeats, and the
+  fsyncs of the server's regions overlap instead of queueing one after another on the loop.
+- **A huge group** (a batched put of thousands of cells into one region) is committed on the event loop's
+  own thread, as meta's writer (src/meta/writer.py): a thread would share the GIL with a busy loop for
+  all of its Python work, and hold it back for as long.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ log = structlog.get_logger("regionserver.data.writer")
 #: A group stops growing past this many writes (a caller's batch is never split): bounds how long one
 #: commit holds the event loop.
 MAX_GROUP_WRITES = 20_000
-#: A group of at most this many cells is committed in a thread (see the module's doc).
-THREAD_MAX_CELLS = 64
+#: A group of at most this many cells is committed in a thread (see the module's doc; measured in
+#: docs/decisions.md).
+THREAD_MAX_CELLS = 1000
 
 Group = list[tuple[Sequence[Write], "asyncio.Future[list[Outcome]]"]]
 
