@@ -10,7 +10,9 @@
    LMDB in one process, and the same requests and replies through gRPC to a server that does nothing.
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
-"floor_ops_per_s", "transport_floor_ops_per_s", ...}.
+"floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", ...}; the load's has
+"regionserver_cpu_us_per_cell". The CPU the RegionServers used (from /proc, all of them together) is the
+figure to compare runs by on a machine shared with other work, which inflates wall-clock times far more.
 
 `--profile DIR` (profiling, not measuring: the figures it prints are slowed by the profiler) runs the
 first RegionServer under pyinstrument, written to DIR/regionserver.txt when it stops (it saw a third of
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import queue
 import random
 import shutil
@@ -412,18 +415,23 @@ def run(
                 )
             cluster = Target("cluster", master, insecure, certs)
             _say(quiet, f"loading {records:,} records ...")
+            servers_cpu = _cpu_seconds(children, "rs")
             loaded = run_clients(cluster, "load", records, records, processes, threads, seed, profile)
+            load_cpu = _cpu_seconds(children, "rs") - servers_cpu
             yield {
                 **common,
                 "workload": "load",
                 "cells_per_s": round(records * ycsb.FIELDS / loaded.seconds),
                 "seconds": round(loaded.seconds, 3),
                 "batch_p99_ms": round(ycsb.percentile(sorted(loaded.latencies), 0.99), 1),
+                "regionserver_cpu_us_per_cell": round(load_cpu * 1e6 / (records * ycsb.FIELDS), 2),
             }
-            measured = {}
+            measured, cpu = {}, {}
             for name in workloads:
                 _say(quiet, f"workload {name}: {ops:,} operations ...")
+                servers_cpu = _cpu_seconds(children, "rs")
                 measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed, profile)
+                cpu[name] = _cpu_seconds(children, "rs") - servers_cpu
                 children.check()
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
             _say(quiet, "the transport floor (the cluster idle) ...")
@@ -437,6 +445,7 @@ def run(
                 **common,
                 "workload": name,
                 **measured[name].summary(),
+                "regionserver_cpu_ms_per_op": round(cpu[name] * 1000 / measured[name].ops, 3),
                 "floor_ops_per_s": lmdb_floor[name],
                 "transport_floor_ops_per_s": transport[name],
                 "ratio_to_transport_floor": round(
@@ -445,6 +454,23 @@ def run(
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_seconds(children: Children, prefix: str) -> float:
+    """CPU seconds (user and system) used so far by the children whose names start with `prefix`: what
+    the RegionServers spent on a workload, which a machine shared with other work does not inflate as
+    much as it does the wall-clock figures."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in children.children:
+        if child.name.startswith(prefix):
+            try:
+                raw = Path(f"/proc/{child.pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (proc(5) fields 14, 15)
+    return total
 
 
 def _start_regionservers(
