@@ -24,6 +24,7 @@ from meta.keys import escape
 TS_MAX = 2**63 - 1  # HBase's LATEST_TIMESTAMP: timestamps are 0..TS_MAX milliseconds
 MAX_ROW_BYTES = 32_767  # HBase's Short.MAX_VALUE
 _TS = struct.Struct(">Q")
+TIMESTAMP_BYTES = _TS.size  # a cell key ends with them
 _TERMINATOR = b"\x00\x01"  # ends each escaped component
 _ESCAPED_ZERO = b"\x00\xff"
 _END = b"\x00\x02"  # just above a component's terminator 0x00 0x01: the end of every key it prefixes

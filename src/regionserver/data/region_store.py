@@ -39,7 +39,7 @@ from regionserver.data.mutations import (
     Write,
 )
 from regionserver.data.ordered import OrderedCells
-from regionserver.data.versions import Selection, columns, visible
+from regionserver.data.versions import Selection, visible
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 #: The environments of stores not given their own: LMDB forbids opening a path twice in one process,
@@ -201,10 +201,13 @@ class RegionStore:
             for g, selection in zip(gets, selections, strict=True):
                 row: list[Cell] = []
                 for start, stop in selection.ranges(g.row):
-                    for versions in columns(cells.items(start, stop)):
-                        row += visible(
-                            versions, selection, now, max_versions=g.max_versions, time_range=g.time_range
-                        )
+                    row += visible(
+                        cells.items(start, stop),
+                        selection,
+                        now,
+                        max_versions=g.max_versions,
+                        time_range=g.time_range,
+                    )
                 out.append(row)
         return out
 
@@ -265,9 +268,7 @@ def _add(
 ) -> None:
     if reverse:
         items.reverse()
-    cells: list[Cell] = []
-    for versions in columns(items):
-        cells += visible(versions, selection, now, max_versions=max_versions, time_range=time_range)
+    cells = visible(items, selection, now, max_versions=max_versions, time_range=time_range)
     if cells:
         out.append((cells[0].row, cells))
 
