@@ -198,9 +198,11 @@ class Environments:
         return path in self._open
 
     def close(self, path: Path) -> None:
+        """Close `path`'s environment; a pinned one is left open (a commit in a thread is using it),
+        for the LRU to close once it is unpinned."""
         with self._lock:
             if path in self._pinned:
-                raise StoreError(f"region store {path} is in use by a commit: it cannot be closed now")
+                return
             env = self._open.pop(path, None)
         if env is not None:
             env.close()
