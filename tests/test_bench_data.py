@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None:
@@ -22,8 +25,10 @@ def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["workload"] for line in lines] == ["load", "A", "E"]
     assert lines[0]["cells_per_s"] > 0 and lines[0]["records"] == 1500
+    assert lines[0]["regionserver_cpu_us_per_cell"] > 0
     for line in lines[1:]:
         assert line["ops_per_s"] > 0 and 0 < line["p50_ms"] <= line["p99_ms"]
+        assert line["regionserver_cpu_ms_per_op"] > 0
         assert line["floor_ops_per_s"] > 0 and line["transport_floor_ops_per_s"] > 0
         assert line["ratio_to_transport_floor"] > 0
 
@@ -38,3 +43,22 @@ def test_bench_data_refuses_an_unknown_workload() -> None:
     )
     assert done.returncode == 2 and "regent: error: unknown workload 'Z'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_bench_data_profile_writes_the_regionservers_and_a_client_threads_profiles(tmp_path: Path) -> None:
+    args = ["--records", "600", "--regions", "2", "--servers", "1", "--clients", "1", "--threads", "2"]
+    args += ["--ops", "100", "--workloads", "E", "--json", "--profile", str(tmp_path / "prof")]
+    done = subprocess.run(
+        [sys.executable, "-m", "regent.cli", "bench", "data", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads(line)["workload"] for line in done.stdout.splitlines()] == ["load", "E"]
+    server = (tmp_path / "prof" / "regionserver.txt").read_text()
+    assert "Program: regent.cli regionserver" in server and "regionserver/daemon.py" in server
+    for workload in ("load", "E"):
+        assert "loop" in (tmp_path / "prof" / f"client-{workload}.txt").read_text()

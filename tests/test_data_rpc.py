@@ -10,6 +10,7 @@ the server of its region through the master and calls it with the `app` certific
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from regent.proto import common_pb2, data_pb2, data_pb2_grpc, regionserver_pb2, 
 from regionserver.data import region_dir
 from tests.cluster import Cluster, module_cluster, open_channel, wait_until
 from tests.failure_helpers import Clusters, declared_dead, events, incarnation
+from tests.http_helpers import get as http_get
+from tests.http_helpers import http_url
 
 TABLE = "t"
 SPLIT = b"m"
@@ -590,6 +593,23 @@ def test_a_region_being_opened_is_answered_opening(env: Env) -> None:
 # ---- the store fences a paused old owner (issue 8) ----
 
 
+def committing(base: str) -> bool:
+    """Whether a thread of the server at `base` (its /stacks page) is in a region store's commit."""
+    status, stacks = http_get(base + "/stacks")
+    threads = stacks.split("asyncio tasks")[0].split("--- thread ")
+    return status == 200 and any("region_store.py" in t and ", in apply\n" in t for t in threads)
+
+
+def stopped(pid: int) -> bool:
+    """Whether every thread of process `pid` is stopped (SIGSTOP has taken effect, not only been sent)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            raw = (task / "stat").read_text()
+            states.append(raw[raw.rindex(")") + 2])
+    return bool(states) and all(state in "tT" for state in states)
+
+
 def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
     clusters: Clusters, tmp_path: Path
 ) -> None:
@@ -620,6 +640,7 @@ def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
             return outcome
 
         assert not write(stub, b"first").HasField("error")  # the store exists, claimed by the old owner
+        base = http_url(old)
         startcode = incarnation(old).startcode
         path = region_dir(cluster.rootdir, TABLE, region.region_id)
         lock_holder = lmdb.open(str(path), max_dbs=3)
@@ -627,9 +648,13 @@ def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             try:
                 late = pool.submit(write, stub, b"written by the old owner after the move")
-                # The old owner's event loop now waits for the lock: it answers nothing, not even probes.
-                wait_until(lambda: old.online() is None, 30, "the old owner to block on the store's lock")
+                # The old owner's commit (a small one: in a thread, regionserver.data.writer) now waits
+                # for the lock; the event loop, which awaits it, keeps answering.
+                wait_until(lambda: committing(base), 30, "the old owner's commit to wait for the lock")
                 old.pause()
+                # Released only once every thread of the old owner is stopped: its commit thread, woken
+                # by the release, must not take the lock before it stops.
+                wait_until(lambda: stopped(old.pid), 30, "the old owner stopped")
             finally:
                 txn.abort()
                 lock_holder.close()

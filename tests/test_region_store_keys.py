@@ -39,6 +39,33 @@ def test_cell_key_decodes_to_what_it_encodes(cell: tuple[bytes, bytes, bytes, in
     assert keys.decode(keys.cell_key(*cell)) == cell
 
 
+def decoded_or_refused(key: bytes) -> object:
+    try:
+        return keys.decode(key)
+    except ValueError:
+        return ValueError
+
+
+@given(cells, st.binary(max_size=4), st.integers(0, 30))
+def test_any_corrupted_key_is_decoded_as_the_component_by_component_decoder_does(
+    cell: tuple[bytes, bytes, bytes, int], noise: bytes, at: int
+) -> None:
+    key = keys.cell_key(*cell)
+    for damaged in (key[:at] + noise + key[at:], key[:at] + key[at + len(noise) :], key[:at]):
+        try:
+            expected: object = keys._decode_slowly(damaged)
+        except ValueError:
+            expected = ValueError
+        assert decoded_or_refused(damaged) == expected
+
+
+@given(cells)
+def test_a_cell_keys_row_prefix_is_its_rows_start_key(cell: tuple[bytes, bytes, bytes, int]) -> None:
+    key = keys.cell_key(*cell)
+    assert keys.row_prefix(key) == keys.row_start(cell[0])
+    assert keys.row_end_of_start(keys.row_prefix(key)) == keys.row_end(cell[0])
+
+
 @given(cells, parts)
 def test_a_row_is_one_key_range_and_so_are_its_families_and_columns(
     cell: tuple[bytes, bytes, bytes, int], other_row: bytes

@@ -372,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bdata.add_argument("--json", action="store_true", help="print only the JSON lines (no progress)")
+    bdata.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="profile the first RegionServer and one client thread per workload with pyinstrument into DIR "
+        "(regionserver.txt, client-<workload>.txt); the figures are then slowed by the profiler",
+    )
     bsplit = bench_sub.add_parser(
         "split", help="a region of 1 GB split under a read/write load: how long client calls wait"
     )
@@ -564,6 +571,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     ops=args.ops,
                     workloads=tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip()),
                     quiet=args.json,
+                    profile=args.profile,
                 ):
                     print(json.dumps(line), flush=True)
             elif args.bench == "recovery":

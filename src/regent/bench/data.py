@@ -10,13 +10,21 @@
    LMDB in one process, and the same requests and replies through gRPC to a server that does nothing.
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
-"floor_ops_per_s", "transport_floor_ops_per_s", ...}.
+"floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", ...}; the load's has
+"regionserver_cpu_us_per_cell". The CPU the RegionServers used (from /proc, all of them together) is the
+figure to compare runs by on a machine shared with other work, which inflates wall-clock times far more.
+
+`--profile DIR` (profiling, not measuring: the figures it prints are slowed by the profiler) runs the
+first RegionServer under pyinstrument, written to DIR/regionserver.txt when it stops (it saw a third of
+the load and of every workload), and profiles the first thread of the first client process of the load
+and of each workload (DIR/client-<workload>.txt).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import queue
 import random
 import shutil
@@ -31,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from regent.bench import security, ycsb
-from regent.bench.assign import _stub, _wait_active, start_master, start_regionservers
+from regent.bench.assign import _regent, _stub, _wait_active, start_master, start_regionservers
 from regent.bench.data_floor import LmdbFloor, TransportClient
 from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
@@ -109,6 +117,7 @@ class Job:
     process: int
     processes: int
     seed: int
+    profile: str | None = None  # where this process writes its first thread's pyinstrument profile
 
 
 def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable[[], list[float]]:
@@ -179,7 +188,7 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
 
     def run(i: int) -> None:
         try:
-            out[i] = loops[i]()
+            out[i] = _profiled(loops[i], job.profile) if i == 0 and job.profile else loops[i]()
         except BaseException as exc:  # reported to the parent
             errors.append(exc)
 
@@ -197,6 +206,19 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
     if errors:
         return {"error": repr(errors[0])}
     return {"started": started, "ended": ended, "latencies": [x for lat in out for x in lat]}
+
+
+def _profiled(loop: Callable[[], list[float]], path: str) -> list[float]:
+    """Run `loop` under pyinstrument (in the thread that runs it), its text profile written to `path`."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled")
+    profiler.start()
+    try:
+        return loop()
+    finally:
+        profiler.stop()
+        Path(path).write_text(profiler.output_text(unicode=True, show_all=False))
 
 
 def client_main() -> None:
@@ -238,11 +260,23 @@ class Measured:
 
 
 def run_clients(
-    target: Target, workload: str, records: int, ops: int, processes: int, threads: int, seed: int
+    target: Target,
+    workload: str,
+    records: int,
+    ops: int,
+    processes: int,
+    threads: int,
+    seed: int,
+    profile: Path | None = None,
 ) -> Measured:
-    """`ops` operations of `workload` from `processes` client processes of `threads` threads each."""
+    """`ops` operations of `workload` from `processes` client processes of `threads` threads each; with
+    `profile`, the first process profiles its first thread into profile/client-<workload>.txt."""
     per_thread = max(1, ops // (processes * threads))
-    jobs = [Job(target, workload, records, per_thread, threads, p, processes, seed) for p in range(processes)]
+    where = str(profile / f"client-{workload}.txt") if profile is not None else None
+    jobs = [
+        Job(target, workload, records, per_thread, threads, p, processes, seed, where if p == 0 else None)
+        for p in range(processes)
+    ]
     lines: queue.Queue[tuple[int, str]] = queue.Queue()
     children = []
     try:
@@ -340,8 +374,9 @@ def run(
     workloads: tuple[str, ...] = ("A", "B", "C", "E"),
     seed: int = 1,
     quiet: bool = False,
+    profile: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The bench's JSON objects, one by one as they are measured."""
+    """The bench's JSON objects, one by one as they are measured (`profile`: see the module's doc)."""
     for name in workloads:
         if name not in ycsb.WORKLOADS:
             raise ValueError(f"unknown workload {name!r}; known: {', '.join(ycsb.WORKLOADS)}")
@@ -359,8 +394,11 @@ def run(
     try:
         ports = free_ports(servers + 2)
         master = f"127.0.0.1:{ports[0]}"
-        with Children(root / "logs") as children:
-            start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers])
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+        # A profiled RegionServer writes its profile as it stops: give it the time to.
+        with Children(root / "logs", grace_s=5.0 if profile is None else 120.0) as children:
+            _start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers], profile)
             start_master(children, root / "cluster", ports[0], servers)
             noop = _start_noop(children, insecure, certs)  # before any channel of this process
             stub = _stub(master)
@@ -377,18 +415,23 @@ def run(
                 )
             cluster = Target("cluster", master, insecure, certs)
             _say(quiet, f"loading {records:,} records ...")
-            loaded = run_clients(cluster, "load", records, records, processes, threads, seed)
+            servers_cpu = _cpu_seconds(children, "rs")
+            loaded = run_clients(cluster, "load", records, records, processes, threads, seed, profile)
+            load_cpu = _cpu_seconds(children, "rs") - servers_cpu
             yield {
                 **common,
                 "workload": "load",
                 "cells_per_s": round(records * ycsb.FIELDS / loaded.seconds),
                 "seconds": round(loaded.seconds, 3),
                 "batch_p99_ms": round(ycsb.percentile(sorted(loaded.latencies), 0.99), 1),
+                "regionserver_cpu_us_per_cell": round(load_cpu * 1e6 / (records * ycsb.FIELDS), 2),
             }
-            measured = {}
+            measured, cpu = {}, {}
             for name in workloads:
                 _say(quiet, f"workload {name}: {ops:,} operations ...")
-                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed)
+                servers_cpu = _cpu_seconds(children, "rs")
+                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed, profile)
+                cpu[name] = _cpu_seconds(children, "rs") - servers_cpu
                 children.check()
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
             _say(quiet, "the transport floor (the cluster idle) ...")
@@ -402,6 +445,7 @@ def run(
                 **common,
                 "workload": name,
                 **measured[name].summary(),
+                "regionserver_cpu_ms_per_op": round(cpu[name] * 1000 / measured[name].ops, 3),
                 "floor_ops_per_s": lmdb_floor[name],
                 "transport_floor_ops_per_s": transport[name],
                 "ratio_to_transport_floor": round(
@@ -410,6 +454,38 @@ def run(
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_seconds(children: Children, prefix: str) -> float:
+    """CPU seconds (user and system) used so far by the children whose names start with `prefix`: what
+    the RegionServers spent on a workload, which a machine shared with other work does not inflate as
+    much as it does the wall-clock figures."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in children.children:
+        if child.name.startswith(prefix):
+            try:
+                raw = Path(f"/proc/{child.pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (proc(5) fields 14, 15)
+    return total
+
+
+def _start_regionservers(
+    children: Children, rootdir: Path, master: str, ports: list[int], profile: Path | None
+) -> None:
+    """The RegionServers; with `profile`, the first under pyinstrument (profile/regionserver.txt)."""
+    if profile is None:
+        start_regionservers(children, rootdir, master, ports)
+        return
+    for i, port in enumerate(ports):
+        argv = _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port))
+        if i == 0:
+            out = str(profile / "regionserver.txt")
+            argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", out, "-m", *argv[2:]]
+        children.start(f"rs{i}", argv)
 
 
 def _start_noop(children: Children, insecure: bool, certs: str | None) -> tuple[int, Any]:

@@ -14,9 +14,11 @@ old owner that was paused (SIGSTOP, GC, swap) cannot write once a newer open cla
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +156,11 @@ class Environments:
     """The open environments of one process, least recently used closed beyond `capacity`.
 
     LMDB forbids opening one path twice in a process, so every store of a path shares its entry here.
-    Operations are synchronous and never hold a transaction across an await, so an environment can be
-    closed whenever another one is needed: nothing of the closed one is in use at that moment.
+    Operations on the event loop are synchronous and never hold a transaction across an await, so an
+    environment can be closed whenever another one is needed: nothing of it is in use at that moment. The
+    one exception is a small group commit run in a thread (regionserver.data.writer): its environment is
+    *pinned* meanwhile, and the LRU closes only unpinned ones (exceeding `capacity` for as long as every
+    open environment is pinned). A lock makes `get` safe from that thread.
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, *, map_size: int = MAP_SIZE) -> None:
@@ -164,40 +169,67 @@ class Environments:
         self.capacity = capacity
         self.map_size = map_size
         self._open: OrderedDict[Path, RegionEnvironment] = OrderedDict()
+        self._pinned: dict[Path, int] = {}  # path -> how many users outside the event loop
+        self._lock = threading.Lock()
         self.opens = 0  # environments opened (first opens and reopens): for tests and metrics
         self.evictions = 0
 
     def get(self, path: Path, *, create: bool, keep: Collection[Path] = ()) -> RegionEnvironment:
         """The open environment of `path`, opened (or created) if need be. The environments of `keep`
-        are not closed to make room (a child reads its own and its parents' together): if they fill
-        the capacity, it is exceeded until they are released."""
-        env = self._open.get(path)
-        if env is not None:
-            self._open.move_to_end(path)
+        are not closed to make room (a child reads its own and its parents' together), nor are pinned
+        ones: if they fill the capacity, it is exceeded until they are released."""
+        with self._lock:
+            env = self._open.get(path)
+            if env is not None:
+                self._open.move_to_end(path)
+                return env
+            self._evict(self.capacity - 1, keep)
+            env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
+            self._open[path] = env
+            self.opens += 1
             return env
-        while len(self._open) >= self.capacity:
-            victim = next((p for p in self._open if p not in keep), None)
-            if victim is None:
-                break
+
+    def _evict(self, keep: int, spare: Collection[Path] = ()) -> None:
+        """Close the least recently used environments, neither pinned nor in `spare`, until at most
+        `keep` are open."""
+        excess = len(self._open) - keep
+        if excess <= 0:
+            return
+        victims = list(islice((p for p in self._open if p not in self._pinned and p not in spare), excess))
+        for victim in victims:
             self._open.pop(victim).close()
             self.evictions += 1
-        env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
-        self._open[path] = env
-        self.opens += 1
-        return env
+
+    def pin(self, path: Path) -> None:
+        """Keep `path`'s (open) environment open until `unpin`: it is in use outside the event loop."""
+        with self._lock:
+            self._pinned[path] = self._pinned.get(path, 0) + 1
+
+    def unpin(self, path: Path) -> None:
+        with self._lock:
+            left = self._pinned.pop(path, 1) - 1
+            if left > 0:
+                self._pinned[path] = left
+            # Nothing is closed here (the caller may not be on the event loop): the next `get` catches up.
 
     def is_open(self, path: Path) -> bool:
         return path in self._open
 
     def close(self, path: Path) -> None:
-        env = self._open.pop(path, None)
+        """Close `path`'s environment; a pinned one is left open (a commit in a thread is using it),
+        for the LRU to close once it is unpinned."""
+        with self._lock:
+            if path in self._pinned:
+                return
+            env = self._open.pop(path, None)
         if env is not None:
             env.close()
 
     def close_all(self) -> None:
-        while self._open:
-            _, env = self._open.popitem()
-            env.close()
+        with self._lock:
+            while self._open:
+                _, env = self._open.popitem()
+                env.close()
 
     def __len__(self) -> int:
         return len(self._open)

@@ -26,6 +26,11 @@ class StoreError(Exception):
     """The region store cannot be opened or used."""
 
 
+class MapFull(StoreError):
+    """The store's memory map is full and was not grown (a commit outside the event loop): nothing
+    written; the caller retries where growing is safe."""
+
+
 class Fenced(StoreError):
     """A newer open of the region owns the store: this server must stop serving the region.
 

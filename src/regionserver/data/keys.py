@@ -24,6 +24,9 @@ from meta.keys import escape
 TS_MAX = 2**63 - 1  # HBase's LATEST_TIMESTAMP: timestamps are 0..TS_MAX milliseconds
 MAX_ROW_BYTES = 32_767  # HBase's Short.MAX_VALUE
 _TS = struct.Struct(">Q")
+TIMESTAMP_BYTES = _TS.size  # a cell key ends with them
+_TERMINATOR = b"\x00\x01"  # ends each escaped component
+_ESCAPED_ZERO = b"\x00\xff"
 _END = b"\x00\x02"  # just above a component's terminator 0x00 0x01: the end of every key it prefixes
 
 
@@ -38,6 +41,11 @@ def row_start(row: bytes) -> bytes:
 def row_end(row: bytes) -> bytes:
     """The smallest key above every key of `row`: the start of the rows after it."""
     return _successor(escape(row))
+
+
+def row_end_of_start(start: bytes) -> bytes:
+    """row_end of the row whose row_start is `start`."""
+    return _successor(start)
 
 
 def family_start(row: bytes, family: bytes) -> bytes:
@@ -63,6 +71,20 @@ def _successor(prefix: bytes) -> bytes:
 
 def decode(key: bytes) -> tuple[bytes, bytes, bytes, int]:
     """(row, family, qualifier, timestamp) of a cell key; ValueError if it is not one."""
+    # The first 0x00 0x01 after a component's start is its terminator (an escaped 0x00 is 0x00 0xFF), so
+    # one split in C finds all three components; a key that does not split so is decoded slowly, which
+    # says what is wrong with it. A scan decodes every column it returns: this is its hottest loop.
+    parts = key[: -_TS.size].split(_TERMINATOR)
+    if len(parts) != 4 or parts[3] or len(key) < 3 * len(_TERMINATOR) + _TS.size:
+        return _decode_slowly(key)
+    row, family, qualifier, _ = parts
+    if b"\x00" in row or b"\x00" in family or b"\x00" in qualifier:
+        return _decode_slowly(key)
+    (inverted,) = _TS.unpack_from(key, len(key) - _TS.size)
+    return row, family, qualifier, TS_MAX - inverted
+
+
+def _decode_slowly(key: bytes) -> tuple[bytes, bytes, bytes, int]:
     parts: list[bytes] = []
     at = 0
     for _ in range(3):
@@ -75,19 +97,27 @@ def decode(key: bytes) -> tuple[bytes, bytes, bytes, int]:
 
 
 def _unescape(key: bytes, at: int) -> tuple[bytes, int]:
-    out = bytearray()
-    while True:
-        zero = key.find(b"\x00", at)
-        if zero < 0 or zero + 1 >= len(key):
-            raise ValueError("not a cell key: a component has no terminator")
-        out += key[at:zero]
-        marker = key[zero + 1]
-        if marker == 0x01:
-            return bytes(out), zero + 2
-        if marker != 0xFF:
-            raise ValueError(f"not a cell key: 0x00 followed by {marker:#04x}")
-        out.append(0)
-        at = zero + 2
+    # Within an escaped component every 0x00 is followed by 0xFF, so the first 0x00 0x01 from `at` is its
+    # terminator: found in C (bytes.find), then the escaped zeros are replaced, also in C. A scan decodes
+    # every column it returns, so this is on the read path's hottest loop.
+    end = key.find(_TERMINATOR, at)
+    if end < 0:
+        raise ValueError("not a cell key: a component has no terminator")
+    part = key[at:end]
+    if b"\x00" in part:
+        if part.count(b"\x00") != part.count(_ESCAPED_ZERO):
+            raise ValueError("not a cell key: a 0x00 in a component is followed by neither 0x01 nor 0xFF")
+        part = part.replace(_ESCAPED_ZERO, b"\x00")
+    return part, end + 2
+
+
+def row_prefix(key: bytes) -> bytes:
+    """The escaped row a cell key starts with (equal to row_start of its row): equal for the cells of
+    one row, found without decoding the key."""
+    end = key.find(_TERMINATOR)
+    if end < 0:
+        raise ValueError("not a cell key: the row has no terminator")
+    return key[: end + 2]
 
 
 def column_of(key: bytes) -> bytes:

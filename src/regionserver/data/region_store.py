@@ -25,7 +25,7 @@ from regionserver.data import keys
 from regionserver.data.apply import Context, apply, refusal
 from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
-from regionserver.data.errors import Fenced, RowError, StoreError
+from regionserver.data.errors import Fenced, MapFull, RowError, StoreError
 from regionserver.data.layered import LayeredCells, ParentRange
 from regionserver.data.mutations import (
     ALL_TIME,
@@ -41,7 +41,7 @@ from regionserver.data.mutations import (
     Write,
 )
 from regionserver.data.ordered import Cells, OrderedCells
-from regionserver.data.versions import Selection, columns, visible
+from regionserver.data.versions import Selection, visible
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 #: The environments of stores not given their own: LMDB forbids opening a path twice in one process,
@@ -140,11 +140,13 @@ class RegionStore:
 
     # ---- writes ----
 
-    def apply(self, writes: Sequence[Write]) -> list[Outcome]:
+    def apply(self, writes: Sequence[Write], *, grow: bool = True) -> list[Outcome]:
         """Apply `writes` in one transaction, checked against the claim inside it; one outcome each.
 
         Raises Fenced (nothing written) if a newer open owns the store. Writes that would all be
-        refused do not create a store that does not exist yet."""
+        refused do not create a store that does not exist yet. A full map is grown and the writes
+        retried, unless `grow` is False (a commit outside the event loop: growing needs no reader in
+        the process): then MapFull is raised, nothing written."""
         ctx = Context(self.families, self.clock(), self.max_cell_bytes)
         if not self.exists:
             refused = [refusal(write, ctx) for write in writes]
@@ -158,6 +160,8 @@ class RegionStore:
                 self.commits += 1
                 return outcomes
             except lmdb.MapFullError:
+                if not grow:
+                    raise MapFull(f"region store {self.path} needs a larger map: nothing written") from None
                 env.grow()
             except lmdb.Error as exc:
                 raise StoreError(f"cannot write region store {self.path}: {exc}") from None
@@ -257,10 +261,13 @@ class RegionStore:
             for g, selection in zip(gets, selections, strict=True):
                 row: list[Cell] = []
                 for start, stop in selection.ranges(g.row):
-                    for versions in columns(cells.items(start, stop)):
-                        row += visible(
-                            versions, selection, now, max_versions=g.max_versions, time_range=g.time_range
-                        )
+                    row += visible(
+                        cells.items(start, stop),
+                        selection,
+                        now,
+                        max_versions=g.max_versions,
+                        time_range=g.time_range,
+                    )
                 out.append(row)
         return out
 
@@ -285,15 +292,15 @@ class RegionStore:
         out: list[Row] = []
         with self._cells(env, write=False) as cells:
             row_items: list[tuple[bytes, bytes]] = []
-            current: bytes | None = None
+            current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
             for key, value in cells.items(start, stop, reverse=reverse):
-                row = keys.decode(key)[0]
-                if current is not None and row != current:
-                    _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
-                    row_items = []
-                    if len(out) >= rows:
-                        return out, _after(current, reverse)
-                current = row
+                if current is None or not key.startswith(current):
+                    if current is not None:
+                        _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+                        row_items = []
+                        if len(out) >= rows:
+                            return out, _after(current, reverse)
+                    current = keys.row_prefix(key)
                 row_items.append((key, value))
             if current is not None:
                 _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
@@ -311,7 +318,7 @@ class RegionStore:
 
 def _add(
     out: list[Row],
-    row: bytes,
+    prefix: bytes,
     items: list[tuple[bytes, bytes]],
     selection: Selection,
     now: int,
@@ -321,16 +328,15 @@ def _add(
 ) -> None:
     if reverse:
         items.reverse()
-    cells: list[Cell] = []
-    for versions in columns(items):
-        cells += visible(versions, selection, now, max_versions=max_versions, time_range=time_range)
+    cells = visible(items, selection, now, max_versions=max_versions, time_range=time_range)
     if cells:
-        out.append((row, cells))
+        out.append((cells[0].row, cells))
 
 
-def _after(row: bytes, reverse: bool) -> bytes:
-    """Where a read resumes after `row`: the next row's start key forward, `row`'s start backward."""
-    return keys.row_start(row) if reverse else keys.row_end(row)
+def _after(prefix: bytes, reverse: bool) -> bytes:
+    """Where a read resumes after the row of `prefix` (its row_start): the next row's start key
+    forward, the row's own start backward."""
+    return prefix if reverse else keys.row_end_of_start(prefix)
 
 
 def _single(outcomes: list[Outcome]) -> Outcome:

@@ -64,6 +64,7 @@ class Scanner:
         self.store = store
         self.scan = scan
         self.chunk_rows = chunk_rows
+        self._chunk = chunk_rows  # rows of the next read: at most what the caller still wants
         self._low, self._high = bounds(scan, region)
         self.last_row: bytes | None = None  # the last row returned
         self.returned = 0
@@ -77,7 +78,7 @@ class Scanner:
                 self._low,
                 self._high,
                 reverse=self.scan.reverse,
-                rows=self.chunk_rows,
+                rows=self._chunk,
                 columns_=self.scan.columns,
                 max_versions=self.scan.max_versions,
                 time_range=self.scan.time_range,
@@ -101,6 +102,8 @@ class Scanner:
             raise ValueError(f"a scanner batch needs at least 1 row, got {rows}")
         if self.scan.limit is not None:
             rows = min(rows, self.scan.limit - self.returned)
+        if self.scan.filter is None:  # a short scan (YCSB's E) reads no rows it will not return
+            self._chunk = max(1, min(self.chunk_rows, rows))
         batch = list(islice(self._rows, rows)) if rows > 0 else []
         self.returned += len(batch)
         if batch:

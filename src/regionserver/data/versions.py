@@ -83,28 +83,43 @@ class Selection:
 
 
 def visible(
-    versions: list[Item],
+    items: Iterable[Item],
     selection: Selection,
     now_ms: int,
     *,
     max_versions: int = 1,
     time_range: TimeRange = ALL_TIME,
 ) -> list[Cell]:
-    """The cells a read returns of one column's versions (newest first)."""
-    row, family_name, qualifier, _ = keys.decode(versions[0][0])
-    family = selection.families.get(family_name)
-    if family is None or not selection.wants(family_name, qualifier):
-        return []
-    oldest = oldest_unexpired(family, now_ms)
+    """The cells a read returns of `items`: cells in key order, of one column (its versions, newest first)
+    or of several (a row's), in one pass: a scan runs this once per row it returns."""
     out: list[Cell] = []
-    for index, (key, value) in enumerate(versions):
+    column = None  # the key of the current column's versions, less the timestamp
+    done = True  # nothing more of the current column is returned
+    row = family_name = qualifier = b""
+    family: ColumnFamily | None = None
+    oldest: int | None = None
+    index = taken = 0
+    for key, value in items:
+        head = key[: -keys.TIMESTAMP_BYTES]
+        if head != column:
+            column, index, taken = head, 0, 0
+            row, family_name, qualifier, _ = keys.decode(key)
+            family = selection.families.get(family_name)
+            done = family is None or not selection.wants(family_name, qualifier)
+            if family is not None:
+                oldest = oldest_unexpired(family, now_ms)
+        else:
+            index += 1
+        if done:
+            continue
+        assert family is not None
         timestamp = keys.timestamp_of(key)
         if not retained(index, timestamp, family, oldest):
-            break
-        if timestamp in time_range:
+            done = True  # and so are the older versions: retained ones are a prefix
+        elif timestamp in time_range:
             out.append(Cell(row, family_name, qualifier, timestamp, value))
-            if len(out) >= max_versions:
-                break
+            taken += 1
+            done = taken >= max_versions
     return out
 
 

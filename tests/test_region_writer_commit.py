@@ -1,0 +1,135 @@
+"""Where a region's writer commits (regionserver.data.writer): a small group in a thread, with its
+environment pinned against the LRU, a large one on the event loop; a full map met in the thread is grown
+on the loop, nothing lost or written twice."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from meta import ServerName
+from meta.types import ColumnFamily
+from regionserver.data.environments import Claim, Environments
+from regionserver.data.mutations import Get, Outcome, Put, RowMutation, Write
+from regionserver.data.region_store import RegionStore
+from regionserver.data.writer import THREAD_MAX_CELLS, RegionWriter
+
+FAMILIES = {b"f": ColumnFamily("f")}
+CLAIM = Claim(ServerName("h", 1, 1000), 5)
+
+
+@pytest.fixture
+def envs() -> Iterator[Environments]:
+    environments = Environments(capacity=1)
+    yield environments
+    environments.close_all()
+
+
+class WatchedStore(RegionStore):
+    """A real store that notes which thread ran each commit."""
+
+    threads: list[int]
+
+    def apply(self, writes: Sequence[Write], *, grow: bool = True) -> list[Outcome]:
+        self.threads.append(threading.get_ident())
+        return super().apply(writes, grow=grow)
+
+
+def watched(envs: Environments, path: Path) -> WatchedStore:
+    store = WatchedStore(path, CLAIM, FAMILIES, environments=envs)
+    store.threads = []
+    store.mutate([row(b"first", 1)])  # the store exists: the writer may commit off the loop
+    store.threads.clear()
+    return store
+
+
+def row(key: bytes, cells: int, value: bytes = b"v") -> RowMutation:
+    return RowMutation(key, tuple(Put(b"f", b"q%d" % i, value) for i in range(cells)))
+
+
+def read(store: RegionStore, key: bytes) -> int:
+    (cells,) = store.get([Get(key)])
+    return len(cells)
+
+
+def test_a_small_group_commits_in_a_thread_and_a_large_one_on_the_loop(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+
+    async def main() -> int:
+        writer = RegionWriter(store)
+        writer.start()
+        assert await writer.mutate([row(b"small", THREAD_MAX_CELLS)]) == [None]
+        assert await writer.mutate([row(b"large", THREAD_MAX_CELLS + 1)]) == [None]
+        await writer.stop()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    small, large = store.threads
+    assert small != loop_thread and large == loop_thread
+    assert read(store, b"small") == THREAD_MAX_CELLS and read(store, b"large") == THREAD_MAX_CELLS + 1
+
+
+def test_the_loop_keeps_serving_reads_while_a_small_commit_is_in_its_thread(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+
+    async def main() -> int:
+        writer = RegionWriter(store)
+        writer.start()
+        write = asyncio.ensure_future(writer.mutate([row(b"a", 1)]))
+        turns = 0
+        while not write.done():  # the loop turns while the commit (its fsync) runs elsewhere
+            read(store, b"first")
+            turns += 1
+            await asyncio.sleep(0)
+        await writer.stop()
+        return turns
+
+    assert asyncio.run(main()) > 1
+    assert read(store, b"a") == 1
+
+
+def test_a_pinned_environment_outlives_the_lru_until_unpinned(envs: Environments, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    first = envs.get(one, create=True)
+    envs.pin(one)
+    envs.get(two, create=True)  # over capacity 1: the pinned one stays open
+    assert envs.is_open(one) and envs.is_open(two) and not first.closed
+    envs.close(one)  # in use by a commit: left open
+    assert envs.is_open(one) and not first.closed
+    envs.unpin(one)
+    assert envs.is_open(one)  # nothing is closed by unpin itself (it may run off the loop)
+    envs.get(two, create=True)
+    envs.get(tmp_path / "three", create=True)  # the next open catches up: one and two closed
+    assert not envs.is_open(one) and first.closed and len(envs) == 1
+
+
+def test_a_full_map_in_the_thread_is_grown_on_the_loop_and_the_group_written_once(
+    tmp_path: Path,
+) -> None:
+    envs = Environments(capacity=4, map_size=1 << 20)
+    try:
+        store = watched(envs, tmp_path / "r")
+        big = row(b"big", 40, bytes(50_000))  # 2 MB in a 1 MB map, within THREAD_MAX_CELLS
+
+        async def main() -> list[object]:
+            writer = RegionWriter(store)
+            writer.start()
+            outcome = await writer.mutate([big])
+            await writer.stop()
+            return list(outcome)
+
+        assert asyncio.run(main()) == [None]
+        off_loop, on_loop = store.threads  # refused in the thread, then committed on the loop
+        assert off_loop != on_loop
+        assert read(store, b"big") == 40
+        assert store.environment().env.info()["map_size"] > 1 << 20
+    finally:
+        envs.close_all()
