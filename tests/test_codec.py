@@ -159,6 +159,8 @@ def test_arbitrary_bytes_decode_or_raise_a_value_error_that_names_the_row(raw: b
         end_key=BOUNDARY,
         split=st.booleans(),
         offline=st.booleans(),
+        children=st.lists(U64, max_size=3).map(tuple),
+        parents=st.lists(U64, max_size=3).map(tuple),
     )
 )
 def test_region_info_round_trips(info: RegionInfo) -> None:

@@ -22,7 +22,7 @@ from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, Pl
 from client.batch import Batch
 from client.compaction import RegionCompaction
 from client.connection import Connection
-from client.consistency import CatalogJanitorStatus, CheckReport, Finding
+from client.consistency import CatalogJanitorStatus, CheckReport, Finding, SplitParent
 from client.errors import (
     BadMutation,
     CellTooLarge,

@@ -561,7 +561,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
     async def CatalogJanitorRun(
         self, request: master_pb2.CatalogJanitorRunRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.CheckReport:
-        return chore_rpcs.catalog_janitor_run(_active(self._master))
+        return await chore_rpcs.catalog_janitor_run(_active(self._master))
 
     @rpc
     async def CatalogJanitorSwitch(

@@ -118,8 +118,8 @@ def run_to_proto(run: BalancerRun) -> master_pb2.BalancerRun:
 # ---- the catalog janitor and hbck ----
 
 
-def catalog_janitor_run(active: ActiveMaster) -> master_pb2.CheckReport:
-    return report_to_proto(active.chores.janitor.run())
+async def catalog_janitor_run(active: ActiveMaster) -> master_pb2.CheckReport:
+    return report_to_proto(await active.chores.janitor.run())
 
 
 async def catalog_janitor_switch(
@@ -146,8 +146,12 @@ async def hbck(active: ActiveMaster, request: master_pb2.HbckRequest) -> master_
     return report_to_proto(report)
 
 
+KEPT_SHOWN = 100  # kept parents listed in a report (all are counted)
+
+
 def report_to_proto(report: CheckReport) -> master_pb2.CheckReport:
-    return master_pb2.CheckReport(
+    cleanup = report.parents
+    msg = master_pb2.CheckReport(
         started_ms=report.started_ms,
         ms=report.ms,
         findings=[
@@ -169,3 +173,15 @@ def report_to_proto(report: CheckReport) -> master_pb2.CheckReport:
         unreachable=report.unreachable,
         fix=report.fix,
     )
+    if cleanup is not None:
+        msg.removed_parents.extend(
+            master_pb2.SplitParent(region_id=r.parent, table=r.table, kind=r.kind, children=r.children)
+            for r in cleanup.removed
+        )
+        msg.kept_parents.extend(
+            master_pb2.SplitParent(region_id=k.parent, table=k.table, kind=k.kind, reason=k.reason)
+            for k in cleanup.kept[:KEPT_SHOWN]
+        )
+        msg.parents_kept = len(cleanup.kept)
+        msg.parents_error = cleanup.error
+    return msg
