@@ -229,6 +229,10 @@ def test_public_names() -> None:
         "CatalogJanitorStatus",
         "CheckReport",
         "Finding",
+        "SplitParent",
+        "NormalizationPlan",
+        "NormalizerRun",
+        "NormalizerStatus",
         "from_rpc_error",
         # the data path (docs/data.md)
         "Table",

@@ -58,6 +58,7 @@ from client.errors import (
     Unauthenticated,
     from_rpc_error,
 )
+from client.normalizer import NormalizationPlan, NormalizerRun, NormalizerStatus
 from client.procedure import ProcedureHandle
 from client.table import Table
 from client.types import (
@@ -95,6 +96,9 @@ __all__ = [
     "LiveServer",
     "MasterUnavailable",
     "NoSuchFamily",
+    "NormalizationPlan",
+    "NormalizerRun",
+    "NormalizerStatus",
     "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
@@ -116,6 +120,7 @@ __all__ = [
     "RowsFailed",
     "ScannerNotFound",
     "ServerNotFound",
+    "SplitParent",
     "StoryStep",
     "Table",
     "TableDescription",

@@ -21,6 +21,7 @@ from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
 from master.chores.balancer import BalancerConfig
+from master.chores.normalizer import NormalizerConfig
 from master.chores.runner import Chores
 from master.dispatch import Dispatcher
 from master.errors import (
@@ -59,6 +60,7 @@ class AssignmentConfig:
     reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
     balancer: BalancerConfig = field(default_factory=BalancerConfig)
     catalog_janitor_period_s: float = 300.0
+    normalizer: NormalizerConfig = field(default_factory=NormalizerConfig)
 
 
 class ActiveMaster:

@@ -133,8 +133,13 @@ async def serve(config: MasterConfig, stop: asyncio.Event) -> None:
         *([Authorizer(POLICY)] if transport.secure else []),
     ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
-    master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)
-    master_pb2_grpc.add_RegionServerStatusServicer_to_server(RegionServerStatusService(master), server)
+    # ignore[abstract]: Split, Merge, SplitMergeSwitch/Status and RequestSplit come with the split and
+    # merge procedures (issue-10-procs); grpc answers UNIMPLEMENTED until then. Drop it when they land.
+    master_pb2_grpc.add_MasterServicer_to_server(MasterService(master), server)  # type: ignore[abstract]
+    master_pb2_grpc.add_RegionServerStatusServicer_to_server(
+        RegionServerStatusService(master),  # type: ignore[abstract]
+        server,
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
         bound = transport.add_port(server, config.address)

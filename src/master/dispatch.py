@@ -28,6 +28,15 @@ OnFailed = Callable[[ServerName, OpenOrders, CloseOrders, str], None]
 FamiliesOf = Callable[[str], Sequence[ColumnFamily]]
 
 
+class ServerCallError(Exception):
+    """A RegionServer did not answer a call, or refused it: the gRPC code's name and the details."""
+
+
+def _call_error(server: ServerName, exc: grpc.aio.AioRpcError) -> ServerCallError:
+    code = exc.code()
+    return ServerCallError(f"{server}: {code.name if code else 'UNKNOWN'}: {exc.details() or ''}".strip())
+
+
 def _no_families(table: str) -> Sequence[ColumnFamily]:
     return ()
 
@@ -96,6 +105,35 @@ class Dispatcher:
         except grpc.aio.AioRpcError:
             return None
         return dict(zip(answer.region_ids, answer.open_seq_nums, strict=True))
+
+    async def region_sizes(
+        self, server: ServerName, within_s: float = CALL_TIMEOUT_S
+    ) -> dict[int, tuple[int, bool]]:
+        """Every region `server` serves: region id -> (store bytes, has references) (the normalizer:
+        master.chores.normalizer). ServerCallError if it did not answer or refused."""
+        try:
+            answer = await self._stub(server).RegionSizes(
+                regionserver_pb2.RegionSizesRequest(), timeout=within_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _call_error(server, exc) from None
+        refs = list(answer.has_references) or [False] * len(answer.region_ids)
+        return {
+            region_id: (size, has_refs)
+            for region_id, size, has_refs in zip(answer.region_ids, answer.bytes, refs, strict=True)
+        }
+
+    async def split_point(
+        self, server: ServerName, region_id: int, within_s: float = CALL_TIMEOUT_S
+    ) -> bytes:
+        """Where region `region_id`, served by `server`, would split: its middle row by size.
+        ServerCallError if it did not answer, or refused (not served there, references, no row)."""
+        request = regionserver_pb2.SplitPointRequest(region_id=region_id)
+        try:
+            answer = await self._stub(server).SplitPoint(request, timeout=within_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _call_error(server, exc) from None
+        return bytes(answer.split_key)
 
     def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
         channel = self._channels.get(server.address)

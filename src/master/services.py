@@ -581,6 +581,26 @@ class MasterService(master_pb2_grpc.MasterServicer):
     ) -> master_pb2.CheckReport:
         return await chore_rpcs.hbck(_active(self._master), request)
 
+    # ---- the normalizer (master.chores.rpcs) ----
+
+    @rpc
+    async def Normalize(
+        self, request: master_pb2.NormalizeRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerRun:
+        return await chore_rpcs.normalize(_active(self._master), request)
+
+    @rpc
+    async def NormalizerSwitch(
+        self, request: master_pb2.NormalizerSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerSwitchResponse:
+        return await chore_rpcs.normalizer_switch(_active(self._master), request)
+
+    @rpc
+    async def NormalizerStatus(
+        self, request: master_pb2.NormalizerStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerStatusResponse:
+        return chore_rpcs.normalizer_status(_active(self._master))
+
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:
     node = active.am.regions.get(region_id)
