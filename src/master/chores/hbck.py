@@ -62,6 +62,7 @@ class CheckReport:
     fix: bool = False
     #: the catalog janitor's removal of split and merged parents (master.chores.parent_cleanup)
     parents: Cleanup | None = None
+    trigger: bool = False  # the catalog janitor's run was started by its period
 
 
 def region_views(active: ActiveMaster) -> list[RegionView]:
@@ -94,11 +95,11 @@ class CatalogJanitor:
         self.last: CheckReport | None = None
         self._running = asyncio.Lock()  # one run at a time (an operator's and the period's)
 
-    async def run(self) -> CheckReport:
+    async def run(self, *, trigger: bool = False) -> CheckReport:
         async with self._running:
-            return await self._run()
+            return await self._run(trigger)
 
-    async def _run(self) -> CheckReport:
+    async def _run(self, trigger: bool) -> CheckReport:
         active = self._active
         started_ms, started = int(time.time() * 1000), time.monotonic()
         try:
@@ -113,7 +114,7 @@ class CatalogJanitor:
             active.servers.dead,
             active.config.stuck_after_ms / 1000,
         )
-        report = CheckReport(started_ms, regions=len(regions), parents=cleanup)
+        report = CheckReport(started_ms, regions=len(regions), parents=cleanup, trigger=trigger)
         report.findings = [Fixed(f) for f in findings]
         report.ms = int((time.monotonic() - started) * 1000)
         self.last = report
@@ -132,7 +133,7 @@ class CatalogJanitor:
             if not self._active.chores.switches.now.catalog_janitor_on:
                 continue
             try:
-                await self.run()
+                await self.run(trigger=True)
             except Exception:  # a report must never take the master down
                 log.exception("catalog_janitor_failed")
 
