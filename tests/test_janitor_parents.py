@@ -108,3 +108,13 @@ def test_parents_go_only_once_no_child_references_them(daemons: Daemons, tmp_pat
         assert left[a.region_id].parents == ()  # the merged child forgot its parents
     finally:
         cluster.close()
+
+
+def test_a_references_file_that_cannot_be_parsed_names_every_parent(tmp_path: Path) -> None:
+    from master.chores.parent_cleanup import read_references
+
+    references.write(_dir(tmp_path, 7), [references.Reference(3, b"", b"")])
+    _dir(tmp_path, 8).mkdir(parents=True)
+    (_dir(tmp_path, 8) / references.FILE_NAME).write_text("{not json")
+    named = read_references(tmp_path, {7: TABLE, 8: TABLE, 9: TABLE})
+    assert named == {7: frozenset({3}), 8: None, 9: frozenset()}  # 9: no directory, no file

@@ -48,10 +48,19 @@ class Cleanup:
 
 
 def snapshot(active: ActiveMaster) -> dict[int, Region]:
-    """Every region as the decision sees it (one pass over the master's memory)."""
+    """The SPLIT/MERGED parents in the master's memory and their children, as the decision sees them
+    (one pass over the nodes; nothing is built for the other regions)."""
+    regions = active.am.regions
+    parents = [n for n in regions if n.state in parent_plan.PARENT_STATES]
+    wanted = {n.region_id: n for n in parents}
+    for n in parents:
+        for child_id in n.info.children:
+            child = regions.get(child_id)
+            if child is not None:
+                wanted[child_id] = child
     return {
         n.region_id: Region(n.region_id, n.info.table, n.state, n.proc_id, n.info.children, n.info.parents)
-        for n in active.am.regions
+        for n in wanted.values()
     }
 
 
@@ -85,7 +94,7 @@ async def remove_parents(active: ActiveMaster, limit: int = MAX_PER_RUN) -> Clea
     """One pass (see the module's docstring)."""
     rootdir = active.store.path.parent
     regions = snapshot(active)
-    if not parent_plan.parents(regions.values()):
+    if not regions:
         return Cleanup()
     to_read = parent_plan.children_to_read(regions, limit)
     named = await asyncio.to_thread(read_references, rootdir, to_read)
