@@ -167,6 +167,14 @@ def test_region_info_round_trips(info: RegionInfo) -> None:
     assert decode_region_info(encode_region_info(info)) == info
 
 
+def test_a_region_info_written_before_split_and_merge_reads_with_no_children_or_parents() -> None:
+    from regent.proto import common_pb2
+
+    old = common_pb2.RegionInfo(region_id=7, table="t", start_key=b"a", end_key=b"b").SerializeToString()
+    info = decode_region_info(old)
+    assert (info.children, info.parents) == ((), ())
+
+
 FAMILIES = st.lists(
     st.builds(ColumnFamily, name=NAME, max_versions=st.integers(1, 10_000)),
     min_size=1,

@@ -38,7 +38,9 @@ class FakeServers:
             raise answer
         return answer
 
-    async def split_point(self, server: ServerName, region_id: int, within_s: float = 10.0) -> bytes:
+    async def split_point(
+        self, server: ServerName, region_id: int, split_key: bytes | None, within_s: float = 10.0
+    ) -> bytes:
         return b"a-middle"
 
 

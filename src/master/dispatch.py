@@ -28,15 +28,6 @@ OnFailed = Callable[[ServerName, OpenOrders, CloseOrders, str], None]
 FamiliesOf = Callable[[str], Sequence[ColumnFamily]]
 
 
-class ServerCallError(Exception):
-    """A RegionServer did not answer a call, or refused it: the gRPC code's name and the details."""
-
-
-def _call_error(server: ServerName, exc: grpc.aio.AioRpcError) -> ServerCallError:
-    code = exc.code()
-    return ServerCallError(f"{server}: {code.name if code else 'UNKNOWN'}: {exc.details() or ''}".strip())
-
-
 def _no_families(table: str) -> Sequence[ColumnFamily]:
     return ()
 
@@ -106,6 +97,24 @@ class Dispatcher:
             return None
         return dict(zip(answer.region_ids, answer.open_seq_nums, strict=True))
 
+    async def split_point(
+        self, server: ServerName, region_id: int, split_key: bytes | None, within_s: float = CALL_TIMEOUT_S
+    ) -> bytes:
+        """Where `server` would split region `region_id` (its middle row by size, or `split_key` checked).
+        Raises grpc.aio.AioRpcError as the server answered (FAILED_PRECONDITION with its reason when it
+        cannot: not served there, references, no row to split at)."""
+        request = regionserver_pb2.SplitPointRequest(region_id=region_id)
+        if split_key is not None:
+            request.split_key = split_key
+        answer = await self._stub(server).SplitPoint(request, timeout=within_s)
+        return bytes(answer.split_key)
+
+    def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
+        channel = self._channels.get(server.address)
+        if channel is None:
+            channel = self._channels[server.address] = self._transport.aio_channel(server.address)
+        return regionserver_pb2_grpc.RegionServerAdminStub(channel)
+
     async def region_sizes(
         self, server: ServerName, within_s: float = CALL_TIMEOUT_S
     ) -> dict[int, tuple[int, bool]]:
@@ -116,30 +125,12 @@ class Dispatcher:
                 regionserver_pb2.RegionSizesRequest(), timeout=within_s
             )
         except grpc.aio.AioRpcError as exc:
-            raise _call_error(server, exc) from None
+            raise call_error(server, exc) from None
         refs = list(answer.has_references) or [False] * len(answer.region_ids)
         return {
             region_id: (size, has_refs)
             for region_id, size, has_refs in zip(answer.region_ids, answer.bytes, refs, strict=True)
         }
-
-    async def split_point(
-        self, server: ServerName, region_id: int, within_s: float = CALL_TIMEOUT_S
-    ) -> bytes:
-        """Where region `region_id`, served by `server`, would split: its middle row by size.
-        ServerCallError if it did not answer, or refused (not served there, references, no row)."""
-        request = regionserver_pb2.SplitPointRequest(region_id=region_id)
-        try:
-            answer = await self._stub(server).SplitPoint(request, timeout=within_s)
-        except grpc.aio.AioRpcError as exc:
-            raise _call_error(server, exc) from None
-        return bytes(answer.split_key)
-
-    def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
-        channel = self._channels.get(server.address)
-        if channel is None:
-            channel = self._channels[server.address] = self._transport.aio_channel(server.address)
-        return regionserver_pb2_grpc.RegionServerAdminStub(channel)
 
     async def _sender(self, server: ServerName, queue: _Queue) -> None:
         stub = self._stub(server)
@@ -259,3 +250,12 @@ def _table_opens(
             )
         )
     return groups
+
+
+class ServerCallError(Exception):
+    """A RegionServer did not answer a call, or refused it: the gRPC code's name and the details."""
+
+
+def call_error(server: ServerName, exc: grpc.aio.AioRpcError) -> ServerCallError:
+    code = exc.code()
+    return ServerCallError(f"{server}: {code.name if code else 'UNKNOWN'}: {exc.details() or ''}".strip())

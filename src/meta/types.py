@@ -164,8 +164,8 @@ class RegionInfo:
     end_key: bytes
     split: bool = False
     offline: bool = False
-    #: split and merge (docs/split_merge_contract.md): on a parent, the regions it became; on a merged
-    #: child, the regions it was made of. Kept until the catalog janitor removes the parents.
+    #: Split and merge: on a parent, the regions it became (two daughters, or the merged child); on a
+    #: merged child, the regions it was made of. Kept until the catalog janitor removes the parents.
     children: tuple[int, ...] = ()
     parents: tuple[int, ...] = ()
 

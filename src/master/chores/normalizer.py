@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import grpc
 import structlog
 
 from master.chores import normalizer_plan
 from master.chores.normalizer_plan import NormalizerLimits, Plans, RegionInput, TableInput
 from master.chores.switches import SwitchBoard
-from master.dispatch import ServerCallError
+from master.dispatch import ServerCallError, call_error
 from master.errors import RequestError, TableNotFound
 from master.regions import RegionMap
 from master.servers import ServerManager
@@ -55,7 +56,9 @@ class Sizes(Protocol):
         self, server: ServerName, within_s: float = ...
     ) -> dict[int, tuple[int, bool]]: ...
 
-    async def split_point(self, server: ServerName, region_id: int, within_s: float = ...) -> bytes: ...
+    async def split_point(
+        self, server: ServerName, region_id: int, split_key: bytes | None, within_s: float = ...
+    ) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +258,10 @@ class Normalizer:
         node = self._regions.get(region_id)
         if node is None or node.server is None or node.state is not RegionState.OPEN:
             raise RequestError(f"region {region_id} is no longer open: not split")
-        key = await self._sizes.split_point(node.server, region_id, SPLIT_POINT_TIMEOUT_S)
+        try:
+            key = await self._sizes.split_point(node.server, region_id, None, SPLIT_POINT_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise call_error(node.server, exc) from None
         return await submitter.split(region_id, key, cause=CAUSE)
 
     async def chore(self) -> None:

@@ -1,9 +1,10 @@
 """The operator's switches of the master's background work, kept in meta (info/"switches", a MasterSwitches)
-so that a new master after a failover starts with them: the on/off switches of the balancer, the catalog
-janitor, the normalizer, splits and merges, and the decommissioned servers.
+so that a new master after a failover starts with them: the balancer's and the catalog janitor's on/off
+switches, the split and merge switches, and the decommissioned servers.
 
 The active master holds them in memory and writes the whole record on every change, through the single
-writer, before it answers the operator: a switch flipped and acknowledged survives any crash after.
+writer, before it answers the operator: a switch flipped and acknowledged survives any crash after. The
+normalizer's switch is kept there too.
 """
 
 from __future__ import annotations
@@ -29,19 +30,19 @@ class Decommissioned:
 @dataclass(frozen=True, slots=True)
 class Switches:
     balancer_on: bool = True
+    normalizer_on: bool = True
     decommissioned: tuple[Decommissioned, ...] = ()
     catalog_janitor_on: bool = True
     split_on: bool = True
     merge_on: bool = True
-    normalizer_on: bool = True
 
     def to_bytes(self) -> bytes:
         record = meta_pb2.MasterSwitches(
             balancer_off=not self.balancer_on,
+            normalizer_off=not self.normalizer_on,
             catalog_janitor_off=not self.catalog_janitor_on,
             split_off=not self.split_on,
             merge_off=not self.merge_on,
-            normalizer_off=not self.normalizer_on,
             decommissioned=[
                 meta_pb2.DecommissionedServer(address=d.address, offload=d.offload, since_ms=d.since_ms)
                 for d in self.decommissioned
@@ -54,10 +55,10 @@ class Switches:
         record = meta_pb2.MasterSwitches.FromString(raw)
         return cls(
             balancer_on=not record.balancer_off,
+            normalizer_on=not record.normalizer_off,
             catalog_janitor_on=not record.catalog_janitor_off,
             split_on=not record.split_off,
             merge_on=not record.merge_off,
-            normalizer_on=not record.normalizer_off,
             decommissioned=tuple(
                 Decommissioned(d.address, d.offload, d.since_ms) for d in record.decommissioned
             ),
@@ -89,6 +90,14 @@ class SwitchBoard:
         await self._persist(WriteBatch().put("info", KEY, switches.to_bytes()))
         self.now = switches
 
+    async def set_normalizer(self, on: bool) -> bool:
+        """Switch the normalizer's periodic runs; return the previous state."""
+        async with self._lock:
+            previous = self.now.normalizer_on
+            if previous != on:
+                await self._save(replace(self.now, normalizer_on=on))
+            return previous
+
     async def set_balancer(self, on: bool) -> bool:
         """Switch the balancer; return its previous state."""
         async with self._lock:
@@ -105,12 +114,13 @@ class SwitchBoard:
                 await self._save(replace(self.now, catalog_janitor_on=on))
             return previous
 
-    async def set_normalizer(self, on: bool) -> bool:
-        """Switch the normalizer's periodic runs; return the previous state."""
+    async def set_split_merge(self, kind: str, on: bool) -> bool:
+        """Switch splits ("split") or merges ("merge") on or off, cluster-wide; return the previous state."""
         async with self._lock:
-            previous = self.now.normalizer_on
+            now = self.now
+            previous = now.split_on if kind == "split" else now.merge_on
             if previous != on:
-                await self._save(replace(self.now, normalizer_on=on))
+                await self._save(replace(now, split_on=on) if kind == "split" else replace(now, merge_on=on))
             return previous
 
     async def decommission(self, addresses: list[str], offload: bool) -> None:
