@@ -164,7 +164,8 @@ class Normalizer:
                 started_ms,
             )
         descriptors = self._tables()
-        chosen = [descriptors[n] for n in names] if names else list(descriptors.values())
+        # (a table named and deleted since the check in run() is left out)
+        chosen = [descriptors[n] for n in names if n in descriptors] if names else list(descriptors.values())
         opted = [d for d in chosen if d.settings.normalization_enabled]
         if not opted:
             what = "none of the tables named" if names else "no table"
