@@ -232,6 +232,10 @@ def test_public_names() -> None:
         "SplitDisabled",
         "MergeDisabled",
         "SplitMergeStatus",
+        "SplitParent",
+        "NormalizationPlan",
+        "NormalizerRun",
+        "NormalizerStatus",
         "from_rpc_error",
         # the data path (docs/data.md)
         "Table",

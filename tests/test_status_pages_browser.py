@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import Cluster, module_cluster, wait_until
-from tests.http_helpers import http_url
+from tests.http_helpers import get_json, http_url
 
 CHROMIUM = ("chromium", "chromium-browser")
 DRIVER = "chromedriver"
@@ -100,6 +100,46 @@ def test_the_master_page_shows_every_section_with_the_clusters_data(
 
     assert browser.find_elements(By.CSS_SELECTOR, "#regions-per-server svg rect")  # the bars
     assert browser.find_elements(By.CSS_SELECTOR, "#history svg")
+
+
+def test_the_master_page_shows_the_balancer_normalizer_and_janitor_with_their_last_runs(
+    browser: Any, cluster: Cluster, shots: Path
+) -> None:
+    admin = cluster.admin
+    balanced = admin.balance()
+    janitor = admin.catalog_janitor_run()
+    assert janitor.findings == ()
+    assert admin.normalizer_switch(False) is True
+    try:
+        skipped = admin.normalize()
+        assert not skipped.ran
+        base = http_url(cluster.masters[0])
+        _open(browser, base + "/", shots, "master")
+        from selenium.webdriver.common.by import By
+
+        section = browser.find_element(By.ID, "chores")
+        browser.execute_script("arguments[0].scrollIntoView();", section)
+        section.screenshot(str(shots / "master-chores.png"))
+        chores = _section(browser, "chores")
+        for label in ("Balancer", "Normalizer", "Catalog janitor"):
+            assert label in chores, chores
+        balancer = _section(browser, "chore-balancer")
+        assert "on" in balancer and "5.0 min" in balancer and balanced.reason.split(" (")[0] in balancer
+        normalizer = _section(browser, "chore-normalizer")
+        assert "off" in normalizer and "skipped: the normalizer is switched off" in normalizer
+        assert "operator" in normalizer
+        janitor_row = _section(browser, "chore-catalog-janitor")
+        assert "consistent; 0 split/merge parents removed, 0 kept" in janitor_row, janitor_row
+        switches = _section(browser, "split-merge-switches")
+        assert "Splits on" in switches and "merges on" in switches
+
+        doc = get_json(base + "/status.json")["chores"]
+        assert doc["normalizer"]["on"] is False and doc["normalizer"]["last_run"]["ran"] is False
+        assert doc["balancer"]["on"] is True and doc["balancer"]["period_s"] == 300
+        assert doc["catalog_janitor"]["last_run"]["outcome"].startswith("consistent")
+        assert doc["split_on"] is True and doc["merge_on"] is True
+    finally:
+        admin.normalizer_switch(True)
 
 
 def test_the_search_finds_a_region_by_id_and_by_row_with_its_story(

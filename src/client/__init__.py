@@ -22,7 +22,7 @@ from client.balance import BalancerRun, BalancerStatus, DecommissionedServer, Pl
 from client.batch import Batch
 from client.compaction import RegionCompaction
 from client.connection import Connection
-from client.consistency import CatalogJanitorStatus, CheckReport, Finding
+from client.consistency import CatalogJanitorStatus, CheckReport, Finding, SplitParent
 from client.errors import (
     BadMutation,
     CellTooLarge,
@@ -60,6 +60,7 @@ from client.errors import (
     Unauthenticated,
     from_rpc_error,
 )
+from client.normalizer import NormalizationPlan, NormalizerRun, NormalizerStatus
 from client.procedure import ProcedureHandle
 from client.split_merge import SplitMergeStatus
 from client.table import Table
@@ -99,6 +100,9 @@ __all__ = [
     "MasterUnavailable",
     "MergeDisabled",
     "NoSuchFamily",
+    "NormalizationPlan",
+    "NormalizerRun",
+    "NormalizerStatus",
     "NotACounter",
     "NotActiveMaster",
     "PermissionDenied",
@@ -122,6 +126,7 @@ __all__ = [
     "ServerNotFound",
     "SplitDisabled",
     "SplitMergeStatus",
+    "SplitParent",
     "StoryStep",
     "Table",
     "TableDescription",

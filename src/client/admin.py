@@ -3,7 +3,7 @@
 The calls live with their concern: tables (client/tables.py), their families and settings
 (client/schema.py), regions (client/regions.py) and their compaction (client/compaction.py), the balancer
 and decommissioned servers (client/balance.py), the catalog janitor and hbck (client/consistency.py),
-split and merge (client/split_merge.py);
+split and merge (client/split_merge.py), the normalizer (client/normalizer.py);
 procedures and the cluster's status are here. Admin is all of them in one object, as HBase's Admin is.
 
 Arguments the SDK can check are checked before any RPC and raise ValueError: a mistake in a split key
@@ -20,6 +20,7 @@ from __future__ import annotations
 from client.balance import BalanceAdmin
 from client.compaction import CompactionAdmin
 from client.consistency import ConsistencyAdmin
+from client.normalizer import NormalizerAdmin
 from client.procedure import ProcedureHandle, abort_procedure, check_proc_id, get_procedure
 from client.regions import server_text
 from client.schema import SchemaAdmin
@@ -35,7 +36,7 @@ from client.types import (
 from regent.proto import master_pb2
 
 
-class Admin(SchemaAdmin, CompactionAdmin, BalanceAdmin, ConsistencyAdmin, SplitMergeAdmin):
+class Admin(SchemaAdmin, CompactionAdmin, BalanceAdmin, ConsistencyAdmin, SplitMergeAdmin, NormalizerAdmin):
     """Administrative operations. Get one from `Connection.admin()`; it shares the connection's channels,
     so it is cheap and needs no closing of its own."""
 

@@ -37,6 +37,18 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class SplitParent:
+    """A SPLIT or MERGED parent the catalog janitor removed (its store, then its rows), or kept (`reason`
+    says why: a child still references its store, a child is still opening, ...)."""
+
+    region_id: int
+    table: str
+    kind: str  # "split" or "merge"
+    children: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckReport:
     started_ms: int
     ms: int
@@ -45,6 +57,12 @@ class CheckReport:
     servers: int
     unreachable: tuple[str, ...]
     fix: bool
+    #: the catalog janitor only (empty for hbck): parents removed in this run, the first 100 kept (all
+    #: counted in parents_kept), and why the removal stopped short ("" if it did not)
+    removed_parents: tuple[SplitParent, ...] = ()
+    kept_parents: tuple[SplitParent, ...] = ()
+    parents_kept: int = 0
+    parents_error: str = ""
 
     def of(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -61,7 +79,8 @@ class ConsistencyAdmin(AdminBase):
     """The catalog janitor and hbck."""
 
     def catalog_janitor_run(self, *, timeout: float | None = None) -> CheckReport:
-        """Run the catalog janitor now: holes and overlaps in meta, regions on unknown servers, regions
+        """Run the catalog janitor now: remove the split and merged parents no child references any more
+        (`removed_parents`), then report holes and overlaps in meta, regions on unknown servers, regions
         stuck in transition. Kept as its last report."""
         request = master_pb2.CatalogJanitorRunRequest()
         return report_from_proto(self._call("CatalogJanitorRun", request, self._deadline(timeout)))
@@ -108,7 +127,15 @@ def report_from_proto(msg: master_pb2.CheckReport) -> CheckReport:
         msg.servers,
         tuple(msg.unreachable),
         msg.fix,
+        tuple(_parent(p) for p in msg.removed_parents),
+        tuple(_parent(p) for p in msg.kept_parents),
+        msg.parents_kept,
+        msg.parents_error,
     )
 
 
-__all__ = ["KINDS", "CatalogJanitorStatus", "CheckReport", "ConsistencyAdmin", "Finding"]
+def _parent(msg: master_pb2.SplitParent) -> SplitParent:
+    return SplitParent(msg.region_id, msg.table, msg.kind, tuple(msg.children), msg.reason)
+
+
+__all__ = ["KINDS", "CatalogJanitorStatus", "CheckReport", "ConsistencyAdmin", "Finding", "SplitParent"]

@@ -21,6 +21,7 @@ from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
 from master.chores.balancer import BalancerConfig
+from master.chores.normalizer import NormalizerConfig
 from master.chores.runner import Chores
 from master.dispatch import Dispatcher
 from master.errors import (
@@ -71,6 +72,7 @@ class AssignmentConfig:
     catalog_janitor_period_s: float = 300.0
     #: max_region_size for a table that sets none, sent with every open (TableOpens.settings): 10 GiB
     default_max_region_size: int = 10 << 30
+    normalizer: NormalizerConfig = field(default_factory=NormalizerConfig)
 
 
 class ActiveMaster:

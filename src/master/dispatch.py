@@ -125,6 +125,23 @@ class Dispatcher:
             channel = self._channels[server.address] = self._transport.aio_channel(server.address)
         return regionserver_pb2_grpc.RegionServerAdminStub(channel)
 
+    async def region_sizes(
+        self, server: ServerName, within_s: float = CALL_TIMEOUT_S
+    ) -> dict[int, tuple[int, bool]]:
+        """Every region `server` serves: region id -> (store bytes, has references) (the normalizer:
+        master.chores.normalizer). ServerCallError if it did not answer or refused."""
+        try:
+            answer = await self._stub(server).RegionSizes(
+                regionserver_pb2.RegionSizesRequest(), timeout=within_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise call_error(server, exc) from None
+        refs = list(answer.has_references) or [False] * len(answer.region_ids)
+        return {
+            region_id: (size, has_refs)
+            for region_id, size, has_refs in zip(answer.region_ids, answer.bytes, refs, strict=True)
+        }
+
     async def _sender(self, server: ServerName, queue: _Queue) -> None:
         stub = self._stub(server)
         while True:
@@ -248,3 +265,12 @@ def _table_opens(
             )
         )
     return groups
+
+
+class ServerCallError(Exception):
+    """A RegionServer did not answer a call, or refused it: the gRPC code's name and the details."""
+
+
+def call_error(server: ServerName, exc: grpc.aio.AioRpcError) -> ServerCallError:
+    code = exc.code()
+    return ServerCallError(f"{server}: {code.name if code else 'UNKNOWN'}: {exc.details() or ''}".strip())

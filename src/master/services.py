@@ -584,7 +584,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
     async def CatalogJanitorRun(
         self, request: master_pb2.CatalogJanitorRunRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.CheckReport:
-        return chore_rpcs.catalog_janitor_run(_active(self._master))
+        return await chore_rpcs.catalog_janitor_run(_active(self._master))
 
     @rpc
     async def CatalogJanitorSwitch(
@@ -629,6 +629,26 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.SplitMergeStatusRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.SplitMergeStatusResponse:
         return split_rpcs.split_merge_status(_active(self._master))
+
+    # ---- the normalizer (master.chores.rpcs) ----
+
+    @rpc
+    async def Normalize(
+        self, request: master_pb2.NormalizeRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerRun:
+        return await chore_rpcs.normalize(_active(self._master), request)
+
+    @rpc
+    async def NormalizerSwitch(
+        self, request: master_pb2.NormalizerSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerSwitchResponse:
+        return await chore_rpcs.normalizer_switch(_active(self._master), request)
+
+    @rpc
+    async def NormalizerStatus(
+        self, request: master_pb2.NormalizerStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.NormalizerStatusResponse:
+        return chore_rpcs.normalizer_status(_active(self._master))
 
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:

@@ -14,7 +14,7 @@ from regent.admin_output import Result, Table
 
 if TYPE_CHECKING:
     from client.admin import Admin
-    from client.consistency import CheckReport, Finding
+    from client.consistency import CheckReport, Finding, SplitParent
 
 Positive = Callable[[str], int]
 SHOWN = 200  # findings listed in the text output (all of them with --json)
@@ -43,7 +43,37 @@ def report_json(r: CheckReport) -> dict[str, Any]:
         "unreachable": list(r.unreachable),
         "fix": r.fix,
         "findings": [finding_json(f) for f in r.findings],
+        "removed_parents": [parent_json(p) for p in r.removed_parents],
+        "kept_parents": [parent_json(p) for p in r.kept_parents],
+        "parents_kept": r.parents_kept,
+        "parents_error": r.parents_error,
     }
+
+
+def parent_json(p: SplitParent) -> dict[str, Any]:
+    return {
+        "region_id": p.region_id,
+        "table": p.table,
+        "kind": p.kind,
+        "children": list(p.children),
+        "reason": p.reason,
+    }
+
+
+def parents_text(r: CheckReport) -> list[str | Table]:
+    """The janitor's removal of split and merged parents (nothing for hbck, which removes none)."""
+    blocks: list[str | Table] = []
+    if r.removed_parents:
+        shown = ", ".join(f"{p.region_id} ({p.kind}, {p.table})" for p in r.removed_parents[:20])
+        more = f" and {len(r.removed_parents) - 20} more" if len(r.removed_parents) > 20 else ""
+        blocks.append(f"  removed {len(r.removed_parents)} parents: {shown}{more}")
+    if r.parents_kept:
+        blocks.append(f"  kept {r.parents_kept} parents:")
+        rows = [(str(p.region_id), p.kind, p.table, p.reason) for p in r.kept_parents]
+        blocks.append(Table(("parent", "kind", "table", "kept because"), rows))
+    if r.parents_error:
+        blocks.append(f"  parents: {r.parents_error}")
+    return blocks
 
 
 def report_text(r: CheckReport, *, what: str, fixing: bool = False) -> list[str | Table]:
@@ -64,7 +94,7 @@ def report_text(r: CheckReport, *, what: str, fixing: bool = False) -> list[str 
         blocks.append(Table(("kind", "table", "region", "detail", column), rows))
         if len(r.findings) > SHOWN:
             blocks.append(f"  ... and {len(r.findings) - SHOWN} more (--json lists every one)")
-    return blocks
+    return blocks + parents_text(r)
 
 
 def _outcome(f: Finding, fixing: bool) -> str:
@@ -170,7 +200,7 @@ def commands() -> tuple[Any, ...]:
         ),
         Command(
             "catalog-janitor-run",
-            "report holes and overlaps in meta, regions on unknown servers, stuck regions",
+            "remove unreferenced split/merge parents; report holes, overlaps, unknown servers, stuck regions",
             "regent admin catalog-janitor-run",
             _nothing,
             _janitor_run,

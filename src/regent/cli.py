@@ -219,6 +219,25 @@ def build_parser() -> argparse.ArgumentParser:
         f"RegionServer asks for a split (default {DEFAULT_MAX_REGION_SIZE}: 10 GiB, HBase's)",
     )
     master.add_argument(
+        "--normalizer-period-ms",
+        type=_positive,
+        default=300_000,
+        help="how often the normalizer splits large and merges small regions of the tables that opted in "
+        "(normalization_enabled) (default 300000)",
+    )
+    master.add_argument(
+        "--normalizer-max-plans",
+        type=_positive,
+        default=100,
+        help="splits and merges one normalizer run submits at most; the rest wait for the next (default 100)",
+    )
+    master.add_argument(
+        "--normalizer-max-merge-regions",
+        type=_positive,
+        default=100,
+        help="regions one normalizer merge takes at most, at least 2 (default 100)",
+    )
+    master.add_argument(
         "--balancer-max-in-transition",
         type=_count,
         default=0,
@@ -435,7 +454,14 @@ def _run(argv: Sequence[str] | None) -> None:
             from master import daemon
             from master.active import AssignmentConfig
             from master.chores.balancer import BalancerConfig
+            from master.chores.normalizer import NormalizerConfig
+            from master.chores.normalizer_plan import NormalizerLimits
 
+            if args.normalizer_max_merge_regions < 2:
+                build_parser().error(
+                    "--normalizer-max-merge-regions must be at least 2, got "
+                    f"{args.normalizer_max_merge_regions}"
+                )
             if args.lease_ms < 2 * args.heartbeat_ms:
                 build_parser().error(
                     f"--lease-ms ({args.lease_ms}) must be at least twice "
@@ -456,6 +482,13 @@ def _run(argv: Sequence[str] | None) -> None:
                     period_s=args.balancer_period_ms / 1000,
                     slop=args.balancer_slop,
                     max_in_transition=args.balancer_max_in_transition,
+                ),
+                normalizer=NormalizerConfig(
+                    period_s=args.normalizer_period_ms / 1000,
+                    limits=NormalizerLimits(
+                        max_plans=args.normalizer_max_plans,
+                        max_merge_regions=args.normalizer_max_merge_regions,
+                    ),
                 ),
             )
             daemon.run(

@@ -29,6 +29,7 @@ import structlog
 
 from master.assignment import CloseOrders, Effects
 from master.chores.consistency import Finding, Kind, RegionView, hbck_findings, janitor_report
+from master.chores.parent_cleanup import Cleanup, remove_parents
 from master.errors import RequestError
 from meta import RegionState, ServerName, WriteBatch, keys
 from meta.codec import decode_region_state
@@ -59,6 +60,9 @@ class CheckReport:
     servers: int = 0
     unreachable: list[str] = field(default_factory=list)
     fix: bool = False
+    #: the catalog janitor's removal of split and merged parents (master.chores.parent_cleanup)
+    parents: Cleanup | None = None
+    trigger: bool = False  # the catalog janitor's run was started by its period
 
 
 def region_views(active: ActiveMaster) -> list[RegionView]:
@@ -81,16 +85,28 @@ def region_views(active: ActiveMaster) -> list[RegionView]:
 
 
 class CatalogJanitor:
-    """The janitor's report on a period (when switched on) and on demand; it keeps the last."""
+    """The janitor on a period (when switched on) and on demand: it removes the split and merged parents
+    that no child references any more (master.chores.parent_cleanup), then reports what is inconsistent.
+    It keeps its last report."""
 
     def __init__(self, active: ActiveMaster, period_s: float) -> None:
         self._active = active
         self.period_s = period_s
         self.last: CheckReport | None = None
+        self._running = asyncio.Lock()  # one run at a time (an operator's and the period's)
 
-    def run(self) -> CheckReport:
+    async def run(self, *, trigger: bool = False) -> CheckReport:
+        async with self._running:
+            return await self._run(trigger)
+
+    async def _run(self, trigger: bool) -> CheckReport:
         active = self._active
-        started = time.monotonic()
+        started_ms, started = int(time.time() * 1000), time.monotonic()
+        try:
+            cleanup = await remove_parents(active)
+        except OSError as exc:  # a REFERENCES directory that cannot be listed, say: report, go on
+            cleanup = Cleanup(error=f"split parents not looked at: {exc}")
+            log.error("split_parents_failed", error=cleanup.error)
         regions = region_views(active)
         findings = janitor_report(
             regions,
@@ -98,7 +114,7 @@ class CatalogJanitor:
             active.servers.dead,
             active.config.stuck_after_ms / 1000,
         )
-        report = CheckReport(int(time.time() * 1000), regions=len(regions))
+        report = CheckReport(started_ms, regions=len(regions), parents=cleanup, trigger=trigger)
         report.findings = [Fixed(f) for f in findings]
         report.ms = int((time.monotonic() - started) * 1000)
         self.last = report
@@ -117,7 +133,7 @@ class CatalogJanitor:
             if not self._active.chores.switches.now.catalog_janitor_on:
                 continue
             try:
-                self.run()
+                await self.run(trigger=True)
             except Exception:  # a report must never take the master down
                 log.exception("catalog_janitor_failed")
 

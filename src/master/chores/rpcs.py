@@ -1,5 +1,5 @@
-"""The Master RPCs of the balancer, decommissioned servers, the catalog janitor and hbck: protobuf to
-domain calls and back.
+"""The Master RPCs of the balancer, decommissioned servers, the catalog janitor, hbck and the normalizer:
+protobuf to domain calls and back.
 master.services' MasterService forwards each call here (with the active master), so that its own module
 stays about tables and regions."""
 
@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 from master.chores.balancer import BalancerRun
 from master.chores.hbck import CheckReport
+from master.chores.normalizer import NormalizerRun
 from master.errors import InvalidArgument, ServerNotFound
 from meta import ServerName
+from meta.types import validate_table_name
 from regent.proto import master_pb2
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
 MAX_SERVERS = 1000  # per Decommission
 MAX_REGIONS = 100_000  # per Recommission
+MAX_TABLES = 1000  # per Normalize
 
 
 async def balance(active: ActiveMaster, request: master_pb2.BalanceRequest) -> master_pb2.BalancerRun:
@@ -118,8 +121,8 @@ def run_to_proto(run: BalancerRun) -> master_pb2.BalancerRun:
 # ---- the catalog janitor and hbck ----
 
 
-def catalog_janitor_run(active: ActiveMaster) -> master_pb2.CheckReport:
-    return report_to_proto(active.chores.janitor.run())
+async def catalog_janitor_run(active: ActiveMaster) -> master_pb2.CheckReport:
+    return report_to_proto(await active.chores.janitor.run())
 
 
 async def catalog_janitor_switch(
@@ -146,8 +149,12 @@ async def hbck(active: ActiveMaster, request: master_pb2.HbckRequest) -> master_
     return report_to_proto(report)
 
 
+KEPT_SHOWN = 100  # kept parents listed in a report (all are counted)
+
+
 def report_to_proto(report: CheckReport) -> master_pb2.CheckReport:
-    return master_pb2.CheckReport(
+    cleanup = report.parents
+    msg = master_pb2.CheckReport(
         started_ms=report.started_ms,
         ms=report.ms,
         findings=[
@@ -168,4 +175,73 @@ def report_to_proto(report: CheckReport) -> master_pb2.CheckReport:
         servers=report.servers,
         unreachable=report.unreachable,
         fix=report.fix,
+    )
+    if cleanup is not None:
+        msg.removed_parents.extend(
+            master_pb2.SplitParent(region_id=r.parent, table=r.table, kind=r.kind, children=r.children)
+            for r in cleanup.removed
+        )
+        msg.kept_parents.extend(
+            master_pb2.SplitParent(region_id=k.parent, table=k.table, kind=k.kind, reason=k.reason)
+            for k in cleanup.kept[:KEPT_SHOWN]
+        )
+        msg.parents_kept = len(cleanup.kept)
+        msg.parents_error = cleanup.error
+    return msg
+
+
+# ---- the normalizer ----
+
+
+async def normalize(active: ActiveMaster, request: master_pb2.NormalizeRequest) -> master_pb2.NormalizerRun:
+    if len(request.tables) > MAX_TABLES:
+        raise InvalidArgument(f"at most {MAX_TABLES} tables per normalize, got {len(request.tables)}")
+    for name in request.tables:
+        try:
+            validate_table_name(name)
+        except ValueError as exc:
+            raise InvalidArgument(f"normalize: {exc}") from None
+    run = await active.chores.normalizer.run(dry_run=request.dry_run, tables=list(request.tables))
+    return normalizer_run_to_proto(run)
+
+
+async def normalizer_switch(
+    active: ActiveMaster, request: master_pb2.NormalizerSwitchRequest
+) -> master_pb2.NormalizerSwitchResponse:
+    previous = await active.chores.switches.set_normalizer(request.on)
+    return master_pb2.NormalizerSwitchResponse(previous=previous)
+
+
+def normalizer_status(active: ActiveMaster) -> master_pb2.NormalizerStatusResponse:
+    normalizer = active.chores.normalizer
+    response = master_pb2.NormalizerStatusResponse(
+        on=active.chores.switches.now.normalizer_on, period_s=normalizer.config.period_s
+    )
+    if normalizer.last_run is not None:
+        response.last_run.CopyFrom(normalizer_run_to_proto(normalizer.last_run))
+    return response
+
+
+def normalizer_run_to_proto(run: NormalizerRun) -> master_pb2.NormalizerRun:
+    return master_pb2.NormalizerRun(
+        ran=run.ran,
+        reason=run.reason,
+        dry_run=run.dry_run,
+        started_ms=run.started_ms,
+        finished_ms=run.finished_ms,
+        plans=[
+            master_pb2.NormalizationPlan(
+                kind=p.kind,
+                table=p.table,
+                region_ids=p.region_ids,
+                bytes=p.bytes,
+                reason=p.reason,
+                proc_id=p.proc_id,
+                error=p.error,
+            )
+            for p in run.plans
+        ],
+        tables=run.tables,
+        regions=run.regions,
+        trigger=run.trigger,
     )

@@ -1,12 +1,12 @@
 """The active master's background work, wired together: the switches loaded from meta, the throttled
-mover, the balancer and its chore, decommissioned servers, the catalog janitor's report and hbck.
+mover, the balancer and its chore, decommissioned servers, the catalog janitor, hbck and the normalizer.
 master.active holds one `Chores`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 
@@ -15,6 +15,7 @@ from master.chores.balancer import Balancer, BalancerConfig
 from master.chores.decommission import Decommissions
 from master.chores.hbck import CatalogJanitor, Hbck
 from master.chores.mover import Mover
+from master.chores.normalizer import Normalizer, Submitter
 from master.chores.switches import SwitchBoard
 from master.procedures import ServerCrash
 from master.regions import RegionNode
@@ -42,7 +43,21 @@ class Chores:
         )
         self.decommissions = Decommissions(active.am, active.servers, self.switches, self.mover, self._locked)
         self.janitor = CatalogJanitor(active, active.config.catalog_janitor_period_s)
+        self.normalizer = Normalizer(
+            active.config.normalizer,
+            active.am.regions,
+            lambda: active.catalog.tables,
+            active.servers,
+            self.switches,
+            active.dispatcher,
+            self._submitter,
+            lambda: len(active.am.in_transition),
+        )
         self.hbck = Hbck(active)
+
+    def _submitter(self) -> Submitter:
+        # TableAdmin.split / merge come with the split and merge procedures (docs/split_merge_contract.md).
+        return cast(Submitter, self._active.tables)
 
     def _cap(self) -> int:
         return self.balancer.max_in_transition()
@@ -72,7 +87,7 @@ class Chores:
             await self.decommissions.offload()
         except Exception:  # never fatal: the balancer's runs drain what is left
             log.exception("offload_resume_failed")
-        await asyncio.gather(self.balancer.chore(), self.janitor.chore())
+        await asyncio.gather(self.balancer.chore(), self.janitor.chore(), self.normalizer.chore())
 
     async def stop(self) -> None:
         await self.balancer.stop()

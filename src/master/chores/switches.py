@@ -3,7 +3,8 @@ so that a new master after a failover starts with them: the balancer's and the c
 switches, the split and merge switches, and the decommissioned servers.
 
 The active master holds them in memory and writes the whole record on every change, through the single
-writer, before it answers the operator: a switch flipped and acknowledged survives any crash after.
+writer, before it answers the operator: a switch flipped and acknowledged survives any crash after. The
+normalizer's switch is kept there too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Decommissioned:
 @dataclass(frozen=True, slots=True)
 class Switches:
     balancer_on: bool = True
+    normalizer_on: bool = True
     decommissioned: tuple[Decommissioned, ...] = ()
     catalog_janitor_on: bool = True
     split_on: bool = True
@@ -37,6 +39,7 @@ class Switches:
     def to_bytes(self) -> bytes:
         record = meta_pb2.MasterSwitches(
             balancer_off=not self.balancer_on,
+            normalizer_off=not self.normalizer_on,
             catalog_janitor_off=not self.catalog_janitor_on,
             split_off=not self.split_on,
             merge_off=not self.merge_on,
@@ -52,6 +55,7 @@ class Switches:
         record = meta_pb2.MasterSwitches.FromString(raw)
         return cls(
             balancer_on=not record.balancer_off,
+            normalizer_on=not record.normalizer_off,
             catalog_janitor_on=not record.catalog_janitor_off,
             split_on=not record.split_off,
             merge_on=not record.merge_off,
@@ -85,6 +89,14 @@ class SwitchBoard:
     async def _save(self, switches: Switches) -> None:
         await self._persist(WriteBatch().put("info", KEY, switches.to_bytes()))
         self.now = switches
+
+    async def set_normalizer(self, on: bool) -> bool:
+        """Switch the normalizer's periodic runs; return the previous state."""
+        async with self._lock:
+            previous = self.now.normalizer_on
+            if previous != on:
+                await self._save(replace(self.now, normalizer_on=on))
+            return previous
 
     async def set_balancer(self, on: bool) -> bool:
         """Switch the balancer; return its previous state."""

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from master.http.chores import chores_document
 from master.metrics import RIT_THRESHOLD_S
 from meta import RegionState
 
@@ -103,7 +104,7 @@ def document(master: Master, history: History, tables: TableCounts) -> dict[str,
             "regions": am.load[info.name],
             "requests": info.requests,
             "requests_per_s": round(history.rates.get(str(info.name), 0.0), 1),
-            "decommissioned": False,  # decommissioning is not built yet
+            "decommissioned": info.name.address in active.servers.decommissioned,
         }
         for info in active.servers.infos()
     ]
@@ -141,6 +142,7 @@ def document(master: Master, history: History, tables: TableCounts) -> dict[str,
         "kinds": dict(Counter(v.kind for v in views if v.state == "RUNNABLE")),
         "region_transitions": len(am.in_transition),
     }
+    doc["chores"] = chores_document(active)
     doc["history"] = {
         "sample_s": history.sample_s,
         "regions_in_transition": list(history.rit),

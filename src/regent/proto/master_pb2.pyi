@@ -1829,6 +1829,10 @@ class CheckReport(_message.Message):
     SERVERS_FIELD_NUMBER: _builtins.int
     UNREACHABLE_FIELD_NUMBER: _builtins.int
     FIX_FIELD_NUMBER: _builtins.int
+    REMOVED_PARENTS_FIELD_NUMBER: _builtins.int
+    KEPT_PARENTS_FIELD_NUMBER: _builtins.int
+    PARENTS_KEPT_FIELD_NUMBER: _builtins.int
+    PARENTS_ERROR_FIELD_NUMBER: _builtins.int
     started_ms: _builtins.int
     ms: _builtins.int
     regions: _builtins.int
@@ -1836,11 +1840,25 @@ class CheckReport(_message.Message):
     """RegionServers asked (hbck)"""
     fix: _builtins.bool
     """repairs were asked for"""
+    parents_kept: _builtins.int
+    """all of them"""
+    parents_error: _builtins.str
+    """why the removal stopped short ("" if it did not)"""
     @_builtins.property
     def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
     @_builtins.property
     def unreachable(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """RegionServers that did not answer: not compared"""
+
+    @_builtins.property
+    def removed_parents(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitParent]:
+        """The catalog janitor (not hbck): the split and merged parents it removed in this run (their store,
+        then their rows), and the ones it keeps, each with why (a child still references it, ...).
+        """
+
+    @_builtins.property
+    def kept_parents(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitParent]:
+        """the first 100"""
 
     def __init__(
         self,
@@ -1852,14 +1870,54 @@ class CheckReport(_message.Message):
         servers: _builtins.int = ...,
         unreachable: _abc.Iterable[_builtins.str] | None = ...,
         fix: _builtins.bool = ...,
+        removed_parents: _abc.Iterable[Global___SplitParent] | None = ...,
+        kept_parents: _abc.Iterable[Global___SplitParent] | None = ...,
+        parents_kept: _builtins.int = ...,
+        parents_error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "fix", b"fix", "ms", b"ms", "regions", b"regions", "servers", b"servers", "started_ms", b"started_ms", "unreachable", b"unreachable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "fix", b"fix", "kept_parents", b"kept_parents", "ms", b"ms", "parents_error", b"parents_error", "parents_kept", b"parents_kept", "regions", b"regions", "removed_parents", b"removed_parents", "servers", b"servers", "started_ms", b"started_ms", "unreachable", b"unreachable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckReport: _TypeAlias = CheckReport  # noqa: Y015
+
+@_typing.final
+class SplitParent(_message.Message):
+    """A SPLIT or MERGED parent, as the catalog janitor saw it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGION_ID_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    region_id: _builtins.int
+    table: _builtins.str
+    kind: _builtins.str
+    """"split" or "merge" """
+    reason: _builtins.str
+    """kept: why"""
+    @_builtins.property
+    def children(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        region_id: _builtins.int = ...,
+        table: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        children: _abc.Iterable[_builtins.int] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "kind", b"kind", "reason", b"reason", "region_id", b"region_id", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitParent: _TypeAlias = SplitParent  # noqa: Y015
 
 @_typing.final
 class CatalogJanitorRunRequest(_message.Message):
