@@ -355,6 +355,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bdata.add_argument("--json", action="store_true", help="print only the JSON lines (no progress)")
+    broll = bench_sub.add_parser(
+        "rolling-restart",
+        help="every RegionServer moved off, restarted and moved back in turn, then a master failover, "
+        "under a client load",
+    )
+    broll.add_argument("--regions", type=_positive, default=10_000, help="regions (default 10,000)")
+    broll.add_argument("--rows", type=_positive, default=1_000_000, help="rows loaded (default 1,000,000)")
+    broll.add_argument("--servers", type=_positive, default=5, help="RegionServers, at least 2 (default 5)")
+    broll.add_argument("--clients", type=_positive, default=2, help="client processes (default 2)")
+    broll.add_argument("--threads", type=_positive, default=4, help="threads per client process (default 4)")
+    broll.add_argument(
+        "--client-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        help="deadline of each client call, s (default 10)",
+    )
+    broll.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    broll.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -543,6 +561,21 @@ def _run(argv: Sequence[str] | None) -> None:
                         recovery.run(args.mttr_regions, args.failover_regions, args.servers, quiet=args.json)
                     )
                 )
+            elif args.bench == "rolling-restart":
+                from regent.bench import rolling_restart
+
+                if args.servers < 2:
+                    build_parser().error("--servers: a rolling restart needs at least 2 RegionServers")
+                result = rolling_restart.run(
+                    args.regions,
+                    args.rows,
+                    args.servers,
+                    clients=args.clients,
+                    threads=args.threads,
+                    client_timeout_s=float(args.client_timeout),
+                    quiet=args.json,
+                )
+                print(json.dumps(result))
             elif args.bench == "balance":
                 from regent.bench import balance
 
