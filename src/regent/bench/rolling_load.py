@@ -13,12 +13,14 @@ A read of a loaded row that comes back empty counts as missing (a row the cluste
 from __future__ import annotations
 
 import json
+import os
 import queue
 import random
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ FAMILY = "cf"
 COLUMN = b"cf:v"
 VALUE_BYTES = 100
 LOAD_BATCH = 1000
+#: How long a client lives on once its bench has closed its stdin.
+EXIT_GRACE_S = 5.0
 #: At most this many error texts are kept for the result (the count is exact).
 KEPT_ERRORS = 5
 
@@ -100,11 +104,12 @@ def _connect(job: Job) -> Any:
 
 
 def _load(job: Job, thread: int, table: Any, tally: Tally) -> None:
-    """Rows i with i % (all threads) == this thread's index, in batched puts."""
+    """This thread's contiguous share of the rows, in batched puts of consecutive rows (so that a batch
+    touches few regions: one group commit each)."""
     index = job.process * job.threads + thread
     stride = job.processes * job.threads
     value = random.Random(job.seed * 1000 + index).randbytes(VALUE_BYTES)
-    mine = range(index, job.rows, stride)
+    mine = range(index * job.rows // stride, (index + 1) * job.rows // stride)
     for start in range(0, len(mine), LOAD_BATCH):
         began = time.perf_counter()
         with table.batch() as batch:
@@ -183,8 +188,7 @@ def main() -> None:
     def go() -> None:
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("the bench went away before go")
-        if job.mode == "run":
-            threading.Thread(target=_stop_on_line, args=(stop,), daemon=True).start()
+        threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
 
     try:
         result = work(job, ready, go, stop)
@@ -193,9 +197,14 @@ def main() -> None:
     print(json.dumps(result), flush=True)
 
 
-def _stop_on_line(stop: threading.Event) -> None:
-    sys.stdin.readline()  # "stop", or end of file: the bench is done or gone
+def _watch_stdin(stop: threading.Event) -> None:
+    """A line ("stop") ends a run's load; the end of stdin means the bench is done or gone: stop, and
+    exit within a few seconds whatever is still running (a client never outlives its bench)."""
+    while sys.stdin.readline():
+        stop.set()
     stop.set()
+    time.sleep(EXIT_GRACE_S)
+    os._exit(3)
 
 
 class Clients:
@@ -203,7 +212,8 @@ class Clients:
     Spawned without a pre-exec hook (a plain fork-exec), which is safe after this process opened gRPC
     channels, as regent.bench.data's clients are."""
 
-    def __init__(self, job: Job, processes: int) -> None:
+    def __init__(self, job: Job, processes: int, check: Callable[[], None] = lambda: None) -> None:
+        self.check = check  # raises when the cluster's daemons died: no use waiting for the clients
         self.lines: queue.Queue[str] = queue.Queue()
         self.children: list[subprocess.Popen[str]] = []
         for p in range(processes):
@@ -230,6 +240,7 @@ class Clients:
             try:
                 return self.lines.get(timeout=0.5)
             except queue.Empty:
+                self.check()
                 dead = [c.returncode for c in self.children if c.poll() not in (None, 0)]
                 if dead:
                     raise RuntimeError(f"a client process died with exit code {dead[0]}") from None

@@ -199,14 +199,14 @@ class _Bench:
             )
             self._say(f"loading {self.rows:,} rows ...")
             load_started = time.perf_counter()
-            with rolling_load.Clients(job, clients) as loaders:
+            with rolling_load.Clients(job, clients, self.children.check) as loaders:
                 loaders.start()
                 loaded = loaders.results(SETUP_S, stop=False)
             load_seconds = time.perf_counter() - load_started
             if loaded.writes != self.rows:
                 raise RuntimeError(f"the load wrote {loaded.writes:,} rows of {self.rows:,}")
             run_job = rolling_load.Job(**{**job.__dict__, "mode": "run", "timeout_s": client_timeout_s})
-            with rolling_load.Clients(run_job, clients) as load:
+            with rolling_load.Clients(run_job, clients, self.children.check) as load:
                 load.start()
                 self._say("rolling restart under the client load ...")
                 started = time.perf_counter()
