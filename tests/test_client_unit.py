@@ -229,6 +229,9 @@ def test_public_names() -> None:
         "CatalogJanitorStatus",
         "CheckReport",
         "Finding",
+        "SplitDisabled",
+        "MergeDisabled",
+        "SplitMergeStatus",
         "from_rpc_error",
         # the data path (docs/data.md)
         "Table",

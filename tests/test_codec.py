@@ -159,10 +159,20 @@ def test_arbitrary_bytes_decode_or_raise_a_value_error_that_names_the_row(raw: b
         end_key=BOUNDARY,
         split=st.booleans(),
         offline=st.booleans(),
+        children=st.lists(U64, max_size=3).map(tuple),
+        parents=st.lists(U64, max_size=3).map(tuple),
     )
 )
 def test_region_info_round_trips(info: RegionInfo) -> None:
     assert decode_region_info(encode_region_info(info)) == info
+
+
+def test_a_region_info_written_before_split_and_merge_reads_with_no_children_or_parents() -> None:
+    from regent.proto import common_pb2
+
+    old = common_pb2.RegionInfo(region_id=7, table="t", start_key=b"a", end_key=b"b").SerializeToString()
+    info = decode_region_info(old)
+    assert (info.children, info.parents) == ((), ())
 
 
 FAMILIES = st.lists(

@@ -154,6 +154,27 @@ STEPS = {
     ),
     "modify_table": ("submitted", "prepare", "reopen"),
     "server_crash": ("submitted", "recover"),
+    # their crash cases are in test_split_merge_crashes.py
+    "split_region": (
+        "submitted",
+        "prepare",
+        "close",
+        "wait_closed",
+        "references",
+        "commit",
+        "open",
+        "finish",
+    ),
+    "merge_regions": (
+        "submitted",
+        "prepare",
+        "close",
+        "wait_closed",
+        "references",
+        "commit",
+        "open",
+        "finish",
+    ),
 }
 
 

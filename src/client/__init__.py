@@ -32,6 +32,7 @@ from client.errors import (
     FilterSyntax,
     InvalidArgument,
     MasterUnavailable,
+    MergeDisabled,
     NoSuchFamily,
     NotACounter,
     NotActiveMaster,
@@ -48,6 +49,7 @@ from client.errors import (
     RowTooLong,
     ScannerNotFound,
     ServerNotFound,
+    SplitDisabled,
     TableExists,
     TableLocked,
     TableNotDisabled,
@@ -59,6 +61,7 @@ from client.errors import (
     from_rpc_error,
 )
 from client.procedure import ProcedureHandle
+from client.split_merge import SplitMergeStatus
 from client.table import Table
 from client.types import (
     AbortResult,
@@ -94,6 +97,7 @@ __all__ = [
     "InvalidArgument",
     "LiveServer",
     "MasterUnavailable",
+    "MergeDisabled",
     "NoSuchFamily",
     "NotACounter",
     "NotActiveMaster",
@@ -116,6 +120,8 @@ __all__ = [
     "RowsFailed",
     "ScannerNotFound",
     "ServerNotFound",
+    "SplitDisabled",
+    "SplitMergeStatus",
     "StoryStep",
     "Table",
     "TableDescription",

@@ -2,7 +2,8 @@
 
 The calls live with their concern: tables (client/tables.py), their families and settings
 (client/schema.py), regions (client/regions.py) and their compaction (client/compaction.py), the balancer
-and decommissioned servers (client/balance.py), the catalog janitor and hbck (client/consistency.py);
+and decommissioned servers (client/balance.py), the catalog janitor and hbck (client/consistency.py),
+split and merge (client/split_merge.py);
 procedures and the cluster's status are here. Admin is all of them in one object, as HBase's Admin is.
 
 Arguments the SDK can check are checked before any RPC and raise ValueError: a mistake in a split key
@@ -22,6 +23,7 @@ from client.consistency import ConsistencyAdmin
 from client.procedure import ProcedureHandle, abort_procedure, check_proc_id, get_procedure
 from client.regions import server_text
 from client.schema import SchemaAdmin
+from client.split_merge import SplitMergeAdmin
 from client.tables import check_split_keys
 from client.types import (
     AbortResult,
@@ -33,7 +35,7 @@ from client.types import (
 from regent.proto import master_pb2
 
 
-class Admin(SchemaAdmin, CompactionAdmin, BalanceAdmin, ConsistencyAdmin):
+class Admin(SchemaAdmin, CompactionAdmin, BalanceAdmin, ConsistencyAdmin, SplitMergeAdmin):
     """Administrative operations. Get one from `Connection.admin()`; it shares the connection's channels,
     so it is cheap and needs no closing of its own."""
 

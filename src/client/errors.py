@@ -120,6 +120,16 @@ class RegionInTransition(RegentError):
     """A procedure is already attached to the region; the master runs one at a time per region."""
 
 
+class SplitDisabled(RegentError):
+    """Splits are switched off: the cluster's split switch (admin.split_switch), or the table's
+    split_enabled setting."""
+
+
+class MergeDisabled(RegentError):
+    """Merges are switched off: the cluster's merge switch (admin.merge_switch), or the table's
+    merge_enabled setting."""
+
+
 class ServerNotFound(RegentError):
     pass
 
@@ -271,6 +281,8 @@ ERRORS: dict[str, type[RegentError]] = {
         FamilyNotFound,
         RegionNotFound,
         RegionInTransition,
+        SplitDisabled,
+        MergeDisabled,
         ServerNotFound,
         ProcedureNotFound,
         InvalidArgument,
@@ -367,6 +379,7 @@ __all__ = [
     "FilterSyntax",
     "InvalidArgument",
     "MasterUnavailable",
+    "MergeDisabled",
     "NoSuchFamily",
     "NotACounter",
     "NotActiveMaster",
@@ -383,6 +396,7 @@ __all__ = [
     "RowsFailed",
     "ScannerNotFound",
     "ServerNotFound",
+    "SplitDisabled",
     "TableExists",
     "TableLocked",
     "TableNotDisabled",

@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
 from master import catalog as catalog_mod
-from master import metrics, story
+from master import metrics, split_assign, story
 from master.admin import TableAdmin
 from master.assignment import AssignmentManager, CloseOrders, Effects, OpenOrders
 from master.catalog import Catalog
@@ -36,7 +36,16 @@ from master.procedures.executor import RETAIN_S
 from master.reconcile import HeldDigest, Reconciler, Verdict
 from master.regions import RegionNode
 from master.servers import ServerManager
-from meta import ColumnFamily, MetaStore, MetaWriteError, MetaWriter, ServerName, TableState, WriteBatch
+from meta import (
+    ColumnFamily,
+    MetaStore,
+    MetaWriteError,
+    MetaWriter,
+    ServerName,
+    TableSettings,
+    TableState,
+    WriteBatch,
+)
 from meta.codec import server_to_proto
 from regent.proto import meta_pb2
 from regent.transport import INSECURE, Transport
@@ -59,6 +68,8 @@ class AssignmentConfig:
     reopen_share: float = 0.2  # modify_table: at most this share of a table's regions closed at once
     balancer: BalancerConfig = field(default_factory=BalancerConfig)
     catalog_janitor_period_s: float = 300.0
+    #: max_region_size for a table that sets none, sent with every open (TableOpens.settings): 10 GiB
+    default_max_region_size: int = 10 << 30
 
 
 class ActiveMaster:
@@ -91,7 +102,12 @@ class ActiveMaster:
         self.procedures = Executor(env, self.apply, KINDS)
         self.tables = TableAdmin(self.procedures)
         self.dispatcher = Dispatcher(
-            epoch, self._dispatch_failed, self.servers.is_live, transport, families_of=self._families_of
+            epoch,
+            self._dispatch_failed,
+            self.servers.is_live,
+            transport,
+            families_of=self._families_of,
+            settings_of=self._settings_of,
         )
         self.reconciler = Reconciler(self.am, epoch)
         self.known_servers = list(known_servers)
@@ -104,6 +120,7 @@ class ActiveMaster:
         self._planned = asyncio.Event()  # set once the takeover is decided: reports wait for it
         self._tasks: list[asyncio.Task[None]] = []
         self.chores = Chores(self, config.balancer, self._persist)  # balancer, decommission, janitor, hbck
+        self.tables.split_merge_on = self._split_merge_on
         self.story = story.Story()  # every region's recent transitions (master.story)
 
     async def start(self, procedures: Sequence[meta_pb2.ProcedureRecord] = ()) -> None:
@@ -119,9 +136,21 @@ class ActiveMaster:
         descriptor = self.catalog.tables.get(table)
         return descriptor.families if descriptor is not None else ()
 
+    def _settings_of(self, table: str) -> TableSettings:
+        """The table's settings as its opens carry them: max_region_size resolved with the default."""
+        descriptor = self.catalog.tables.get(table)
+        settings = descriptor.settings if descriptor is not None else TableSettings()
+        if settings.max_region_size is None:
+            settings = replace(settings, max_region_size=self.config.default_max_region_size)
+        return settings
+
     def _table_enabled(self, table: str) -> bool:
         descriptor = self.catalog.tables.get(table)
         return descriptor is not None and descriptor.state in (TableState.ENABLED, TableState.ENABLING)
+
+    def _split_merge_on(self) -> tuple[bool, bool]:
+        switches = self.chores.switches.now
+        return switches.split_on, switches.merge_on
 
     async def stop(self) -> None:
         await self.chores.stop()
@@ -376,6 +405,9 @@ class ActiveMaster:
     async def bypass(self, proc_id: int) -> None:
         if await self.procedures.bypass(proc_id):
             log.warning("procedure_bypassed", proc_id=proc_id, kind="table_or_server")
+            released = split_assign.release(self.am, proc_id)  # a split's or merge's regions
+            if released:
+                await self.apply(released)
             return
         await self.apply(self.am.bypass(proc_id))
         log.warning("procedure_bypassed", proc_id=proc_id, kind="region_transition")

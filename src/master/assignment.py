@@ -32,6 +32,10 @@ from meta.digest import Digest
 from meta.states import ASSIGNABLE, transition, transition_many
 
 S = RegionState
+#: Transit kinds whose regions are held by a split_region or merge_regions procedure (master.split_assign).
+HELD_KINDS = frozenset({TransitKind.SPLIT, TransitKind.MERGE})
+#: States in which a region is (or may be) on its server: a server's death recovers them.
+_ON_SERVER = frozenset({S.OPEN, S.OPENING, S.CLOSING, S.SPLITTING, S.MERGING})
 
 
 @dataclass(slots=True)
@@ -283,6 +287,9 @@ class AssignmentManager:
             state, server = node.state, node.server
             if state in (S.SPLIT, S.MERGED) or node.info.offline:
                 continue
+            if node.proc_id and node.kind in HELD_KINDS:  # its split or merge procedure decides
+                self._held_take_over(node, effects)
+                continue
             if server is not None and live(server):
                 if state is S.OPEN:
                     continue
@@ -332,7 +339,7 @@ class AssignmentManager:
         effects = Effects()
         to_assign: list[RegionNode] = []
         for node in self.regions:
-            if node.server is server and node.state in (S.OPEN, S.OPENING, S.CLOSING):
+            if node.server is server and node.state in _ON_SERVER:
                 self._recover(node, effects, to_assign)
         self.load.pop(server, None)
         self.digests.pop(server, None)
@@ -345,8 +352,12 @@ class AssignmentManager:
         - an unassign in flight, or any region of a table that is not enabled, ends CLOSED;
         - an assign or move in flight carries on, same procedure, on the move's target or another server;
         - an idle region goes to `to_assign` (a new assign, batched by the caller).
-        node.server stays as the region's last location, so a later assign may retain it.
+        node.server stays as the region's last location, so a later assign may retain it. A split or
+        merge parent stays with its procedure (_held_died).
         """
+        if node.proc_id and node.kind in HELD_KINDS:
+            self._held_died(node, effects)
+            return
         self._to(node, S.ABNORMALLY_CLOSED)
         gone = node.server
         if node.kind is TransitKind.UNASSIGN or not self.table_enabled(node.info.table):
@@ -760,6 +771,9 @@ class AssignmentManager:
         source = node.server
         self._to(node, S.CLOSED)
         self._set_server(node, None)
+        if node.kind in HELD_KINDS:
+            self._held_closed(node, source, effects)
+            return
         if node.kind is TransitKind.REOPEN:  # back where it was if that server is still live
             target = node.target if node.target and self.servers.is_live(node.target) else None
             node.target = None
@@ -783,6 +797,36 @@ class AssignmentManager:
         self._detach(node)
         node.target = source  # its last location: a later assign (a table enabled again) retains it
         effects.rows.append(node.row())
+
+    # ---- regions held by a split or merge procedure (master.split_assign has the rest) ----
+
+    def _held_closed(self, node: RegionNode, source: ServerName | None, effects: Effects) -> None:
+        """A split/merge parent's CLOSED report was accepted: CLOSED, and still attached to its procedure."""
+        self.stamps.pop(node.region_id, None)
+        self.retries.pop(node.region_id, None)
+        node.target = source  # its last location: a rollback opens it there again
+        effects.rows.append(node.row())
+
+    def _held_died(self, node: RegionNode, effects: Effects) -> None:
+        """The server of a split/merge parent died: ABNORMALLY_CLOSED and still attached (never reassigned
+        by crash recovery: its procedure takes it as closed, or reopens it when rolling back)."""
+        if node.state is not S.ABNORMALLY_CLOSED:
+            self._to(node, S.ABNORMALLY_CLOSED)
+        self.stamps.pop(node.region_id, None)
+        self.retries.pop(node.region_id, None)
+        node.target = node.server
+        effects.rows.append(node.row())
+
+    def _held_take_over(self, node: RegionNode, effects: Effects) -> None:
+        """A master took over a split/merge parent or child: its close is sent again if it is CLOSING on a
+        live server; one whose server is gone is ABNORMALLY_CLOSED; anything else waits for its procedure."""
+        live = node.server is not None and self.servers.is_live(node.server)
+        if node.state is S.CLOSING and live:
+            assert node.server is not None
+            effects.close(node.server, node)
+            self._stamp(node)
+        elif node.state in _ON_SERVER and not live:
+            self._held_died(node, effects)
 
     def _retry_open(self, node: RegionNode, effects: Effects, *, failed: bool = True) -> None:
         failed_on = node.server

@@ -11,8 +11,8 @@ import grpc
 import structlog
 
 from master.assignment import CloseOrders, OpenOrders
-from meta import ColumnFamily, ServerName
-from meta.codec import family_to_proto, server_to_proto
+from meta import ColumnFamily, ServerName, TableSettings
+from meta.codec import family_to_proto, server_to_proto, settings_to_proto
 from regent.proto import common_pb2, regionserver_pb2, regionserver_pb2_grpc
 from regent.transport import INSECURE, Transport
 
@@ -28,8 +28,16 @@ OnFailed = Callable[[ServerName, OpenOrders, CloseOrders, str], None]
 FamiliesOf = Callable[[str], Sequence[ColumnFamily]]
 
 
+#: The table's settings as an open carries them (max_region_size resolved with the master's default).
+SettingsOf = Callable[[str], TableSettings]
+
+
 def _no_families(table: str) -> Sequence[ColumnFamily]:
     return ()
+
+
+def _default_settings(table: str) -> TableSettings:
+    return TableSettings()
 
 
 @dataclass(slots=True)
@@ -48,9 +56,11 @@ class Dispatcher:
         is_live: Callable[[ServerName], bool],
         transport: Transport = INSECURE,
         families_of: FamiliesOf = _no_families,
+        settings_of: SettingsOf = _default_settings,
     ) -> None:
         self._epoch = epoch
         self._families_of = families_of
+        self._settings_of = settings_of
         self._transport = transport
         self._on_failed = on_failed
         self._is_live = is_live
@@ -97,6 +107,18 @@ class Dispatcher:
             return None
         return dict(zip(answer.region_ids, answer.open_seq_nums, strict=True))
 
+    async def split_point(
+        self, server: ServerName, region_id: int, split_key: bytes | None, within_s: float = CALL_TIMEOUT_S
+    ) -> bytes:
+        """Where `server` would split region `region_id` (its middle row by size, or `split_key` checked).
+        Raises grpc.aio.AioRpcError as the server answered (FAILED_PRECONDITION with its reason when it
+        cannot: not served there, references, no row to split at)."""
+        request = regionserver_pb2.SplitPointRequest(region_id=region_id)
+        if split_key is not None:
+            request.split_key = split_key
+        answer = await self._stub(server).SplitPoint(request, timeout=within_s)
+        return bytes(answer.split_key)
+
     def _stub(self, server: ServerName) -> regionserver_pb2_grpc.RegionServerAdminStub:
         channel = self._channels.get(server.address)
         if channel is None:
@@ -111,7 +133,7 @@ class Dispatcher:
             opens, closes = queue.opens, queue.closes
             queue.opens, queue.closes = OpenOrders(), CloseOrders()
             for request, part_opens, part_closes in _requests(
-                server, self._epoch, opens, closes, self._families_of
+                server, self._epoch, opens, closes, self._families_of, self._settings_of
             ):
                 error = await self._deliver(stub, server, request)
                 if error is not None:
@@ -153,6 +175,7 @@ def _requests(
     opens: OpenOrders,
     closes: CloseOrders,
     families_of: FamiliesOf = _no_families,
+    settings_of: SettingsOf = _default_settings,
 ) -> list[tuple[regionserver_pb2.ExecuteProceduresRequest, OpenOrders, CloseOrders]]:
     target = server_to_proto(server)
     out = []
@@ -167,7 +190,7 @@ def _requests(
         request = regionserver_pb2.ExecuteProceduresRequest(
             target=target,
             master_epoch=epoch,
-            opens=_table_opens(part, families_of),
+            opens=_table_opens(part, families_of, settings_of),
             closes=_closes(part_closes),
         )
         if part.region_ids or part_closes.region_ids:
@@ -186,16 +209,19 @@ def _closes(closes: CloseOrders) -> regionserver_pb2.Closes:
 
 
 def _table_opens(
-    orders: OpenOrders, families_of: FamiliesOf = _no_families
+    orders: OpenOrders,
+    families_of: FamiliesOf = _no_families,
+    settings_of: SettingsOf = _default_settings,
 ) -> list[regionserver_pb2.TableOpens]:
     """Columnar opens, one group per table (startup orders are nearly always one table), each with the
-    table's families."""
+    table's families and settings."""
     if len({info.table for info in orders.infos}) == 1:
         infos = orders.infos
         return [
             regionserver_pb2.TableOpens(
                 table=infos[0].table,
                 families=[family_to_proto(f) for f in families_of(infos[0].table)],
+                settings=settings_to_proto(settings_of(infos[0].table)),
                 region_ids=orders.region_ids,
                 proc_ids=orders.proc_ids,
                 open_seq_nums=orders.open_seq_nums,
@@ -213,6 +239,7 @@ def _table_opens(
             regionserver_pb2.TableOpens(
                 table=table,
                 families=[family_to_proto(f) for f in families_of(table)],
+                settings=settings_to_proto(settings_of(table)),
                 region_ids=[orders.region_ids[i] for i in index],
                 proc_ids=[orders.proc_ids[i] for i in index],
                 open_seq_nums=[orders.open_seq_nums[i] for i in index],

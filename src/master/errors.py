@@ -55,6 +55,18 @@ class TableLocked(RequestError):
     code = "TableLocked"
 
 
+class SplitDisabled(RequestError):
+    """Splits are switched off (the cluster's split switch, or the table's split_enabled)."""
+
+    code = "SplitDisabled"
+
+
+class MergeDisabled(RequestError):
+    """Merges are switched off (the cluster's merge switch, or the table's merge_enabled)."""
+
+    code = "MergeDisabled"
+
+
 class FamilyExists(RequestError):
     code = "FamilyExists"
 

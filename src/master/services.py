@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from master import catalog, metrics, story
+from master import catalog, metrics, split_rpcs, story
 from master.active import ActiveMaster
 from master.admin import MAX_REGIONS_PER_CREATE, TableView
 from master.chores import rpcs as chore_rpcs
@@ -23,6 +23,7 @@ from master.errors import (
     FamilyExists,
     FamilyNotFound,
     InvalidArgument,
+    MergeDisabled,
     NotActiveMaster,
     ProcedureNotFound,
     RegionInTransition,
@@ -30,6 +31,7 @@ from master.errors import (
     RequestError,
     ServerNotFound,
     ServerNotRegistered,
+    SplitDisabled,
     TableExists,
     TableLocked,
     TableNotDisabled,
@@ -75,6 +77,8 @@ _STATUS: dict[type[RequestError], grpc.StatusCode] = {
     NotActiveMaster: grpc.StatusCode.UNAVAILABLE,
     YouAreDead: grpc.StatusCode.FAILED_PRECONDITION,
     ServerNotRegistered: grpc.StatusCode.FAILED_PRECONDITION,
+    SplitDisabled: grpc.StatusCode.FAILED_PRECONDITION,
+    MergeDisabled: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 R = TypeVar("R")
@@ -228,6 +232,16 @@ class RegionServerStatusService(master_pb2_grpc.RegionServerStatusServicer):
                 for r in results
             ]
         )
+
+    @rpc
+    async def RequestSplit(
+        self, request: master_pb2.RequestSplitRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.RequestSplitResponse:
+        active = _active(self._master)
+        name = _server(request.server)
+        if not active.servers.is_live(name):
+            active._not_live(name)
+        return await split_rpcs.request_split(active, request, str(name))
 
 
 class MasterService(master_pb2_grpc.MasterServicer):
@@ -580,6 +594,32 @@ class MasterService(master_pb2_grpc.MasterServicer):
         self, request: master_pb2.HbckRequest, context: grpc.aio.ServicerContext
     ) -> master_pb2.CheckReport:
         return await chore_rpcs.hbck(_active(self._master), request)
+
+    # ---- split, merge and their switches (master.split_rpcs) ----
+
+    @rpc
+    async def Split(
+        self, request: master_pb2.SplitRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.SplitResponse:
+        return await split_rpcs.split(_active(self._master), request, _nonce(context))
+
+    @rpc
+    async def Merge(
+        self, request: master_pb2.MergeRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.ProcedureResponse:
+        return await split_rpcs.merge(_active(self._master), request, _nonce(context))
+
+    @rpc
+    async def SplitMergeSwitch(
+        self, request: master_pb2.SplitMergeSwitchRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.SplitMergeSwitchResponse:
+        return await split_rpcs.split_merge_switch(_active(self._master), request)
+
+    @rpc
+    async def SplitMergeStatus(
+        self, request: master_pb2.SplitMergeStatusRequest, context: grpc.aio.ServicerContext
+    ) -> master_pb2.SplitMergeStatusResponse:
+        return split_rpcs.split_merge_status(_active(self._master))
 
 
 def _unlocked(active: ActiveMaster, region_id: int, what: str) -> None:

@@ -56,6 +56,9 @@ STARTUP, TAKEOVER, OPERATOR, MOVE, CRASH, BALANCER, SPLIT, MERGE, DDL, RETRY = (
     "retry",
 )
 
+#: Causes of a split or merge besides an operator's: a RegionServer's size policy, the normalizer.
+AUTO_SPLIT, NORMALIZER = "auto_split", "normalizer"
+
 #: The cause of the batches being committed by this task (see the module doc).
 _CAUSE: contextvars.ContextVar[str] = contextvars.ContextVar("regent_story_cause", default="")
 

@@ -160,11 +160,23 @@ def region_info_to_proto(info: RegionInfo) -> common_pb2.RegionInfo:
         end_key=info.end_key,
         split=info.split,
         offline=info.offline,
+        children=info.children,
+        parents=info.parents,
     )
 
 
 def region_info_from_proto(msg: common_pb2.RegionInfo) -> RegionInfo:
-    return RegionInfo(msg.region_id, msg.table, msg.start_key, msg.end_key, msg.split, msg.offline)
+    """A row written before split and merge existed has no children or parents: both read as empty."""
+    return RegionInfo(
+        msg.region_id,
+        msg.table,
+        msg.start_key,
+        msg.end_key,
+        msg.split,
+        msg.offline,
+        tuple(msg.children),
+        tuple(msg.parents),
+    )
 
 
 def server_to_proto(server: ServerName) -> common_pb2.ServerName:

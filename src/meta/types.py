@@ -164,6 +164,10 @@ class RegionInfo:
     end_key: bytes
     split: bool = False
     offline: bool = False
+    #: Split and merge: on a parent, the regions it became (two daughters, or the merged child); on a
+    #: merged child, the regions it was made of. Kept until the catalog janitor removes the parents.
+    children: tuple[int, ...] = ()
+    parents: tuple[int, ...] = ()
 
     def contains(self, row: bytes) -> bool:
         return self.start_key <= row and (not self.end_key or row < self.end_key)

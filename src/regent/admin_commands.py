@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from regent import admin_balance_commands, admin_check_commands
+from regent import admin_balance_commands, admin_check_commands, admin_split_commands
 from regent import admin_cli as cli
 from regent.admin_output import (
     Result,
@@ -387,6 +387,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     *admin_balance_commands.commands(),
     *admin_check_commands.commands(),
+    *admin_split_commands.commands(),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -16,6 +16,9 @@ from regent import admin_cli, certs_cli, local
 if TYPE_CHECKING:
     from regent.transport import Transport
 
+#: The master's max_region_size for tables that set none (HBase's hbase.hregion.max.filesize: 10 GiB).
+DEFAULT_MAX_REGION_SIZE = 10 << 30
+
 
 def _count(text: str) -> int:
     try:
@@ -56,6 +59,13 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
     if not 0 < value <= 1:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value:g}")
+    return value
+
+
+def _region_size(text: str) -> int:
+    value = _positive(text)
+    if not 1 << 20 <= value < 1 << 50:
+        raise argparse.ArgumentTypeError(f"expected a size of 1 MiB..1 PiB in bytes, got {value}")
     return value
 
 
@@ -200,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=300_000,
         help="how often the catalog janitor reports holes, overlaps, unknown servers and stuck regions "
         "(default 300000)",
+    )
+    master.add_argument(
+        "--default-max-region-size",
+        type=_region_size,
+        default=DEFAULT_MAX_REGION_SIZE,
+        help="bytes a region of a table without its own max_region_size may grow to before its "
+        f"RegionServer asks for a split (default {DEFAULT_MAX_REGION_SIZE}: 10 GiB, HBase's)",
     )
     master.add_argument(
         "--balancer-max-in-transition",
@@ -432,6 +449,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 lease_ms=args.lease_ms,
                 reopen_share=args.reopen_share,
                 catalog_janitor_period_s=args.catalog_janitor_period_ms / 1000,
+                default_max_region_size=args.default_max_region_size,
                 balancer=BalancerConfig(
                     period_s=args.balancer_period_ms / 1000,
                     slop=args.balancer_slop,

@@ -556,7 +556,8 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         *([Authorizer(POLICY)] if transport.secure else []),
     ]
     server = grpc.aio.server(options=GRPC_OPTIONS, interceptors=interceptors)
-    regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)
+    # SplitPoint and RegionSizes (issue 10) come with the store branch: until then the class is abstract
+    regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(AdminService(rs), server)  # type: ignore[abstract]
     data_pb2_grpc.add_RegionDataServicer_to_server(
         RegionDataService(rs.hosting, rs.stores, rs.scanners, rs.name, rs.leased, rs.load), server
     )

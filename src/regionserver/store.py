@@ -109,7 +109,11 @@ class Stores:
         store = self._store(region)
         try:
             if not store.claim_existing():
-                raise StoreError(f"region store {store.path} does not exist")
+                # A directory with no store in it: a split daughter or merged child that holds only the
+                # REFERENCES file its procedure wrote (meta.references). It has no cells of its own yet:
+                # opened as a region without a store, which its first write creates.
+                store.close()
+                return None
         except Fenced as exc:
             store.close()
             log.warning("open_fenced", region=region.region_id, reason=str(exc))

@@ -1,6 +1,6 @@
 """The operator's switches of the master's background work, kept in meta (info/"switches", a MasterSwitches)
 so that a new master after a failover starts with them: the balancer's and the catalog janitor's on/off
-switches and the decommissioned servers.
+switches, the split and merge switches, and the decommissioned servers.
 
 The active master holds them in memory and writes the whole record on every change, through the single
 writer, before it answers the operator: a switch flipped and acknowledged survives any crash after.
@@ -31,11 +31,15 @@ class Switches:
     balancer_on: bool = True
     decommissioned: tuple[Decommissioned, ...] = ()
     catalog_janitor_on: bool = True
+    split_on: bool = True
+    merge_on: bool = True
 
     def to_bytes(self) -> bytes:
         record = meta_pb2.MasterSwitches(
             balancer_off=not self.balancer_on,
             catalog_janitor_off=not self.catalog_janitor_on,
+            split_off=not self.split_on,
+            merge_off=not self.merge_on,
             decommissioned=[
                 meta_pb2.DecommissionedServer(address=d.address, offload=d.offload, since_ms=d.since_ms)
                 for d in self.decommissioned
@@ -49,6 +53,8 @@ class Switches:
         return cls(
             balancer_on=not record.balancer_off,
             catalog_janitor_on=not record.catalog_janitor_off,
+            split_on=not record.split_off,
+            merge_on=not record.merge_off,
             decommissioned=tuple(
                 Decommissioned(d.address, d.offload, d.since_ms) for d in record.decommissioned
             ),
@@ -94,6 +100,15 @@ class SwitchBoard:
             previous = self.now.catalog_janitor_on
             if previous != on:
                 await self._save(replace(self.now, catalog_janitor_on=on))
+            return previous
+
+    async def set_split_merge(self, kind: str, on: bool) -> bool:
+        """Switch splits ("split") or merges ("merge") on or off, cluster-wide; return the previous state."""
+        async with self._lock:
+            now = self.now
+            previous = now.split_on if kind == "split" else now.merge_on
+            if previous != on:
+                await self._save(replace(now, split_on=on) if kind == "split" else replace(now, merge_on=on))
             return previous
 
     async def decommission(self, addresses: list[str], offload: bool) -> None:

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from master import story
 from master.assignment import AssignmentManager, Effects
 from master.catalog import Catalog
 from master.regions import RegionNode
-from meta import WriteBatch
+from meta import RegionState, WriteBatch
+from meta.references import Reference
 from regent.proto import meta_pb2
 
 _PROC_ID = operator.attrgetter("proc_id")
+_IN_FLIGHT = frozenset({RegionState.CLOSING, RegionState.OPENING})
 
 
 class ProcState(enum.IntEnum):
@@ -52,10 +55,19 @@ class Env:
         self.am.next_proc_id += 1
         return proc_id
 
-    def settled(self, region_id: int) -> bool:
-        """No procedure is attached to the region and it does not wait for a server (or it is gone)."""
+    def settled(self, region_id: int, holder: int = 0) -> bool:
+        """No procedure is attached to the region and it does not wait for a server (or it is gone).
+
+        For `holder`, the procedure asking: a region that procedure holds itself (a split or merge parent,
+        attached to it all along) is settled for it once no order is in flight (not CLOSING or OPENING).
+        Table-wide waits (first_unsettled) never take this path: a held region stays busy for them.
+        """
         node = self.am.regions.get(region_id)
-        return node is None or (not node.proc_id and region_id not in self.am.waiting)
+        if node is None:
+            return True
+        if not node.proc_id:
+            return region_id not in self.am.waiting
+        return node.proc_id == holder and holder != 0 and node.state not in _IN_FLIGHT
 
     def first_unsettled(self, nodes: Sequence[RegionNode], start: int = 0) -> int:
         """The index of the first node from `start` that is not settled, len(nodes) if none is.
@@ -97,6 +109,8 @@ class Outcome:
     wake_on_any: bool = False
     settle_table: bool = False
     remove: list[Path] = field(default_factory=list)  # directories removed before the commit
+    #: REFERENCES files (meta.references) written before the commit: store directory -> its references
+    write_references: dict[Path, list[Reference]] = field(default_factory=dict)
     done: int | None = None  # progress, of `total`
     total: int | None = None
 
@@ -155,6 +169,10 @@ class Procedure:
 
     def progress(self) -> tuple[int, int]:
         return self.done, self.total
+
+    def story_cause(self) -> str:
+        """The cause (master.story) of the region transitions its steps commit."""
+        return story.cause_of_procedure(self.KIND)
 
     def describe_step(self) -> str:
         what = self.STEPS.get(self.step, self.step)

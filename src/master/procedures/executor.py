@@ -1,7 +1,8 @@
 """The procedure executor: runs every procedure of the active master, one step at a time, in one task.
 
 - A step's outcome is committed (the procedure's new record in the same transaction as the rows it
-  changes) before its orders are sent; its file removals happen before that commit.
+  changes) before its orders are sent; its file removals and REFERENCES files (split, merge) are carried
+  out before that commit, so a step that runs again after a crash does them again (both are idempotent).
 - A table procedure runs only while it holds its table: the head of the table's queue, in submission
   order. Lock state is never persisted apart from the records: at takeover it is rebuilt from them.
 - A procedure that waits for regions is parked until they settle (woken by `regions_changed`, which the
@@ -33,7 +34,7 @@ from master import metrics, story
 from master.assignment import Effects
 from master.errors import ProcedureNotFound, RequestError
 from master.procedures.base import Env, Outcome, Procedure, ProcState
-from meta import WriteBatch, keys
+from meta import WriteBatch, keys, references
 from regent.proto import meta_pb2
 
 log = structlog.get_logger("master.procedures")
@@ -185,7 +186,7 @@ class Executor:
                 del self._cursors[proc.proc_id]
             pending = self._pending.get(proc.proc_id)
             if pending:
-                left = {r for r in pending if not self.env.settled(r)}
+                left = {r for r in pending if not self.env.settled(r, proc.proc_id)}
                 if left and (len(left) == len(pending) or proc.proc_id not in self._wake_on_any):
                     self._pending[proc.proc_id] = left
                     proc.done = max(0, proc.total - len(left)) if proc.total else proc.done
@@ -195,7 +196,7 @@ class Executor:
         return ready
 
     async def _advance(self, proc: Procedure) -> None:
-        story.caused_by(story.cause_of_procedure(proc.KIND))  # the cause of the transitions it commits
+        story.caused_by(proc.story_cause())  # the cause of the transitions it commits
         env, before = self.env, proc.step
         starting = before == proc.FIRST and not proc.rolling_back
         try:
@@ -210,6 +211,15 @@ class Executor:
                 await asyncio.to_thread(_remove_tree, path)
             except OSError as exc:
                 log.warning("procedure_remove_failed", proc_id=proc.proc_id, path=str(path), error=str(exc))
+                asyncio.get_running_loop().call_later(RETRY_S, self._wakeup.set)
+                return
+        for store_dir, refs in outcome.write_references.items():
+            try:
+                await asyncio.to_thread(references.write, store_dir, refs)
+            except OSError as exc:
+                log.warning(
+                    "procedure_write_failed", proc_id=proc.proc_id, path=str(store_dir), error=str(exc)
+                )
                 asyncio.get_running_loop().call_later(RETRY_S, self._wakeup.set)
                 return
         if outcome.total is not None:
@@ -230,7 +240,7 @@ class Executor:
             self._halt_check(proc, before)
             if proc.step != before:
                 log.info("procedure_stepped", proc_id=proc.proc_id, kind=proc.KIND, step=proc.step)
-        waiting = {r for r in outcome.wait if not env.settled(r)}
+        waiting = {r for r in outcome.wait if not env.settled(r, proc.proc_id)}
         if outcome.settle_table:
             self._cursors[proc.proc_id] = 0
             self._wakeup.set()

@@ -177,7 +177,8 @@ class _FloorRegionServer(regionserver_pb2_grpc.RegionServerAdminServicer):
 
 
 async def _regionserver(port: int, master: str) -> None:
-    servicer = _FloorRegionServer(port)
+    # SplitPoint and RegionSizes (issue 10) come with the store branch: until then the class is abstract
+    servicer = _FloorRegionServer(port)  # type: ignore[abstract]
     server = grpc.aio.server(options=GRPC_OPTIONS)
     regionserver_pb2_grpc.add_RegionServerAdminServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
