@@ -4,9 +4,10 @@ samples every RegionServer and a second watch checks, from /proc, that the monke
 --min-live RegionServers running and not paused.
 
 The seed of the default-suite run is chosen so that its 25 s plan holds every kind of action the default
-policy has but delete_family, split_region and merge_regions (tested by the plan's unit tests, and each on
-its own below), including a pause longer than the lease (the master declares the server dead while it is
-stopped) and a decommission and recommission. The run's action log must repeat the plan
+policy has (split_region and merge_regions are not in it yet: regent.chaos.policies.SPLIT_MERGE), including
+a pause longer than the lease (the master declares the server dead while it is stopped) and a decommission
+and recommission. (With SPLIT_MERGE filled in, seed 18889 holds every kind but delete_family, split and
+merge, and seed 87 below becomes the regions run's.) The run's action log must repeat the plan
 `--dry-run` printed for the same seed. The slow test runs twice with one seed on two fresh clusters and
 compares the logs. Each kind is also exercised on its own, through the registry, with convergence
 checked after each.
@@ -28,7 +29,6 @@ from typing import Any
 import pytest
 
 import regent
-from client import Admin
 from client.connection import Connection
 from client.errors import RegentError
 from meta import RegionState
@@ -40,6 +40,7 @@ from regent.chaos.policies import POLICIES
 from regent.chaos.runner import replayed
 from regent.transport import Transport
 from regent.verify import serving
+from regionserver.daemon import AdminService
 from tests.background import CheckedSampler
 from tests.cluster import wait_until
 from tests.failure_helpers import Clusters, DoubleServingWatch, settled
@@ -49,7 +50,7 @@ from tests.test_local import free_base_port
 SERVERS = 3
 MIN_LIVE = 2
 #: The seed and length of the default-suite run (see the module's docstring).
-SEED = 18889
+SEED = 16867
 DURATION_S = 25
 #: A chaos run's bound: the plan's length, the healing and the convergence wait, on a loaded machine.
 RUN_TIMEOUT_S = 240
@@ -239,7 +240,7 @@ def test_a_chaos_run_serves_no_region_twice_keeps_min_live_converges_and_replays
     assert code == 0, err
     kinds = {r["kind"] for r in planned if r["event"] == "action"}
     assert kinds >= {"kill_regionserver", "pause_regionserver", "kill_active_master", "restart_daemon"}, kinds
-    assert kinds >= {"move_region", "add_family", "modify_family"}, kinds
+    assert kinds >= {"move_region", "add_family", "modify_family", "delete_family"}, kinds
     assert kinds >= {"run_balancer", "decommission_regionserver", "recommission_regionserver"}, kinds
 
     with ServingCheck(local) as watch, LiveCheck(local):
@@ -264,11 +265,11 @@ def test_a_chaos_run_serves_no_region_twice_keeps_min_live_converges_and_replays
 
 def test_through_the_master_only_a_run_moves_regions_and_changes_families(clusters: Clusters) -> None:
     cluster = clusters.start(servers=2)
-    # Seed 87's 6 s plan: three moves, a balancer run and a family added; no split or merge (so the
-    # table keeps its 4 regions for the last check).
+    # Seed 9's 6 s plan: three moves, a balancer run and a family added; no split or merge (so the table
+    # keeps its 4 regions for the last check).
     with DoubleServingWatch(cluster):
         code, records, err = chaos(
-            "--master", cluster.master_addresses, "--policy", "regions", "--duration", "6", "--seed", "87",
+            "--master", cluster.master_addresses, "--policy", "regions", "--duration", "6", "--seed", "9",
             "--regions", "4",
         )  # fmt: skip
     assert code == 0, f"{err}\n{records[-3:]}"
@@ -283,7 +284,7 @@ def test_through_the_master_only_a_run_moves_regions_and_changes_families(cluste
     settled(cluster, {"chaos": 4})
 
 
-#: Exercised on their own in a test of their own (they need the split and merge procedures).
+#: Each exercised on its own in a test of its own (a table with rows to split at).
 SPLIT_MERGE = {"split_region", "merge_regions"}
 
 
@@ -346,44 +347,90 @@ def _regions_at(admin: Any, address: str) -> int:
     return sum(s.region_count for s in admin.cluster_status().servers if s.server.address == address)
 
 
-@pytest.mark.skipif(
-    not hasattr(Admin, "split") or not hasattr(Admin, "merge"),
-    reason="needs the split and merge procedures and their SDK calls (admin.split, admin.merge)",
+#: The RegionServers' side of splits and merges (SplitPoint, and a child's reads through its parents'
+#: stores: branch issue-10-store). Without it the master's procedures run, but a split needs a key and a
+#: child serves none of its parents' rows.
+RS_SPLIT_SUPPORT = "SplitPoint" in vars(AdminService)
+NEEDS_RS_SPLIT_SUPPORT = pytest.mark.skipif(
+    not RS_SPLIT_SUPPORT,
+    reason="needs the RegionServers' split support (SplitPoint, reads through parent stores: issue-10-store)",
 )
-@pytest.mark.timeout(300)
-def test_a_split_and_a_merge_on_their_own_leave_the_cluster_healthy_and_every_row_readable(
-    local: LocalCluster,
-) -> None:
+
+
+def _table_with_rows(connection: Connection) -> tuple[Any, dict[bytes, dict[bytes, bytes]]]:
+    """Table chaos of 4 regions, with rows in each."""
     rows = {b"row%04d" % i: {b"f:v": b"%d" % i} for i in range(0, 2000, 7)}
+    connection.admin().create_table("chaos", {"f": {}}, split_keys=[b"row0500", b"row1000", b"row1500"])
+    table = connection.table("chaos")
+    with table.batch() as batch:
+        for row, data in rows.items():
+            batch.put(row, data)
+    return table, rows
+
+
+def _merge(cluster: ChaosCluster, admin: Any) -> None:
+    """merge_regions of regions #1 and #2 (of 4), checked, and the cluster converged after it."""
+    before = serving_regions(admin, "chaos")
+    step = Step("merge_regions", "chaos regions #1 and #2", {"region_index": 1})
+    merge = REGISTRY["merge_regions"].perform(cluster, step)
+    assert merge.ok, merge
+    assert merge.detail["regions"] == [before[1].region_id, before[2].region_id], merge
+    ok, _, problem = cluster.wait_converged(90)
+    assert ok, problem
+    after = serving_regions(admin, "chaos")
+    assert [(r.info.start_key, r.info.end_key) for r in after] == [
+        (b"", b"row0500"),
+        (b"row0500", b"row1500"),
+        (b"row1500", b""),
+    ]
+    assert merge.detail["merged"] == [after[1].region_id], merge
+
+
+def _split(cluster: ChaosCluster, admin: Any, index: int) -> None:
+    """split_region of region #`index`, checked, and the cluster converged after it."""
+    before = serving_regions(admin, "chaos")
+    step = Step("split_region", f"chaos region #{index}", {"region_index": index})
+    split = REGISTRY["split_region"].perform(cluster, step)
+    assert split.ok, split
+    parent = before[index]
+    assert split.detail["region_id"] == parent.region_id, split
+    ok, _, problem = cluster.wait_converged(90)
+    assert ok, problem
+    after = serving_regions(admin, "chaos")
+    daughters = [r for r in after if r.region_id in split.detail["daughters"]]
+    assert len(after) == len(before) + 1 and len(daughters) == 2, (split, after)
+    assert daughters[0].info.start_key == parent.info.start_key
+    assert daughters[0].info.end_key == daughters[1].info.start_key
+    assert daughters[1].info.end_key == parent.info.end_key
+
+
+@pytest.mark.timeout(300)
+def test_a_merge_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) -> None:
     with local.connect() as connection, ServingCheck(local):
-        admin = connection.admin()
-        admin.create_table("chaos", {"f": {}}, split_keys=[b"row0500", b"row1000", b"row1500"])
-        table = connection.table("chaos")
-        with table.batch() as batch:
-            for row, data in rows.items():
-                batch.put(row, data)
-        cluster = ChaosCluster(connection, local.rootdir, "chaos")
-        before = serving_regions(admin, "chaos")
-        split = REGISTRY["split_region"].perform(
-            cluster, Step("split_region", "chaos region #1", {"region_index": 1})
-        )
-        assert split.ok, split
-        assert split.detail["region_id"] == before[1].region_id and len(split.detail["daughters"]) == 2, split
-        ok, _, problem = cluster.wait_converged(90)
-        assert ok, problem
-        assert len(serving_regions(admin, "chaos")) == 5
-        merge = REGISTRY["merge_regions"].perform(
-            cluster, Step("merge_regions", "chaos regions #2 and #3", {"region_index": 2})
-        )
-        assert merge.ok, merge
-        assert len(merge.detail["merged"]) == 1, merge
-        ok, _, problem = cluster.wait_converged(90)
-        assert ok, problem
-        after = serving_regions(admin, "chaos")
-        assert len(after) == 4
-        assert [r.info.start_key for r in after][1:] == sorted(r.info.start_key for r in after)[1:]
-        assert dict(table.rows(list(rows))) == rows
+        _table_with_rows(connection)
+        _merge(ChaosCluster(connection, local.rootdir, "chaos"), connection.admin())
     assert_served_once(local)
+
+
+@NEEDS_RS_SPLIT_SUPPORT
+@pytest.mark.timeout(300)
+def test_a_split_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) -> None:
+    with local.connect() as connection, ServingCheck(local):
+        _table_with_rows(connection)
+        _split(ChaosCluster(connection, local.rootdir, "chaos"), connection.admin(), 1)
+    assert_served_once(local)
+
+
+@NEEDS_RS_SPLIT_SUPPORT
+@pytest.mark.timeout(300)
+def test_every_row_stays_readable_across_a_merge_and_a_split(local: LocalCluster) -> None:
+    with local.connect() as connection:
+        table, rows = _table_with_rows(connection)
+        cluster = ChaosCluster(connection, local.rootdir, "chaos")
+        _merge(cluster, connection.admin())
+        assert dict(table.rows(list(rows))) == rows
+        _split(cluster, connection.admin(), 1)
+        assert dict(table.rows(list(rows))) == rows
 
 
 def test_ctrl_c_ends_the_chaos_then_the_run_heals_and_converges(

@@ -14,7 +14,7 @@ from regent.chaos import actions
 from regent.chaos.actions import REGISTRY, Action, heal, register
 from regent.chaos.model import MAX_ADDED_FAMILIES, Limits, Model
 from regent.chaos.plan import plan
-from regent.chaos.policies import POLICIES, check_registered
+from regent.chaos.policies import POLICIES, Policy, check_registered
 
 
 def model(servers: int = 3, masters: int = 2, *, can_signal: bool = True) -> Model:
@@ -118,7 +118,8 @@ def test_region_targets_are_indexes_within_the_table_and_destinations_servers_in
 def test_splits_and_merges_change_the_region_count_the_next_targets_are_drawn_from() -> None:
     counts = []
     current = model()
-    for planned in plan(4, POLICIES["regions"], 600.0, current, Limits(1)):
+    splits_merges = Policy("t", "", (("split_region", 1), ("merge_regions", 1), ("move_region", 1)), (1, 2))
+    for planned in plan(4, splits_merges, 600.0, current, Limits(1)):
         change = {"split_region": 1, "merge_regions": -1}.get(planned.step.kind, 0)
         assert planned.model.regions == current.regions + change >= 1
         counts.append(planned.model.regions)

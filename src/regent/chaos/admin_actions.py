@@ -171,15 +171,12 @@ def _gone(cluster: ChaosCluster, ids: set[int]) -> bool:
 def split(cluster: ChaosCluster, region_index: int) -> Outcome:
     """Split serving region #`region_index` (modulo their count) of the table at its middle row."""
     started = time.monotonic()
-    call = getattr(cluster.admin, "split", None)
-    if call is None:
-        return _no_procedures("split")
     try:
         regions = serving_regions(cluster.admin, cluster.table)
         if not regions:
             return Outcome(False, {"error": "NoRegions", "message": f"table {cluster.table} has none"})
         parent = regions[region_index % len(regions)]
-        proc_ids = call(parent.region_id, timeout=ACTION_S)
+        proc_ids = cluster.admin.split(parent.region_id, timeout=ACTION_S)
         after = serving_regions(cluster.admin, cluster.table)
     except (RegentError, ValueError) as exc:
         return failed(exc)
@@ -199,9 +196,6 @@ def split(cluster: ChaosCluster, region_index: int) -> Outcome:
 def merge(cluster: ChaosCluster, region_index: int) -> Outcome:
     """Merge serving regions #k and #k+1 (k = `region_index` modulo their count less one) of the table."""
     started = time.monotonic()
-    call = getattr(cluster.admin, "merge", None)
-    if call is None:
-        return _no_procedures("merge")
     try:
         regions = serving_regions(cluster.admin, cluster.table)
         if len(regions) < 2:
@@ -210,7 +204,7 @@ def merge(cluster: ChaosCluster, region_index: int) -> Outcome:
             )
         k = region_index % (len(regions) - 1)
         a, b = regions[k], regions[k + 1]
-        proc_id = call([a.region_id, b.region_id], timeout=ACTION_S)
+        proc_id = cluster.admin.merge([a.region_id, b.region_id], timeout=ACTION_S)
         after = serving_regions(cluster.admin, cluster.table)
     except (RegentError, ValueError) as exc:
         return failed(exc)
@@ -237,16 +231,6 @@ def _within(loc: RegionLocation, parent: RegionLocation) -> bool:
         loc.region_id != parent.region_id
         and start <= loc.info.start_key
         and (not end or (loc.info.end_key != b"" and loc.info.end_key <= end))
-    )
-
-
-def _no_procedures(what: str) -> Outcome:
-    return Outcome(
-        False,
-        {
-            "error": "NotAvailable",
-            "message": f"this SDK has no admin.{what}: the split and merge procedures are not built in",
-        },
     )
 
 

@@ -16,7 +16,13 @@ from regent.chaos.actions import REGISTRY
 #: policies). The balancer and decommissioning go with them (its ForceBalancerAction and the region
 #: mover's unload and load of GracefulRollingRestartRsAction); the "servers" and "masters" policies
 #: stay process faults only.
-SPLIT_MERGE: tuple[tuple[str, int], ...] = (("split_region", 1), ("merge_regions", 1))
+#:
+#: Empty for now: the split_region and merge_regions actions are registered (and `regent chaos` runs
+#: them when a plan names them), but a daughter or merged child reads its parents' rows only with the
+#: RegionServer's side of splits (references, layered reads: issue 10's store work), which this branch
+#: does not have yet; without it a merge would make the parents' rows unreadable. With it:
+#: (("split_region", 1), ("merge_regions", 1)) (and new seeds where tests depend on a plan).
+SPLIT_MERGE: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
