@@ -388,6 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="deadline of each client call, s (default 10)",
     )
+    broll.add_argument(
+        "--lease-ms",
+        type=_positive,
+        help="the masters' RegionServer lease (default theirs, 3000), at least 2000 (twice the heartbeat)",
+    )
     broll.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     broll.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
@@ -584,6 +589,8 @@ def _run(argv: Sequence[str] | None) -> None:
 
                 if args.servers < 2:
                     build_parser().error("--servers: a rolling restart needs at least 2 RegionServers")
+                if args.lease_ms is not None and args.lease_ms < 2000:
+                    build_parser().error("--lease-ms: at least 2000 (twice the RegionServers' heartbeat)")
                 result = rolling_restart.run(
                     args.regions,
                     args.rows,
@@ -591,6 +598,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     clients=args.clients,
                     threads=args.threads,
                     client_timeout_s=float(args.client_timeout),
+                    lease_ms=args.lease_ms,
                     quiet=args.json,
                 )
                 print(json.dumps(result))

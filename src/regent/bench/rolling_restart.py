@@ -17,7 +17,9 @@ a client load that must see no call fail.
 
 Output, one JSON line: `seconds` (steps 3 and 4), `steps` (each with its seconds), `client_calls`,
 `client_failures` (calls that raised: failed past their deadline; must be 0), `client_missing` (reads of
-a loaded row that came back empty; must be 0), `client_max_ms` (the longest call), `load_seconds`.
+a loaded row that came back empty; must be 0), `client_max_ms` (the longest call), `load_seconds`,
+`lease_ms` (the masters' RegionServer lease: `--lease-ms` gives a longer one on a machine too loaded for
+the default).
 
 Restarted daemons are spawned at the start, each stopped before it execs (as in regent.bench.balance):
 this process must not fork with a pre-exec hook once it has gRPC channels (regent.supervise).
@@ -48,6 +50,7 @@ from regent.proto import master_pb2
 from regent.supervise import Child, Children, free_ports
 
 POLL_S = 0.02
+DEFAULT_LEASE_MS = 3000  # the master's (--lease-ms)
 #: Bounds of the bench's waits: creating and loading the table, and each step.
 SETUP_S = 900.0
 STEP_S = 300.0
@@ -61,6 +64,7 @@ def run(
     clients: int = 2,
     threads: int = 4,
     client_timeout_s: float = 10.0,
+    lease_ms: int | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     if servers < 2:
@@ -70,7 +74,7 @@ def run(
     root = Path(tempfile.mkdtemp(prefix="regent-bench-rolling-"))
     try:
         with Children(root / "logs") as children:
-            bench = _Bench(children, root / "cluster", regions, rows, servers, quiet)
+            bench = _Bench(children, root / "cluster", regions, rows, servers, lease_ms, quiet)
             result = bench.run(clients, threads, client_timeout_s)
             children.stop()
         return result
@@ -80,8 +84,16 @@ def run(
 
 class _Bench:
     def __init__(
-        self, children: Children, rootdir: Path, regions: int, rows: int, servers: int, quiet: bool
+        self,
+        children: Children,
+        rootdir: Path,
+        regions: int,
+        rows: int,
+        servers: int,
+        lease_ms: int | None,
+        quiet: bool,
     ) -> None:
+        self.lease_ms = lease_ms
         self.children = children
         self.rootdir = rootdir
         self.regions = regions
@@ -103,8 +115,16 @@ class _Bench:
 
     def _master_argv(self, index: int) -> list[str]:
         port = self.masters[index].rsplit(":", 1)[1]
+        lease = [] if self.lease_ms is None else ["--lease-ms", str(self.lease_ms)]
         return _regent(
-            "master", "--rootdir", str(self.rootdir), "--port", port, "--min-servers", str(self.servers)
+            "master",
+            "--rootdir",
+            str(self.rootdir),
+            "--port",
+            port,
+            "--min-servers",
+            str(self.servers),
+            *lease,
         )
 
     def _start_daemons(self) -> tuple[list[Child], list[Child], list[Child], list[Child]]:
@@ -229,6 +249,7 @@ class _Bench:
             "client_missing": tally.missing,
             "client_max_ms": round(tally.max_ms, 1),
             "client_timeout_s": client_timeout_s,
+            "lease_ms": self.lease_ms or DEFAULT_LEASE_MS,
             "client_errors": tally.errors,
             "load_seconds": round(load_seconds, 3),
         }
