@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -89,13 +90,22 @@ def generate_argv(cluster: list[str], writers: int, width: int, batches: int) ->
     return [*argv, "--writers", str(writers), "--width", str(width), "--batches", str(batches)]
 
 
-def verify_all(cluster: list[str], expected: int, timeout: float) -> dict[str, Any]:
+def verify_report(cluster: list[str], expected: int, timeout: float) -> tuple[int, dict[str, Any], str]:
+    """`verify --expect`: its exit code, its JSON report, its stdout and stderr."""
     check = [sys.executable, "-m", "regent.cli", "verify", "linked-list", "verify", *cluster, "--json"]
     done = subprocess.run(
         [*check, "--expect", str(expected)], capture_output=True, text=True, timeout=timeout
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
+    try:
+        report: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        report = {}
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def verify_all(cluster: list[str], expected: int, timeout: float) -> dict[str, Any]:
+    code, report, output = verify_report(cluster, expected, timeout)
+    assert code == 0, output
     assert report["ok"] and report["referenced"] == expected and report["undefined"] == 0, report
     return report
 
@@ -161,22 +171,32 @@ def test_a_long_run_under_every_policy_loses_no_node_and_serves_no_region_twice(
     failed: Counter[str] = Counter()
     started = time.monotonic()
     loop = GenerateLoop(processes, argv, tmp_path, share + 900.0)
-    with ServingCheck(local) as watch, LiveCheck(local), loop as writer:
-        for i, policy in enumerate(POLICIES):
-            code, records, err = chaos(
-                "--local", str(local.rootdir), "--seed", str(LONG_SEED + i), "--duration", str(share),
-                "--min-live", str(MIN_LIVE), "--policy", policy, "--table", "linked_list",
-                "--log", str(tmp_path / f"chaos.{policy}.jsonl"), timeout=share + 600,
-            )  # fmt: skip
-            assert code == 0, f"policy {policy}: {err[-3000:]}\n{records[-3:]}"
-            summary = records[-1]
-            assert summary["event"] == "summary" and summary["converged"], summary
-            for kind, counts in summary["by_kind"].items():
-                by_kind[kind] += counts["ok"] + counts["failed"]
-                failed[kind] += counts["failed"]
+    live = LiveCheck(local)  # judged after the figures are out, so that a failed run still gives them
+    live.__enter__()
+    try:
+        with ServingCheck(local) as watch, loop as writer:
+            for i, policy in enumerate(POLICIES):
+                code, records, err = chaos(
+                    "--local", str(local.rootdir), "--seed", str(LONG_SEED + i), "--duration", str(share),
+                    "--min-live", str(MIN_LIVE), "--policy", policy, "--table", "linked_list",
+                    "--log", str(tmp_path / f"chaos.{policy}.jsonl"), timeout=share + 600,
+                )  # fmt: skip
+                assert code == 0, f"policy {policy}: {err[-3000:]}\n{records[-3:]}"
+                summary = records[-1]
+                assert summary["event"] == "summary" and summary["converged"], summary
+                for kind, counts in summary["by_kind"].items():
+                    by_kind[kind] += counts["ok"] + counts["failed"]
+                    failed[kind] += counts["failed"]
+    finally:
+        live.stop()
+        report_path = os.environ.get("REGENT_LONG_CHAOS_REPORT")
+        if report_path:  # the action logs, kept beside the figures
+            for log in tmp_path.glob("chaos.*.jsonl"):
+                shutil.copy(log, Path(report_path).with_name(log.name))
     reports = writer.reports()
     nodes = sum(r["nodes"] for r in reports)
-    verified = verify_all(cluster, nodes, 900)
+    code, verified, output = verify_report(cluster, nodes, 900)
+    assert verified, output
     figures = {
         "test": "linked-list long run",
         "policies": list(POLICIES),
@@ -192,8 +212,12 @@ def test_a_long_run_under_every_policy_loses_no_node_and_serves_no_region_twice(
         "longest_write_wait_s": max(r["longest_batch_s"] for r in reports),
         "double_service_moments": len(watch.watch.found),
         "serving_samples": watch.watch.answers,
+        "fewest_in_service": live.fewest,
+        "fewest_in_service_when": live.when,
     }
     print(json.dumps(figures))
-    if os.environ.get("REGENT_LONG_CHAOS_REPORT"):
-        Path(os.environ["REGENT_LONG_CHAOS_REPORT"]).write_text(json.dumps(figures) + "\n")
+    if report_path:
+        Path(report_path).write_text(json.dumps(figures) + "\n")
+    assert code == 0 and verified["ok"], output
     assert figures["nodes_lost"] == 0 and figures["double_service_moments"] == 0, figures
+    live.check()
