@@ -42,6 +42,7 @@ MASTER_CALLS: dict[str, set[str]] = {
     "RegionServerStatus/RegionServerStartup": NODE,
     "RegionServerStatus/RegionServerReport": NODE,
     "RegionServerStatus/ReportRegionStateTransition": NODE,
+    "RegionServerStatus/RequestSplit": NODE,
     "Master/GetClusterInfo": EVERYONE,
     **{
         f"Master/{m}": LOOKUP
@@ -58,6 +59,8 @@ MASTER_CALLS: dict[str, set[str]] = {
             "ListDecommissioned",
             "CatalogJanitorStatus",
             "RegionStory",
+            "SplitMergeStatus",
+            "NormalizerStatus",
         )
     },
     **{
@@ -84,12 +87,19 @@ MASTER_CALLS: dict[str, set[str]] = {
             "CatalogJanitorRun",
             "CatalogJanitorSwitch",
             "Hbck",
+            "Split",
+            "Merge",
+            "SplitMergeSwitch",
+            "Normalize",
+            "NormalizerSwitch",
         )
     },
 }
 RS_CALLS: dict[str, set[str]] = {
     "RegionServerAdmin/ExecuteProcedures": NODE,
     "RegionServerAdmin/GetOnlineRegions": {"node", "admin"},
+    "RegionServerAdmin/SplitPoint": {"node", "admin"},
+    "RegionServerAdmin/RegionSizes": {"node", "admin"},
     "RegionServerAdmin/DropRegion": ADMIN,
     "RegionServerAdmin/AdoptRegion": ADMIN,
     **{
@@ -120,8 +130,16 @@ def _request_of(call: str) -> Any:
         request.scanner_id = 10**12
     elif method == "Balance":
         request.dry_run = True  # plans, moves nothing
-    elif method in ("BalancerSwitch", "CatalogJanitorSwitch"):
+    elif method in ("BalancerSwitch", "CatalogJanitorSwitch", "NormalizerSwitch"):
         request.on = True  # on already
+    elif method == "Normalize":
+        request.dry_run = True  # plans, submits nothing
+    elif method in ("Split", "SplitPoint"):
+        request.region_id = 10**12
+    elif method == "Merge":
+        request.region_ids.extend([10**12, 10**12 + 1])
+    elif method == "SplitMergeSwitch":
+        request.kind, request.on = "split", True
     elif method == "Decommission":
         request.servers.append(f"{LOOPBACK}:1")  # no server there: ServerNotFound
     elif method == "Recommission":
