@@ -14,7 +14,7 @@ from regent.chaos import actions
 from regent.chaos.actions import REGISTRY, Action, heal, register
 from regent.chaos.model import MAX_ADDED_FAMILIES, Limits, Model
 from regent.chaos.plan import plan
-from regent.chaos.policies import POLICIES, check_registered
+from regent.chaos.policies import POLICIES, Policy, check_registered
 
 
 def model(servers: int = 3, masters: int = 2, *, can_signal: bool = True) -> Model:
@@ -99,14 +99,52 @@ def test_a_restart_only_picks_what_was_killed_and_healing_brings_back_the_rest()
         current = planned.model
     for step in heal(current):
         current = REGISTRY[step.kind].apply(current, step)
-    assert not current.killed and current.masters_killed == 0
+    assert not current.killed and current.masters_killed == 0 and not current.decommissioned
 
 
-def test_region_targets_are_indexes_within_the_table_and_destinations_running_servers() -> None:
-    for planned in plan(9, POLICIES["default"], 600.0, model(), Limits(1)):
-        if planned.step.kind == "move_region":
-            assert 0 <= planned.step.params["region_index"] < 8
-            assert planned.step.params["to"] in planned.model.running_regionservers
+def test_region_targets_are_indexes_within_the_table_and_destinations_servers_in_service() -> None:
+    before = model()
+    for planned in plan(9, POLICIES["default"], 600.0, before, Limits(1)):
+        step = planned.step
+        if step.kind in ("move_region", "split_region"):
+            assert 0 <= step.params["region_index"] < before.regions
+        if step.kind == "merge_regions":  # regions #k and #k+1
+            assert 0 <= step.params["region_index"] < before.regions - 1
+        if step.kind == "move_region":
+            assert step.params["to"] in planned.model.in_service
+        before = planned.model
+
+
+def test_splits_and_merges_change_the_region_count_the_next_targets_are_drawn_from() -> None:
+    counts = []
+    current = model()
+    splits_merges = Policy("t", "", (("split_region", 1), ("merge_regions", 1), ("move_region", 1)), (1, 2))
+    for planned in plan(4, splits_merges, 600.0, current, Limits(1)):
+        change = {"split_region": 1, "merge_regions": -1}.get(planned.step.kind, 0)
+        assert planned.model.regions == current.regions + change >= 1
+        counts.append(planned.model.regions)
+        current = planned.model
+    assert len(set(counts)) > 1
+
+
+@given(seed=st.integers(0, 2**32 - 1), servers=st.integers(1, 6), min_live=st.integers(0, 6))
+def test_decommissions_keep_min_live_servers_in_service_and_recommission_only_what_they_took_out(
+    seed: int, servers: int, min_live: int
+) -> None:
+    current = model(servers)
+    for planned in plan(seed, POLICIES["default"], 300.0, current, Limits(min_live)):
+        step, after = planned.step, planned.model
+        if step.kind == "decommission_regionserver":
+            assert step.target in current.in_service and len(after.in_service) >= min_live
+        if step.kind == "recommission_regionserver":
+            assert step.target in current.decommissioned and step.target in current.running_regionservers
+        if step.kind in ("kill_regionserver", "pause_regionserver"):
+            assert len(current.in_service) - 1 >= min_live
+        current = after
+    for step in heal(current):
+        current = REGISTRY[step.kind].apply(current, step)
+    assert not current.killed and not current.decommissioned
+    assert [s.kind for s in heal(current)] == []
 
 
 def test_every_policy_names_registered_kinds_and_a_name_registers_once() -> None:

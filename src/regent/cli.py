@@ -411,6 +411,29 @@ def build_parser() -> argparse.ArgumentParser:
     bsplit.add_argument("--threads", type=_positive, default=4, help="client threads (default 4)")
     bsplit.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bsplit.add_argument("--json", action="store_true", help="print only the JSON object")
+    broll = bench_sub.add_parser(
+        "rolling-restart",
+        help="every RegionServer moved off, restarted and moved back in turn, then a master failover, "
+        "under a client load",
+    )
+    broll.add_argument("--regions", type=_positive, default=10_000, help="regions (default 10,000)")
+    broll.add_argument("--rows", type=_positive, default=1_000_000, help="rows loaded (default 1,000,000)")
+    broll.add_argument("--servers", type=_positive, default=5, help="RegionServers, at least 2 (default 5)")
+    broll.add_argument("--clients", type=_positive, default=2, help="client processes (default 2)")
+    broll.add_argument("--threads", type=_positive, default=4, help="threads per client process (default 4)")
+    broll.add_argument(
+        "--client-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        help="deadline of each client call, s (default 10)",
+    )
+    broll.add_argument(
+        "--lease-ms",
+        type=_positive,
+        help="the masters' RegionServer lease (default theirs, 3000), at least 2000 (twice the heartbeat)",
+    )
+    broll.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
+    broll.add_argument("--json", action="store_true", help="print only the JSON object")
     brec = bench_sub.add_parser(
         "recovery", help="MTTR after a RegionServer SIGKILL, and master failover time"
     )
@@ -628,6 +651,24 @@ def _run(argv: Sequence[str] | None) -> None:
                         )
                     )
                 )
+            elif args.bench == "rolling-restart":
+                from regent.bench import rolling_restart
+
+                if args.servers < 2:
+                    build_parser().error("--servers: a rolling restart needs at least 2 RegionServers")
+                if args.lease_ms is not None and args.lease_ms < 2000:
+                    build_parser().error("--lease-ms: at least 2000 (twice the RegionServers' heartbeat)")
+                result = rolling_restart.run(
+                    args.regions,
+                    args.rows,
+                    args.servers,
+                    clients=args.clients,
+                    threads=args.threads,
+                    client_timeout_s=float(args.client_timeout),
+                    lease_ms=args.lease_ms,
+                    quiet=args.json,
+                )
+                print(json.dumps(result))
             elif args.bench == "balance":
                 from regent.bench import balance
 

@@ -10,9 +10,11 @@ name in the model, a region by its index in the table's key order (resolved to a
 action runs, and logged with it), a destination by its index among the RegionServers the model has
 running.
 
-To add a kind (split, merge, balance, decommission, once their Admin calls exist): subclass Action, set
-`name` (and `needs_signals` if it signals processes), write the four methods, `register()` it, and give it
-a weight in the policies that should use it (regent.chaos.policies).
+To add a kind: subclass Action, set `name` (and `needs_signals` if it signals processes), write the four
+methods, `register()` it, and give it a weight in the policies that should use it (regent.chaos.policies).
+The kinds that act through the master's Admin calls alone (balance, decommission, recommission, split,
+merge) carry themselves out in regent.chaos.admin_actions (imported when they run: it builds on this
+module's Outcome).
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def register(action: Action) -> Action:
 
 
 def _can_lose_a_server(model: Model, limits: Limits) -> bool:
-    return len(model.running_regionservers) - 1 >= limits.min_live
+    """One more server may go out of service (killed, paused or decommissioned): the bound counts those
+    in service (running, not decommissioned)."""
+    return len(model.in_service) - 1 >= limits.min_live
 
 
 # ---- processes ----
@@ -188,17 +192,125 @@ class MoveRegion(Action):
     name = "move_region"
 
     def eligible(self, model: Model, limits: Limits) -> bool:
-        return model.regions > 0 and (not model.can_signal or len(model.running_regionservers) >= 2)
+        return model.regions > 0 and (not model.can_signal or len(model.in_service) >= 2)
 
     def choose(self, rng: random.Random, model: Model) -> Step:
         index = rng.randrange(_INDEX_SPACE) % model.regions
         params: dict[str, Any] = {"region_index": index}
         if model.can_signal:
-            params["to"] = rng.choice(model.running_regionservers)
+            params["to"] = rng.choice(model.in_service)
         return Step(self.name, f"{model.table} region #{index}", params)
 
     def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
         return cluster.move(int(step.params["region_index"]), step.params.get("to"))
+
+
+class SplitRegion(Action):
+    """Split region #k of the table (key order, serving regions only) at its middle row, as the
+    RegionServer measures it (admin.split(region_id)); wait for the daughters to open."""
+
+    name = "split_region"
+
+    def eligible(self, model: Model, limits: Limits) -> bool:
+        return model.regions > 0
+
+    def choose(self, rng: random.Random, model: Model) -> Step:
+        index = rng.randrange(_INDEX_SPACE) % model.regions
+        return Step(self.name, f"{model.table} region #{index}", {"region_index": index})
+
+    def apply(self, model: Model, step: Step) -> Model:
+        return replace(model, regions=model.regions + 1)
+
+    def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
+        from regent.chaos import admin_actions
+
+        return admin_actions.split(cluster, int(step.params["region_index"]))
+
+
+class MergeRegions(Action):
+    """Merge regions #k and #k+1 of the table (adjacent in key order, serving regions only):
+    admin.merge([a, b]); wait for the merged region to open."""
+
+    name = "merge_regions"
+
+    def eligible(self, model: Model, limits: Limits) -> bool:
+        return model.regions >= 2
+
+    def choose(self, rng: random.Random, model: Model) -> Step:
+        index = rng.randrange(_INDEX_SPACE) % (model.regions - 1)
+        return Step(self.name, f"{model.table} regions #{index} and #{index + 1}", {"region_index": index})
+
+    def apply(self, model: Model, step: Step) -> Model:
+        return replace(model, regions=model.regions - 1)
+
+    def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
+        from regent.chaos import admin_actions
+
+        return admin_actions.merge(cluster, int(step.params["region_index"]))
+
+
+class RunBalancer(Action):
+    """Run the balancer now (admin.balance), forced or not (forced: even while regions are in transition,
+    as HBase's ForceBalancerAction), and wait for its moves."""
+
+    name = "run_balancer"
+
+    def choose(self, rng: random.Random, model: Model) -> Step:
+        return Step(self.name, "balancer", {"force": rng.random() < 0.5})
+
+    def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
+        from regent.chaos import admin_actions
+
+        return admin_actions.balance(cluster, bool(step.params["force"]))
+
+
+# ---- servers through the master ----
+
+
+class DecommissionRegionServer(Action):
+    """Decommission a RegionServer in service with offload (admin.decommission): its regions move off and
+    it takes none until recommissioned. Never below the bound of servers in service."""
+
+    name = "decommission_regionserver"
+
+    def eligible(self, model: Model, limits: Limits) -> bool:
+        return _can_lose_a_server(model, limits)
+
+    def choose(self, rng: random.Random, model: Model) -> Step:
+        return Step(self.name, rng.choice(model.in_service))
+
+    def apply(self, model: Model, step: Step) -> Model:
+        return replace(model, decommissioned=model.decommissioned | {step.target})
+
+    def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
+        from regent.chaos import admin_actions
+
+        return admin_actions.decommission(cluster, step.target)
+
+
+class RecommissionRegionServer(Action):
+    """Recommission a RegionServer the monkey decommissioned (when it runs: the master needs its live
+    incarnation), moving back the regions offloaded from it that are still OPEN elsewhere."""
+
+    name = "recommission_regionserver"
+
+    def eligible(self, model: Model, limits: Limits) -> bool:
+        return bool(_recommissionable(model))
+
+    def choose(self, rng: random.Random, model: Model) -> Step:
+        return Step(self.name, rng.choice(_recommissionable(model)))
+
+    def apply(self, model: Model, step: Step) -> Model:
+        return replace(model, decommissioned=model.decommissioned - {step.target})
+
+    def perform(self, cluster: ChaosCluster, step: Step) -> Outcome:
+        from regent.chaos import admin_actions
+
+        return admin_actions.recommission(cluster, step.target)
+
+
+def _recommissionable(model: Model) -> list[str]:
+    return [s for s in model.running_regionservers if s in model.decommissioned]
 
 
 # ---- schema ----
@@ -266,13 +378,21 @@ for _kind in (
     AddFamily,
     ModifyFamily,
     DeleteFamily,
+    SplitRegion,
+    MergeRegions,
+    RunBalancer,
+    DecommissionRegionServer,
+    RecommissionRegionServer,
 ):
     register(_kind())
 
 
 def heal(model: Model) -> list[Step]:
-    """The steps that bring every killed daemon back (the end of every run, and of an interrupted one)."""
-    return [Step(RestartDaemon.name, target) for target in _killed(model)]
+    """The steps that bring every killed daemon back, then every decommissioned RegionServer into service
+    (the end of every run, and of an interrupted one)."""
+    restarts = [Step(RestartDaemon.name, target) for target in _killed(model)]
+    back = [Step(RecommissionRegionServer.name, s) for s in model.regionservers if s in model.decommissioned]
+    return restarts + back
 
 
 __all__ = ["REGISTRY", "Action", "Outcome", "Step", "heal", "register"]

@@ -299,6 +299,7 @@ def _dry_run(config: Any, model: Model, emit: Callable[[dict[str, Any]], None]) 
                 "at": planned.at,
                 **planned.step.to_json(),
                 "running_regionservers": len(model.running_regionservers),
+                "in_service_regionservers": len(model.in_service),
             }
         )
     for step in heal(model):
@@ -312,6 +313,7 @@ def _dry_run(config: Any, model: Model, emit: Callable[[dict[str, Any]], None]) 
                 "at": None,
                 **step.to_json(),
                 "running_regionservers": len(model.running_regionservers),
+                "in_service_regionservers": len(model.in_service),
             }
         )
     return EXIT_OK

@@ -21,6 +21,7 @@ from client.errors import RegentError
 from meta.states import RegionState
 from regent import local_state
 from regent.chaos.actions import Outcome
+from regent.chaos.admin_actions import serving_regions
 
 T = TypeVar("T")
 
@@ -54,6 +55,8 @@ class ChaosCluster:
         self.table = table
         self.stop = stop or threading.Event()
         self._paused: set[int] = set()
+        #: host:port of a server the monkey decommissioned -> the regions it held then (to move back).
+        self.offloaded: dict[str, list[int]] = {}
 
     # ---- waiting ----
 
@@ -303,8 +306,8 @@ class ChaosCluster:
 
     def convergence_problem(self) -> str | None:
         """Why the cluster has not converged yet (None once it has): every region of every table OPEN
-        with no procedure on a live server, nothing in transition, and (on a local cluster) every
-        RegionServer that runs listed live by the master."""
+        (but the parents splits and merges retired) with no procedure on a live server, nothing in
+        transition, and (on a local cluster) every RegionServer that runs listed live by the master."""
         try:
             status = self.admin.cluster_status(timeout=10.0)
             live = {str(s.server) for s in status.servers}
@@ -312,7 +315,7 @@ class ChaosCluster:
                 first = status.regions_in_transition[0]
                 return f"{len(status.regions_in_transition)} regions in transition (first {first.region_id})"
             for table in self.admin.list_tables(timeout=10.0):
-                for loc in self.admin.table_regions(table.name, timeout=10.0):
+                for loc in serving_regions(self.admin, table.name, timeout=10.0):
                     if table.enabled and (
                         loc.state is not RegionState.OPEN or loc.proc_id or str(loc.server) not in live
                     ):

@@ -18,7 +18,8 @@ ADDED_FAMILY_PREFIX = "chaos"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What the monkey must never do. `min_live`: RegionServers running and not paused, at least."""
+    """What the monkey must never do. `min_live`: RegionServers running, not paused and not
+    decommissioned (in service), at least."""
 
     min_live: int = 1
 
@@ -31,9 +32,12 @@ class Model:
     then the same on any cluster of that shape, whatever its ports); `masters`: the masters' names.
     `killed`: the RegionServers killed and not restarted. `masters_killed`: masters killed and not
     restarted (the active one is killed, whichever it is: the model counts them, it does not name them).
+    `decommissioned`: the RegionServers the monkey decommissioned and has not recommissioned (a mark the
+    master keeps by address: a decommissioned server killed and restarted stays out of service).
     `can_signal`: the monkey controls the processes (a `regent local` cluster); without, only actions
-    through the master run. `table`, `regions`: the table acted on and its region count; `families`: its
-    families, in order; `added`: how many families the monkey has added so far (names are numbered).
+    through the master run. `table`, `regions`: the table acted on and its region count (splits and
+    merges change it); `families`: its families, in order; `added`: how many families the monkey has
+    added so far (names are numbered).
     """
 
     regionservers: tuple[str, ...]
@@ -45,10 +49,16 @@ class Model:
     killed: frozenset[str] = field(default_factory=frozenset)
     masters_killed: int = 0
     added: int = 0
+    decommissioned: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def running_regionservers(self) -> tuple[str, ...]:
         return tuple(s for s in self.regionservers if s not in self.killed)
+
+    @property
+    def in_service(self) -> tuple[str, ...]:
+        """The RegionServers running and not decommissioned: those that take regions."""
+        return tuple(s for s in self.running_regionservers if s not in self.decommissioned)
 
     @property
     def running_masters(self) -> int:

@@ -11,6 +11,19 @@ from dataclasses import dataclass
 
 from regent.chaos.actions import REGISTRY
 
+#: Splits and merges, in the policies that change regions (as HBase's SplitRandomRegionOfTableAction and
+#: MergeRandomAdjacentRegionsOfTableAction are in its slowDeterministic and stressAssignmentManager
+#: policies). The balancer and decommissioning go with them (its ForceBalancerAction and the region
+#: mover's unload and load of GracefulRollingRestartRsAction); the "servers" and "masters" policies
+#: stay process faults only.
+#:
+#: Empty for now: the split_region and merge_regions actions are registered (and `regent chaos` runs
+#: them when a plan names them), but a daughter or merged child reads its parents' rows only with the
+#: RegionServer's side of splits (references, layered reads: issue 10's store work), which this branch
+#: does not have yet; without it a merge would make the parents' rows unreadable. With it:
+#: (("split_region", 1), ("merge_regions", 1)) (and new seeds where tests depend on a plan).
+SPLIT_MERGE: tuple[tuple[str, int], ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -34,8 +47,9 @@ POLICIES: dict[str, Policy] = {
     for p in (
         Policy(
             "default",
-            "everything: kill, pause and restart RegionServers, kill the active master, move regions, "
-            "add, modify and delete families; an action every 1-4 s",
+            "everything: kill, pause and restart RegionServers, kill the active master, move, split and "
+            "merge regions, run the balancer, decommission and recommission RegionServers, add, modify "
+            "and delete families; an action every 1-4 s",
             (
                 ("kill_regionserver", 2),
                 ("pause_regionserver", 2),
@@ -45,6 +59,10 @@ POLICIES: dict[str, Policy] = {
                 ("add_family", 1),
                 ("modify_family", 1),
                 ("delete_family", 1),
+                *SPLIT_MERGE,
+                ("run_balancer", 1),
+                ("decommission_regionserver", 1),
+                ("recommission_regionserver", 2),
             ),
             (1.0, 4.0),
         ),
@@ -63,9 +81,19 @@ POLICIES: dict[str, Policy] = {
         ),
         Policy(
             "regions",
-            "through the master only (for any cluster, no process control needed): move regions, add, "
-            "modify and delete families; an action every 0.5-2 s",
-            (("move_region", 4), ("add_family", 1), ("modify_family", 1), ("delete_family", 1)),
+            "through the master only (for any cluster, no process control needed): move, split and merge "
+            "regions, run the balancer, add, modify and delete families, and on a `regent local` cluster "
+            "decommission and recommission RegionServers; an action every 0.5-2 s",
+            (
+                ("move_region", 4),
+                ("add_family", 1),
+                ("modify_family", 1),
+                ("delete_family", 1),
+                *SPLIT_MERGE,
+                ("run_balancer", 1),
+                ("decommission_regionserver", 1),
+                ("recommission_regionserver", 2),
+            ),
             (0.5, 2.0),
         ),
     )

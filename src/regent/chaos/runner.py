@@ -4,9 +4,11 @@ and a summary by kind.
 The log (one JSON object per line, `event` says which):
 
     start       seed, policy, duration, min_live, the initial model (what a replay starts from)
-    action      seq, phase ("chaos", or "heal" for the restarts at the end), at (the planned offset from
-                the start, s), started (the actual offset), took_s, kind, target, params, outcome ("ok" or
-                "failed"), detail (what it resolved to, or the error), running_regionservers (by the model)
+    action      seq, phase ("chaos", or "heal" for the restarts and recommissions at the end), at (the
+                planned offset from the start, s), started (the actual offset), took_s, kind, target,
+                params, outcome ("ok" or "failed"), detail (what it resolved to, or the error),
+                running_regionservers and in_service_regionservers (running and not decommissioned), by
+                the model
     converged   ok, took_s, problem (the last reason it had not, when it did not)
     summary     actions, by_kind {kind: {ok, failed}}, converged, seed, policy
 
@@ -151,6 +153,7 @@ class Runner:
                 "outcome": "ok" if outcome.ok else "failed",
                 "detail": outcome.detail,
                 "running_regionservers": len(after.running_regionservers),
+                "in_service_regionservers": len(after.in_service),
             }
         )
 
