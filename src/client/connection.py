@@ -50,7 +50,9 @@ PROBE_TIMEOUT_S = 1.0
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 1.0
 
-_RETRYABLE_STATUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+#: CANCELLED: a master that shuts down (SIGTERM, a failover) cancels the calls it is serving, a
+#: LocateRegions waiting for a region to open among them (bench rolling-restart saw it).
+_RETRYABLE_STATUS = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
 
 
 def _retryable(exc: grpc.RpcError) -> bool:
@@ -176,7 +178,8 @@ class Connection:
         """Call Master.<method_name> on the active master, retrying what a failover explains.
 
         Retried, after finding the active master again: UNAVAILABLE (master down, restarting, or shutting
-        down), DEADLINE_EXCEEDED of an attempt, and NotActiveMaster. Each attempt gets the rest of the
+        down), CANCELLED (a call cut off by the master's shutdown), DEADLINE_EXCEEDED of an attempt, and
+        NotActiveMaster. Each attempt gets the rest of the
         call's deadline, so a slow but working master is waited for rather than sent the request twice.
         When the deadline passes, MasterUnavailable names every address tried and what each said.
         Any other error is the master's answer and is raised at once as its named RegentError.

@@ -17,11 +17,12 @@ from regent.chaos.actions import REGISTRY
 #: mover's unload and load of GracefulRollingRestartRsAction); the "servers" and "masters" policies
 #: stay process faults only.
 #:
-#: Empty for now: the split_region and merge_regions actions are registered (and `regent chaos` runs
-#: them when a plan names them), but a daughter or merged child reads its parents' rows only with the
-#: RegionServer's side of splits (references, layered reads: issue 10's store work), which this branch
-#: does not have yet; without it a merge would make the parents' rows unreadable. With it:
-#: (("split_region", 1), ("merge_regions", 1)) (and new seeds where tests depend on a plan).
+#: Empty for now: the split_region and merge_regions actions are registered, each tested on its own
+#: (tests/test_chaos.py), and `regent chaos` runs them when a plan names them; putting them in the
+#: policies changes every seeded plan, and the seeded runs of the test suite (and the linked-list run
+#: under chaos, whose verify now scans only serving regions: Table.regions leaves retired parents out)
+#: have not been re-chosen and re-checked with them yet. With them: (("split_region", 1),
+#: ("merge_regions", 1)).
 SPLIT_MERGE: tuple[tuple[str, int], ...] = ()
 
 
