@@ -98,7 +98,7 @@ class Table:
     def regions(self) -> list[dict[str, Any]]:
         """The table's regions in key order, as happybase gives them: start_key, end_key, id, name, version,
         server_name, port (server_name b"" and port 0 for a region on no server). Split and merged parents
-        are left out, as HBase's region list leaves them: they are retired, their rows are their children's."""
+        are left out, as HBase's region list leaves them: retired, their rows are their children's."""
         out = []
         for loc in self.connection.admin().table_regions(self.table_name, timeout=self.timeout):
             info = loc.info
