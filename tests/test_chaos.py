@@ -31,7 +31,7 @@ import pytest
 import regent
 from client.connection import Connection
 from client.errors import RegentError
-from meta import RegionState
+from meta import RegionState, references
 from regent import local_state, tls
 from regent.chaos.actions import REGISTRY, Step
 from regent.chaos.admin_actions import serving_regions
@@ -41,6 +41,7 @@ from regent.chaos.runner import replayed
 from regent.transport import Transport
 from regent.verify import serving
 from regionserver.daemon import AdminService
+from regionserver.data.environments import region_dir
 from tests.background import CheckedSampler
 from tests.cluster import wait_until
 from tests.failure_helpers import Clusters, DoubleServingWatch, settled
@@ -429,6 +430,14 @@ def test_every_row_stays_readable_across_a_merge_and_a_split(local: LocalCluster
         cluster = ChaosCluster(connection, local.rootdir, "chaos")
         _merge(cluster, connection.admin())
         assert dict(table.rows(list(rows))) == rows
+        # The merged child can split once its fold has copied its parents' cells (a region that still
+        # references a parent's store is refused): wait for its REFERENCES file to go.
+        child = serving_regions(connection.admin(), "chaos")[1].region_id
+        wait_until(
+            lambda: references.read(region_dir(local.rootdir, "chaos", child)) is None or None,
+            60,
+            f"the fold of merged region {child}",
+        )
         _split(cluster, connection.admin(), 1)
         assert dict(table.rows(list(rows))) == rows
 
