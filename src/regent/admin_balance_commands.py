@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from regent import admin_cli as cli
-from regent.admin_output import Result, Table
+from regent.admin_output import Result, Table, no_arguments
 
 if TYPE_CHECKING:
     from client.admin import Admin
@@ -189,10 +189,6 @@ def _list(admin: Admin, args: argparse.Namespace) -> Result:
     return Result(data, [Table(("RegionServer", "offload", "state", "regions", "since"), rows)])
 
 
-def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
-    pass
-
-
 def commands() -> tuple[Any, ...]:
     from regent.admin_commands import Command
 
@@ -215,7 +211,7 @@ def commands() -> tuple[Any, ...]:
             "balancer-status",
             "the balancer's switch, period, throttle and last run",
             "regent admin balancer-status\nregent admin --json balancer-status | jq .last_run.moves_done",
-            _nothing,
+            no_arguments,
             _status,
         ),
         Command(
@@ -236,7 +232,7 @@ def commands() -> tuple[Any, ...]:
             "list-decommissioned",
             "decommissioned RegionServers and the regions still on them",
             "regent admin list-decommissioned",
-            _nothing,
+            no_arguments,
             _list,
         ),
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from regent import admin_cli as cli
-from regent.admin_output import Result, Table
+from regent.admin_output import Result, Table, no_arguments
 
 if TYPE_CHECKING:
     from client.admin import Admin
@@ -183,10 +183,6 @@ def _janitor_status(admin: Admin, args: argparse.Namespace) -> Result:
     return Result(data, blocks)
 
 
-def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
-    pass
-
-
 def commands() -> tuple[Any, ...]:
     from regent.admin_commands import Command
 
@@ -202,7 +198,7 @@ def commands() -> tuple[Any, ...]:
             "catalog-janitor-run",
             "remove unreferenced split/merge parents; report holes, overlaps, unknown servers, stuck regions",
             "regent admin catalog-janitor-run",
-            _nothing,
+            no_arguments,
             _janitor_run,
         ),
         Command(
@@ -216,7 +212,7 @@ def commands() -> tuple[Any, ...]:
             "catalog-janitor-status",
             "the catalog janitor's switch, period and last report",
             "regent admin catalog-janitor-status",
-            _nothing,
+            no_arguments,
             _janitor_status,
         ),
     )

@@ -24,6 +24,7 @@ from regent.admin_output import (
     Result,
     Table,
     location_json,
+    no_arguments,
     procedure_json,
     progress_bar,
     progress_text,
@@ -188,10 +189,6 @@ def _bypass(admin: Admin, args: argparse.Namespace) -> Result:
     return Result({"bypassed": args.proc_id}, [f"procedure {args.proc_id} bypassed"])
 
 
-def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
-    pass
-
-
 # ---- the data path ----
 
 
@@ -314,7 +311,7 @@ COMMANDS: tuple[Command, ...] = (
         table_name,
         describe_table,
     ),
-    Command("list", "every table with its state and regions", "regent admin list", _nothing, list_tables),
+    Command("list", "every table with its state and regions", "regent admin list", no_arguments, list_tables),
     Command(
         "regions",
         "every region of a table with its keys, state and server",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from regent.admin_output import Result, Table
+from regent.admin_output import Result, Table, no_arguments
 
 if TYPE_CHECKING:
     from client.admin import Admin
@@ -115,10 +115,6 @@ def _status(admin: Admin, args: argparse.Namespace) -> Result:
     return Result(data, blocks)
 
 
-def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
-    pass
-
-
 def commands() -> tuple[Any, ...]:
     from regent.admin_commands import Command
 
@@ -141,7 +137,7 @@ def commands() -> tuple[Any, ...]:
             "normalizer-status",
             "the normalizer's switch, period and last run",
             "regent admin normalizer-status\nregent admin --json normalizer-status | jq .last_run.plans",
-            _nothing,
+            no_arguments,
             _status,
         ),
     )

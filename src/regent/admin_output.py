@@ -38,6 +38,10 @@ class Result:
     exit_code: int = 0  # after printing (hbck: inconsistencies left)
 
 
+def no_arguments(parser: Any, positive: Callable[[str], int]) -> None:
+    """The argument builder of an admin command that takes none."""
+
+
 def emit(result: Result, as_json: bool) -> None:
     # print(), not one write of text + "\n": with unbuffered stdout (python -u, PYTHONUNBUFFERED) a write
     # to a pipe whose reader left is cut short without an error, and only the next write raises

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from regent.admin_output import Result, progress_bar
+from regent.admin_output import Result, no_arguments, progress_bar
 
 if TYPE_CHECKING:
     from client.admin import Admin
@@ -73,10 +73,6 @@ def _switch(kind: str) -> Callable[[Admin, argparse.Namespace], Result]:
     return command
 
 
-def _nothing(parser: argparse.ArgumentParser, positive: Positive) -> None:
-    pass
-
-
 def _status(admin: Admin, args: argparse.Namespace) -> Result:
     s = admin.split_merge_status()
     data = {
@@ -130,7 +126,7 @@ def commands() -> tuple[Any, ...]:
             "split-merge-status",
             "the split and merge switches and the splits and merges running",
             "regent admin split-merge-status",
-            _nothing,
+            no_arguments,
             _status,
         ),
     )
