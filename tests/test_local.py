@@ -325,8 +325,14 @@ def _execed(proc: Proc, parent: int) -> bool:
 
 
 def _port_of(proc: Proc) -> int:
-    argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
-    return int(argv[argv.index(b"--port") + 1])
+    """The --port a child daemon was started with. A child whose command line has none yet (read while it
+    is between two execs, or before its interpreter has set argv) is waited for, up to a deadline."""
+
+    def port() -> int | None:
+        argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        return int(argv[argv.index(b"--port") + 1]) if b"--port" in argv else None
+
+    return wait_until(port, 30, f"the --port of child {proc.pid}")
 
 
 # ---- in process: arguments and ports, no children ----
