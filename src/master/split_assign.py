@@ -18,7 +18,7 @@ Functions here take the AssignmentManager and decide without I/O, as its own met
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from master.assignment import HELD_KINDS, AssignmentManager, Effects
 from master.errors import InvalidArgument, RegionInTransition
@@ -107,13 +107,7 @@ def open_children(am: AssignmentManager, nodes: Sequence[RegionNode], near: Serv
         if node.state not in (S.SPLITTING_NEW, S.MERGING_NEW):
             continue  # opened already (this step runs again after a failover)
         am._detach(node)
-        if near is not None and near in targets:
-            server: ServerName | None = near
-        else:
-            try:
-                server = am._pick()
-            except InvalidArgument:
-                server = None
+        server = _place(am, near, targets)
         if server is None:
             am.waiting[node.region_id] = node
             continue
@@ -143,13 +137,7 @@ def reopen(am: AssignmentManager, nodes: Sequence[RegionNode]) -> Effects:
         if node.server is not None:
             am._set_server(node, None)
         node.server = None
-        if last is not None and last in targets:
-            server: ServerName | None = last
-        else:
-            try:
-                server = am._pick()
-            except InvalidArgument:
-                server = None
+        server = _place(am, last, targets)
         if server is None:
             am.waiting[node.region_id] = node
             effects.rows.append(node.row())
@@ -175,3 +163,15 @@ def release(am: AssignmentManager, proc_id: int) -> Effects:
         am._detach(node)
         effects.rows.append(node.row())
     return effects
+
+
+def _place(
+    am: AssignmentManager, preferred: ServerName | None, targets: Collection[ServerName]
+) -> ServerName | None:
+    """`preferred` if it can take regions, else where the placement says; None when no server is live."""
+    if preferred is not None and preferred in targets:
+        return preferred
+    try:
+        return am._pick()
+    except InvalidArgument:
+        return None
