@@ -581,3 +581,15 @@ def test_a_hung_master_does_not_delay_finding_the_active_one(
         with Connection(addresses, timeout=0.8) as conn:
             assert conn.admin().create_table("t1", ["f"]) == 1
             assert conn.active_master == active.address
+
+
+def test_an_increment_carries_one_nonce_for_all_its_attempts() -> None:
+    from client import operations
+
+    item = operations.RowIncrement(b"r", (b"f:a",), (1,))
+    built = operations.IncrementRows()
+    first, again = (built.request([(7, [item])]) for _ in range(2))
+    assert first == again and first.regions[0].rows[0].nonce == item.nonce != 0
+    assert first.nonce_group == operations.NONCE_GROUP
+    assert operations.RowIncrement(b"r", (b"f:a",), (1,)).nonce != item.nonce  # another increment
+    assert operations.RowIncrement(b"r", (b"f:a",), (0,)).nonce == 0  # by nothing: none needed

@@ -257,6 +257,42 @@ def test_increments_are_8_byte_big_endian_counters_and_refused_rows_are_reported
     assert [c[3] for c in get(env, b"counter-text")] == [b"text"]
 
 
+def test_a_retried_increment_is_answered_once_even_from_the_server_its_region_moved_to(env: Env) -> None:
+    """A nonce names an increment across its attempts: the same request again (a client's retry after a
+    lost answer) gets the first answer and changes nothing, here and after the region moved (the record
+    is in the region's store)."""
+    row = b"nonce-counter"
+    region = env.region_of(row)
+
+    def increment(region: Any, nonce: int, group: int = 77) -> list[int]:
+        request = data_pb2.IncrementRequest(
+            nonce_group=group,
+            regions=[
+                data_pb2.RegionIncrements(
+                    region_id=region.region_id,
+                    rows=[data_pb2.RowIncrement(row=row, columns=[b"f:n"], amounts=[3], nonce=nonce)],
+                )
+            ],
+        )
+        (counters,) = env.server_stub(region).Increment(request, timeout=10).regions
+        assert not counters.HasField("error") and not counters.row_errors, counters
+        return list(counters.rows[0].values)
+
+    def value() -> int:
+        return int.from_bytes(get(env, row, [b"f:n"])[0][3], "big", signed=True)
+
+    assert increment(region, nonce=1) == [3]
+    assert increment(region, nonce=1) == [3] and value() == 3  # the retry: answered, not applied
+    assert increment(region, nonce=1, group=78) == [6]  # another client's nonce 1 is another increment
+    assert increment(region, nonce=2) == [9] and value() == 9
+    target = next(s.server for s in env.cluster.status().servers if s.server != region.server)
+    env.cluster.admin.move(region.region_id, target, timeout=60)
+    moved = env.region_of(row)
+    assert moved.server == target, moved
+    assert increment(moved, nonce=2) == [9] and value() == 9  # a retry reaching the new owner
+    assert increment(moved, nonce=3) == [12]
+
+
 def test_check_and_put_applies_only_when_the_newest_value_is_the_expected_one(env: Env) -> None:
     row = b"cap"
     region = env.region_of(row)

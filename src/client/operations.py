@@ -8,8 +8,10 @@ request for some regions' items is built, and how the reply's regions are read.
 from __future__ import annotations
 
 import enum
+import os
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from client.errors import RowRefused, row_error
@@ -85,11 +87,42 @@ class RowChange:
     mutations: tuple[Mutation, ...]
 
 
+def _new_nonce_group() -> int:
+    return secrets.randbits(64)
+
+
+#: This process's nonce group (HBase's, per client): with each increment's nonce, it names the increment
+#: across its attempts, so the RegionServer applies a retried one once (regionserver.data.nonces). A
+#: forked child draws its own.
+NONCE_GROUP = _new_nonce_group()
+
+
+def _reset_nonce_group() -> None:
+    global NONCE_GROUP
+    NONCE_GROUP = _new_nonce_group()
+
+
+os.register_at_fork(after_in_child=_reset_nonce_group)
+
+
+def _new_nonce() -> int:
+    return secrets.randbits(64) or 1  # 0 means "no nonce"
+
+
 @dataclass(frozen=True, slots=True)
 class RowIncrement:
+    """Increments of one row's counters. Its nonce is drawn once, when it is made, and sent with every
+    attempt: a retry after a lost answer is then answered, not applied again (an increment by nothing
+    carries none: applying it twice changes nothing)."""
+
     row: bytes
     columns: tuple[bytes, ...]
     amounts: tuple[int, ...]
+    nonce: int = field(default_factory=_new_nonce)
+
+    def __post_init__(self) -> None:
+        if not any(self.amounts):
+            object.__setattr__(self, "nonce", 0)
 
 
 def cells_from_proto(row: data_pb2.Row) -> list[Cell]:
@@ -176,11 +209,11 @@ class IncrementRows:
         return item.row
 
     def request(self, regions: Sequence[tuple[int, Sequence[RowIncrement]]]) -> data_pb2.IncrementRequest:
-        request = data_pb2.IncrementRequest()
+        request = data_pb2.IncrementRequest(nonce_group=NONCE_GROUP)
         for rid, increments in regions:
             region = request.regions.add(region_id=rid)
             for inc in increments:
-                region.rows.add(row=inc.row, columns=inc.columns, amounts=inc.amounts)
+                region.rows.add(row=inc.row, columns=inc.columns, amounts=inc.amounts, nonce=inc.nonce)
         return request
 
     def replies(

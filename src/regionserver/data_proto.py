@@ -156,13 +156,13 @@ def row_mutation_of(row: bytes, mutations: Sequence[data_pb2.Mutation]) -> RowMu
     return RowMutation(row, tuple(operation_of(m) for m in mutations))
 
 
-def increment_of(msg: data_pb2.RowIncrement) -> Increment:
+def increment_of(msg: data_pb2.RowIncrement, nonce_group: int = 0) -> Increment:
     """The increments of one row (lengths checked by check_increment first); a RowError for a column that
-    names no cell."""
+    names no cell. With a nonce, (nonce_group, nonce) names it across its attempts."""
     amounts = tuple(
         (*single_column(column), amount) for column, amount in zip(msg.columns, msg.amounts, strict=True)
     )
-    return Increment(msg.row, amounts)
+    return Increment(msg.row, amounts, (nonce_group, msg.nonce) if msg.nonce else None)
 
 
 def check_increment(msg: data_pb2.RowIncrement) -> None:

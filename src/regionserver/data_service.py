@@ -259,10 +259,11 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                     convert.check_increment(row)
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        counters = await asyncio.gather(*(self._increment(part) for part in request.regions))
+        group = request.nonce_group
+        counters = await asyncio.gather(*(self._increment(part, group) for part in request.regions))
         return data_pb2.IncrementResponse(regions=counters)
 
-    async def _increment(self, part: data_pb2.RegionIncrements) -> data_pb2.RegionCounters:
+    async def _increment(self, part: data_pb2.RegionIncrements, group: int) -> data_pb2.RegionCounters:
         outcome = data_pb2.RegionCounters(region_id=part.region_id)
         region, keep = self._writable(part.region_id, [r.row for r in part.rows], outcome)
         if region is None:
@@ -270,7 +271,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         writes, written = [], []
         for i in keep:
             try:
-                writes.append(convert.increment_of(part.rows[i]))
+                writes.append(convert.increment_of(part.rows[i], group))
             except RowError as exc:
                 outcome.row_errors[i].CopyFrom(convert.row_error(exc))
             else:

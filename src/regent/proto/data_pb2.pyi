@@ -536,7 +536,12 @@ class RowIncrement(_message.Message):
     ROW_FIELD_NUMBER: _builtins.int
     COLUMNS_FIELD_NUMBER: _builtins.int
     AMOUNTS_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     row: _builtins.bytes
+    nonce: _builtins.int
+    """With nonce_group, names this increment once for all its attempts (0: none): a retry of an increment
+    already applied is answered with the values of its first application, not applied again.
+    """
     @_builtins.property
     def columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """family:qualifier, each an 8-byte big-endian counter"""
@@ -551,10 +556,11 @@ class RowIncrement(_message.Message):
         row: _builtins.bytes = ...,
         columns: _abc.Iterable[_builtins.bytes] | None = ...,
         amounts: _abc.Iterable[_builtins.int] | None = ...,
+        nonce: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "columns", b"columns", "row", b"row"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "columns", b"columns", "nonce", b"nonce", "row", b"row"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -588,16 +594,20 @@ class IncrementRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REGIONS_FIELD_NUMBER: _builtins.int
+    NONCE_GROUP_FIELD_NUMBER: _builtins.int
+    nonce_group: _builtins.int
+    """the client's (random at its start): with each row's nonce, as HBase's"""
     @_builtins.property
     def regions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegionIncrements]: ...
     def __init__(
         self,
         *,
         regions: _abc.Iterable[Global___RegionIncrements] | None = ...,
+        nonce_group: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["regions", b"regions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nonce_group", b"nonce_group", "regions", b"regions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

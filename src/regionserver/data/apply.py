@@ -41,6 +41,7 @@ from regionserver.data.mutations import (
     RowMutation,
     Write,
 )
+from regionserver.data.nonces import Nonces
 from regionserver.data.ordered import Cells
 from regionserver.data.versions import Selection, retained_count, visible
 
@@ -57,15 +58,16 @@ class Context:
     max_cell_bytes: int
 
 
-def apply(cells: Cells, write: Write, ctx: Context) -> Outcome:
-    """Apply `write`; a refused row comes back as its RowError, with nothing of it written."""
+def apply(cells: Cells, write: Write, ctx: Context, nonces: Nonces | None = None) -> Outcome:
+    """Apply `write`; a refused row comes back as its RowError, with nothing of it written. An increment
+    with a nonce is recorded in `nonces`, and one already recorded there answers as it did then."""
     try:
         if isinstance(write, RowMutation):
             _check_mutation(write, ctx)
             _mutate(cells, write, ctx)
             return None
         if isinstance(write, Increment):
-            return _increment(cells, write, ctx)
+            return _increment(cells, write, ctx, nonces)
         return _check_and_put(cells, write, ctx)
     except RowError as exc:
         return exc
@@ -184,12 +186,16 @@ def newest(
     return (seen[0].timestamp, seen[0].value) if seen else None
 
 
-def _increment(cells: Cells, inc: Increment, ctx: Context) -> Counters:
+def _increment(cells: Cells, inc: Increment, ctx: Context, nonces: Nonces | None) -> Counters:
     _check_row(inc.row)
     totals: dict[tuple[bytes, bytes], int] = {}
     for family, qualifier, amount in inc.amounts:
         _check_family(family, ctx)
         totals[(family, qualifier)] = totals.get((family, qualifier), 0) + amount
+    if nonces is not None and inc.nonce is not None:
+        answered = nonces.applied(*inc.nonce, ctx.now_ms)
+        if answered is not None and len(answered) == len(totals):  # a retry: its first answer
+            return dict(zip(totals, answered, strict=True))
     plan: list[tuple[bytes, bytes, int, int]] = []
     for (family, qualifier), amount in totals.items():
         current = newest(cells, inc.row, family, qualifier, ctx)
@@ -210,6 +216,8 @@ def _increment(cells: Cells, inc: Increment, ctx: Context) -> Counters:
         cells.put(
             keys.cell_key(inc.row, family, qualifier, at), total.to_bytes(COUNTER_BYTES, "big", signed=True)
         )
+    if nonces is not None and inc.nonce is not None:
+        nonces.record(*inc.nonce, inc.row, [total for _, _, total, _ in plan], ctx.now_ms)
     return {(family, qualifier): total for family, qualifier, total, _ in plan}
 
 

@@ -34,8 +34,9 @@ MAP_SIZE = 1 << 30  # address space, grown on MapFullError; the file grows with 
 DEFAULT_CAPACITY = 256  # open environments per RegionServer
 _OWNER = b"owner"
 #: owner: the claim; cells: the region's cells; masked: a child's deletes of its parents' cells
-#: (regionserver.data.layered), empty in every other store.
-_DBS = (b"owner", b"cells", b"masked")
+#: (regionserver.data.layered), empty in every other store; nonces: the increments applied
+#: (regionserver.data.nonces).
+_DBS = (b"owner", b"cells", b"masked", b"nonces")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class RegionEnvironment:
         self.owner_db = env.open_db(b"owner")
         self.cells_db = env.open_db(b"cells")
         self.masked_db = env.open_db(b"masked")
+        self.nonces_db = env.open_db(b"nonces")
         self.closed = False
 
     @classmethod

@@ -71,7 +71,8 @@ def step(store: RegionStore, start: bytes, stats: FoldStats, *, budget: int = ST
 
 def finish(store: RegionStore) -> None:
     """Every referenced cell is in the own store: remove REFERENCES, stop reading the parents, forget the
-    masked keys."""
+    masked keys. The parents' nonce records of the child's rows are copied first (data.nonces)."""
+    store.adopt_parent_nonces()
     references.remove(store.path)
     parents, store.parents = store.parents, ()
     store.clear_masked()

@@ -73,6 +73,8 @@ class Increment:
 
     row: bytes
     amounts: tuple[tuple[bytes, bytes, int], ...]
+    #: (nonce group, nonce) naming it across its attempts: applied once (regionserver.data.nonces)
+    nonce: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

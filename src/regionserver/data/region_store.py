@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from meta.types import ColumnFamily
-from regionserver.data import keys
+from regionserver.data import keys, nonces
 from regionserver.data.apply import Context, apply, refusal
 from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
@@ -40,6 +40,7 @@ from regionserver.data.mutations import (
     TimeRange,
     Write,
 )
+from regionserver.data.nonces import Nonces
 from regionserver.data.ordered import Cells, OrderedCells
 from regionserver.data.versions import Selection, visible
 
@@ -155,8 +156,8 @@ class RegionStore:
         env = self._environment(create=True)
         while True:
             try:
-                with self._cells(env, write=True) as cells:
-                    outcomes = [apply(cells, write, ctx) for write in writes]
+                with self._transaction(env, write=True) as (cells, nonces):
+                    outcomes = [apply(cells, write, ctx, nonces) for write in writes]
                 self.commits += 1
                 return outcomes
             except lmdb.MapFullError:
@@ -206,6 +207,25 @@ class RegionStore:
             except lmdb.Error as exc:
                 raise StoreError(f"cannot write region store {self.path}: {exc}") from None
 
+    def adopt_parent_nonces(self) -> int:
+        """Copy the parents' unexpired nonce records of this region's rows into its own store, in one
+        transaction checked against the claim: the fold's last step before it stops reading the parents,
+        so that a retried increment first applied in a parent is still recognised. How many."""
+        env = self._environment(create=True)
+        now = self.clock()
+        copied = 0
+        keep = [self.path, *(p.path for p in self.parents)]
+        with ExitStack() as stack:
+            txn = stack.enter_context(env.env.begin(write=True))
+            env.check_owner(txn, self.claim)
+            own = Nonces(txn, env.nonces_db)
+            for parent in self.parents:
+                penv = self.environments.get(parent.path, create=False, keep=keep)
+                ptxn = stack.enter_context(penv.env.begin())
+                copied += nonces.adopt(own, nonces.records(ptxn, penv.nonces_db), parent.reference, now)
+        self.commits += 1
+        return copied
+
     def clear_masked(self) -> None:
         """Forget the masked keys (the fold is done and REFERENCES removed: no parent is read any more)."""
         if not self.exists:
@@ -227,25 +247,37 @@ class RegionStore:
         """The cells one transaction of the own store sees (`env` None: the region has no store yet),
         checked against the claim when it writes: the own store's, or while the region references
         parents, the layered cells over the parents' read transactions (regionserver.data.layered)."""
+        with self._transaction(env, write=write) as (cells, _):
+            yield cells
+
+    @contextmanager
+    def _transaction(
+        self, env: RegionEnvironment | None, *, write: bool
+    ) -> Iterator[tuple[Cells, Nonces | None]]:
+        """`_cells`, with the nonce records a write sees (None for a read, or without an own store)."""
         with ExitStack() as stack:
             own: OrderedCells | None = None
             masked: OrderedCells | None = None
+            txn: Any = None
             if env is not None:
                 txn = stack.enter_context(env.env.begin(write=write))
                 if write:
                     env.check_owner(txn, self.claim)
                 own, masked = OrderedCells(txn, env.cells_db), OrderedCells(txn, env.masked_db)
             if not self.parents:
-                assert own is not None, "a store without references and without an environment"
-                yield own
+                assert own is not None and env is not None, "a store without references nor environment"
+                yield own, Nonces(txn, env.nonces_db) if write else None
                 return
             keep = [self.path, *(p.path for p in self.parents)]
             layers: list[tuple[ParentRange, Cells | None]] = []
+            parent_nonces: list[tuple[Any, Any]] = []
             for parent in self.parents:
                 penv = self.environments.get(parent.path, create=False, keep=keep)
                 ptxn = stack.enter_context(penv.env.begin())
                 layers.append((parent, OrderedCells(ptxn, penv.cells_db)))
-            yield LayeredCells(own, masked, layers)
+                parent_nonces.append((ptxn, penv.nonces_db))
+            noted = Nonces(txn, env.nonces_db, parent_nonces) if write and env is not None else None
+            yield LayeredCells(own, masked, layers), noted
 
     # ---- reads ----
 
