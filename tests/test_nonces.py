@@ -22,17 +22,10 @@ from regionserver.data.layered import ParentRange
 from regionserver.data.mutations import Get, Increment
 from regionserver.data.nonces import NONCE_TTL_MS, Record
 from regionserver.data.region_store import RegionStore
+from tests.test_region_store import Clock
 
 FAMILIES = {b"f": ColumnFamily("f")}
 SERVER = ServerName("127.0.0.1", 7000, 1000)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
