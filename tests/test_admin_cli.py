@@ -143,7 +143,10 @@ def test_story_lists_a_moved_regions_steps_and_status_watch_refreshes_until_ctrl
             "two refreshes of the summary",
         )
         watching.send_signal(signal.SIGINT)
-        assert watching.wait(timeout=30) == 0
+        # Read what it still writes while it exits: a full pipe would block its last flush forever.
+        rest, _ = watching.communicate(timeout=30)
+        lines.append(rest)
+        assert watching.returncode == 0
     finally:
         watching.kill()
         watching.wait()
