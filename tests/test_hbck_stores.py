@@ -159,6 +159,10 @@ def test_children_a_bypass_left_unopened_are_reported_and_opened_by_fix(
             region = admin.get_region(child)
             assert region.state is new and not region.proc_id
 
+        cli = _admin(crash.cluster, "hbck")
+        assert cli.returncode == EXIT_INCONSISTENT, cli.stderr
+        assert "unfinished_child" in cli.stdout and "open it" in cli.stdout
+
         fixed = admin.hbck(fix=True)
         assert [(f.kind, f.fixed) for f in fixed.findings] == [("unfinished_child", True)] * len(children)
         check_outcome(crash, admin, parents, done=True)
