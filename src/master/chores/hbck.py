@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,7 @@ from master.assignment import CloseOrders, Effects
 from master.chores import store_checks
 from master.chores.consistency import (
     NEW_STATES,
+    PARENT_STATES,
     Finding,
     Kind,
     RegionView,
@@ -53,7 +54,6 @@ from meta.codec import decode_region_state
 
 if TYPE_CHECKING:
     from master.active import ActiveMaster
-    from master.regions import RegionNode
 
 log = structlog.get_logger("master")
 
@@ -237,6 +237,8 @@ class Hbck:
         active, am = self._active, self._active.am
         effects = Effects()
         closes: dict[ServerName, CloseOrders] = {}
+        near: dict[int, ServerName] | None = None  # child id -> its parent's last server (computed once)
+        removals: list[Fixed] = []  # orphan directories, removed once the region repairs are durable
         for item in findings:
             f = item.finding
             if f.kind is Kind.NOT_SERVED:
@@ -269,7 +271,9 @@ class Hbck:
                 item.fixed = True
             elif f.kind in (Kind.UNFINISHED_CHILD, Kind.NOT_DEPLOYED):
                 try:
-                    effects += _open_unserved(active, f)
+                    if near is None:
+                        near = _parents_servers(active)
+                    effects += _open_unserved(active, f, near)
                 except RequestError as exc:
                     item.error = str(exc)
                     continue
@@ -281,23 +285,26 @@ class Hbck:
                         "CLI asks first)"
                     )
                     continue
-                try:
-                    await asyncio.to_thread(shutil.rmtree, f.path)
-                except OSError as exc:
-                    item.error = f"could not remove it: {exc.strerror}"
-                    continue
-                item.fixed = True
+                removals.append(item)
         if effects or closes:
-            # The counters (procedure ids just taken) are made durable before any order leaves.
+            # The counters (procedure ids just taken) are made durable before any order leaves; no await
+            # between the decisions above and this commit.
             await active.apply(effects, WriteBatch())
             for server, orders in closes.items():
                 active.dispatcher.send(server, closes=orders)
+        for item in removals:
+            try:
+                await asyncio.to_thread(shutil.rmtree, item.finding.path)
+            except OSError as exc:
+                item.error = f"could not remove it: {exc.strerror}"
+                continue
+            item.fixed = True
         fixed = [i.finding for i in findings if i.fixed]
         if fixed:
             log.warning("hbck_repaired", repairs=len(fixed), kinds=sorted({f.kind.value for f in fixed}))
 
 
-def _open_unserved(active: ActiveMaster, f: Finding) -> Effects:
+def _open_unserved(active: ActiveMaster, f: Finding, near: dict[int, ServerName]) -> Effects:
     """Open a region that nothing serves and no procedure will: an unfinished child through the transition
     its procedure would have made (SPLITTING_NEW / MERGING_NEW -> OPENING: an assign refuses those states),
     any other through an ordinary assign. RequestError when it changed meanwhile or cannot be opened now."""
@@ -311,22 +318,19 @@ def _open_unserved(active: ActiveMaster, f: Finding) -> Effects:
         raise RegionInTransition(f"the region is {node.state.name} now: run hbck again")
     if not am.table_enabled(node.info.table):
         raise TableNotEnabled(f"table {node.info.table!r} is not enabled: enable it, then run hbck --fix")
-    return split_assign.open_children(am, [node], _parents_server(active, node.region_id))
+    return split_assign.open_children(am, [node], near.get(node.region_id))
 
 
-def _parents_server(active: ActiveMaster, child_id: int) -> ServerName | None:
-    """The last server of a parent of `child_id` (a retired parent keeps it): children open there, as
-    their procedure would have opened them."""
-    for parent in _parents(active, child_id):
-        if parent.target is not None and active.servers.is_live(parent.target):
-            return parent.target
-    return None
-
-
-def _parents(active: ActiveMaster, child_id: int) -> Iterable[RegionNode]:
+def _parents_servers(active: ActiveMaster) -> dict[int, ServerName]:
+    """child id -> the live last server of one of its SPLIT/MERGED parents (a retired parent keeps it in
+    its row): children open there, as their procedure would have opened them. One pass over the regions."""
+    out: dict[int, ServerName] = {}
     for node in active.am.regions:
-        if node.state in (RegionState.SPLIT, RegionState.MERGED) and child_id in node.info.children:
-            yield node
+        last = node.target
+        if node.state in PARENT_STATES and last is not None and active.servers.is_live(last):
+            for child in node.info.children:
+                out.setdefault(child, last)
+    return out
 
 
 def _busy(active: ActiveMaster) -> set[str]:
