@@ -48,7 +48,7 @@ def snapshots(draw: Any) -> tuple[dict[int, Region], dict[int, Named], int]:
 
 
 def _eligible(parent: Region, regions: dict[int, Region], named: dict[int, Named]) -> bool:
-    if parent.proc_id or not parent.children:
+    if parent.proc_id or not parent.children or not any(c in regions for c in parent.children):
         return False
     for child_id in parent.children:
         child = regions.get(child_id)

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from client.base import AdminBase
 from regent.proto import master_pb2
 
-#: Finding kinds: hole, overlap, unknown_server, stuck, not_served, served_elsewhere, orphan_on_server,
-#: meta_mismatch, orphan_dir (docs/operations.md#consistency-the-catalog-janitor-and-hbck).
+#: Finding kinds (docs/operations.md#consistency-the-catalog-janitor-and-hbck).
 KINDS = (
     "hole",
     "overlap",
@@ -20,6 +19,12 @@ KINDS = (
     "orphan_on_server",
     "meta_mismatch",
     "orphan_dir",
+    "unfinished_child",
+    "not_deployed",
+    "orphan_parent",
+    "references_unreadable",
+    "broken_reference",
+    "stray_references",
 )
 
 
@@ -107,8 +112,10 @@ class ConsistencyAdmin(AdminBase):
         self, *, fix: bool = False, remove_orphan_dirs: bool = False, timeout: float | None = None
     ) -> CheckReport:
         """Compare meta, the master's memory, what every RegionServer serves and the region directories
-        on disk. fix: reassign regions served nowhere, close regions served where meta does not place
-        them; remove_orphan_dirs (with fix): remove orphan store directories too."""
+        on disk, and read the REFERENCES files of split and merge children. fix: reassign regions served
+        nowhere, close regions served where meta does not place them, open children a bypassed split or
+        merge left unopened, assign regions left closed with no procedure in an enabled table;
+        remove_orphan_dirs (with fix): remove orphan store directories too."""
         if remove_orphan_dirs and not fix:
             raise ValueError("remove_orphan_dirs is a repair: give fix=True as well")
         request = master_pb2.HbckRequest(fix=bool(fix), remove_orphan_dirs=bool(remove_orphan_dirs))

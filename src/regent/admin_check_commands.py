@@ -114,7 +114,8 @@ def _hbck_arguments(parser: argparse.ArgumentParser, positive: Positive) -> None
         "--fix",
         action="store_true",
         help="repair what can be repaired safely (reassign regions served nowhere, close regions served "
-        "where meta does not place them; orphan directories once confirmed)",
+        "where meta does not place them, open split/merge children left unopened, assign regions left "
+        "closed in enabled tables; orphan directories once confirmed)",
     )
     parser.add_argument(
         "--yes", action="store_true", help="with --fix: remove orphan directories without asking"

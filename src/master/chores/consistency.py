@@ -6,17 +6,21 @@
   stuck in transition (a procedure with no step for longer than a threshold).
 - `hbck_findings`: the same compared with what every RegionServer says it serves, what meta's rows hold
   and which region directories exist on disk; each finding says whether `--fix` can repair it and how.
+- `unserved`: regions no procedure will ever open (split/merge children left unopened by a bypass,
+  regions closed or abnormally closed with no procedure in an enabled table), and split/merge parents
+  whose children meta has lost. (master.chores.store_checks looks inside the stores.)
 
 The shell (master.chores.hbck) gathers the snapshots and carries out the fixes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from meta import RegionState, ServerName
+from meta.states import ASSIGNABLE
 
 
 class Kind(Enum):
@@ -29,6 +33,13 @@ class Kind(Enum):
     ORPHAN_ON_SERVER = "orphan_on_server"  # a server serves a region meta does not know
     META_MISMATCH = "meta_mismatch"  # meta's row and the master's memory disagree
     ORPHAN_DIR = "orphan_dir"  # a store directory of no region in meta
+    UNFINISHED_CHILD = "unfinished_child"  # a split/merge child SPLITTING_NEW/MERGING_NEW with no procedure
+    NOT_DEPLOYED = "not_deployed"  # not open, no procedure, in an enabled table: nothing serves its rows
+    ORPHAN_PARENT = "orphan_parent"  # a SPLIT/MERGED parent none of whose children meta knows
+    # master.chores.store_checks: what the REFERENCES files in region stores say
+    REFERENCES_UNREADABLE = "references_unreadable"  # a REFERENCES file that cannot be read or parsed
+    BROKEN_REFERENCE = "broken_reference"  # names a parent meta does not know as such, or whose store is gone
+    STRAY_REFERENCES = "stray_references"  # a REFERENCES file in a region that is no split/merge child
 
 
 #: What --fix does for each kind it can repair; kinds not here are reported only.
@@ -37,7 +48,13 @@ FIXES = {
     Kind.SERVED_ELSEWHERE: "close it on the server that serves it against meta",
     Kind.ORPHAN_ON_SERVER: "close it on that server",
     Kind.ORPHAN_DIR: "remove the directory (only when confirmed)",
+    Kind.UNFINISHED_CHILD: "open it (SPLITTING_NEW/MERGING_NEW -> OPENING, as its procedure would have)",
+    Kind.NOT_DEPLOYED: "assign it",
 }
+
+#: States of a split/merge child not opened yet, and of a retired parent.
+NEW_STATES = (RegionState.SPLITTING_NEW, RegionState.MERGING_NEW)
+PARENT_STATES = (RegionState.SPLIT, RegionState.MERGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,9 @@ class RegionView:
     server: ServerName | None
     proc_id: int
     idle_s: float = 0.0  # with a procedure: since its last step
+    waiting: bool = False  # to be assigned as soon as a RegionServer can take it
+    children: tuple[int, ...] = ()  # RegionInfo.children (a split/merge parent)
+    parents: tuple[int, ...] = ()  # RegionInfo.parents (a merged child)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +82,7 @@ class Finding:
     table: str = ""
     region_id: int = 0
     server: str = ""  # host:port:startcode (or host:port) concerned
-    path: str = ""  # ORPHAN_DIR: the directory
+    path: str = ""  # ORPHAN_DIR: the directory; the REFERENCES kinds: the file
 
     @property
     def fix(self) -> str:
@@ -155,12 +175,15 @@ def hbck_findings(
     meta_rows: Mapping[int, tuple[RegionState, ServerName | None]],
     store_dirs: Iterable[tuple[str, int, str]],
     busy_tables: Iterable[str] = (),
+    *,
+    holding_references: Container[str] = (),
 ) -> list[Finding]:
     """`served`: for each live server that answered, region id -> open sequence number it serves.
     `meta_rows`: region id -> (state, server) as meta's region_state rows hold them (absent: OFFLINE).
     `store_dirs`: (table, region id, path) of each region directory on disk. Regions with a procedure, and
     tables with a table procedure running (`busy_tables`), are left out of the comparisons: what a
-    transition in flight shows is not an inconsistency."""
+    transition in flight shows is not an inconsistency. `holding_references`: the paths among
+    `store_dirs` that hold a REFERENCES file (said in an orphan's detail)."""
     out = holes_and_overlaps(regions)
     by_id = {r.region_id: r for r in regions}
     busy = set(busy_tables)
@@ -227,5 +250,82 @@ def hbck_findings(
         if table in busy or (table, region_id) in known:
             continue
         why = "its table does not exist" if table not in tables else "no region of its table has that id"
+        if path in holding_references:
+            why += (
+                "; it holds a REFERENCES file: a split or merge child never made (a split or merge "
+                "bypassed or failed before its point of no return)"
+            )
         out.append(Finding(Kind.ORPHAN_DIR, f"{path}: {why}", table, region_id, path=path))
     return out
+
+
+def unserved(
+    regions: Sequence[RegionView],
+    enabled_tables: Container[str],
+    *,
+    served: Container[int] = (),
+    busy_tables: Container[str] = (),
+    closed_too: bool = True,
+) -> list[Finding]:
+    """Regions whose rows nothing serves and no procedure will (UNFINISHED_CHILD, NOT_DEPLOYED), and
+    split/merge parents whose children meta has lost (ORPHAN_PARENT).
+
+    A region waiting for a RegionServer, served somewhere (`served`: SERVED_ELSEWHERE says more), with a
+    procedure, or of a table under a table procedure is not reported. `closed_too`: report idle CLOSED and
+    FAILED_OPEN regions of enabled tables as well (hbck, as HBase's hbck1 "not deployed"; the periodic
+    janitor leaves them out: an operator's unassign, or a failed open already reported, may be meant)."""
+    by_id = {r.region_id: r for r in regions}
+    out: list[Finding] = []
+    for r in regions:
+        if r.proc_id or r.waiting or r.table in busy_tables or r.region_id in served:
+            continue
+        if r.state in PARENT_STATES:
+            if not any(c in by_id for c in r.children):
+                out.append(_orphan_parent(r))
+            continue
+        if r.offline:
+            continue
+        if r.state in NEW_STATES:
+            enabled = ""
+            if r.table not in enabled_tables:
+                enabled = f" (table {r.table!r} is not enabled: enable it first)"
+            out.append(
+                Finding(
+                    Kind.UNFINISHED_CHILD,
+                    f"region {r.region_id} is {r.state.name} with no procedure: the split or merge that made "
+                    f"it ended (bypassed?) before opening it, and nothing serves its rows{enabled}",
+                    r.table,
+                    r.region_id,
+                )
+            )
+        elif (
+            r.state in ASSIGNABLE
+            and r.table in enabled_tables
+            and (closed_too or r.state in (RegionState.OFFLINE, RegionState.ABNORMALLY_CLOSED))
+        ):
+            last = f" (last on {r.server})" if r.server is not None else ""
+            out.append(
+                Finding(
+                    Kind.NOT_DEPLOYED,
+                    f"region {r.region_id} is {r.state.name}{last} with no procedure in enabled table "
+                    f"{r.table!r}: nothing serves its rows (a bypassed procedure, or an operator's unassign)",
+                    r.table,
+                    r.region_id,
+                )
+            )
+    return out
+
+
+def _orphan_parent(r: RegionView) -> Finding:
+    kind = "split" if r.state is RegionState.SPLIT else "merge"
+    if r.children:
+        lost = f"none of its children {', '.join(map(str, r.children))} is in meta"
+    else:
+        lost = "meta records no child of it"
+    return Finding(
+        Kind.ORPHAN_PARENT,
+        f"{kind} parent {r.region_id} [{r.start_key!r}, {r.end_key!r}) is {r.state.name}, and {lost}: no "
+        "region reads its rows any more (its store, if any, still holds them; the catalog janitor keeps it)",
+        r.table,
+        r.region_id,
+    )

@@ -7,11 +7,17 @@ rows and lists the region directories on disk. What a transition in flight shows
 so regions with a procedure are left out, and a suspected finding about what servers serve or what meta
 holds must be seen twice, a moment apart, to be reported.
 
+hbck also looks inside the stores that matter (master.chores.store_checks): the REFERENCES files of split
+and merge children, and of any region whose directory holds one, read off the event loop.
+
 Repairs (hbck with fix): a region served nowhere is reassigned (a move); a region served where meta does not
 place it is closed on that server (a close under a fresh procedure id, which the server carries out and the
-master then refuses as stale); an orphan store directory is removed only when `remove_orphan_dirs` is
-asked for as well (the CLI asks the operator first). Holes, overlaps, stuck regions and unknown servers
-are reported with what to do: no automatic repair is safe for them.
+master then refuses as stale); a split/merge child left SPLITTING_NEW / MERGING_NEW with no procedure (a
+bypass) is opened, and a region left closed with no procedure in an enabled table is assigned, both
+through the assignment core and the master's writer; an orphan store directory is removed only when
+`remove_orphan_dirs` is asked for as well (the CLI asks the operator first). Holes, overlaps, stuck
+regions, unknown servers and what the REFERENCES files say are reported with what to do: no automatic
+repair is safe for them.
 """
 
 from __future__ import annotations
@@ -27,11 +33,23 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from master import split_assign
 from master.assignment import CloseOrders, Effects
-from master.chores.consistency import Finding, Kind, RegionView, hbck_findings, janitor_report
+from master.chores import store_checks
+from master.chores.consistency import (
+    NEW_STATES,
+    PARENT_STATES,
+    Finding,
+    Kind,
+    RegionView,
+    hbck_findings,
+    janitor_report,
+    unserved,
+)
 from master.chores.parent_cleanup import Cleanup, remove_parents
-from master.errors import RequestError
-from meta import RegionState, ServerName, WriteBatch, keys
+from master.errors import RegionInTransition, RequestError, TableNotEnabled
+from master.procedures.region_change import RegionChange
+from meta import RegionState, ServerName, TableState, WriteBatch, keys, references
 from meta.codec import decode_region_state
 
 if TYPE_CHECKING:
@@ -41,7 +59,17 @@ log = structlog.get_logger("master")
 
 RECHECK_S = 0.5  # a suspected finding is looked at again after this long
 SERVER_TIMEOUT_S = 5.0
-CHECKED_AGAIN = (Kind.NOT_SERVED, Kind.SERVED_ELSEWHERE, Kind.ORPHAN_ON_SERVER, Kind.META_MISMATCH)
+#: Kinds seen twice, a moment apart, before they are reported: what servers serve, meta's rows, and the
+#: REFERENCES files (a fold removes one, then the janitor a parent, between two looks).
+CHECKED_AGAIN = (
+    Kind.NOT_SERVED,
+    Kind.SERVED_ELSEWHERE,
+    Kind.ORPHAN_ON_SERVER,
+    Kind.META_MISMATCH,
+    Kind.BROKEN_REFERENCE,
+    Kind.STRAY_REFERENCES,
+    Kind.ORPHAN_DIR,
+)
 
 
 @dataclass(slots=True)
@@ -67,7 +95,7 @@ class CheckReport:
 
 def region_views(active: ActiveMaster) -> list[RegionView]:
     am, now = active.am, time.monotonic()
-    stamps = am.stamps
+    stamps, waiting = am.stamps, am.waiting
     return [
         RegionView(
             n.region_id,
@@ -79,9 +107,16 @@ def region_views(active: ActiveMaster) -> list[RegionView]:
             n.server,
             n.proc_id,
             now - stamps[n.region_id] if n.proc_id and n.region_id in stamps else 0.0,
+            n.region_id in waiting,
+            n.info.children,
+            n.info.parents,
         )
         for n in am.regions
     ]
+
+
+def enabled_tables(active: ActiveMaster) -> set[str]:
+    return {name for name, t in active.catalog.tables.items() if t.state is TableState.ENABLED}
 
 
 class CatalogJanitor:
@@ -114,6 +149,7 @@ class CatalogJanitor:
             active.servers.dead,
             active.config.stuck_after_ms / 1000,
         )
+        findings += unserved(regions, enabled_tables(active), busy_tables=_busy(active), closed_too=False)
         report = CheckReport(started_ms, regions=len(regions), parents=cleanup, trigger=trigger)
         report.findings = [Fixed(f) for f in findings]
         report.ms = int((time.monotonic() - started) * 1000)
@@ -174,14 +210,35 @@ class Hbck:
         regions = region_views(active)  # after the servers answered: a region they report is known here
         report.regions = len(regions)
         meta_rows = await asyncio.to_thread(_meta_rows, active)
-        dirs = await asyncio.to_thread(_store_dirs, active.store.path.parent)
-        busy = {v.table for v in active.procedures.views() if v.table and v.state in ("RUNNABLE", "WAITING")}
-        return hbck_findings(regions, served, meta_rows, dirs, busy)
+        # Children of a split or merge in flight: their directories (REFERENCES written before the point
+        # of no return) are not orphans yet.
+        unborn = {c for p in active.procedures.running(RegionChange) for c in p.data.children}
+        dirs, stores = await asyncio.to_thread(_disk, active.store.path.parent, regions, unborn)
+        busy = _busy(active)
+        keep = store_checks.referenced(regions, stores.files or {})
+        holding = {path for _, region_id, path in dirs if region_id in stores.with_references}
+        found = hbck_findings(
+            regions,
+            served,
+            meta_rows,
+            [d for d in dirs if (d[0], d[1]) not in keep],
+            busy,
+            holding_references=holding,
+        )
+        found += unserved(
+            regions,
+            enabled_tables(active),
+            served={r for online in served.values() for r in online},
+            busy_tables=busy,
+        )
+        return found + store_checks.store_findings(regions, stores, busy)
 
     async def _fix(self, findings: Sequence[Fixed], remove_orphan_dirs: bool) -> None:
         active, am = self._active, self._active.am
         effects = Effects()
         closes: dict[ServerName, CloseOrders] = {}
+        near: dict[int, ServerName] | None = None  # child id -> its parent's last server (computed once)
+        removals: list[Fixed] = []  # orphan directories, removed once the region repairs are durable
         for item in findings:
             f = item.finding
             if f.kind is Kind.NOT_SERVED:
@@ -212,6 +269,15 @@ class Hbck:
                 orders.proc_ids.append(am.next_proc_id)
                 am.next_proc_id += 1
                 item.fixed = True
+            elif f.kind in (Kind.UNFINISHED_CHILD, Kind.NOT_DEPLOYED):
+                try:
+                    if near is None:
+                        near = _parents_servers(active)
+                    effects += _open_unserved(active, f, near)
+                except RequestError as exc:
+                    item.error = str(exc)
+                    continue
+                item.fixed = True
             elif f.kind is Kind.ORPHAN_DIR:
                 if not remove_orphan_dirs:
                     item.error = (
@@ -219,20 +285,57 @@ class Hbck:
                         "CLI asks first)"
                     )
                     continue
-                try:
-                    await asyncio.to_thread(shutil.rmtree, f.path)
-                except OSError as exc:
-                    item.error = f"could not remove it: {exc.strerror}"
-                    continue
-                item.fixed = True
+                removals.append(item)
         if effects or closes:
-            # The counters (procedure ids just taken) are made durable before any order leaves.
+            # The counters (procedure ids just taken) are made durable before any order leaves; no await
+            # between the decisions above and this commit.
             await active.apply(effects, WriteBatch())
             for server, orders in closes.items():
                 active.dispatcher.send(server, closes=orders)
+        for item in removals:
+            try:
+                await asyncio.to_thread(shutil.rmtree, item.finding.path)
+            except OSError as exc:
+                item.error = f"could not remove it: {exc.strerror}"
+                continue
+            item.fixed = True
         fixed = [i.finding for i in findings if i.fixed]
         if fixed:
             log.warning("hbck_repaired", repairs=len(fixed), kinds=sorted({f.kind.value for f in fixed}))
+
+
+def _open_unserved(active: ActiveMaster, f: Finding, near: dict[int, ServerName]) -> Effects:
+    """Open a region that nothing serves and no procedure will: an unfinished child through the transition
+    its procedure would have made (SPLITTING_NEW / MERGING_NEW -> OPENING: an assign refuses those states),
+    any other through an ordinary assign. RequestError when it changed meanwhile or cannot be opened now."""
+    am = active.am
+    node = am.regions.get(f.region_id)
+    if node is None or node.proc_id or node.region_id in am.waiting:
+        raise RegionInTransition("the region changed meanwhile: run hbck again")
+    if f.kind is Kind.NOT_DEPLOYED:
+        return am.assign(f.region_id)[1]
+    if node.state not in NEW_STATES:
+        raise RegionInTransition(f"the region is {node.state.name} now: run hbck again")
+    if not am.table_enabled(node.info.table):
+        raise TableNotEnabled(f"table {node.info.table!r} is not enabled: enable it, then run hbck --fix")
+    return split_assign.open_children(am, [node], near.get(node.region_id))
+
+
+def _parents_servers(active: ActiveMaster) -> dict[int, ServerName]:
+    """child id -> the live last server of one of its SPLIT/MERGED parents (a retired parent keeps it in
+    its row): children open there, as their procedure would have opened them. One pass over the regions."""
+    out: dict[int, ServerName] = {}
+    for node in active.am.regions:
+        last = node.target
+        if node.state in PARENT_STATES and last is not None and active.servers.is_live(last):
+            for child in node.info.children:
+                out.setdefault(child, last)
+    return out
+
+
+def _busy(active: ActiveMaster) -> set[str]:
+    """Tables under a table procedure (queued or holding the lock)."""
+    return {v.table for v in active.procedures.views() if v.table and v.state in ("RUNNABLE", "WAITING")}
 
 
 def _key(f: Finding) -> tuple[Kind, int, str]:
@@ -266,3 +369,32 @@ def _store_dirs(rootdir: Path) -> list[tuple[str, int, str]]:
                 if region.is_dir() and region.name.isdigit():
                     out.append((table.name, int(region.name), str(region)))
     return out
+
+
+def _disk(
+    rootdir: Path, regions: Sequence[RegionView], unborn: set[int]
+) -> tuple[list[tuple[str, int, str]], store_checks.Stores]:
+    """The region directories (less those of children in the making), and what the stores' REFERENCES
+    files say for the regions store_checks.to_read picks: one stat per directory, one read per file
+    picked, one stat per parent named (blocking: run it off the loop)."""
+    dirs = [d for d in _store_dirs(rootdir) if d[1] not in unborn]
+    holders = {region_id for _, region_id, path in dirs if references.path_of(Path(path)).exists()}
+    files: dict[int, store_checks.Read] = {}
+    paths: dict[int, str] = {}
+    present: set[tuple[str, int]] = set()
+    for r in store_checks.to_read(regions, holders):
+        store = rootdir / "data" / r.table / str(r.region_id)
+        paths[r.region_id] = str(references.path_of(store))
+        try:
+            found = references.read(store)
+        except references.ReferencesError as exc:
+            files[r.region_id] = str(exc)
+            continue
+        if found is None:
+            del paths[r.region_id]
+            continue
+        files[r.region_id] = found
+        for ref in found:
+            if (rootdir / "data" / r.table / str(ref.region_id) / "data.mdb").exists():
+                present.add((r.table, ref.region_id))
+    return dirs, store_checks.Stores(holders, files, present, paths)

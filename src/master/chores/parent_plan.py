@@ -10,7 +10,10 @@ A SPLIT or MERGED parent may go when no procedure holds it, and each of its chil
 A child no longer in meta counts as referencing nothing: children are written in the same transaction as
 the parent's SPLIT/MERGED mark, so a missing child was itself removed later (it split or merged again, which
 it could only do once it referenced nothing), and its store is gone with it. Waiting for it would keep the
-parent for ever.
+parent for ever. But a parent none of whose children is in meta is kept: the janitor removes a parent no
+later than its children (ids grow, and a child that split or merged again references nothing), so that
+happens only when meta lost them, and the parent's store may be the only copy of its rows (hbck reports
+it, as `orphan_parent`).
 
 Removing a parent deletes its rows; a child whose `parents` lists it (a merged child) has it taken off.
 """
@@ -111,6 +114,8 @@ def _why_kept(parent: Region, regions: Mapping[int, Region], named: Mapping[int,
         return f"procedure {parent.proc_id} still holds it"
     if not parent.children:
         return "meta records no child of it (its children would be lost with it)"
+    if not any(c in regions for c in parent.children):
+        return "none of its children is in meta (its store may be the only copy of its rows: see hbck)"
     for child_id in parent.children:
         child = regions.get(child_id)
         if child is None:

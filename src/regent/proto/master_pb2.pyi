@@ -1771,7 +1771,9 @@ class Finding(_message.Message):
     """---- consistency: the catalog janitor and hbck ----
 
     One inconsistency. kind: hole, overlap, unknown_server, stuck, not_served, served_elsewhere,
-    orphan_on_server, meta_mismatch, orphan_dir. `fix` says what hbck --fix does about it ("" if nothing).
+    orphan_on_server, meta_mismatch, orphan_dir, unfinished_child, not_deployed, orphan_parent,
+    references_unreadable, broken_reference, stray_references (client.consistency.KINDS).
+    `fix` says what hbck --fix does about it ("" if nothing).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1791,7 +1793,7 @@ class Finding(_message.Message):
     region_id: _builtins.int
     server: _builtins.str
     path: _builtins.str
-    """orphan_dir: the directory"""
+    """orphan_dir: the directory; the REFERENCES kinds: the file"""
     fix: _builtins.str
     fixed: _builtins.bool
     """hbck with fix: the repair was started (a reassign, a close) or done (a removal)"""
@@ -2018,7 +2020,8 @@ Global___CatalogJanitorStatusResponse: _TypeAlias = CatalogJanitorStatusResponse
 @_typing.final
 class HbckRequest(_message.Message):
     """fix: repair what can be repaired safely (reassign regions served nowhere, close regions served where
-    meta does not place them). remove_orphan_dirs: also remove orphan store directories (with fix only).
+    meta does not place them, open unfinished children, assign regions left closed in enabled tables).
+    remove_orphan_dirs: also remove orphan store directories (with fix only).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
