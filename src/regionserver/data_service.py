@@ -186,7 +186,8 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 result.error.CopyFrom(self.store_failed(found, exc))
                 continue
             found.reads += len(gets)
-            result.rows.extend(convert.row_to_proto(g.row, c) for g, c in zip(gets, cells, strict=True))
+            for g, row_cells in zip(gets, cells, strict=True):
+                convert.add_row(result.rows, g.row, row_cells)
         return response
 
     # ---- writes ----
@@ -406,12 +407,14 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         done = entry.exhausted
         if done:
             self.scanners.close(entry.scanner_id)
-        return data_pb2.ScanResponse(
+        response = data_pb2.ScanResponse(
             scanner_id=0 if done else entry.scanner_id,
-            rows=[convert.row_to_proto(p.row, p.cells, p.partial) for p in pieces],
             more_in_region=not done,
             scan_done=done and entry.scan_done,
         )
+        for p in pieces:
+            convert.add_row(response.rows, p.row, p.cells, p.partial)
+        return response
 
     @_measured("close_scanner")
     async def CloseScanner(

@@ -41,7 +41,7 @@ from regionserver.data.mutations import (
     Write,
 )
 from regionserver.data.ordered import Cells, OrderedCells
-from regionserver.data.versions import Selection, visible
+from regionserver.data.versions import RowVisibility, Selection
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 #: The environments of stores not given their own: LMDB forbids opening a path twice in one process,
@@ -256,18 +256,20 @@ class RegionStore:
         if env is None and not self.parents:
             return [[] for _ in gets]
         now = self.clock()
+        views: dict[tuple[tuple[Column, ...], int, TimeRange], RowVisibility] = {}  # gets alike share one
         with self._cells(env, write=False) as cells:
             out: list[list[Cell]] = []
             for g, selection in zip(gets, selections, strict=True):
+                like = (g.columns, g.max_versions, g.time_range)
+                view = views.get(like)
+                if view is None:
+                    view = views[like] = RowVisibility(
+                        selection, now, max_versions=g.max_versions, time_range=g.time_range
+                    )
+                start_of_row = keys.row_start(g.row)
                 row: list[Cell] = []
                 for start, stop in selection.ranges(g.row):
-                    row += visible(
-                        cells.items(start, stop),
-                        selection,
-                        now,
-                        max_versions=g.max_versions,
-                        time_range=g.time_range,
-                    )
+                    row += view.cells(g.row, start_of_row, cells.items(start, stop))
                 out.append(row)
         return out
 
@@ -288,22 +290,25 @@ class RegionStore:
         env = self._reader()
         if env is None and not self.parents:
             return [], None
-        now = self.clock()
+        view = RowVisibility(selection, self.clock(), max_versions=max_versions, time_range=time_range)
         out: list[Row] = []
         with self._cells(env, write=False) as cells:
+            if not reverse:
+                out, last = view.rows(cells.items(start, stop), rows)
+                return out, None if last is None else _after(last, reverse)
             row_items: list[tuple[bytes, bytes]] = []
             current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
-            for key, value in cells.items(start, stop, reverse=reverse):
-                if current is None or not key.startswith(current):
+            for item in cells.items(start, stop, reverse=reverse):
+                if current is None or not item[0].startswith(current):
                     if current is not None:
-                        _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+                        _add(out, current, row_items, view, reverse)
                         row_items = []
                         if len(out) >= rows:
                             return out, _after(current, reverse)
-                    current = keys.row_prefix(key)
-                row_items.append((key, value))
+                    current = keys.row_prefix(item[0])
+                row_items.append(item)
             if current is not None:
-                _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
+                _add(out, current, row_items, view, reverse)
         return out, None
 
     def owner(self) -> Claim | None:
@@ -317,20 +322,14 @@ class RegionStore:
 
 
 def _add(
-    out: list[Row],
-    prefix: bytes,
-    items: list[tuple[bytes, bytes]],
-    selection: Selection,
-    now: int,
-    max_versions: int,
-    time_range: TimeRange,
-    reverse: bool,
+    out: list[Row], prefix: bytes, items: list[tuple[bytes, bytes]], view: RowVisibility, reverse: bool
 ) -> None:
     if reverse:
         items.reverse()
-    cells = visible(items, selection, now, max_versions=max_versions, time_range=time_range)
+    row = keys.row_of_start(prefix)
+    cells = view.cells(row, prefix, items)
     if cells:
-        out.append((cells[0].row, cells))
+        out.append((row, cells))
 
 
 def _after(prefix: bytes, reverse: bool) -> bytes:
