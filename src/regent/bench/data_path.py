@@ -35,6 +35,7 @@ from regionserver.data.environments import Claim, Environments
 from regionserver.data.mutations import Put, RowMutation
 from regionserver.data.region_store import RegionStore
 from regionserver.data.writer import RegionWriter
+from regionserver.data_service import scan_reply
 from regionserver.scanners import Scanners
 
 FAMILIES = {ycsb.FAMILY: ColumnFamily(ycsb.FAMILY.decode())}
@@ -63,16 +64,7 @@ def scan_once(
     scan = convert.scan_of(spec, None)
     entry = scanners.add(1, 1, Scanner(store, scan), spec.batching, None)
     pieces = entry.next(convert.rows_per_reply(request.rows), convert.MAX_REPLY_BYTES)
-    done = entry.exhausted
-    if done:
-        scanners.close(entry.scanner_id)
-    reply = data_pb2.ScanResponse(
-        scanner_id=0 if done else entry.scanner_id,
-        more_in_region=not done,
-        scan_done=done and entry.scan_done,
-    )
-    for p in pieces:
-        convert.add_row(reply.rows, p.row, p.cells, p.partial)
+    reply = scan_reply(entry, pieces)
     scanners.close(entry.scanner_id)
     return reply.SerializeToString(), sum(len(p.cells) for p in pieces)
 
