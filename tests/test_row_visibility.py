@@ -1,16 +1,24 @@
 """The read path's fast visibility (versions.RowVisibility: what scans and gets use) returns exactly what
 the general rule (versions.visible) returns, for random cells, versions, families, selections, ttl, time
-ranges and max versions: row by row, reversed rows (reverse scans), and a stream of rows cut at a limit."""
+ranges and max versions: row by row, and a stream of rows cut at a limit; and a store's reverse scan
+returns the rows of its forward scan, in reverse."""
 
 from __future__ import annotations
 
-from hypothesis import given
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meta import ServerName
 from meta.types import ColumnFamily
 from regionserver.data import keys
-from regionserver.data.mutations import TimeRange
+from regionserver.data.environments import Claim, Environments
+from regionserver.data.mutations import Put, RowMutation, TimeRange
+from regionserver.data.region_store import RegionStore
 from regionserver.data.versions import MAX_REMEMBERED_COLUMNS, RowVisibility, Selection, visible
+from tests.hypothesis_profiles import examples
 
 NOW = 1_000_000
 # Small alphabets make shared prefixes, 0x00 and 0xFF bytes (escaped in keys) common.
@@ -63,10 +71,10 @@ def test_each_row_and_each_reversed_row_sees_what_visible_sees(
 ) -> None:
     items, selection, max_versions, time_range = read
     view = RowVisibility(selection, NOW, max_versions=max_versions, time_range=time_range)
-    for row, row_items in by_row(items):
+    for _, row_items in by_row(items):
         for ordered in (row_items, row_items[::-1]):
             expected = visible(ordered, selection, NOW, max_versions=max_versions, time_range=time_range)
-            assert view.cells(row, keys.row_start(row), ordered) == expected
+            assert view.cells(ordered) == expected
 
 
 @given(reads(), st.integers(1, 5))
@@ -101,5 +109,49 @@ def test_columns_past_the_remembered_ones_are_still_read() -> None:
         for ts in (1, 2, 3)
     )
     view = RowVisibility(selection, NOW)
-    assert view.cells(row, keys.row_start(row), items) == visible(items, selection, NOW)
+    assert view.cells(items) == visible(items, selection, NOW)
     assert view.rows(iter(items), 1) == ([(row, visible(items, selection, NOW))], None)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(names, st.sampled_from([b"a", b"b"]), qualifiers, st.integers(0, 5)),
+        st.binary(max_size=2),
+        max_size=30,
+    ),
+    st.integers(1, 3),
+    st.integers(1, 4),
+)
+def test_a_reverse_scan_reads_the_rows_of_the_forward_scan_backwards(
+    content: dict[tuple[bytes, bytes, bytes, int], bytes], max_versions: int, rows: int
+) -> None:
+    table = {b"a": ColumnFamily("a", max_versions=3), b"b": ColumnFamily("b", max_versions=2, min_versions=1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RegionStore(
+            Path(tmp) / "r",
+            Claim(ServerName("h", 1, 1), 1),
+            table,
+            environments=Environments(2),
+            clock=lambda: NOW,
+        )
+        store.mutate(
+            [RowMutation(row, (Put(f, q, value, ts),)) for (row, f, q, ts), value in content.items()]
+        )
+
+        def scan(reverse: bool) -> list[tuple[bytes, list[object]]]:
+            out: list[tuple[bytes, list[object]]] = []
+            low, high = b"", None
+            while True:
+                found, resume = store.read_rows(
+                    low, high, reverse=reverse, rows=rows, columns_=(), max_versions=max_versions
+                )
+                out += found
+                if resume is None:
+                    return out
+                low, high = (low, resume) if reverse else (resume, high)
+
+        forward = scan(False)
+        assert scan(True) == forward[::-1]
+        assert sorted(r for r, _ in forward) == [r for r, _ in forward] == sorted({r for r, *_ in content})
+        store.environments.close_all()

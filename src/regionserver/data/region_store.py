@@ -266,10 +266,9 @@ class RegionStore:
                     view = views[like] = RowVisibility(
                         selection, now, max_versions=g.max_versions, time_range=g.time_range
                     )
-                start_of_row = keys.row_start(g.row)
                 row: list[Cell] = []
                 for start, stop in selection.ranges(g.row):
-                    row += view.cells(g.row, start_of_row, cells.items(start, stop))
+                    row += view.cells(cells.items(start, stop))
                 out.append(row)
         return out
 
@@ -291,25 +290,10 @@ class RegionStore:
         if env is None and not self.parents:
             return [], None
         view = RowVisibility(selection, self.clock(), max_versions=max_versions, time_range=time_range)
-        out: list[Row] = []
         with self._cells(env, write=False) as cells:
-            if not reverse:
-                out, last = view.rows(cells.items(start, stop), rows)
-                return out, None if last is None else _after(last, reverse)
-            row_items: list[tuple[bytes, bytes]] = []
-            current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
-            for item in cells.items(start, stop, reverse=reverse):
-                if current is None or not item[0].startswith(current):
-                    if current is not None:
-                        _add(out, current, row_items, view, reverse)
-                        row_items = []
-                        if len(out) >= rows:
-                            return out, _after(current, reverse)
-                    current = keys.row_prefix(item[0])
-                row_items.append(item)
-            if current is not None:
-                _add(out, current, row_items, view, reverse)
-        return out, None
+            items = cells.items(start, stop, reverse=reverse)
+            out, last = view.rows(_rows_in_key_order(items) if reverse else items, rows)
+        return out, None if last is None else _after(last, reverse)
 
     def owner(self) -> Claim | None:
         env = self._reader()
@@ -321,15 +305,18 @@ class RegionStore:
         self._checked = None
 
 
-def _add(
-    out: list[Row], prefix: bytes, items: list[tuple[bytes, bytes]], view: RowVisibility, reverse: bool
-) -> None:
-    if reverse:
-        items.reverse()
-    row = keys.row_of_start(prefix)
-    cells = view.cells(row, prefix, items)
-    if cells:
-        out.append((row, cells))
+def _rows_in_key_order(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    """A reverse walk's cells (rows descending, each row's cells descending) with each row's cells put
+    back in key order, as versions.visible reads a row; rows are told apart by their escaped prefix."""
+    row_items: list[tuple[bytes, bytes]] = []
+    current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
+    for item in items:
+        if current is None or not item[0].startswith(current):
+            yield from reversed(row_items)
+            row_items = []
+            current = keys.row_prefix(item[0])
+        row_items.append(item)
+    yield from reversed(row_items)
 
 
 def _after(prefix: bytes, reverse: bool) -> bytes:

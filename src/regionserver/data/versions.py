@@ -163,53 +163,16 @@ class RowVisibility:
         self._low, self._high = time_range.min, time_range.max
         self._rules: dict[bytes, ColumnRule | None] = {}  # escaped family and qualifier -> rule or not read
 
-    def cells(self, row: bytes, row_start: bytes, items: Iterable[Item]) -> list[Cell]:
-        """The cells a read returns of `items`, cells in key order of the one row `row` whose keys all
-        start with `row_start` (keys.row_start(row)): `visible(items, ...)`."""
-        rules = self._rules
-        skip = len(row_start)
-        low, high, wanted = self._low, self._high, self._max_versions
-        out: list[Cell] = []
-        append = out.append
-        new = tuple.__new__
-        column = None  # the key of the current column's versions, less the timestamp
-        done = True  # nothing more of the current column is returned
-        family_name = qualifier = b""
-        max_kept = min_kept = index = taken = 0
-        oldest: int | None = None
-        for key, value in items:
-            head = key[:-_TS_BYTES]
-            if head != column:
-                column = head
-                name = head[skip:]
-                rule = rules.get(name, _UNKNOWN)
-                if rule is _UNKNOWN:
-                    rule = self._learn(name, key)
-                if rule is None:
-                    done = True
-                    continue
-                family_name, qualifier, max_kept, min_kept, oldest = rule
-                index = taken = 0
-                done = False
-            elif done:
-                continue
-            else:
-                index += 1
-            timestamp = _TS_MAX - _unpack_ts(key, -_TS_BYTES)[0]
-            if index >= max_kept or (index >= min_kept and oldest is not None and timestamp < oldest):
-                done = True  # and so are the older versions: retained ones are a prefix
-            elif low <= timestamp < high:
-                append(new(Cell, (row, family_name, qualifier, timestamp, value)))
-                taken += 1
-                done = taken >= wanted
-        return out
+    def cells(self, items: Iterable[Item]) -> list[Cell]:
+        """`visible(items, ...)` for the cells of one row."""
+        found, _ = self.rows(items, 1)
+        return found[0][1] if found else []
 
     def rows(self, items: Iterable[Item], rows: int) -> tuple[list[tuple[bytes, list[Cell]]], bytes | None]:
-        """Up to `rows` rows with visible cells of `items` (cells in key order, forward, of any rows) and
-        the row_start of the row after which `items` were left unread (None when read to their end).
-
-        The same rows as `cells` on each row's items, in one pass: the row is looked at once per column,
-        not per cell (a scan's cells are mostly one version of each column)."""
+        """Up to `rows` rows with visible cells of `items` (the cells of rows one after another, each row's
+        in key order) and the row_start of the row after which `items` were left unread
+        (None when read to their end): `visible` on each row's items, in one pass. A key's row is looked
+        at once per column, not per cell."""
         rules = self._rules
         low, high, wanted = self._low, self._high, self._max_versions
         new = tuple.__new__
@@ -227,12 +190,13 @@ class RowVisibility:
             if head != column:
                 column = head
                 if skip < 0 or not head.startswith(start):  # a new row
-                    if cells:
-                        out.append((row, cells))
-                        cells = []
-                        append = cells.append
-                    if len(out) >= rows:
-                        return out, start
+                    if skip >= 0:  # the end of the row before
+                        if cells:
+                            out.append((row, cells))
+                            cells = []
+                            append = cells.append
+                        if len(out) >= rows:
+                            return out, start
                     start = keys.row_prefix(key)
                     row = keys.row_of_start(start)
                     skip = len(start)
