@@ -62,3 +62,29 @@ def test_bench_data_profile_writes_the_regionservers_and_a_client_threads_profil
     assert "Program: regent.cli regionserver" in server and "regionserver/daemon.py" in server
     for workload in ("load", "E"):
         assert "loop" in (tmp_path / "prof" / f"client-{workload}.txt").read_text()
+
+
+def test_bench_data_path_prints_the_cpu_of_a_scan_and_of_an_update(tmp_path: Path) -> None:
+    args = ["--records", "300", "--scans", "20", "--updates", "10", "--rounds", "1"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "regent.cli",
+            "bench",
+            "data-path",
+            *args,
+            "--profile",
+            str(tmp_path / "prof"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["benchmark"] == "data-path" and result["scans"] == 20 and result["updates"] == 10
+    assert result["scan_cpu_ms"] > 0 and result["scan_cpu_us_per_cell"] > 0 and result["update_cpu_ms"] > 0
+    assert 1 <= result["cells_per_scan"] <= 1000  # YCSB's 1..100 rows of 10 fields
+    assert "scan_once" in (tmp_path / "prof" / "scans.txt").read_text()

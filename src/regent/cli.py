@@ -362,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     bstore.add_argument("--callers", type=_positive, default=50, help="concurrent writers (default 50)")
     bstore.add_argument("--cells", type=_positive, default=10, help="cells per written row (default 10)")
     bstore.add_argument("--batch-rows", type=_positive, default=10_000, help="rows of the batched put")
+    bpath = bench_sub.add_parser(
+        "data-path",
+        help="in process: a RegionServer's CPU per YCSB scan (E) and per update (A), on one region store",
+    )
+    bpath.add_argument("--records", type=_positive, default=20_000, help="rows in the region (default 20000)")
+    bpath.add_argument("--scans", type=_positive, default=1000, help="scans per round (default 1000)")
+    bpath.add_argument("--updates", type=_positive, default=1000, help="updates (default 1000)")
+    bpath.add_argument("--rounds", type=_positive, default=3, help="rounds of scans, the fastest counts")
+    bpath.add_argument("--profile", type=Path, metavar="DIR", help="pyinstrument profiles into DIR")
     bthrift = bench_sub.add_parser(
         "thrift",
         help="YCSB A, C, E through happybase + the Thrift gateway vs the SDK's Table, same run, same data",
@@ -587,6 +596,20 @@ def _run(argv: Sequence[str] | None) -> None:
                 print(
                     json.dumps(
                         region_store.run(callers=args.callers, cells=args.cells, batch_rows=args.batch_rows)
+                    )
+                )
+            elif args.bench == "data-path":
+                from regent.bench import data_path
+
+                print(
+                    json.dumps(
+                        data_path.run(
+                            args.records,
+                            args.scans,
+                            args.updates,
+                            rounds=args.rounds,
+                            profile=args.profile,
+                        )
                     )
                 )
             elif args.bench == "thrift":

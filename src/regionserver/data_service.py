@@ -33,7 +33,14 @@ from regionserver.data.region_store import RegionStore
 from regionserver.data_proto import InvalidRequest, quote, region_error
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.load import LoadCounters
-from regionserver.scanners import LiveScanner, ParsedFilter, ScannerNotFound, Scanners, TooManyScanners
+from regionserver.scanners import (
+    LiveScanner,
+    ParsedFilter,
+    Piece,
+    ScannerNotFound,
+    Scanners,
+    TooManyScanners,
+)
 from regionserver.store import Stores
 
 log = structlog.get_logger("regionserver.data")
@@ -186,7 +193,8 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 result.error.CopyFrom(self.store_failed(found, exc))
                 continue
             found.reads += len(gets)
-            result.rows.extend(convert.row_to_proto(g.row, c) for g, c in zip(gets, cells, strict=True))
+            for g, row_cells in zip(gets, cells, strict=True):
+                convert.add_row(result.rows, g.row, row_cells)
         return response
 
     # ---- writes ----
@@ -404,15 +412,9 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             self.scanners.close(entry.scanner_id)
             return data_pb2.ScanResponse(error=self.store_failed(region, exc))
         region.reads += len(pieces)
-        done = entry.exhausted
-        if done:
+        if entry.exhausted:
             self.scanners.close(entry.scanner_id)
-        return data_pb2.ScanResponse(
-            scanner_id=0 if done else entry.scanner_id,
-            rows=[convert.row_to_proto(p.row, p.cells, p.partial) for p in pieces],
-            more_in_region=not done,
-            scan_done=done and entry.scan_done,
-        )
+        return scan_reply(entry, pieces)
 
     @_measured("close_scanner")
     async def CloseScanner(
@@ -450,6 +452,19 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                 result.error.CopyFrom(self.store_failed(found, exc))
         log.info("regions_compacted", regions=len(request.region_ids))
         return response
+
+
+def scan_reply(entry: LiveScanner, pieces: Sequence[Piece]) -> data_pb2.ScanResponse:
+    """The reply to OpenScanner or ScannerNext that carries `pieces` of the scanner's rows."""
+    done = entry.exhausted
+    response = data_pb2.ScanResponse(
+        scanner_id=0 if done else entry.scanner_id,
+        more_in_region=not done,
+        scan_done=done and entry.scan_done,
+    )
+    for p in pieces:
+        convert.add_row(response.rows, p.row, p.cells, p.partial)
+    return response
 
 
 def _figures(store: RegionStore) -> tuple[int, int]:

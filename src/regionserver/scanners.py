@@ -95,7 +95,7 @@ class LiveScanner:
                 continue
             piece = self.pieces.popleft()
             out.append(piece)
-            size += sum(len(c.value) + len(c.qualifier) for c in piece.cells)
+            size += sum([len(c.value) + len(c.qualifier) for c in piece.cells])
         return out
 
     def _cut(self, row: bytes, cells: list[Cell]) -> None:

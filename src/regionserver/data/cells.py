@@ -7,11 +7,13 @@ are ordered bytewise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
+    """A named tuple rather than a dataclass: a scan makes up to a thousand per call, and a tuple is made
+    in about half the time of a frozen dataclass (docs/benchmarks.md, "bench data-path")."""
+
     row: bytes
     family: bytes
     qualifier: bytes

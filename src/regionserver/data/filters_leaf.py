@@ -29,7 +29,7 @@ class KeyOnlyFilter(Filter):
 
     def transform_cell(self, cell: Cell) -> Cell:
         value = len(cell.value).to_bytes(_INT32_BYTES, "big") if self.len_as_value else b""
-        return dataclasses.replace(cell, value=value)
+        return cell._replace(value=value)
 
 
 @dataclasses.dataclass(eq=True)

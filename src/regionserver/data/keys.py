@@ -24,6 +24,7 @@ from meta.keys import escape
 TS_MAX = 2**63 - 1  # HBase's LATEST_TIMESTAMP: timestamps are 0..TS_MAX milliseconds
 MAX_ROW_BYTES = 32_767  # HBase's Short.MAX_VALUE
 _TS = struct.Struct(">Q")
+TIMESTAMP = _TS  # TS_MAX - timestamp, as a cell key ends with it
 TIMESTAMP_BYTES = _TS.size  # a cell key ends with them
 _TERMINATOR = b"\x00\x01"  # ends each escaped component
 _ESCAPED_ZERO = b"\x00\xff"
@@ -118,6 +119,14 @@ def row_prefix(key: bytes) -> bytes:
     if end < 0:
         raise ValueError("not a cell key: the row has no terminator")
     return key[: end + 2]
+
+
+def row_of_start(start: bytes) -> bytes:
+    """The row whose row_start is `start` (a row_prefix of a cell key); ValueError if it is not one."""
+    row, end = _unescape(start, 0)
+    if end != len(start):
+        raise ValueError("not a row's start: bytes after the row's terminator")
+    return row
 
 
 def column_of(key: bytes) -> bytes:

@@ -116,22 +116,47 @@ class OrderedCells:
         low = lmdb_key(start)
         high = lmdb_key(stop) if stop is not None else None
         cursor = self._txn.cursor(db=self._db)
-        if reverse:
-            positioned = cursor.set_range(high) if high is not None else cursor.last()
-            if not positioned:
-                positioned = cursor.last()
-            walk = cursor.iterprev() if positioned else iter(())
-        else:
-            walk = cursor.iternext() if cursor.set_range(low) else iter(())
-        for stored, raw in walk:
-            if reverse and high is not None and stored > high:
-                continue
-            if (reverse and stored < low) or (not reverse and high is not None and stored > high):
+        if not reverse:
+            return _forward(cursor.iternext(), start, stop, high) if cursor.set_range(low) else iter(())
+        positioned = cursor.set_range(high) if high is not None else cursor.last()
+        if not positioned:
+            positioned = cursor.last()
+        return _backward(cursor.iterprev(), start, stop, low, high) if positioned else iter(())
+
+
+def _forward(
+    walk: Iterator[tuple[bytes, bytes]], start: bytes, stop: bytes | None, high: bytes | None
+) -> Iterator[tuple[bytes, bytes]]:
+    """OrderedCells.items forward, from the cursor placed at lmdb_key(start): a scan's hot loop.
+
+    A short stored key at or after lmdb_key(start) is at or after `start` (a long start's LMDB key has
+    511 bytes, more than a short key, so a short key above it differs from it, and from `start`, before
+    that), and a short key at or after `stop` ends the walk: a later bucket holds keys above it."""
+    for stored, raw in walk:
+        if len(stored) > SHORT:  # a bucket
+            if high is not None and stored > high:
                 return
-            if _is_bucket(stored):
-                entries = _unpack(raw)
-                for key, value in reversed(entries) if reverse else entries:
-                    if start <= key and (stop is None or key < stop):
-                        yield key, value
-            elif start <= stored and (stop is None or stored < stop):
-                yield stored, raw
+            for key, value in _unpack(raw):
+                if start <= key and (stop is None or key < stop):
+                    yield key, value
+        elif stop is not None and stored >= stop:
+            return
+        else:
+            yield stored, raw
+
+
+def _backward(
+    walk: Iterator[tuple[bytes, bytes]], start: bytes, stop: bytes | None, low: bytes, high: bytes | None
+) -> Iterator[tuple[bytes, bytes]]:
+    """OrderedCells.items reversed, from the cursor placed at or after lmdb_key(stop)."""
+    for stored, raw in walk:
+        if high is not None and stored > high:
+            continue
+        if stored < low:
+            return
+        if _is_bucket(stored):
+            for key, value in reversed(_unpack(raw)):
+                if start <= key and (stop is None or key < stop):
+                    yield key, value
+        elif start <= stored and (stop is None or stored < stop):
+            yield stored, raw

@@ -42,7 +42,7 @@ from regionserver.data.mutations import (
 )
 from regionserver.data.nonces import Nonces
 from regionserver.data.ordered import Cells, OrderedCells
-from regionserver.data.versions import Selection, visible
+from regionserver.data.versions import RowVisibility, Selection
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 #: The environments of stores not given their own: LMDB forbids opening a path twice in one process,
@@ -288,18 +288,19 @@ class RegionStore:
         if env is None and not self.parents:
             return [[] for _ in gets]
         now = self.clock()
+        views: dict[tuple[tuple[Column, ...], int, TimeRange], RowVisibility] = {}  # gets alike share one
         with self._cells(env, write=False) as cells:
             out: list[list[Cell]] = []
             for g, selection in zip(gets, selections, strict=True):
+                like = (g.columns, g.max_versions, g.time_range)
+                view = views.get(like)
+                if view is None:
+                    view = views[like] = RowVisibility(
+                        selection, now, max_versions=g.max_versions, time_range=g.time_range
+                    )
                 row: list[Cell] = []
                 for start, stop in selection.ranges(g.row):
-                    row += visible(
-                        cells.items(start, stop),
-                        selection,
-                        now,
-                        max_versions=g.max_versions,
-                        time_range=g.time_range,
-                    )
+                    row += view.cells(cells.items(start, stop))
                 out.append(row)
         return out
 
@@ -320,23 +321,11 @@ class RegionStore:
         env = self._reader()
         if env is None and not self.parents:
             return [], None
-        now = self.clock()
-        out: list[Row] = []
+        view = RowVisibility(selection, self.clock(), max_versions=max_versions, time_range=time_range)
         with self._cells(env, write=False) as cells:
-            row_items: list[tuple[bytes, bytes]] = []
-            current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
-            for key, value in cells.items(start, stop, reverse=reverse):
-                if current is None or not key.startswith(current):
-                    if current is not None:
-                        _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
-                        row_items = []
-                        if len(out) >= rows:
-                            return out, _after(current, reverse)
-                    current = keys.row_prefix(key)
-                row_items.append((key, value))
-            if current is not None:
-                _add(out, current, row_items, selection, now, max_versions, time_range, reverse)
-        return out, None
+            items = cells.items(start, stop, reverse=reverse)
+            out, last = view.rows(_rows_in_key_order(items) if reverse else items, rows)
+        return out, None if last is None else _after(last, reverse)
 
     def owner(self) -> Claim | None:
         env = self._reader()
@@ -348,21 +337,18 @@ class RegionStore:
         self._checked = None
 
 
-def _add(
-    out: list[Row],
-    prefix: bytes,
-    items: list[tuple[bytes, bytes]],
-    selection: Selection,
-    now: int,
-    max_versions: int,
-    time_range: TimeRange,
-    reverse: bool,
-) -> None:
-    if reverse:
-        items.reverse()
-    cells = visible(items, selection, now, max_versions=max_versions, time_range=time_range)
-    if cells:
-        out.append((cells[0].row, cells))
+def _rows_in_key_order(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    """A reverse walk's cells (rows descending, each row's cells descending) with each row's cells put
+    back in key order, as versions.visible reads a row; rows are told apart by their escaped prefix."""
+    row_items: list[tuple[bytes, bytes]] = []
+    current: bytes | None = None  # the escaped row (keys.row_prefix) of row_items: no decoding
+    for item in items:
+        if current is None or not item[0].startswith(current):
+            yield from reversed(row_items)
+            row_items = []
+            current = keys.row_prefix(item[0])
+        row_items.append(item)
+    yield from reversed(row_items)
 
 
 def _after(prefix: bytes, reverse: bool) -> bytes:

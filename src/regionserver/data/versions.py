@@ -24,6 +24,16 @@ from regionserver.data.errors import NoSuchFamily
 from regionserver.data.mutations import ALL_TIME, Column, TimeRange
 
 Item = tuple[bytes, bytes]
+#: What a read needs of one column, found once per read whatever the number of rows: its family's name,
+#: its qualifier, and the family's max_versions, min_versions and oldest unexpired timestamp.
+ColumnRule = tuple[bytes, bytes, int, int, int | None]
+#: Columns a RowVisibility remembers (a read of rows with few distinct columns, as most are, decodes each
+#: column's name once); past it, the others are decoded every time.
+MAX_REMEMBERED_COLUMNS = 4096
+_TS_BYTES = keys.TIMESTAMP_BYTES
+_TS_MAX = keys.TS_MAX
+_unpack_ts = keys.TIMESTAMP.unpack_from
+_UNKNOWN: ColumnRule = (b"", b"", 0, 0, None)  # a column not looked at yet
 
 
 def oldest_unexpired(family: ColumnFamily, now_ms: int) -> int | None:
@@ -130,3 +140,99 @@ def retained_count(versions: list[Item], family: ColumnFamily, now_ms: int) -> i
         if not retained(index, keys.timestamp_of(key), family, oldest):
             return index
     return len(versions)
+
+
+class RowVisibility:
+    """`visible` for the rows of one read (a scanner's chunk, a get's rows): the same cells, found faster.
+
+    A scan returns up to 1,000 cells per call and this is its hottest loop, so the work `visible` does
+    per column is done once per read instead: the part of a key after its row (the escaped family and
+    qualifier) names the same column in every row, so each distinct one is decoded once and what the
+    read needs of it (its family's settings, whether it is selected) is remembered. The rule is
+    `visible`'s; tests/test_row_visibility.py holds the two to the same results.
+    """
+
+    __slots__ = ("_high", "_low", "_max_versions", "_now_ms", "_rules", "_selection")
+
+    def __init__(
+        self, selection: Selection, now_ms: int, *, max_versions: int = 1, time_range: TimeRange = ALL_TIME
+    ) -> None:
+        self._selection = selection
+        self._now_ms = now_ms
+        self._max_versions = max_versions
+        self._low, self._high = time_range.min, time_range.max
+        self._rules: dict[bytes, ColumnRule | None] = {}  # escaped family and qualifier -> rule or not read
+
+    def cells(self, items: Iterable[Item]) -> list[Cell]:
+        """`visible(items, ...)` for the cells of one row."""
+        found, _ = self.rows(items, 1)
+        return found[0][1] if found else []
+
+    def rows(self, items: Iterable[Item], rows: int) -> tuple[list[tuple[bytes, list[Cell]]], bytes | None]:
+        """Up to `rows` rows with visible cells of `items` (the cells of rows one after another, each row's
+        in key order) and the row_start of the row after which `items` were left unread
+        (None when read to their end): `visible` on each row's items, in one pass. A key's row is looked
+        at once per column, not per cell."""
+        rules = self._rules
+        low, high, wanted = self._low, self._high, self._max_versions
+        new = tuple.__new__
+        out: list[tuple[bytes, list[Cell]]] = []
+        cells: list[Cell] = []
+        append = cells.append
+        start = b""  # the current row's start (keys.row_start): every key of the row starts with it
+        skip = -1  # its length; -1 before the first row
+        row = column = family_name = qualifier = b""
+        done = True
+        max_kept = min_kept = index = taken = 0
+        oldest: int | None = None
+        for key, value in items:
+            head = key[:-_TS_BYTES]
+            if head != column:
+                column = head
+                if skip < 0 or not head.startswith(start):  # a new row
+                    if skip >= 0:  # the end of the row before
+                        if cells:
+                            out.append((row, cells))
+                            cells = []
+                            append = cells.append
+                        if len(out) >= rows:
+                            return out, start
+                    start = keys.row_prefix(key)
+                    row = keys.row_of_start(start)
+                    skip = len(start)
+                name = head[skip:]
+                rule = rules.get(name, _UNKNOWN)
+                if rule is _UNKNOWN:
+                    rule = self._learn(name, key)
+                if rule is None:
+                    done = True
+                    continue
+                family_name, qualifier, max_kept, min_kept, oldest = rule
+                index = taken = 0
+                done = False
+            elif done:
+                continue
+            else:
+                index += 1
+            timestamp = _TS_MAX - _unpack_ts(key, -_TS_BYTES)[0]
+            if index >= max_kept or (index >= min_kept and oldest is not None and timestamp < oldest):
+                done = True  # and so are the older versions: retained ones are a prefix
+            elif low <= timestamp < high:
+                append(new(Cell, (row, family_name, qualifier, timestamp, value)))
+                taken += 1
+                done = taken >= wanted
+        if cells:
+            out.append((row, cells))
+        return out, None
+
+    def _learn(self, name: bytes, key: bytes) -> ColumnRule | None:
+        """The rule of the column `name` (a key's escaped family and qualifier), from the key."""
+        _, family_name, qualifier, _ = keys.decode(key)
+        family = self._selection.families.get(family_name)
+        rule: ColumnRule | None = None
+        if family is not None and self._selection.wants(family_name, qualifier):
+            oldest = oldest_unexpired(family, self._now_ms)
+            rule = (family_name, qualifier, family.max_versions, family.min_versions, oldest)
+        if len(self._rules) < MAX_REMEMBERED_COLUMNS:
+            self._rules[name] = rule
+        return rule
