@@ -19,7 +19,8 @@ Output, one JSON line: `seconds` (steps 3 and 4), `steps` (each with its seconds
 `client_failures` (calls that raised: failed past their deadline; must be 0), `client_missing` (reads of
 a loaded row that came back empty; must be 0), `client_max_ms` (the longest call), `load_seconds`,
 `lease_ms` (the masters' RegionServer lease: `--lease-ms` gives a longer one on a machine too loaded for
-the default).
+the default), and from the RegionServers' logs `lease_lapses` (must be 0), `claimed_regions` and
+`claim_max_s` (the opens of regions with a store, claimed off the event loop: regionserver.claims).
 
 Restarted daemons are spawned at the start, each stopped before it execs (as in regent.bench.balance):
 this process must not fork with a pre-exec hook once it has gRPC channels (regent.supervise).
@@ -27,6 +28,7 @@ this process must not fork with a pre-exec hook once it has gRPC channels (regen
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -252,7 +254,27 @@ class _Bench:
             "lease_ms": self.lease_ms or DEFAULT_LEASE_MS,
             "client_errors": tally.errors,
             "load_seconds": round(load_seconds, 3),
+            **self._regionserver_events(),
         }
+
+    def _regionserver_events(self) -> dict[str, Any]:
+        """From the RegionServers' logs (every incarnation's, load included): `lease_lapses` (times one
+        stopped serving for want of an acknowledged heartbeat; must be 0) and the orders' store claims
+        (`claimed_regions`, `claim_max_s`: the longest an order's claims took, regionserver.claims)."""
+        lapses = claimed = 0
+        longest = 0.0
+        for log in sorted(self.children.logdir.glob("rs*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if '"lease_lapsed_serving_stopped"' in line:
+                    lapses += 1
+                elif '"region_stores_claimed"' in line:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    claimed += int(event.get("regions", 0))
+                    longest = max(longest, float(event.get("seconds", 0.0)))
+        return {"lease_lapses": lapses, "claimed_regions": claimed, "claim_max_s": round(longest, 3)}
 
     def _settled_servers(self, admin: Admin) -> bool:
         return len(admin.cluster_status(timeout=10).servers) == self.servers
