@@ -173,12 +173,16 @@ class Hosting:
                 duplicates += 1  # a repeat
                 continue
             current = online.get(rid)
-            if seq < _newest_seq(opening.get(rid), current, claiming.get(rid)):
+            claim = claiming.get(rid) if claiming else None  # (no lookups in the common case: none held)
+            if (current is not None or claim is not None or rid in opening) and seq < _newest_seq(
+                opening.get(rid), current, claim
+            ):
                 duplicates += 1  # an older open than the one held: superseded
                 continue
             procs.add(order)
             accepted += 1
-            self.cancel_claim(rid)  # a claim in flight for an older open: its result will be stale
+            if claim is not None:
+                self.cancel_claim(rid)  # in flight for an older open: its result will be stale
             if current is None or current.open_seq_num != seq:
                 region = HostedRegion(
                     rid, table, start, end, seq, proc, families or {}, split_settings=split_settings
