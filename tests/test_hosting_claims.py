@@ -15,7 +15,7 @@ from meta import ColumnFamily, ServerName
 from regent.proto import data_pb2
 from regionserver.claims import Claims
 from regionserver.data import Claim, Put, RegionStore, RowMutation
-from regionserver.data.environments import region_dir
+from regionserver.data.environments import region_dir, regions_with_store
 from regionserver.data.region_store import PROCESS_ENVIRONMENTS
 from regionserver.data_service import RegionDataService
 from regionserver.hosting import CLOSED, FAILED_OPEN, OPENED, HostedRegion, Hosting, OpenFailed
@@ -305,3 +305,14 @@ def test_a_claim_refused_by_the_store_is_reported_failed_open(tmp_path: Path, fe
     ((code, ids, procs, seqs),) = hosting.take_report(10)
     assert (code, ids, procs, seqs) == (FAILED_OPEN, [1], [7], [20 if fenced_by else 10])
     assert not PROCESS_ENVIRONMENTS.is_open(region_dir(tmp_path, "t", 1))
+
+
+@pytest.mark.parametrize("asked", [[1, 2, 3, 9], list(range(1, 1000))])
+def test_regions_with_store_finds_the_same_by_lookups_and_by_listing(
+    tmp_path: Path, asked: list[int]
+) -> None:
+    written(tmp_path, [1, 3, 5])
+    (region_dir(tmp_path, "t", 7)).mkdir()  # a child's directory with only REFERENCES counts too
+    found = regions_with_store(tmp_path, "t", asked)
+    assert found & set(asked) == {1, 3, 5, 7} & set(asked)
+    assert regions_with_store(tmp_path, "absent", asked) == set()

@@ -242,14 +242,15 @@ class RegionServer:
         destinations = [server_from_proto(d) if d.host else None for d in closes.destinations]
         self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
         for group, table_families in zip(request.opens, families, strict=True):
+            region_ids = list(group.region_ids)
             a, d = self.hosting.open_many(
                 group.table,
-                list(group.region_ids),
+                region_ids,
                 list(group.proc_ids),
                 list(group.open_seq_nums),
                 list(group.start_keys),
                 list(group.end_keys),
-                with_store=regions_with_store(self.config.rootdir, group.table),
+                with_store=regions_with_store(self.config.rootdir, group.table, region_ids),
                 families=table_families,
                 split_settings=SplitSettings.of(group.settings if group.HasField("settings") else None),
             )

@@ -61,10 +61,19 @@ def region_dir(rootdir: Path, table: str, region_id: int) -> Path:
     return rootdir / "data" / table / str(region_id)
 
 
-def regions_with_store(rootdir: Path, table: str) -> set[int]:
-    """Region ids of `table` that have a store: one directory listing for a whole batch of opens."""
+#: Up to this many regions, `regions_with_store` looks each one up rather than listing the table's directory.
+LOOKUPS_MAX = 256
+
+
+def regions_with_store(rootdir: Path, table: str, region_ids: Collection[int] | None = None) -> set[int]:
+    """Region ids of `table` (of `region_ids` if given) that have a store directory: one listing of the
+    table's directory for a big batch of opens (a million-region startup), one lookup per region for a small
+    one (a mover's order of a few dozen regions of a table of 10,000 would otherwise list 10,000 names)."""
+    table_dir = rootdir / "data" / table
+    if region_ids is not None and len(region_ids) <= LOOKUPS_MAX:
+        return {rid for rid in region_ids if os.path.isdir(table_dir / str(rid))}
     try:
-        return {int(name) for name in os.listdir(rootdir / "data" / table) if name.isdigit()}
+        return {int(name) for name in os.listdir(table_dir) if name.isdigit()}
     except FileNotFoundError:
         return set()
 
