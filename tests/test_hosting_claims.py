@@ -316,3 +316,33 @@ def test_regions_with_store_finds_the_same_by_lookups_and_by_listing(
     found = regions_with_store(tmp_path, "t", asked)
     assert found & set(asked) == {1, 3, 5, 7} & set(asked)
     assert regions_with_store(tmp_path, "absent", asked) == set()
+
+
+class BrokenStores(Stores):
+    """Stores whose claim of region 2 raises what no store error covers."""
+
+    def claim(self, region: HostedRegion) -> OpenFailed | None:
+        if region.region_id == 2:
+            raise OSError(5, "Input/output error")
+        return super().claim(region)
+
+
+def test_an_unexpected_error_in_a_claim_fails_that_open_only(tmp_path: Path) -> None:
+    written(tmp_path, [1, 2, 3])
+    hosting = Hosting()
+
+    async def main() -> None:
+        claims = Claims(hosting, BrokenStores(tmp_path, SERVER), lambda: None, batch=3)
+        hosting.open_many(
+            "t", [1, 2, 3], [7, 8, 9], [4, 4, 4], [b"", b"a", b"b"], [b"a", b"b", b""], with_store={1, 2, 3}
+        )
+        claims.start()
+        await settled(claims)
+        await claims.stop()
+
+    asyncio.run(main())
+    assert sorted(hosting.opening) == [1, 3] and not hosting.claiming
+    assert [(code, ids) for code, ids, _, _ in hosting.take_report(10)] == [
+        (OPENED, [1, 3]),
+        (FAILED_OPEN, [2]),
+    ]

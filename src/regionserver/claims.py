@@ -106,8 +106,18 @@ class Claims:
         )
 
     def _claim_batch(self, regions: Sequence[HostedRegion]) -> Results:
-        """In a worker thread: claim each region's store."""
-        return [(region, self.stores.claim(region)) for region in regions]
+        """In a worker thread: claim each region's store. Whatever goes wrong fails that region's open
+        only (reported FAILED_OPEN): a batch must always come back, or its regions would stay claiming."""
+        results: Results = []
+        for region in regions:
+            try:
+                failed = self.stores.claim(region)
+            except Exception as exc:  # not a StoreError: an LMDB or OS error the store did not expect
+                log.error("region_claim_crashed", region=region.region_id, error=repr(exc))
+                region.store = None
+                failed = OpenFailed(f"the claim of region {region.region_id}'s store failed: {exc!r}")
+            results.append((region, failed))
+        return results
 
     def _apply(self, results: Results) -> tuple[int, int, int]:
         """On the event loop: a batch's results to Hosting, then what must happen on the loop."""
