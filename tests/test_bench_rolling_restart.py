@@ -45,6 +45,8 @@ def test_bench_rolling_restart_restarts_every_daemon_with_no_client_call_failing
     assert result["seconds"] >= sum(s["seconds"] for s in result["steps"]) * 0.99
     assert result["client_calls"] > 0 and result["client_max_ms"] > 0
     assert (result["client_failures"], result["client_missing"]) == (0, 0), result["client_errors"]
+    assert result["lease_lapses"] == 0
+    assert result["claimed_regions"] >= 50 and result["claim_max_s"] > 0  # moves of regions with data
 
 
 def _moved(steps: list[str], i: int) -> int:

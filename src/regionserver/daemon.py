@@ -36,9 +36,10 @@ from regionserver import http as http_side
 from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
 from regionserver.auto_split import AutoSplits
+from regionserver.claims import Claims
 from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data_service import RegionDataService
-from regionserver.hosting import FAILED_OPEN, HostedRegion, Hosting
+from regionserver.hosting import HostedRegion, Hosting
 from regionserver.load import LoadCounters
 from regionserver.scanners import MAX_SCANNERS, SCANNER_TIMEOUT_S, Scanners
 from regionserver.split_policy import SplitSettings
@@ -190,6 +191,8 @@ class RegionServer:
         self.work = asyncio.Event()
         self.token = (0, 0)  # (master epoch, token) of the last heartbeat answer: goes with the digest
         self.auto_splits = AutoSplits(self.hosting, self.stores, self.name, self._request_split)
+        #: Opens of regions with a store claim it in threads (outcomes reported as they come).
+        self.claims = Claims(self.hosting, self.stores, self.work.set)
 
     # ---- orders from the master ----
 
@@ -238,17 +241,16 @@ class RegionServer:
             raise OrderRefused("closes need one destination per region, or none")
         destinations = [server_from_proto(d) if d.host else None for d in closes.destinations]
         self.epoch = request.master_epoch  # only orders that are taken move the epoch this server follows
-        failed_before = len(self.hosting.outbox.region_ids[FAILED_OPEN])
         for group, table_families in zip(request.opens, families, strict=True):
+            region_ids = list(group.region_ids)
             a, d = self.hosting.open_many(
                 group.table,
-                list(group.region_ids),
+                region_ids,
                 list(group.proc_ids),
                 list(group.open_seq_nums),
                 list(group.start_keys),
                 list(group.end_keys),
-                with_store=regions_with_store(self.config.rootdir, group.table),
-                opener=self.stores.claim_existing,
+                with_store=regions_with_store(self.config.rootdir, group.table, region_ids),
                 families=table_families,
                 split_settings=SplitSettings.of(group.settings if group.HasField("settings") else None),
             )
@@ -256,8 +258,8 @@ class RegionServer:
         a, d = self.hosting.close_many(
             list(closes.region_ids), list(closes.proc_ids), destinations, now=time.monotonic()
         )
+        self.claims.start()  # after the closes: a region closed by this very request is not claimed
         rs_metrics.OPENS.inc(accepted)
-        rs_metrics.FAILED_OPENS.inc(len(self.hosting.outbox.region_ids[FAILED_OPEN]) - failed_before)
         rs_metrics.CLOSES.inc(a)
         self.work.set()
         return accepted + a, duplicates + d
@@ -551,8 +553,10 @@ class AdminService(regionserver_pb2_grpc.RegionServerAdminServicer):
     ) -> regionserver_pb2.DropRegionResponse:
         await self._test_hooks(context, "DropRegion")
         hosting = self._server.hosting
-        held = request.region_id in hosting.online or request.region_id in hosting.opening
-        hosting.drop(request.region_id)
+        rid = request.region_id
+        held = rid in hosting.online or rid in hosting.opening or rid in hosting.claiming
+        hosting.drop(rid)
+        hosting.cancel_claim(rid)
         log.warning("test_hook_region_dropped", region=request.region_id, held=held)
         return regionserver_pb2.DropRegionResponse(dropped=held)
 
@@ -647,6 +651,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         main.cancel()
         stopping.cancel()
         rs.hosting.stop_serving()
+        await rs.claims.stop()  # after: the claims still running find their regions dropped
         await rs.auto_splits.stop()
         await http.stop()
         await server.stop(1.0)

@@ -111,7 +111,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         region = hosting.online.get(region_id)
         if region is not None:
             return region
-        if region_id in hosting.opening:
+        if region_id in hosting.opening or region_id in hosting.claiming:
             return region_error(R.OPENING, f"region {region_id} is opening on {self.name}: retry shortly")
         destination = hosting.moved.destination(region_id, time.monotonic())
         if destination is not None:

@@ -5,6 +5,13 @@ procedure id and open sequence number: a procedure that retries an open on this 
 sequence number, and that is a new order, not a duplicate. No I/O here: regionserver.daemon moves orders in
 and reports out.
 
+An open of a region without a store costs nothing: it is `opening` (OPENED in the outbox) at once. One whose
+store exists must claim the store first (a commit, an fsync): it is `claiming` meanwhile, and the claim to
+carry out waits in `claims` for the daemon (regionserver.claims runs them in threads, off the event loop);
+`claimed()` takes their results, batch by batch. A claim's result counts only if its region is still
+claiming under that very open: a close, a newer open or the server stopping meanwhile makes it stale, and
+the store it claimed is handed back to be closed.
+
 `digest` is the (count, hash) of every (region id, open sequence number) held, opening or online
 (meta.digest), updated on each open and close, never recomputed: each heartbeat carries it (master.reconcile).
 """
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +138,9 @@ class Hosting:
         self.digest = Digest()
         self.moved = MovedRegions()
         self.closing: set[int] = set()  # dropped, their store still finishing its last writes
+        #: Accepted opens whose store's claim is in flight (not yet opening: no outcome, not in the digest)
+        self.claiming: dict[int, HostedRegion] = {}
+        self.claims: list[HostedRegion] = []  # claims to carry out (take_claims), in order
 
     def open_many(
         self,
@@ -141,18 +151,17 @@ class Hosting:
         start_keys: Sequence[bytes],
         end_keys: Sequence[bytes],
         with_store: Collection[int] = (),
-        opener: Callable[[HostedRegion], OpenFailed | None] | None = None,
         families: Mapping[bytes, ColumnFamily] | None = None,
         split_settings: SplitSettings | None = None,
     ) -> tuple[int, int]:
         """Take open orders; return (accepted, duplicates).
 
-        A region that never held data has no store and opening it costs nothing; one in `with_store` is
-        opened by `opener`, which returns None or why the open failed (reported FAILED_OPEN, with the number
-        of the newer open that fenced it, if that is why).
+        A region that never held data has no store and opening it costs nothing: OPENED at once. One in
+        `with_store` is `claiming` until `claimed()` says how its store's claim went (take_claims() gives
+        the claims to carry out).
         """
         accepted = duplicates = 0
-        procs, opening, online, add = self.procs, self.opening, self.online, self.outbox.add
+        procs, opening, online, claiming = self.procs, self.opening, self.online, self.claiming
         # OPENED outcomes, gathered here and added to the outbox at once (the common case by far)
         opened_ids: list[int] = []
         opened_procs: list[int] = []
@@ -164,24 +173,25 @@ class Hosting:
                 duplicates += 1  # a repeat
                 continue
             current = online.get(rid)
-            if (current is not None or rid in opening) and seq < _newest_seq(opening.get(rid), current):
+            claim = claiming.get(rid) if claiming else None  # (no lookups in the common case: none held)
+            if (current is not None or claim is not None or rid in opening) and seq < _newest_seq(
+                opening.get(rid), current, claim
+            ):
                 duplicates += 1  # an older open than the one held: superseded
                 continue
             procs.add(order)
             accepted += 1
+            if claim is not None:
+                self.cancel_claim(rid)  # in flight for an older open: its result will be stale
             if current is None or current.open_seq_num != seq:
                 region = HostedRegion(
                     rid, table, start, end, seq, proc, families or {}, split_settings=split_settings
                 )
-                failed = opener(region) if opener is not None and rid in with_store else None
-                if failed is not None:  # not kept for de-duplication: its report may carry another number
-                    procs.discard(order)
-                    add(FAILED_OPEN, rid, proc, max(seq, failed.fenced_by))
+                if rid in with_store:
+                    claiming[rid] = region
+                    self.claims.append(region)
                     continue
-                superseded = opening.get(rid)
-                if superseded is not None:
-                    self.digest.remove(rid, superseded.open_seq_num)
-                opening[rid] = region
+                self._to_opening(region)
             else:  # already open under this very open: reported again
                 again.append((rid, seq))
             opened_ids.append(rid)
@@ -190,11 +200,64 @@ class Hosting:
         self.digest.add_batch(opened_ids, opened_seqs)
         for rid, seq in again:
             self.digest.remove(rid, seq)
-        box = self.outbox
-        box.region_ids[OPENED] += opened_ids
-        box.proc_ids[OPENED] += opened_procs
-        box.seqs[OPENED] += opened_seqs
+        self._report_opened(opened_ids, opened_procs, opened_seqs)
         return accepted, duplicates
+
+    def _to_opening(self, region: HostedRegion) -> None:
+        """`region` opened here (its OPENED is to be reported), replacing an older open still opening (the
+        caller adds it to the digest)."""
+        superseded = self.opening.get(region.region_id)
+        if superseded is not None:
+            self.digest.remove(region.region_id, superseded.open_seq_num)
+        self.opening[region.region_id] = region
+
+    def _report_opened(self, ids: list[int], procs: list[int], seqs: list[int]) -> None:
+        box = self.outbox
+        box.region_ids[OPENED] += ids
+        box.proc_ids[OPENED] += procs
+        box.seqs[OPENED] += seqs
+
+    def take_claims(self) -> list[HostedRegion]:
+        """The store claims to carry out (regions `claiming`), in the order they were accepted."""
+        claims, self.claims = self.claims, []
+        return [r for r in claims if self.claiming.get(r.region_id) is r]  # not those cancelled already
+
+    def claimed(
+        self, results: Sequence[tuple[HostedRegion, OpenFailed | None]]
+    ) -> tuple[list[HostedRegion], list[HostedRegion]]:
+        """How claims went (None: the store is claimed, `region.store` set; else why the open failed).
+        Return (opened, stale): the regions now opening, and those whose claim succeeded but no longer
+        counts (closed, superseded by a newer open, or the server stopped meanwhile): the caller closes
+        their stores. A failed open is reported FAILED_OPEN, with the number of the newer open that fenced
+        it if that is why, and not kept for de-duplication (its report may carry another number)."""
+        opened: list[HostedRegion] = []
+        stale: list[HostedRegion] = []
+        claiming = self.claiming
+        for region, failed in results:
+            rid = region.region_id
+            if claiming.get(rid) is not region:
+                if failed is None:
+                    stale.append(region)
+                continue
+            del claiming[rid]
+            if failed is not None:
+                self.procs.discard((region.proc_id, region.open_seq_num))
+                self.outbox.add(FAILED_OPEN, rid, region.proc_id, max(region.open_seq_num, failed.fenced_by))
+                continue
+            self._to_opening(region)
+            opened.append(region)
+        ids = [r.region_id for r in opened]
+        seqs = [r.open_seq_num for r in opened]
+        self.digest.add_batch(ids, seqs)
+        self._report_opened(ids, [r.proc_id for r in opened], seqs)
+        return opened, stale
+
+    def cancel_claim(self, region_id: int) -> None:
+        """Forget the claim in flight for `region_id`, if any (its result will be stale), and its order:
+        it will have no outcome, so a repeat of it is carried out afresh."""
+        region = self.claiming.pop(region_id, None)
+        if region is not None:
+            self.procs.discard((region.proc_id, region.open_seq_num))
 
     def close_many(
         self,
@@ -212,14 +275,15 @@ class Hosting:
         say where moved regions go (None: unknown); they are remembered from `now` on.
         """
         accepted = duplicates = 0
-        opening, online = self.opening, self.online
+        opening, online, claiming = self.opening, self.online, self.claiming
         for i, (rid, proc) in enumerate(zip(region_ids, proc_ids, strict=True)):
-            held = [r.proc_id for r in (opening.get(rid), online.get(rid)) if r is not None]
+            held = [r.proc_id for r in (opening.get(rid), online.get(rid), claiming.get(rid)) if r]
             if (proc, 0) in self.procs or (held and proc <= max(held)):
                 duplicates += 1
                 continue
             self.procs.add((proc, 0))
             self.drop(rid)
+            self.cancel_claim(rid)
             destination = destinations[i] if destinations else None
             if destination is not None:
                 self.moved.remember(rid, destination, now)
@@ -269,7 +333,9 @@ class Hosting:
 
     def drop(self, region_id: int) -> None:
         """Stop serving a region at once and close its store (its writer first commits what it was given:
-        meanwhile the region is `closing`)."""
+        meanwhile the region is `closing`). A claim in flight for a newer open of it is left alone (the
+        master refused an older open, or a write found the older open fenced by the newer one's claim):
+        `cancel_claim` forgets it."""
         for regions in (self.online, self.opening):
             region = regions.pop(region_id, None)
             if region is None:
@@ -288,6 +354,7 @@ class Hosting:
         """Serve a region without any order (the test hook AdoptRegion: a region opened behind the master's
         back, for the reconciliation tests)."""
         self.drop(region.region_id)
+        self.cancel_claim(region.region_id)
         self.online[region.region_id] = region
         self.digest.add(region.region_id, region.open_seq_num)
 
@@ -300,10 +367,14 @@ class Hosting:
         return digest_mod.of(self.held()) == self.digest.value()
 
     def stop_serving(self) -> int:
-        """Drop every region (fenced or declared dead); return how many were served."""
+        """Drop every region (fenced or declared dead) and forget the claims in flight; return how many
+        were served."""
         served = len(self.online)
         for region_id in [*self.online, *self.opening]:
             self.drop(region_id)
+        for region_id in list(self.claiming):
+            self.cancel_claim(region_id)
+        self.claims.clear()
         return served
 
 

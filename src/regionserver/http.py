@@ -38,7 +38,11 @@ class RegionServerPages:
         hosting = rs.hosting
         left = rs.lease_until - time.monotonic()
         regions: list[dict[str, Any]] = []
-        for state, held in (("OPEN", hosting.online), ("OPENING", hosting.opening)):
+        for state, held in (
+            ("OPEN", hosting.online),
+            ("OPENING", hosting.opening),
+            ("CLAIMING", hosting.claiming),  # opening, its store's claim in flight (regionserver.claims)
+        ):
             for region in list(held.values())[: max(0, limit - len(regions))]:
                 regions.append(
                     {
@@ -74,6 +78,7 @@ class RegionServerPages:
             "load": {
                 "regions": len(hosting.online),
                 "opening": len(hosting.opening),
+                "claiming": len(hosting.claiming),
                 "requests": rs.load.requests,
                 "regions_by_table": dict(sorted(tables.items())),
                 "store_bytes": metrics.store_bytes(rs),

@@ -125,6 +125,11 @@ class RegionServerCollector(Collector):
             value=len(rs.hosting.opening),
         )
         yield GaugeMetricFamily(
+            "regent_regionserver_regions_claiming",
+            "Regions being opened here whose store's claim is in flight (before their OPENED report)",
+            value=len(rs.hosting.claiming),
+        )
+        yield GaugeMetricFamily(
             "regent_regionserver_store_bytes",
             "Bytes on disk of the region stores this server holds open (data.mdb files)",
             value=store_bytes(rs),

@@ -24,6 +24,7 @@ from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter, parents
 from regionserver.data.environments import MAP_SIZE, Claim, region_dir, regions_with_store
 from regionserver.data.errors import Fenced, StoreError
 from regionserver.data.fold import STEP_CELLS, FoldStats, fold_while_serving
+from regionserver.data.region_store import PROCESS_ENVIRONMENTS
 from regionserver.hosting import HostedRegion, OpenFailed
 
 log = structlog.get_logger("regionserver.store")
@@ -164,31 +165,55 @@ class Stores:
         )
 
     def claim_existing(self, region: HostedRegion) -> OpenFailed | None:
-        """At the open of a region that has a store: claim it now. None on success, else why the open
-        failed (a newer open owns it: with its number; or it cannot be opened)."""
+        """At the open of a region that has a store, on the event loop: `claim` then `opened`."""
+        failed = self.claim(region)
+        if failed is None:
+            self.opened(region)
+        else:
+            self.close_failed(region)
+        return failed
+
+    def claim(self, region: HostedRegion) -> OpenFailed | None:
+        """Claim the store of a region being opened: None on success (`region.store` set), else why the
+        open failed (a newer open owns it: with its number; or it cannot be opened). Safe in a thread
+        (regionserver.claims): the environments it opens are pinned while it uses them, and nothing else
+        touches the region until the claim's result is taken on the event loop."""
         store = self._store(region)
         try:
             refs = parents.read(store)  # a malformed REFERENCES fails the open before anything changes
             store.claim_existing()  # False: no store of its own yet (reads its parents, or nothing)
             if refs is not None:
                 parents.attach(store, refs)
-        except Fenced as exc:
-            store.close()
+        except Fenced as exc:  # the environment stays open: only the event loop closes (close_failed)
             log.warning("open_fenced", region=region.region_id, reason=str(exc))
             return OpenFailed(str(exc), exc.owner_seq)
         except StoreError as exc:
-            store.close()
             log.warning("open_failed", region=region.region_id, reason=str(exc))
             return OpenFailed(str(exc))
-        data = region.store = RegionData(store)
-        if store.has_references:
+        region.store = RegionData(store)
+        return None
+
+    def close_failed(self, region: HostedRegion) -> None:
+        """On the event loop, after `claim` failed: close the environment it may have left open (a later
+        use of the path, by a newer open, reopens it and checks its own claim)."""
+        self._store(region).close()
+
+    def opened(self, region: HostedRegion) -> None:
+        """On the event loop, once a claimed region counts as opening: a child starts folding its parents'
+        cells in (the fold is a task of the loop)."""
+        data = region.store
+        assert isinstance(data, RegionData), f"region {region.region_id} opened without a claimed store"
+        if data.store.has_references:
             data.start_fold()
             log.info(
                 "region_references_opened",
                 region=region.region_id,
-                parents=[p.reference.region_id for p in store.parents],
+                parents=[p.reference.region_id for p in data.store.parents],
             )
-        return None
+
+    def trim_environments(self) -> None:
+        """On the event loop: close the environments `claim`s in threads left open beyond the LRU's bound."""
+        PROCESS_ENVIRONMENTS.trim()
 
     def of(self, region: HostedRegion) -> RegionData:
         """The region's RegionData, made if need be (touching no file: the first write creates the

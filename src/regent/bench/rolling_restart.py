@@ -19,7 +19,9 @@ Output, one JSON line: `seconds` (steps 3 and 4), `steps` (each with its seconds
 `client_failures` (calls that raised: failed past their deadline; must be 0), `client_missing` (reads of
 a loaded row that came back empty; must be 0), `client_max_ms` (the longest call), `load_seconds`,
 `lease_ms` (the masters' RegionServer lease: `--lease-ms` gives a longer one on a machine too loaded for
-the default).
+the default), and from the RegionServers' logs `lease_lapses` (during the restarts; must be 0),
+`lease_lapses_loading` (before them), `claimed_regions` and `claim_max_s` (the opens of regions with a
+store, claimed off the event loop: regionserver.claims).
 
 Restarted daemons are spawned at the start, each stopped before it execs (as in regent.bench.balance):
 this process must not fork with a pre-exec hook once it has gRPC channels (regent.supervise).
@@ -27,6 +29,7 @@ this process must not fork with a pre-exec hook once it has gRPC channels (regen
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +109,7 @@ class _Bench:
         self.master_list = ",".join(self.masters)
         self.rs_ports = ports[2:]
         self.steps: list[dict[str, Any]] = []
+        self.rolling_since: datetime | None = None  # when the restarts began (the logs' clock: UTC)
 
     # ---- the daemons ----
 
@@ -230,6 +235,7 @@ class _Bench:
                 load.start()
                 self._say("rolling restart under the client load ...")
                 started = time.perf_counter()
+                self.rolling_since = datetime.now(UTC)
                 for i, (old, new) in enumerate(zip(rs, again, strict=True)):
                     self._restart_regionserver(admin, i, old, new)
                 self._fail_over(admin, masters, masters_again)
@@ -252,6 +258,39 @@ class _Bench:
             "lease_ms": self.lease_ms or DEFAULT_LEASE_MS,
             "client_errors": tally.errors,
             "load_seconds": round(load_seconds, 3),
+            **self._regionserver_events(),
+        }
+
+    def _regionserver_events(self) -> dict[str, Any]:
+        """From the RegionServers' logs (every incarnation's): `lease_lapses` (times one stopped serving
+        for want of an acknowledged heartbeat during the restarts; must be 0), `lease_lapses_loading`
+        (the same while the table was created and loaded), and the orders' store claims
+        (`claimed_regions`, `claim_max_s`: the longest an order's claims took, regionserver.claims)."""
+        lapses = loading = claimed = 0
+        longest = 0.0
+        for log in sorted(self.children.logdir.glob("rs*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                lapsed = '"lease_lapsed_serving_stopped"' in line
+                if not lapsed and '"region_stores_claimed"' not in line:
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if lapsed:
+                    at = datetime.fromisoformat(str(event.get("timestamp", "")))
+                    if self.rolling_since is not None and at >= self.rolling_since:
+                        lapses += 1
+                    else:
+                        loading += 1
+                else:
+                    claimed += int(event.get("regions", 0))
+                    longest = max(longest, float(event.get("seconds", 0.0)))
+        return {
+            "lease_lapses": lapses,
+            "lease_lapses_loading": loading,
+            "claimed_regions": claimed,
+            "claim_max_s": round(longest, 3),
         }
 
     def _settled_servers(self, admin: Admin) -> bool:

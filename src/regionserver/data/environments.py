@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -61,10 +62,19 @@ def region_dir(rootdir: Path, table: str, region_id: int) -> Path:
     return rootdir / "data" / table / str(region_id)
 
 
-def regions_with_store(rootdir: Path, table: str) -> set[int]:
-    """Region ids of `table` that have a store: one directory listing for a whole batch of opens."""
+#: Up to this many regions, `regions_with_store` looks each one up rather than listing the table's directory.
+LOOKUPS_MAX = 256
+
+
+def regions_with_store(rootdir: Path, table: str, region_ids: Collection[int] | None = None) -> set[int]:
+    """Region ids of `table` (of `region_ids` if given) that have a store directory: one listing of the
+    table's directory for a big batch of opens (a million-region startup), one lookup per region for a small
+    one (a mover's order of a few dozen regions of a table of 10,000 would otherwise list 10,000 names)."""
+    table_dir = rootdir / "data" / table
+    if region_ids is not None and len(region_ids) <= LOOKUPS_MAX:
+        return {rid for rid in region_ids if os.path.isdir(table_dir / str(rid))}
     try:
-        return {int(name) for name in os.listdir(rootdir / "data" / table) if name.isdigit()}
+        return {int(name) for name in os.listdir(table_dir) if name.isdigit()}
     except FileNotFoundError:
         return set()
 
@@ -159,10 +169,17 @@ class Environments:
 
     LMDB forbids opening one path twice in a process, so every store of a path shares its entry here.
     Operations on the event loop are synchronous and never hold a transaction across an await, so an
-    environment can be closed whenever another one is needed: nothing of it is in use at that moment. The
-    one exception is a small group commit run in a thread (regionserver.data.writer): its environment is
-    *pinned* meanwhile, and the LRU closes only unpinned ones (exceeding `capacity` for as long as every
-    open environment is pinned). A lock makes `get` safe from that thread.
+    environment can be closed whenever another one is needed: nothing of it is in use at that moment.
+    Threads use environments too: a small group commit (regionserver.data.writer) and the claims of an
+    open order (regionserver.claims). Their environments are *pinned* meanwhile, and the LRU closes only
+    unpinned ones (exceeding `capacity` for as long as every open environment is pinned).
+
+    The rules that make threads safe: only the event loop closes environments (`get`'s eviction, `close`,
+    `trim`); a thread takes an environment with `pinned`, which opens it if need be but never evicts
+    another (one the loop may be reading at that very moment); and opening, closing and the index change
+    together under one lock, so that a path is never open twice, not even while one of its environments
+    is being closed (closing an LMDB environment drops the process's locks on its lock file, those of
+    another environment of the same path with them).
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, *, map_size: int = MAP_SIZE) -> None:
@@ -184,12 +201,40 @@ class Environments:
             env = self._open.get(path)
             if env is not None:
                 self._open.move_to_end(path)
+                if len(self._open) > self.capacity:  # threads opened some (`pinned`): back to the bound
+                    self._evict(self.capacity, [*keep, path])
                 return env
             self._evict(self.capacity - 1, keep)
-            env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
-            self._open[path] = env
-            self.opens += 1
-            return env
+            return self._opened(path, create)
+
+    def _opened(self, path: Path, create: bool) -> RegionEnvironment:
+        env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
+        self._open[path] = env
+        self.opens += 1
+        return env
+
+    @contextmanager
+    def pinned(self, path: Path, *, create: bool = False) -> Iterator[RegionEnvironment]:
+        """`path`'s environment, opened if need be (never closing another: safe in a thread), pinned
+        until the block ends. Left open afterwards, most recently used: the event loop's next `get` or
+        `trim` brings the number open back to `capacity`."""
+        with self._lock:
+            env = self._open.get(path)
+            if env is None:
+                env = self._opened(path, create)
+            else:
+                self._open.move_to_end(path)
+            self._pinned[path] = self._pinned.get(path, 0) + 1
+        try:
+            yield env
+        finally:
+            self.unpin(path)
+
+    def trim(self) -> None:
+        """Close the least recently used unpinned environments beyond `capacity` (on the event loop:
+        after threads opened some with `pinned`)."""
+        with self._lock:
+            self._evict(self.capacity)
 
     def _evict(self, keep: int, spare: Collection[Path] = ()) -> None:
         """Close the least recently used environments, neither pinned nor in `spare`, until at most
@@ -224,8 +269,8 @@ class Environments:
             if path in self._pinned:
                 return
             env = self._open.pop(path, None)
-        if env is not None:
-            env.close()
+            if env is not None:
+                env.close()
 
     def close_all(self) -> None:
         with self._lock:

@@ -44,8 +44,8 @@ def attach(store: RegionStore, refs: list[Reference]) -> tuple[ParentRange, ...]
                 references.remove(store.path)
         except OSError as exc:
             raise StoreError(f"cannot rewrite the REFERENCES of {store.path}: {exc}") from None
-    keep = [store.path, *(p.path for p in present)]
-    for parent in present:
-        store.environments.get(parent.path, create=False, keep=keep).seal(store.claim)
+    for parent in present:  # pinned: safe in a thread (the claims of an open order run in one)
+        with store.environments.pinned(parent.path) as env:
+            env.seal(store.claim)
     store.parents = tuple(present)
     return store.parents

@@ -111,10 +111,15 @@ class RegionStore:
         return self._claimed or exists(self.path)
 
     def claim_existing(self) -> bool:
-        """Claim the store now if it exists (a region's open); False if the region has no store yet."""
+        """Claim the store now if it exists (a region's open); False if the region has no store yet.
+        Safe in a thread (its environment pinned meanwhile: Environments.pinned), as long as nothing else
+        uses this store object until it returns."""
         if not exists(self.path):
             return False
-        self._environment(create=False)
+        with self.environments.pinned(self.path) as env:
+            env.claim(self.claim)  # refused (Fenced) if a newer open claimed it
+        self._claimed = True
+        self._checked = env  # a later use that finds this environment still open need not check again
         return True
 
     def _environment(self, *, create: bool) -> RegionEnvironment:
