@@ -105,6 +105,10 @@ def test_no_master_reachable_is_one_line_within_the_timeout(tmp_path: Path) -> N
     assert "--master" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_story_lists_a_moved_regions_steps_and_status_watch_refreshes_until_ctrl_c(cluster: Cluster) -> None:
     _ok(cluster, "create-table", "t", "--family", "f", "--regions", "2")
     cluster.wait_open("t", 2)
@@ -131,6 +135,9 @@ def test_story_lists_a_moved_regions_steps_and_status_watch_refreshes_until_ctrl
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background (`make test &`) has SIGINT ignored, and a
+        # child would inherit that and never see the Ctrl-C below.
+        preexec_fn=_interruptible,
     )
     try:
         lines: list[str] = []
