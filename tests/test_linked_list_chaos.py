@@ -168,6 +168,7 @@ def test_a_long_run_under_every_policy_loses_no_node_and_serves_no_region_twice(
     argv = generate_argv(cluster, LONG_WRITERS, LONG_WIDTH, LONG_BATCHES)
     share = max(10, int(LONG_S / len(POLICIES)))
     by_kind: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     started = time.monotonic()
     loop = GenerateLoop(processes, argv, tmp_path, share + 900.0)
@@ -185,7 +186,8 @@ def test_a_long_run_under_every_policy_loses_no_node_and_serves_no_region_twice(
                 summary = records[-1]
                 assert summary["event"] == "summary" and summary["converged"], summary
                 for kind, counts in summary["by_kind"].items():
-                    by_kind[kind] += counts["ok"] + counts["failed"]
+                    by_kind[kind] += counts["ok"] + counts["skipped"] + counts["failed"]
+                    skipped[kind] += counts["skipped"]
                     failed[kind] += counts["failed"]
     finally:
         live.stop()
@@ -207,6 +209,7 @@ def test_a_long_run_under_every_policy_loses_no_node_and_serves_no_region_twice(
         "nodes_referenced": verified["referenced"],
         "nodes_lost": nodes - verified["referenced"] + verified["undefined"],
         "actions_by_kind": dict(sorted(by_kind.items())),
+        "actions_skipped_by_kind": {k: v for k, v in sorted(skipped.items()) if v},
         "actions_failed_by_kind": {k: v for k, v in sorted(failed.items()) if v},
         "writes_retried": sum(r["retries"] for r in reports),
         "longest_write_wait_s": max(r["longest_batch_s"] for r in reports),
