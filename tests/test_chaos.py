@@ -33,6 +33,7 @@ import regent
 from client.connection import Connection
 from client.errors import RegentError
 from meta import RegionState, references
+from meta.references import Reference
 from regent import local_state, tls
 from regent.chaos.actions import REGISTRY, Step
 from regent.chaos.admin_actions import NOT_NOW, serving_regions
@@ -427,7 +428,16 @@ def test_a_merge_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) -> N
 def test_a_split_on_its_own_leaves_the_cluster_healthy(local: LocalCluster) -> None:
     with local.connect() as connection, ServingCheck(local):
         _table_with_rows(connection)
-        _split(ChaosCluster(connection, local.rootdir, "chaos"), connection.admin(), 1)
+        cluster, admin = ChaosCluster(connection, local.rootdir, "chaos"), connection.admin()
+        # A region that still references a parent's store (as a child whose fold has not finished) is
+        # refused by the master: the action is skipped with the refusal, not failed.
+        store = region_dir(local.rootdir, "chaos", serving_regions(admin, "chaos")[1].region_id)
+        references.write(store, [Reference(10**6, b"row0500", b"row1000")])
+        step = Step("split_region", "chaos region #1", {"region_index": 1})
+        refused = REGISTRY["split_region"].perform(cluster, step)
+        assert refused.label == "skipped" and refused.detail["refused"] == "RegionHasReferences", refused
+        references.remove(store)
+        _split(cluster, admin, 1)
     assert_served_once(local)
 
 
