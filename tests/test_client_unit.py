@@ -231,6 +231,8 @@ def test_public_names() -> None:
         "Finding",
         "SplitDisabled",
         "MergeDisabled",
+        "RegionHasReferences",
+        "SplitRefused",
         "SplitMergeStatus",
         "SplitParent",
         "NormalizationPlan",

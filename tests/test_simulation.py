@@ -168,6 +168,17 @@ def test_late_close_after_a_reopen_under_the_same_procedure_is_ignored() -> None
     assert hosting.take_report(10) == [(CLOSED, [1], [11], [0])]
 
 
+def test_closes_of_a_merges_parents_under_one_procedure_are_each_taken() -> None:
+    # A merge closes every parent with its own procedure's id: each close is an order of its own, not a
+    # repeat of the first (it was, and the second parent closed only at the master's stuck retry, 10 s on).
+    hosting = Hosting()
+    hosting.open_many("t", [1, 2], [3, 4], [1, 1], [b"", b"m"], [b"m", b""])
+    hosting.answered(hosting.take_report(10), [[]])
+    assert hosting.close_many([1, 2], [9, 9]) == (2, 0)
+    assert not hosting.online and hosting.take_report(10) == [(CLOSED, [1, 2], [9, 9], [0, 0])]
+    assert hosting.close_many([2], [9]) == (0, 1)  # a repeat of one of them, before its answer: ignored
+
+
 def test_undeliverable_opens_do_not_use_up_the_attempts() -> None:
     a, b = _server("a"), _server("b")
     am, servers, _ = _core([RegionStateRow(S.OFFLINE)])

@@ -58,3 +58,31 @@ def test_a_silent_server_is_asked_again_only_after_a_backoff() -> None:
     now[0] += SILENT_BACKOFF_S
     watch.sample()
     assert probe.asked[-2:] == ["a", "b"] and watch.answers == 3 and not watch.found
+
+
+def test_a_server_that_stops_during_a_probe_is_no_answer_not_an_error() -> None:
+    # A RegionServer that exits (declared dead, killed) while a GetOnlineRegions is in flight cancels the
+    # call: CANCELLED. The long chaos run's watch died of it once; it is a silent server, as UNAVAILABLE.
+    from concurrent import futures
+
+    import grpc
+
+    from regent.transport import Transport
+    from regent.verify.serving import OnlineProbe
+
+    def cancel(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(grpc.StatusCode.CANCELLED, "the server is stopping")
+        raise AssertionError("unreachable")
+
+    handler = grpc.method_handlers_generic_handler(
+        "regent.v1.RegionServerAdmin", {"GetOnlineRegions": grpc.unary_unary_rpc_method_handler(cancel)}
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    probe = OnlineProbe(Transport(None), timeout=10.0)
+    try:
+        assert probe(f"127.0.0.1:{port}") is None
+    finally:
+        probe.close()
+        server.stop(None)

@@ -19,6 +19,8 @@ below, so a caller catches the same named error whichever side found the problem
     ├── ServerNotFound
     ├── ProcedureNotFound       no procedure has that id (never had, or finished more than 10 minutes ago)
     ├── InvalidArgument         the master refused the request's arguments
+    │   ├── RegionHasReferences a split or merge of a region whose fold has not finished (ask again later)
+    │   └── SplitRefused        the region's RegionServer gave no split point (no row to split at, ...)
     ├── Unauthenticated         the caller's certificate carries no Regent role
     ├── PermissionDenied        the caller's certificate has the wrong role for the call (it names the role)
     ├── TlsMismatch             the master speaks plain text and we TLS, or the reverse, or it is of another
@@ -141,6 +143,16 @@ class ProcedureNotFound(RegentError):
 
 class InvalidArgument(RegentError):
     """The master refused a request's arguments; the message says what it expected and what it got."""
+
+
+class RegionHasReferences(InvalidArgument):
+    """A split or merge of a region that still reads a parent's store (a daughter or merged child whose
+    background fold has not finished): it can be split or merged once the fold is done."""
+
+
+class SplitRefused(InvalidArgument):
+    """A split without a key of a region whose RegionServer gave no split point: no row to split at
+    (empty, or all in one row), not served there now, or still referencing a parent's store."""
 
 
 class Unauthenticated(RegentError):
@@ -286,6 +298,8 @@ ERRORS: dict[str, type[RegentError]] = {
         ServerNotFound,
         ProcedureNotFound,
         InvalidArgument,
+        RegionHasReferences,
+        SplitRefused,
         Unauthenticated,
         PermissionDenied,
         TlsMismatch,
@@ -389,6 +403,7 @@ __all__ = [
     "ProcedureNotFound",
     "ProcedureTimeout",
     "RegentError",
+    "RegionHasReferences",
     "RegionInTransition",
     "RegionNotFound",
     "RowRefused",
@@ -397,6 +412,7 @@ __all__ = [
     "ScannerNotFound",
     "ServerNotFound",
     "SplitDisabled",
+    "SplitRefused",
     "TableExists",
     "TableLocked",
     "TableNotDisabled",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from master.errors import (
     InvalidArgument,
     MergeDisabled,
+    RegionHasReferences,
     RegionNotFound,
     SplitDisabled,
     TableLocked,
@@ -101,7 +102,7 @@ class TableAdmin:
         if not self._descriptor(table).settings.split_enabled:
             raise SplitDisabled(f"region {region_id}: table {table!r} has split_enabled false")
         self._unlocked_table(table, f"split region {region_id}")
-        self._no_references(node, "split")
+        self.no_references(node, "split")
         proc = SplitRegion.new(self._id(), table, region_id, bytes(split_key), cause)
         return await self._executor.submit(proc, nonce=nonce)
 
@@ -132,7 +133,7 @@ class TableAdmin:
             raise MergeDisabled(f"regions {ids}: table {table!r} has merge_enabled false")
         self._unlocked_table(table, f"merge regions {ids}")
         for node in nodes:
-            self._no_references(node, "merged")
+            self.no_references(node, "merged")
         nodes.sort(key=lambda n: n.info.start_key)
         proc = MergeRegions.new(self._id(), table, [n.region_id for n in nodes], bool(force), cause)
         return await self._executor.submit(proc, nonce=nonce)
@@ -160,12 +161,12 @@ class TableAdmin:
                 f"{first.describe_step()}): try again when it is done"
             )
 
-    def _no_references(self, node: RegionNode, what: str) -> None:
+    def no_references(self, node: RegionNode, what: str) -> None:
         """A child that still reads a parent's store (its REFERENCES file) cannot be split or merged until
         its fold has copied the cells in: one stat of its store directory."""
         store = self._env.rootdir / "data" / node.info.table / str(node.region_id)
         if references.path_of(store).exists():
-            raise InvalidArgument(
+            raise RegionHasReferences(
                 f"region {node.region_id} still references its parent's store ({references.FILE_NAME} in "
                 f"{store}): it can be {what} once its background fold has finished"
             )

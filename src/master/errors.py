@@ -29,6 +29,20 @@ class InvalidArgument(RequestError):
     code = "InvalidArgument"
 
 
+class RegionHasReferences(InvalidArgument):
+    """The region still reads a parent's store (its REFERENCES file: a split daughter or merged child
+    whose background fold has not finished): it cannot be split or merged until the fold is done."""
+
+    code = "RegionHasReferences"
+
+
+class SplitRefused(InvalidArgument):
+    """The region's RegionServer gave no split point: no row to split at (empty, or one row), the region
+    not served there now, or it still references a parent's store; the message says which."""
+
+    code = "SplitRefused"
+
+
 class TableExists(RequestError):
     code = "TableExists"
 

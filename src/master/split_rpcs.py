@@ -17,7 +17,14 @@ import grpc
 import structlog
 
 from master import story
-from master.errors import InvalidArgument, RegionNotFound, RequestError, TableNotFound
+from master.errors import (
+    InvalidArgument,
+    RegionInTransition,
+    RegionNotFound,
+    RequestError,
+    SplitRefused,
+    TableNotFound,
+)
 from master.regions import RegionNode
 from meta import RegionState
 from regent.proto import master_pb2
@@ -65,22 +72,27 @@ async def _split_one(active: ActiveMaster, node: RegionNode, given: bytes | None
 
 
 async def _split_point(active: ActiveMaster, node: RegionNode) -> bytes:
-    """The hosting RegionServer's split point of an OPEN region, or the RequestError saying why none."""
+    """The hosting RegionServer's split point of an OPEN region, or the RequestError saying why none:
+    RegionInTransition (not an idle OPEN region), RegionHasReferences (its fold has not finished: one stat,
+    before any RPC), SplitRefused (the server's own refusal: no row to split at, ...)."""
     if node.state is not RegionState.OPEN or node.server is None or node.proc_id:
-        raise InvalidArgument(
+        raise RegionInTransition(
             f"region {node.region_id} is {node.state.name}"
             + (f" under procedure {node.proc_id}" if node.proc_id else "")
             + ": only an idle OPEN region can be split (its RegionServer chooses the split point)"
         )
+    active.tables.no_references(node, "split")
     try:
         return await active.dispatcher.split_point(node.server, node.region_id, None, SPLIT_POINT_TIMEOUT_S)
     except grpc.aio.AioRpcError as exc:
         code = exc.code()
+        refused = ("regent-error", "SplitRefused") in tuple(exc.trailing_metadata() or ())
         if code is grpc.StatusCode.UNIMPLEMENTED:
             why = "it does not offer SplitPoint (give a split key)"
         else:
             why = f"{code.name}: {exc.details()}"
-        raise InvalidArgument(
+        error = SplitRefused if refused else InvalidArgument
+        raise error(
             f"region {node.region_id}: its RegionServer {node.server} gave no split point: {why}"
         ) from None
 

@@ -132,8 +132,10 @@ class Hosting:
     def __init__(self) -> None:
         self.online: dict[int, HostedRegion] = {}
         self.opening: dict[int, HostedRegion] = {}  # opened, OPENED reported, not yet accepted
-        # (procedure id, open sequence number; 0 for a close) of orders not yet finished (de-duplication)
-        self.procs: set[tuple[int, int]] = set()
+        # (procedure id, open sequence number or 0 for a close, region id) of orders not yet finished
+        # (de-duplication). The region is part of the key: one merge closes all its parents under one
+        # procedure id, and each close is an order of its own.
+        self.procs: set[tuple[int, int, int]] = set()
         self.outbox = Outbox()
         self.digest = Digest()
         self.moved = MovedRegions()
@@ -168,7 +170,7 @@ class Hosting:
         opened_seqs: list[int] = []
         again: list[tuple[int, int]] = []  # opens already held, reported again: not new in the digest
         for rid, proc, seq, start, end in zip(region_ids, proc_ids, seqs, start_keys, end_keys, strict=True):
-            order = (proc, seq)
+            order = (proc, seq, rid)
             if order in procs:
                 duplicates += 1  # a repeat
                 continue
@@ -241,7 +243,7 @@ class Hosting:
                 continue
             del claiming[rid]
             if failed is not None:
-                self.procs.discard((region.proc_id, region.open_seq_num))
+                self.procs.discard((region.proc_id, region.open_seq_num, rid))
                 self.outbox.add(FAILED_OPEN, rid, region.proc_id, max(region.open_seq_num, failed.fenced_by))
                 continue
             self._to_opening(region)
@@ -257,7 +259,7 @@ class Hosting:
         it will have no outcome, so a repeat of it is carried out afresh."""
         region = self.claiming.pop(region_id, None)
         if region is not None:
-            self.procs.discard((region.proc_id, region.open_seq_num))
+            self.procs.discard((region.proc_id, region.open_seq_num, region_id))
 
     def close_many(
         self,
@@ -278,10 +280,10 @@ class Hosting:
         opening, online, claiming = self.opening, self.online, self.claiming
         for i, (rid, proc) in enumerate(zip(region_ids, proc_ids, strict=True)):
             held = [r.proc_id for r in (opening.get(rid), online.get(rid), claiming.get(rid)) if r]
-            if (proc, 0) in self.procs or (held and proc <= max(held)):
+            if (proc, 0, rid) in self.procs or (held and proc <= max(held)):
                 duplicates += 1
                 continue
-            self.procs.add((proc, 0))
+            self.procs.add((proc, 0, rid))
             self.drop(rid)
             self.cancel_claim(rid)
             destination = destinations[i] if destinations else None
@@ -312,7 +314,7 @@ class Hosting:
         for (code, ids, procs, seqs), refused in zip(report, rejected, strict=True):
             refused_set = set(refused)
             for i, (rid, proc, seq) in enumerate(zip(ids, procs, seqs, strict=True)):
-                self.procs.discard((proc, seq))
+                self.procs.discard((proc, seq, rid))
                 if code != OPENED:
                     continue
                 region = self.opening.get(rid)

@@ -53,10 +53,20 @@ class Step:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What performing a step did: `ok`, and details (the region id a "#k" resolved to, the new active
-    master, the error's name and message)."""
+    master, the error's name and message).
+
+    `skipped`: the cluster refused the action for what it is doing now, rightly (a split of a region whose
+    fold has not finished, a merge of a region in transition): nothing failed (`ok` is true), the action is
+    logged "skipped" with the refusal's name and message in `detail`."""
 
     ok: bool
     detail: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+    @property
+    def label(self) -> str:
+        """How the log and the summary count it: "ok", "skipped" or "failed"."""
+        return "failed" if not self.ok else "skipped" if self.skipped else "ok"
 
 
 class Action:

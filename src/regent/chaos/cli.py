@@ -343,7 +343,7 @@ def _list_policies(out: TextIO) -> int:
         print(f"{policy.name}: {policy.help}", file=out)
         for kind, weight in policy.weights:
             needs = "  (needs --local or --start)" if REGISTRY[kind].needs_signals else ""
-            print(f"  {kind:<22} weight {weight}{needs}", file=out)
+            print(f"  {kind:<26} weight {weight}{needs}", file=out)
     return EXIT_OK
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from client.connection import Connection
-from client.errors import RegentError
+from client.errors import RegentError, RegionInTransition, TableLocked
 from meta.states import RegionState
 from regent import local_state
 from regent.chaos.actions import Outcome
-from regent.chaos.admin_actions import serving_regions
+from regent.chaos.admin_actions import refused, serving_regions
 
 T = TypeVar("T")
 
@@ -270,10 +270,12 @@ class ChaosCluster:
     # ---- regions and schema ----
 
     def move(self, region_index: int, to: str | None) -> Outcome:
-        """Move region #`region_index` (key order) of the table to daemon `to` (None, or the server it is
-        on already: the master's choice)."""
+        """Move region #`region_index` (key order, serving regions only) of the table to daemon `to`
+        (None, or the server it is on already: the master's choice). A region in transition (or a table
+        procedure holding the table) is skipped: the master rightly refuses to move it now."""
+        detail: dict[str, Any] = {}
         try:
-            regions = self.admin.table_regions(self.table, timeout=REGION_ACTION_S)
+            regions = serving_regions(self.admin, self.table, timeout=REGION_ACTION_S)
             if not regions:
                 return Outcome(False, {"error": "NoRegions", "message": f"table {self.table} has none"})
             location = regions[region_index % len(regions)]
@@ -282,13 +284,13 @@ class ChaosCluster:
                 destination = self.daemon(to).address
             if location.server is not None and location.server.address == destination:
                 destination = None  # it is there already: let the master choose another server
-            detail: dict[str, Any] = {
-                "region_id": location.region_id,
-                "from": str(location.server) if location.server else None,
-                "to": destination,
-            }
+            detail["region_id"] = location.region_id
+            detail["from"] = str(location.server) if location.server else None
+            detail["to"] = destination
             self.admin.move(location.region_id, destination, timeout=REGION_ACTION_S)
             after = self.admin.get_region(location.region_id, timeout=REGION_ACTION_S)
+        except (RegionInTransition, TableLocked) as exc:
+            return refused(exc, detail)
         except (RegentError, ValueError, local_state.LocalStateError) as exc:
             return _failed(exc)
         return Outcome(True, {**detail, "state": after.state.name, "now_on": str(after.server)})

@@ -6,11 +6,14 @@ The log (one JSON object per line, `event` says which):
     start       seed, policy, duration, min_live, the initial model (what a replay starts from)
     action      seq, phase ("chaos", or "heal" for the restarts and recommissions at the end), at (the
                 planned offset from the start, s), started (the actual offset), took_s, kind, target,
-                params, outcome ("ok" or "failed"), detail (what it resolved to, or the error),
+                params, outcome ("ok"; "skipped" when the cluster rightly refused it now, as a split of a
+                region whose fold has not finished; "failed"), detail (what it resolved to, or the
+                error, or the refusal),
                 running_regionservers and in_service_regionservers (running and not decommissioned), by
                 the model
     converged   ok, took_s, problem (the last reason it had not, when it did not)
-    summary     actions, by_kind {kind: {ok, failed}}, converged, seed, policy
+    summary     actions, by_kind {kind: {ok, skipped, failed}}, failed (how many failed), converged,
+                seed, policy
 
 A replay from the same seed repeats every action record's (seq, phase, at, kind, target, params); the
 rest is what happened.
@@ -53,12 +56,16 @@ class Summary:
     def actions(self) -> int:
         return sum(sum(c.values()) for c in self.by_kind.values())
 
+    @property
+    def failed(self) -> int:
+        return sum(c["failed"] for c in self.by_kind.values())
+
     def table(self) -> str:
         """For people: one line per kind."""
-        lines = [f"{'action':<22}{'ok':>6}{'failed':>8}"]
+        lines = [f"{'action':<26}{'ok':>6}{'skipped':>9}{'failed':>8}"]
         for kind in sorted(self.by_kind):
             counts = self.by_kind[kind]
-            lines.append(f"{kind:<22}{counts['ok']:>6}{counts['failed']:>8}")
+            lines.append(f"{kind:<26}{counts['ok']:>6}{counts['skipped']:>9}{counts['failed']:>8}")
         lines.append(f"the cluster {'converged' if self.converged else 'did NOT converge'}")
         return "\n".join(lines)
 
@@ -123,8 +130,10 @@ class Runner:
                 "event": "summary",
                 "actions": summary.actions,
                 "by_kind": {
-                    k: {"ok": c["ok"], "failed": c["failed"]} for k, c in sorted(self.by_kind.items())
+                    k: {"ok": c["ok"], "skipped": c["skipped"], "failed": c["failed"]}
+                    for k, c in sorted(self.by_kind.items())
                 },
+                "failed": summary.failed,
                 "converged": ok,
                 "seed": config.seed,
                 "policy": config.policy.name,
@@ -140,7 +149,7 @@ class Runner:
         except Exception as exc:  # a bug or an unforeseen refusal must not end the run: log it
             outcome = Outcome(False, {"error": type(exc).__name__, "message": str(exc)[:500]})
         took = time.monotonic() - started
-        self.by_kind.setdefault(step.kind, Counter())["ok" if outcome.ok else "failed"] += 1
+        self.by_kind.setdefault(step.kind, Counter())[outcome.label] += 1
         self.emit(
             {
                 "event": "action",
@@ -150,7 +159,7 @@ class Runner:
                 "started": round(started - self._started, 3),
                 "took_s": round(took, 3),
                 **step.to_json(),
-                "outcome": "ok" if outcome.ok else "failed",
+                "outcome": outcome.label,
                 "detail": outcome.detail,
                 "running_regionservers": len(after.running_regionservers),
                 "in_service_regionservers": len(after.in_service),

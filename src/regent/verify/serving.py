@@ -116,10 +116,18 @@ def doubly_served(observations: Sequence[Observation]) -> list[DoubleService]:
     return found
 
 
+#: What a probe of a server that is gone or going gets: no answer, not an error of the watch.
+NO_ANSWER = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+
 class OnlineProbe:
     """GetOnlineRegions over one cached channel per server address (a TLS handshake per probe would cost
-    more than the probe). Returns None for a server that does not answer in time (dead, paused, exiting);
-    raises grpc.RpcError for any other refusal (PERMISSION_DENIED: the certificate is not admin's)."""
+    more than the probe). Returns None for a server that does not answer in time (dead, paused, exiting:
+    UNAVAILABLE, DEADLINE_EXCEEDED, or CANCELLED, which a server that stops while the call is in flight
+    answers); raises grpc.RpcError for any other refusal (PERMISSION_DENIED: the certificate is not
+    admin's)."""
 
     def __init__(self, transport: Transport, timeout: float = PROBE_TIMEOUT_S) -> None:
         self.transport = transport
@@ -137,7 +145,7 @@ class OnlineProbe:
             response = stub.GetOnlineRegions(regionserver_pb2.GetOnlineRegionsRequest(), timeout=self.timeout)
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else None
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if code in NO_ANSWER:
                 return None
             raise
         return dict(zip(response.region_ids, response.open_seq_nums, strict=True))
