@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,18 @@ ROWS = [b"h%02d" % i for i in range(20)]  # all in the middle region [g, p)
 
 def _kinds(report: object) -> list[tuple[str, int]]:
     return sorted((f.kind, f.region_id) for f in report.findings)  # type: ignore[attr-defined]
+
+
+def _wait_for_kinds(admin: Any, expected: list[tuple[str, int]], what: str) -> None:
+    """Until hbck reports exactly `expected` (kind, region id) findings."""
+    seen: list[object] = []
+
+    def reported() -> bool | None:
+        report = admin.hbck()
+        seen[:] = [report.findings]
+        return _kinds(report) == expected or None
+
+    wait_until(reported, TIMEOUT_S, what, interval=0.5, context=lambda: str(seen))
 
 
 def _store(rootdir: Path, region_id: int) -> Path:
@@ -142,16 +155,7 @@ def test_children_a_bypass_left_unopened_are_reported_and_opened_by_fix(
         assert len(children) == (2 if kind == "split_region" else 1)
         new = S.SPLITTING_NEW if kind == "split_region" else S.MERGING_NEW
         expected = sorted(("unfinished_child", c) for c in children)
-        seen: list[object] = []
-
-        def reported() -> bool | None:
-            report = admin.hbck()
-            seen[:] = [report.findings]
-            return _kinds(report) == expected or None
-
-        wait_until(
-            reported, TIMEOUT_S, "hbck reporting the children", interval=0.5, context=lambda: str(seen)
-        )
+        _wait_for_kinds(admin, expected, "hbck reporting the children")
         assert sorted(f.region_id for f in admin.catalog_janitor_run().of("unfinished_child")) == sorted(
             children
         )
@@ -182,20 +186,7 @@ def test_a_parent_a_bypass_left_closed_is_assigned_and_the_unborn_daughters_remo
         unborn = [int(d.name) for d in (rootdir / "data" / TABLE).iterdir() if references.read(d) is not None]
         assert len(unborn) == 2
         expected = sorted([("not_deployed", parents[0]), *(("orphan_dir", d) for d in unborn)])
-        seen: list[object] = []
-
-        def reported() -> bool | None:
-            report = admin.hbck()
-            seen[:] = [report.findings]
-            return _kinds(report) == expected or None
-
-        wait_until(
-            reported,
-            TIMEOUT_S,
-            "hbck reporting the parent and the directories",
-            interval=0.5,
-            context=lambda: str(seen),
-        )
+        _wait_for_kinds(admin, expected, "hbck reporting the parent and the directories")
         assert all("REFERENCES" in f.detail for f in admin.hbck().of("orphan_dir"))
         assert admin.get_region(parents[0]).state is S.CLOSED
 
