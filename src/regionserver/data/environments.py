@@ -89,10 +89,17 @@ class RegionEnvironment:
     def __init__(self, path: Path, env: Any) -> None:
         self.path = path
         self.env = env
-        self.owner_db = env.open_db(b"owner")
-        self.cells_db = env.open_db(b"cells")
-        self.masked_db = env.open_db(b"masked")
-        self.nonces_db = env.open_db(b"nonces")
+        # One write transaction opens (or creates) the named databases. py-lmdb's open_db without a
+        # transaction begins its own write transaction while holding the GIL: if another process holds
+        # the store's writer lock (an old owner paused in a commit), every thread of this process would
+        # wait with it, heartbeats included. `begin(write=True)` waits with the GIL released, so only
+        # the thread that opens the store waits (docs/decisions.md, "Opening a store whose writer lock
+        # another process holds").
+        with env.begin(write=True) as txn:
+            self.owner_db = env.open_db(b"owner", txn=txn)
+            self.cells_db = env.open_db(b"cells", txn=txn)
+            self.masked_db = env.open_db(b"masked", txn=txn)
+            self.nonces_db = env.open_db(b"nonces", txn=txn)
         self.closed = False
 
     @classmethod
@@ -109,7 +116,11 @@ class RegionEnvironment:
                 sync_new_entries(path, created)
         except (OSError, lmdb.Error) as exc:
             raise StoreError(f"cannot open region store {path}: {exc}") from None
-        return cls(path, env)
+        try:
+            return cls(path, env)
+        except lmdb.Error as exc:
+            env.close()
+            raise StoreError(f"cannot open the databases of region store {path}: {exc}") from None
 
     def claim(self, claim: Claim) -> None:
         """Record `claim` as the owner, unless a newer open owns the store already (then Fenced)."""
@@ -179,7 +190,8 @@ class Environments:
     another (one the loop may be reading at that very moment); and opening, closing and the index change
     together under one lock, so that a path is never open twice, not even while one of its environments
     is being closed (closing an LMDB environment drops the process's locks on its lock file, those of
-    another environment of the same path with them).
+    another environment of the same path with them). The open itself runs without the lock (`_opened`),
+    since it may have to wait for another process; the path is marked as being opened meanwhile.
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, *, map_size: int = MAP_SIZE) -> None:
@@ -190,6 +202,8 @@ class Environments:
         self._open: OrderedDict[Path, RegionEnvironment] = OrderedDict()
         self._pinned: dict[Path, int] = {}  # path -> how many users outside the event loop
         self._lock = threading.Lock()
+        self._opening: set[Path] = set()  # paths a thread is opening, the lock released meanwhile
+        self._opened_one = threading.Condition(self._lock)  # notified when an open ends
         self.opens = 0  # environments opened (first opens and reopens): for tests and metrics
         self.evictions = 0
 
@@ -199,16 +213,32 @@ class Environments:
         ones: if they fill the capacity, it is exceeded until they are released."""
         with self._lock:
             env = self._open.get(path)
-            if env is not None:
-                self._open.move_to_end(path)
-                if len(self._open) > self.capacity:  # threads opened some (`pinned`): back to the bound
-                    self._evict(self.capacity, [*keep, path])
-                return env
-            self._evict(self.capacity - 1, keep)
-            return self._opened(path, create)
+            if env is None:
+                self._evict(self.capacity - 1, keep)
+                env = self._opened(path, create)
+            self._open.move_to_end(path)
+            if len(self._open) > self.capacity:  # threads opened some (`pinned`): back to the bound
+                self._evict(self.capacity, [*keep, path])
+            return env
 
     def _opened(self, path: Path, create: bool) -> RegionEnvironment:
-        env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
+        """`path`'s environment, opened if need be. Called, and returns, with the lock held; the open
+        itself runs without it: it may wait for another process that holds the store's writer lock
+        (RegionEnvironment), and the other paths' users must not wait with it. A path being opened by
+        one thread is waited for by the others, so it is never open twice."""
+        while path in self._opening:
+            self._opened_one.wait()
+        env = self._open.get(path)
+        if env is not None:
+            return env
+        self._opening.add(path)
+        self._lock.release()
+        try:
+            env = RegionEnvironment.open(path, create=create, map_size=self.map_size)
+        finally:
+            self._lock.acquire()
+            self._opening.discard(path)
+            self._opened_one.notify_all()
         self._open[path] = env
         self.opens += 1
         return env
@@ -219,11 +249,8 @@ class Environments:
         until the block ends. Left open afterwards, most recently used: the event loop's next `get` or
         `trim` brings the number open back to `capacity`."""
         with self._lock:
-            env = self._open.get(path)
-            if env is None:
-                env = self._opened(path, create)
-            else:
-                self._open.move_to_end(path)
+            env = self._opened(path, create)
+            self._open.move_to_end(path)
             self._pinned[path] = self._pinned.get(path, 0) + 1
         try:
             yield env
