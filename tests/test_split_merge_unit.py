@@ -24,6 +24,7 @@ from master.errors import (
     TableLocked,
 )
 from master.procedures import DisableTable, ProcState
+from master.regions import RegionNode
 from meta import RegionInfo, RegionState, ServerName, TableSettings, TransitKind, digest, references
 from meta.references import Reference
 from tests.test_procedures_unit import SERVERS, Harness, _create, _started, run
@@ -44,6 +45,19 @@ async def _ready(h: Harness, regions: int = 4) -> tuple[TableAdmin, asyncio.Task
     runner = await _started(h)
     await h.until(await _create(h, regions))
     return TableAdmin(h.executor), runner
+
+
+async def _split_held(
+    h: Harness, index: int, split_key: bytes | None = None
+) -> tuple[asyncio.Task[None], RegionNode, int]:
+    """A split of region `index` of table t, held at wait_closed (the parent's close is not answered):
+    the runner, the parent and the split's procedure id."""
+    admin, runner = await _ready(h)
+    parent = h.catalog.regions.table("t")[index]
+    h.hold = True
+    proc = await admin.split(parent.region_id, split_key or parent.info.start_key + b"\x01")
+    await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
+    return runner, parent, proc
 
 
 def _online(h: Harness) -> list[tuple[bytes, bytes, RegionState]]:
@@ -189,13 +203,9 @@ def test_a_split_aborted_before_its_point_of_no_return_gives_the_parent_back(h: 
 
 def test_a_parent_whose_server_dies_mid_split_stays_attached_and_the_split_goes_on(h: Harness) -> None:
     async def scenario() -> None:
-        admin, runner = await _ready(h)
-        parent = h.catalog.regions.table("t")[0]
+        runner, parent, proc = await _split_held(h, 0, b"\x10")
         server = parent.server
         assert server is not None
-        h.hold = True
-        proc = await admin.split(parent.region_id, b"\x10")
-        await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
         h.held.clear()  # the close never arrives: the server dies
         h.am.servers.expire(server)
         h.hold = False
@@ -213,11 +223,7 @@ def test_a_parent_whose_server_dies_mid_split_stays_attached_and_the_split_goes_
 
 def test_a_master_taking_over_sends_a_held_parent_its_close_again(h: Harness) -> None:
     async def scenario() -> None:
-        admin, runner = await _ready(h)
-        parent = h.catalog.regions.table("t")[3]
-        h.hold = True
-        proc = await admin.split(parent.region_id, parent.info.start_key + b"\x01")
-        await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
+        runner, parent, proc = await _split_held(h, 3)
         runner.cancel()
         effects, to_assign = h.am.take_over(list(h.am.regions))
         assert parent not in to_assign and parent.proc_id == proc
@@ -235,11 +241,7 @@ def test_a_master_taking_over_sends_a_held_parent_its_close_again(h: Harness) ->
 
 def test_a_bypassed_split_lets_its_parent_go(h: Harness) -> None:
     async def scenario() -> None:
-        admin, runner = await _ready(h)
-        parent = h.catalog.regions.table("t")[1]
-        h.hold = True
-        proc = await admin.split(parent.region_id, parent.info.start_key + b"\x01")
-        await h.until_true(lambda: h.executor.procs[proc].step == "wait_closed")
+        runner, parent, proc = await _split_held(h, 1)
         assert await h.executor.bypass(proc)
         effects = split_assign.release(h.am, proc)
         assert parent.state is S.ABNORMALLY_CLOSED and not parent.proc_id
