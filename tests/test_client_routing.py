@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from client.errors import DataTimeout, FilterSyntax
+from client.errors import DataTimeout, FilterSyntax, MasterUnavailable
 from client.operations import GetRows, Kind, MutateRows, Mutation, RowChange
 from client.routing import Router
 from client.scanning import Scan, Scanner
@@ -216,6 +216,22 @@ def test_the_deadline_raises_naming_the_table_the_rows_and_the_last_cause() -> N
     assert error.table == "t" and error.rows == (b"r1", b"r2")
     assert "OPENING" in error.cause and "opening here" in str(error) and "'t'" in str(error)
     assert isinstance(error, TimeoutError)
+
+
+def test_no_master_until_the_deadline_is_the_data_calls_timeout_naming_the_master() -> None:
+    # The region's server died and the masters are failing over: the lookup's MasterUnavailable (its
+    # share of the deadline spent) is the data call's deadline running out, raised as such (callers such
+    # as `regent verify linked-list generate` retry a DataTimeout).
+    def no_master(method: str, request: Any, timeout: float) -> Any:
+        raise MasterUnavailable(f"no active master reachable within {timeout:.3g}s (tried m:1): m:1: refused")
+
+    router = Router(no_master, lambda address: FakeChannel(address, FakeCluster()), rpc_timeout=1.0)
+    with pytest.raises(DataTimeout) as info:
+        get(router, [b"r1"], timeout=0.3)
+    error = info.value
+    assert error.table == "t" and error.rows == (b"r1",) and "m:1: refused" in error.cause
+    with pytest.raises(DataTimeout, match="no active master"):
+        scan_keys(router, Scan(), timeout=0.3)
 
 
 def test_a_refusal_of_the_request_itself_is_raised_at_once_as_its_named_error() -> None:

@@ -25,7 +25,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
 
-from client.errors import DataTimeout, RegentError, TableNotEnabled, from_rpc_error, status_name
+from client.errors import (
+    DataTimeout,
+    MasterUnavailable,
+    RegentError,
+    TableNotEnabled,
+    from_rpc_error,
+    status_name,
+)
 from client.locations import CachedRegion, LocationCache, Locations
 from client.retry import Reason, Refusal, apply_refusal, is_transport_failure, pause
 from meta.states import RegionState
@@ -195,11 +202,28 @@ class Router:
             backwards=backwards,
             wait_ms=max(0, int(wait_s * 1000)),
         )
-        remaining = max(0.001, deadline - time.monotonic())
-        response: master_pb2.LocateRegionsResponse = self._master_call("LocateRegions", request, remaining)
+        response: master_pb2.LocateRegionsResponse = self._ask_master(
+            table, row, "LocateRegions", request, deadline
+        )
         regions = [region_from_location(loc) for loc in response.regions]
         self.locations.table(table).add(r for r in regions if r is not None)
         return list(response.regions)
+
+    def _ask_master(self, table: str, row: bytes, method: str, request: Any, deadline: float) -> Any:
+        """Master.<method> within the rest of a data call's deadline. No master answering by then is the
+        data call's deadline running out (DataTimeout, the master's unavailability its cause), as any
+        other reason would be: a data call raises only for its deadline or for what the cluster refused."""
+        remaining = max(0.001, deadline - time.monotonic())
+        try:
+            return self._master_call(method, request, remaining)
+        except MasterUnavailable as exc:
+            rows = (row,) if row else ()
+            raise DataTimeout(
+                f"table {table!r}: no active master answered within the data call's deadline ({exc})",
+                table=table,
+                rows=rows,
+                cause=str(exc),
+            ) from None
 
     def region_for(self, table: str, row: bytes, deadline: float) -> tuple[CachedRegion | None, str]:
         """The region holding `row`, from the cache or the master; None and why when it is on no server."""
@@ -244,8 +268,9 @@ class Router:
 
     def refuse_if_disabled(self, table: str, deadline: float) -> None:
         """TableNotEnabled if `table` is disabled or being disabled (its rows cannot be served)."""
-        remaining = max(0.001, deadline - time.monotonic())
-        described = self._master_call("DescribeTable", master_pb2.TableRequest(name=table), remaining)
+        described = self._ask_master(
+            table, b"", "DescribeTable", master_pb2.TableRequest(name=table), deadline
+        )
         state = TableState(described.state)
         if state in (TableState.DISABLED, TableState.DISABLING):
             raise TableNotEnabled(f"table {table!r} is {state.name}: enable it to read or write its rows")

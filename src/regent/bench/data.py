@@ -120,8 +120,8 @@ class Job:
     profile: str | None = None  # where this process writes its first thread's pyinstrument profile
 
 
-def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable[[], list[float]]:
-    """A thread's closed loop: the latencies (ms) of its operations."""
+def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable[[], dict[str, list[float]]]:
+    """A thread's closed loop: the latencies (ms) of its operations, by kind (read, update, scan, insert)."""
     index = job.process * job.threads + thread
     stride = job.processes * job.threads
     stream = ycsb.Stream(
@@ -133,8 +133,8 @@ def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable
     )
     filler = {c: value for c in ycsb.COLUMNS}
 
-    def loop() -> list[float]:
-        latencies = []
+    def loop() -> dict[str, list[float]]:
+        latencies: dict[str, list[float]] = {}
         clock = time.perf_counter
         for _ in range(job.ops_per_thread):
             op = stream.next()
@@ -147,27 +147,27 @@ def _thread_ops(job: Job, thread: int, client: Client, value: bytes) -> Callable
                 client.scan(op.row, op.length)
             else:
                 client.insert(op.row, filler)
-            latencies.append((clock() - started) * 1000)
+            latencies.setdefault(op.kind, []).append((clock() - started) * 1000)
         return latencies
 
     return loop
 
 
-def _load_loop(job: Job, thread: int, client: Client) -> Callable[[], list[float]]:
+def _load_loop(job: Job, thread: int, client: Client) -> Callable[[], dict[str, list[float]]]:
     """A thread's share of the load: records i with i % (all threads) == its index, in batches."""
     index = job.process * job.threads + thread
     stride = job.processes * job.threads
     rng = random.Random(job.seed * 1000 + index)
 
-    def loop() -> list[float]:
-        latencies = []
+    def loop() -> dict[str, list[float]]:
+        latencies: list[float] = []
         mine = range(index, job.records, stride)
         for start in range(0, len(mine), LOAD_BATCH):
             rows = [(ycsb.key(i), ycsb.record(rng)) for i in mine[start : start + LOAD_BATCH]]
             started = time.perf_counter()
             client.load(rows)
             latencies.append((time.perf_counter() - started) * 1000)
-        return latencies
+        return {"load": latencies}
 
     return loop
 
@@ -183,7 +183,7 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
     if job.workload != "load":  # a first call per client: connections and location caches warm
         for c in clients:
             c.read(ycsb.key(0))
-    out: list[list[float]] = [[] for _ in loops]
+    out: list[dict[str, list[float]]] = [{} for _ in loops]
     errors: list[BaseException] = []
 
     def run(i: int) -> None:
@@ -205,10 +205,14 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
         c.close()
     if errors:
         return {"error": repr(errors[0])}
-    return {"started": started, "ended": ended, "latencies": [x for lat in out for x in lat]}
+    by_kind: dict[str, list[float]] = {}
+    for lat in out:
+        for kind, values in lat.items():
+            by_kind.setdefault(kind, []).extend(values)
+    return {"started": started, "ended": ended, "latencies": by_kind}
 
 
-def _profiled(loop: Callable[[], list[float]], path: str) -> list[float]:
+def _profiled(loop: Callable[[], dict[str, list[float]]], path: str) -> dict[str, list[float]]:
     """Run `loop` under pyinstrument (in the thread that runs it), its text profile written to `path`."""
     from pyinstrument import Profiler
 
@@ -248,15 +252,25 @@ def client_main() -> None:
 class Measured:
     ops: int
     seconds: float
-    latencies: list[float]
+    by_kind: dict[str, list[float]]  # latencies (ms) by operation kind
+
+    @property
+    def latencies(self) -> list[float]:
+        return [x for values in self.by_kind.values() for x in values]
 
     def summary(self) -> dict[str, Any]:
+        """ops/s and latency percentiles, of all operations and (as YCSB reports them) of each kind."""
         ordered = sorted(self.latencies)
-        return {
+        out: dict[str, Any] = {
             "ops_per_s": round(self.ops / self.seconds) if self.seconds else 0,
             "p50_ms": round(ycsb.percentile(ordered, 0.50), 3),
             "p99_ms": round(ycsb.percentile(ordered, 0.99), 3),
         }
+        for kind, values in sorted(self.by_kind.items()):
+            kind_ordered = sorted(values)
+            out[f"{kind}_p50_ms"] = round(ycsb.percentile(kind_ordered, 0.50), 3)
+            out[f"{kind}_p99_ms"] = round(ycsb.percentile(kind_ordered, 0.99), 3)
+        return out
 
 
 def run_clients(
@@ -313,9 +327,12 @@ def run_clients(
     if failures:
         raise RuntimeError(f"a client process failed: {failures[0]['error']}")
     started, ended = min(a["started"] for a in answers), max(a["ended"] for a in answers)
-    latencies = [x for a in answers for x in a["latencies"]]
+    by_kind: dict[str, list[float]] = {}
+    for a in answers:
+        for kind, values in a["latencies"].items():
+            by_kind.setdefault(kind, []).extend(values)
     done = records if workload == "load" else per_thread * processes * threads
-    return Measured(done, ended - started, latencies)
+    return Measured(done, ended - started, by_kind)
 
 
 def _read_lines(process: int, stream: Any, lines: queue.Queue[tuple[int, str]]) -> None:
