@@ -100,6 +100,10 @@ class DoubleServingWatch(CheckedSampler):
         assert not self.doubles, f"regions served by two servers at once: {sorted(self.doubles)[:10]}"
 
 
+def _placement(regions: dict[int, RegionLocation]) -> dict[int, tuple[Any, ...]]:
+    return {rid: (r.state, r.server, r.proc_id) for rid, r in regions.items()}
+
+
 def settled(
     cluster: Cluster,
     tables: dict[str, int],
@@ -150,6 +154,17 @@ def settled(
         unknown = set(served) - set(regions)
         if unknown:
             problem[0] = f"servers serve regions meta does not know: {sorted(unknown)[:10]}"
+            return None
+        # The servers are asked by address, after meta was read: a server restarted on the same address
+        # may have opened the regions its old incarnation held in between. Only a meta unchanged since the
+        # first reading (same servers, startcodes included) makes the answers one consistent picture.
+        try:
+            again = {r.region_id: r for t in tables for r in cluster.admin.table_regions(t, timeout=10.0)}
+        except RegentError as exc:
+            problem[0] = f"master: {exc}"
+            return None
+        if _placement(again) != _placement(regions):
+            problem[0] = "meta changed while the servers were asked"
             return None
         return regions
 
