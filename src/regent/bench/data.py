@@ -205,11 +205,16 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
         c.close()
     if errors:
         return {"error": repr(errors[0])}
+    return {"started": started, "ended": ended, "latencies": merged(out)}
+
+
+def merged(parts: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Latencies by kind, of several threads or processes together."""
     by_kind: dict[str, list[float]] = {}
-    for lat in out:
-        for kind, values in lat.items():
+    for part in parts:
+        for kind, values in part.items():
             by_kind.setdefault(kind, []).extend(values)
-    return {"started": started, "ended": ended, "latencies": by_kind}
+    return by_kind
 
 
 def _profiled(loop: Callable[[], dict[str, list[float]]], path: str) -> dict[str, list[float]]:
@@ -327,12 +332,8 @@ def run_clients(
     if failures:
         raise RuntimeError(f"a client process failed: {failures[0]['error']}")
     started, ended = min(a["started"] for a in answers), max(a["ended"] for a in answers)
-    by_kind: dict[str, list[float]] = {}
-    for a in answers:
-        for kind, values in a["latencies"].items():
-            by_kind.setdefault(kind, []).extend(values)
     done = records if workload == "load" else per_thread * processes * threads
-    return Measured(done, ended - started, by_kind)
+    return Measured(done, ended - started, merged([a["latencies"] for a in answers]))
 
 
 def _read_lines(process: int, stream: Any, lines: queue.Queue[tuple[int, str]]) -> None:

@@ -291,7 +291,7 @@ class Environments:
 
     def close(self, path: Path) -> None:
         """Close `path`'s environment; a pinned one is left open (a commit in a thread is using it),
-        for the LRU to close once it is unpinned."""
+        for the LRU to close once it is unpinned, as is one a thread is opening at this moment."""
         with self._lock:
             if path in self._pinned:
                 return
