@@ -31,6 +31,10 @@ def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None
         assert line["regionserver_cpu_ms_per_op"] > 0
         assert line["floor_ops_per_s"] > 0 and line["transport_floor_ops_per_s"] > 0
         assert line["ratio_to_transport_floor"] > 0
+        # Where the CPU went: the cluster's clients, and the floor's server and clients.
+        assert line["client_cpu_ms_per_op"] > 0
+        assert line["transport_floor_server_cpu_ms_per_op"] > 0
+        assert line["transport_floor_client_cpu_ms_per_op"] > 0
     # Latencies of each kind of operation too, as YCSB reports them.
     a, e = lines[1], lines[2]
     assert 0 < a["read_p50_ms"] <= a["read_p99_ms"] and 0 < a["update_p50_ms"] <= a["update_p99_ms"]

@@ -16,7 +16,7 @@ from meta.types import ColumnFamily
 from regionserver.data.environments import Claim, Environments
 from regionserver.data.mutations import Get, Outcome, Put, RowMutation, Write
 from regionserver.data.region_store import RegionStore
-from regionserver.data.writer import THREAD_MAX_CELLS, RegionWriter
+from regionserver.data.writer import THREAD_MAX_CELLS, RegionWriter, WriterClosed
 
 FAMILIES = {b"f": ColumnFamily("f")}
 CLAIM = Claim(ServerName("h", 1, 1000), 5)
@@ -133,3 +133,97 @@ def test_a_full_map_in_the_thread_is_grown_on_the_loop_and_the_group_written_onc
         assert store.environment().env.info()["map_size"] > 1 << 20
     finally:
         envs.close_all()
+
+
+class FailingOnce(WatchedStore):
+    """A store whose next commit raises an error that is not a StoreError (a bug, say)."""
+
+    fail_next = False
+
+    def apply(self, writes: Sequence[Write], *, grow: bool = True) -> list[Outcome]:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("boom")
+        return super().apply(writes, grow=grow)
+
+
+def test_writes_that_come_while_a_commit_is_in_its_thread_form_the_next_group(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+
+    async def main() -> list[list[object]]:
+        writer = RegionWriter(store)
+        writer.start()
+        first = asyncio.ensure_future(writer.mutate([row(b"a", 1)]))
+        while not store.threads:  # the first group is in its thread
+            await asyncio.sleep(0)
+        later = [asyncio.ensure_future(writer.mutate([row(b"b%d" % i, 1)])) for i in range(20)]
+        outcomes = [await first, *[await f for f in later]]
+        await writer.stop()
+        return outcomes
+
+    commits = store.commits
+    assert asyncio.run(main()) == [[None]] * 21
+    assert store.commits - commits == 2, "the 20 later writes were meant to share one commit"
+    assert all(read(store, b"b%d" % i) == 1 for i in range(20))
+
+
+def test_stop_waits_for_the_commit_in_flight_and_the_queued_writes_then_refuses(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+
+    async def main() -> list[object]:
+        writer = RegionWriter(store)
+        writer.start()
+        writes = [asyncio.ensure_future(writer.mutate([row(b"r%d" % i, 1)])) for i in range(5)]
+        await asyncio.sleep(0)
+        await writer.stop()
+        assert all(w.done() for w in writes), "stop returned before its writes were answered"
+        with pytest.raises(WriterClosed):
+            await writer.mutate([row(b"late", 1)])
+        await writer.stop()  # stopping again: nothing to wait for
+        return [w.result() for w in writes]
+
+    assert asyncio.run(main()) == [[None]] * 5
+    assert all(read(store, b"r%d" % i) == 1 for i in range(5)) and read(store, b"late") == 0
+
+
+def test_a_cancelled_caller_does_not_stop_its_write_nor_the_others(envs: Environments, tmp_path: Path) -> None:
+    store = watched(envs, tmp_path / "r")
+
+    async def main() -> list[object]:
+        writer = RegionWriter(store)
+        writer.start()
+        gone = asyncio.ensure_future(writer.mutate([row(b"gone", 1)]))
+        kept = asyncio.ensure_future(writer.mutate([row(b"kept", 1)]))
+        await asyncio.sleep(0)
+        gone.cancel()
+        outcome = await kept
+        await writer.stop()
+        return list(outcome)
+
+    assert asyncio.run(main()) == [None]
+    assert read(store, b"kept") == 1 and read(store, b"gone") == 1  # in the group when it was cancelled
+
+
+def test_an_unexpected_error_in_a_commit_fails_its_group_and_the_writer_goes_on(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = FailingOnce(tmp_path / "r", CLAIM, FAMILIES, environments=envs)
+    store.threads = []
+    store.mutate([row(b"first", 1)])
+    store.fail_next = True
+
+    async def main() -> list[object]:
+        writer = RegionWriter(store)
+        writer.start()
+        failed = await asyncio.gather(writer.mutate([row(b"x", 1)]), return_exceptions=True)
+        after = await writer.mutate([row(b"y", 1)])
+        await writer.stop()
+        return [*failed, after]
+
+    failed, after = asyncio.run(main())
+    assert isinstance(failed, RuntimeError) and after == [None]
+    assert read(store, b"x") == 0 and read(store, b"y") == 1

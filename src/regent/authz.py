@@ -97,12 +97,15 @@ class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         method = details.method
+        # A method's handler is the same on every call (the services are registered before the server
+        # starts): wrapped once, then handed out without asking the inner interceptors again.
+        wrapped = self._handlers.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler  # health's Watch: streams carry nothing the policy guards
-        wrapped = self._handlers.get(method)
-        if wrapped is None:
-            wrapped = self._handlers[method] = self._wrap(method, handler)
+        wrapped = self._handlers[method] = self._wrap(method, handler)
         return wrapped
 
     def _wrap(self, method: str, handler: Any) -> Any:

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -49,6 +49,7 @@ R = data_pb2.RegionError
 MAX_REFUSAL_CHARS = 1000  # a refusal's message, whatever it quotes
 
 
+T = TypeVar("T")
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
@@ -72,6 +73,14 @@ def _measured(kind: str) -> Callable[[Handler], Handler]:
         return measured
 
     return wrap
+
+
+async def _each(work: Callable[[Any], Awaitable[T]], parts: Sequence[Any]) -> list[T]:
+    """`work` on every region's part of a call, concurrently; one part (a call for one region, the common
+    case) is awaited as it is, without a task of its own."""
+    if len(parts) == 1:
+        return [await work(parts[0])]
+    return list(await asyncio.gather(*(work(part) for part in parts)))
 
 
 async def _refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, name: str, message: str) -> None:
@@ -210,8 +219,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
                     convert.check_kinds(row.mutations)
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
-        outcomes = await asyncio.gather(*(self._mutate(part) for part in request.regions))
-        return data_pb2.MutateResponse(regions=outcomes)
+        return data_pb2.MutateResponse(regions=await _each(self._mutate, request.regions))
 
     def _writable(
         self, region_id: int, rows: Sequence[bytes], outcome: data_pb2.RegionOutcome | data_pb2.RegionCounters
@@ -268,7 +276,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
         except InvalidRequest as exc:
             await _refuse(context, grpc.StatusCode.INVALID_ARGUMENT, "InvalidArgument", str(exc))
         group = request.nonce_group
-        counters = await asyncio.gather(*(self._increment(part, group) for part in request.regions))
+        counters = await _each(functools.partial(self._increment, group=group), request.regions)
         return data_pb2.IncrementResponse(regions=counters)
 
     async def _increment(self, part: data_pb2.RegionIncrements, group: int) -> data_pb2.RegionCounters:

@@ -10,7 +10,8 @@
    LMDB in one process, and the same requests and replies through gRPC to a server that does nothing.
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
-"floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", ...}; the load's has
+"floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", "client_cpu_ms_per_op",
+"transport_floor_server_cpu_ms_per_op", "transport_floor_client_cpu_ms_per_op", ...}; the load's has
 "regionserver_cpu_us_per_cell". The CPU the RegionServers used (from /proc, all of them together) is the
 figure to compare runs by on a machine shared with other work, which inflates wall-clock times far more.
 
@@ -195,17 +196,17 @@ def _process(job: Job, ready: Callable[[], None], go: Callable[[], None]) -> dic
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(loops))]
     ready()
     go()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    ended = time.monotonic()
+    ended, cpu = time.monotonic(), time.process_time() - cpu
     for c in clients:
         c.close()
     if errors:
         return {"error": repr(errors[0])}
-    return {"started": started, "ended": ended, "latencies": merged(out)}
+    return {"started": started, "ended": ended, "cpu_s": cpu, "latencies": merged(out)}
 
 
 def merged(parts: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -258,6 +259,7 @@ class Measured:
     ops: int
     seconds: float
     by_kind: dict[str, list[float]]  # latencies (ms) by operation kind
+    client_cpu_s: float  # the client processes' CPU (user and system) over the operations, all together
 
     @property
     def latencies(self) -> list[float]:
@@ -270,6 +272,7 @@ class Measured:
             "ops_per_s": round(self.ops / self.seconds) if self.seconds else 0,
             "p50_ms": round(ycsb.percentile(ordered, 0.50), 3),
             "p99_ms": round(ycsb.percentile(ordered, 0.99), 3),
+            "client_cpu_ms_per_op": round(self.client_cpu_s * 1000 / self.ops, 3) if self.ops else 0,
         }
         for kind, values in sorted(self.by_kind.items()):
             kind_ordered = sorted(values)
@@ -333,7 +336,8 @@ def run_clients(
         raise RuntimeError(f"a client process failed: {failures[0]['error']}")
     started, ended = min(a["started"] for a in answers), max(a["ended"] for a in answers)
     done = records if workload == "load" else per_thread * processes * threads
-    return Measured(done, ended - started, merged([a["latencies"] for a in answers]))
+    cpu = sum(a["cpu_s"] for a in answers)
+    return Measured(done, ended - started, merged([a["latencies"] for a in answers]), cpu)
 
 
 def _read_lines(process: int, stream: Any, lines: queue.Queue[tuple[int, str]]) -> None:
@@ -459,16 +463,15 @@ def run(
         _say(quiet, "the LMDB floor ...")
         lmdb_floor = _lmdb_floor(root / "floor", records, ops, list(workloads), processes * threads, seed)
         for name in workloads:
+            floor_ops = transport[name]["transport_floor_ops_per_s"]
             yield {
                 **common,
                 "workload": name,
                 **measured[name].summary(),
                 "regionserver_cpu_ms_per_op": round(cpu[name] * 1000 / measured[name].ops, 3),
                 "floor_ops_per_s": lmdb_floor[name],
-                "transport_floor_ops_per_s": transport[name],
-                "ratio_to_transport_floor": round(
-                    measured[name].ops / measured[name].seconds / transport[name], 2
-                ),
+                **transport[name],
+                "ratio_to_transport_floor": round(measured[name].ops / measured[name].seconds / floor_ops, 2),
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -526,7 +529,8 @@ def _transport_floor(
     seed: int,
     insecure: bool,
     certs: str | None,
-) -> dict[str, float]:
+) -> dict[str, dict[str, float]]:
+    """Per workload: the floor's ops/s and the CPU per operation of its server and of its clients."""
     port, server = noop
     deadline = time.monotonic() + 30
     while "ready" not in server.log.read_text(errors="replace"):
@@ -535,10 +539,17 @@ def _transport_floor(
             raise RuntimeError("the transport floor's server did not start within 30 s")
         time.sleep(0.05)
     target = Target("transport", f"127.0.0.1:{port}", insecure, certs)
-    out: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
     for name in workloads:
+        server_cpu = _cpu_seconds(children, "noop")
         m = run_clients(target, name, records, ops, processes, threads, seed)
-        out[name] = round(m.ops / m.seconds)
+        out[name] = {
+            "transport_floor_ops_per_s": round(m.ops / m.seconds),
+            "transport_floor_server_cpu_ms_per_op": round(
+                (_cpu_seconds(children, "noop") - server_cpu) * 1000 / m.ops, 3
+            ),
+            "transport_floor_client_cpu_ms_per_op": round(m.client_cpu_s * 1000 / m.ops, 3),
+        }
     return out
 
 

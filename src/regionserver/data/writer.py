@@ -1,14 +1,16 @@
 """The writer of one region: callers hand it writes and await their durability; it group-commits.
 
-Every caller that is ready when the writer wakes joins the group; the group is one LMDB transaction and
-one fsync, and each caller is answered only after that commit returned. Callers that come while a commit
-is in flight form the next group.
+Every caller that comes within two turns of the event loop after the first joins the group; the group is
+one LMDB transaction and one fsync, and each caller is answered only after that commit returned. Callers
+that come while a commit is in flight form the next group. The writer is a few callbacks on the event loop,
+not a task: a write costs the loop no task switch of its own (docs/decisions.md, "Handing a commit to a
+thread").
 
 Where a group is committed depends on its size (docs/decisions.md, "Region store (issue 8)"):
 
 - **Most groups** (at most THREAD_MAX_CELLS cells: YCSB's updates and inserts, a batched load's share of
-  one region) are committed in a thread of the event loop's default executor (which asyncio.run shuts down
-  with the loop), their environment pinned meanwhile (regionserver.data.environments). The commit's cost
+  one region) are committed in one of the process's commit threads (regionserver.data.commit_threads),
+  their environment pinned meanwhile (regionserver.data.environments). The commit's cost
   is its fsync, during which the GIL is free: the event loop keeps serving reads and heartbeats, and the
   fsyncs of the server's regions overlap instead of queueing one after another on the loop.
 - **A huge group** (a batched put of thousands of cells into one region) is committed on the event loop's
@@ -21,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
+from regionserver.data.commit_threads import COMMIT_THREADS, CommitThreads
 from regionserver.data.errors import MapFull, RowError, StoreError
 from regionserver.data.mutations import CheckAndPut, Counters, Increment, Outcome, RowMutation, Write
 from regionserver.data.region_store import RegionStore
@@ -54,27 +58,36 @@ class WriterClosed(StoreError):
 
 
 class RegionWriter:
-    """Group-commits the writes of one region on the event loop."""
+    """Group-commits the writes of one region (see the module's doc)."""
 
-    def __init__(self, store: RegionStore) -> None:
+    def __init__(self, store: RegionStore, threads: CommitThreads = COMMIT_THREADS) -> None:
         self.store = store
-        self._queue: list[tuple[Sequence[Write], asyncio.Future[list[Outcome]]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._threads = threads
+        self._queue: Group = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False  # a flush is on its way (call_soon)
+        self._busy = False  # a group is being committed in a thread
         self._closed = False
+        self._drained: asyncio.Future[None] | None = None  # what stop() waits for
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"writer-{self.store.path.name}"
-        )
+        """Bind the writer to the running event loop (its callers' and its commits' loop)."""
+        self._loop = asyncio.get_running_loop()
 
     async def write(self, writes: Sequence[Write]) -> list[Outcome]:
         """Outcomes of `writes` once they are durable. Raises Fenced or StoreError for the region."""
         if self._closed:
             raise WriterClosed(f"the writer of region store {self.store.path} is stopped: nothing written")
-        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:
+            self.start()
+            loop = self._loop
+            assert loop is not None
+        future: asyncio.Future[list[Outcome]] = loop.create_future()
         self._queue.append((writes, future))
-        self._wakeup.set()
+        if not self._scheduled and not self._busy:
+            self._scheduled = True
+            loop.call_soon(self._one_more_turn)
         return await future
 
     async def mutate(self, rows: Sequence[RowMutation]) -> list[RowError | None]:
@@ -102,34 +115,54 @@ class RegionWriter:
     async def stop(self) -> None:
         """Commit what is queued, then refuse further writes."""
         self._closed = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
+        if not (self._queue or self._busy or self._scheduled):
+            return
+        if self._drained is None:
+            assert self._loop is not None  # something is queued: a write started the writer
+            self._drained = self._loop.create_future()
+        await asyncio.shield(self._drained)  # a cancelled stop leaves the writer to finish
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            await asyncio.sleep(0)  # one more turn: every caller that is ready now joins this group
-            self._wakeup.clear()
-            while self._queue:
-                group = self._take_group()
-                every = [w for writes, _ in group for w in writes]
-                # A child that still reads its parents commits on the loop: the parents' environments
-                # are not pinned, and the loop's LRU may close one at any moment no loop transaction is
-                # open (regionserver.data.environments).
-                store = self.store
-                if (
-                    store.exists
-                    and not store.has_references
-                    and sum(cells_of(w) for w in every) <= THREAD_MAX_CELLS
-                ):
-                    await self._commit_in_thread(group, every)
-                else:
-                    self._commit(group, every)
-                if self._queue:
-                    await asyncio.sleep(0)  # one group per turn: other tasks run in between
-            if self._closed:
+    # ---- on the event loop, as callbacks ----
+
+    def _one_more_turn(self) -> None:
+        # One more turn of the loop: the calls that came in this turn (their RPCs read by the loop after
+        # this callback was scheduled) join the group too.
+        assert self._loop is not None
+        self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._queue and not self._busy:
+            group = self._take_group()
+            every = [w for writes, _ in group for w in writes]
+            # A child that still reads its parents commits on the loop: the parents' environments are
+            # not pinned, and the loop's LRU may close one at any moment no loop transaction is open
+            # (regionserver.data.environments).
+            store = self.store
+            if (
+                store.exists
+                and not store.has_references
+                and sum(cells_of(w) for w in every) <= THREAD_MAX_CELLS
+            ):
+                self._commit_in_thread(group, every)
+                continue  # busy now, unless the store refused at once
+            self._commit(group, every)
+            if self._queue:  # one group per turn: other callbacks run in between
+                self._schedule()
                 return
+        self._settled()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            assert self._loop is not None
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _settled(self) -> None:
+        """Tell a waiting stop() once nothing is queued or in flight."""
+        drained = self._drained
+        if drained is not None and not drained.done() and not (self._queue or self._busy or self._scheduled):
+            drained.set_result(None)
 
     def _take_group(self) -> Group:
         count = 0
@@ -141,7 +174,7 @@ class RegionWriter:
         group, self._queue = self._queue, []
         return group
 
-    async def _commit_in_thread(self, group: Group, every: list[Write]) -> None:
+    def _commit_in_thread(self, group: Group, every: list[Write]) -> None:
         store = self.store
         try:
             store.environment()  # opened and its claim checked here, on the loop; then pinned
@@ -149,36 +182,37 @@ class RegionWriter:
             self._failed(group, every, exc)
             return
         store.environments.pin(store.path)
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(None, functools.partial(store.apply, every, grow=False))
+        self._busy = True
+        done = self._threads.submit(functools.partial(store.apply, every, grow=False))
+        done.add_done_callback(functools.partial(self._committed, group, every))
+
+    def _committed(self, group: Group, every: list[Write], done: asyncio.Future[Any]) -> None:
+        """A thread's commit returned (or raised): answer its callers, then the next group."""
+        store = self.store
+        store.environments.unpin(store.path)
+        self._busy = False
         try:
-            # Shielded: if this task is cancelled, the thread still runs, and the environment stays
-            # pinned until it is done with it.
-            outcomes = await asyncio.shield(done)
+            outcomes = done.result()
         except MapFull:
-            outcomes = None  # nothing was written: grow the map on the loop, and commit there
-        except StoreError as exc:
+            self._commit(group, every)  # nothing was written: grow the map on the loop, and commit there
+        except Exception as exc:  # StoreError (Fenced included): nothing of the group is written
             self._failed(group, every, exc)
-            return
-        finally:
-            if done.done():
-                store.environments.unpin(store.path)
-            else:
-                done.add_done_callback(lambda _: store.environments.unpin(store.path))
-        if outcomes is None:
-            self._commit(group, every)
         else:
             self._answer(group, outcomes)
+        if self._queue:
+            self._schedule()
+        else:
+            self._settled()
 
     def _commit(self, group: Group, every: list[Write]) -> None:
         try:
             outcomes = self.store.apply(every)
-        except StoreError as exc:  # Fenced included: nothing of the group is written
+        except Exception as exc:  # StoreError (Fenced included): nothing of the group is written
             self._failed(group, every, exc)
             return
         self._answer(group, outcomes)
 
-    def _failed(self, group: Group, every: list[Write], exc: StoreError) -> None:
+    def _failed(self, group: Group, every: list[Write], exc: Exception) -> None:
         log.error("region_commit_failed", store=str(self.store.path), writes=len(every), error=str(exc))
         for _, future in group:
             if not future.done():
