@@ -96,3 +96,42 @@ def test_bench_data_path_prints_the_cpu_of_a_scan_and_of_an_update(tmp_path: Pat
     assert result["scan_cpu_ms"] > 0 and result["scan_cpu_us_per_cell"] > 0 and result["update_cpu_ms"] > 0
     assert 1 <= result["cells_per_scan"] <= 1000  # YCSB's 1..100 rows of 10 fields
     assert "scan_once" in (tmp_path / "prof" / "scans.txt").read_text()
+
+
+def test_a_client_process_exits_when_its_parent_goes_away_after_go(tmp_path: Path) -> None:
+    """A bench parent killed mid-workload must not leave its client processes loading the machine."""
+    import dataclasses
+    import signal
+
+    from regent.bench.data import Job, Target
+    from regent.supervise import free_ports
+
+    port = free_ports(1)[0]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port), "--insecure"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    client = None
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        job = Job(Target("transport", f"127.0.0.1:{port}", True, None), "A", 1000, 10**9, 1, 0, 1, 1)
+        client = subprocess.Popen(
+            [sys.executable, "-m", "regent.bench.data"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert client.stdin is not None and client.stdout is not None
+        client.stdin.write(json.dumps(dataclasses.asdict(job)) + "\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "ready"
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        client.stdin.close()  # what the parent's death does to the pipe
+        assert client.wait(timeout=30) == 3
+    finally:
+        for p in (client, server):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()

@@ -156,8 +156,11 @@ def test_writes_that_come_while_a_commit_is_in_its_thread_form_the_next_group(
         writer = RegionWriter(store)
         writer.start()
         first = asyncio.ensure_future(writer.mutate([row(b"a", 1)]))
-        while not store.threads:  # the first group is in its thread
+        for _ in range(100_000):  # until the first group is in its thread (bounded)
+            if store.threads:
+                break
             await asyncio.sleep(0)
+        assert store.threads, "the first group never reached its thread"
         later = [asyncio.ensure_future(writer.mutate([row(b"b%d" % i, 1)])) for i in range(20)]
         outcomes = [await first, *[await f for f in later]]
         await writer.stop()
@@ -190,7 +193,9 @@ def test_stop_waits_for_the_commit_in_flight_and_the_queued_writes_then_refuses(
     assert all(read(store, b"r%d" % i) == 1 for i in range(5)) and read(store, b"late") == 0
 
 
-def test_a_cancelled_caller_does_not_stop_its_write_nor_the_others(envs: Environments, tmp_path: Path) -> None:
+def test_a_cancelled_caller_does_not_stop_its_write_nor_the_others(
+    envs: Environments, tmp_path: Path
+) -> None:
     store = watched(envs, tmp_path / "r")
 
     async def main() -> list[object]:

@@ -247,12 +247,20 @@ def client_main() -> None:
     def go() -> None:
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("the parent went away before go")
+        # The parent writes nothing more: the end of stdin means it is gone (killed, say), and a client
+        # left running would load the machine of whatever runs next.
+        threading.Thread(target=_exit_when_orphaned, name="orphan-watch", daemon=True).start()
 
     try:
         result = _process(job, ready, go)
     except BaseException as exc:
         result = {"error": repr(exc)}
     print(json.dumps(result), flush=True)
+
+
+def _exit_when_orphaned() -> None:
+    sys.stdin.read()
+    os._exit(3)
 
 
 @dataclass
