@@ -47,6 +47,13 @@ def watched(envs: Environments, path: Path) -> WatchedStore:
     return store
 
 
+def started(store: RegionStore) -> RegionWriter:
+    """A writer of `store`, started on the running loop."""
+    writer = RegionWriter(store)
+    writer.start()
+    return writer
+
+
 def row(key: bytes, cells: int, value: bytes = b"v") -> RowMutation:
     return RowMutation(key, tuple(Put(b"f", b"q%d" % i, value) for i in range(cells)))
 
@@ -62,8 +69,7 @@ def test_a_small_group_commits_in_a_thread_and_a_large_one_on_the_loop(
     store = watched(envs, tmp_path / "r")
 
     async def main() -> int:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         assert await writer.mutate([row(b"small", THREAD_MAX_CELLS)]) == [None]
         assert await writer.mutate([row(b"large", THREAD_MAX_CELLS + 1)]) == [None]
         await writer.stop()
@@ -81,8 +87,7 @@ def test_the_loop_keeps_serving_reads_while_a_small_commit_is_in_its_thread(
     store = watched(envs, tmp_path / "r")
 
     async def main() -> int:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         write = asyncio.ensure_future(writer.mutate([row(b"a", 1)]))
         turns = 0
         while not write.done():  # the loop turns while the commit (its fsync) runs elsewhere
@@ -153,8 +158,7 @@ def test_writes_that_come_while_a_commit_is_in_its_thread_form_the_next_group(
     store = watched(envs, tmp_path / "r")
 
     async def main() -> list[list[object]]:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         first = asyncio.ensure_future(writer.mutate([row(b"a", 1)]))
         for _ in range(100_000):  # until the first group is in its thread (bounded)
             if store.threads:
@@ -178,8 +182,7 @@ def test_stop_waits_for_the_commit_in_flight_and_the_queued_writes_then_refuses(
     store = watched(envs, tmp_path / "r")
 
     async def main() -> list[object]:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         writes = [asyncio.ensure_future(writer.mutate([row(b"r%d" % i, 1)])) for i in range(5)]
         await asyncio.sleep(0)
         await writer.stop()
@@ -199,8 +202,7 @@ def test_a_cancelled_caller_does_not_stop_its_write_nor_the_others(
     store = watched(envs, tmp_path / "r")
 
     async def main() -> list[object]:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         gone = asyncio.ensure_future(writer.mutate([row(b"gone", 1)]))
         kept = asyncio.ensure_future(writer.mutate([row(b"kept", 1)]))
         await asyncio.sleep(0)
@@ -222,8 +224,7 @@ def test_an_unexpected_error_in_a_commit_fails_its_group_and_the_writer_goes_on(
     store.fail_next = True
 
     async def main() -> list[object]:
-        writer = RegionWriter(store)
-        writer.start()
+        writer = started(store)
         failed = await asyncio.gather(writer.mutate([row(b"x", 1)]), return_exceptions=True)
         after = await writer.mutate([row(b"y", 1)])
         await writer.stop()
