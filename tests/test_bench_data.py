@@ -3,12 +3,17 @@ for docs/benchmarks.md, not here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from regent.bench.data import Job, Target
+from regent.supervise import free_ports
 
 
 def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None:
@@ -98,14 +103,8 @@ def test_bench_data_path_prints_the_cpu_of_a_scan_and_of_an_update(tmp_path: Pat
     assert "scan_once" in (tmp_path / "prof" / "scans.txt").read_text()
 
 
-def test_a_client_process_exits_when_its_parent_goes_away_after_go(tmp_path: Path) -> None:
+def test_a_client_process_exits_when_its_parent_goes_away_after_go() -> None:
     """A bench parent killed mid-workload must not leave its client processes loading the machine."""
-    import dataclasses
-    import signal
-
-    from regent.bench.data import Job, Target
-    from regent.supervise import free_ports
-
     port = free_ports(1)[0]
     server = subprocess.Popen(
         [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port), "--insecure"],

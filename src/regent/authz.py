@@ -24,6 +24,7 @@ import structlog
 
 from regent import tls
 from regent.status import clip
+from regent.unary_interceptor import UnaryInterceptor
 
 log = structlog.get_logger("authz")
 
@@ -85,30 +86,17 @@ def check(policy: Mapping[str, Rule], method: str, peer: tls.Identity | None, re
     return None
 
 
-class Authorizer(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class Authorizer(UnaryInterceptor):
     """The one place a daemon decides who may call what (see the module doc)."""
 
     def __init__(self, policy: Mapping[str, Rule]) -> None:
+        super().__init__()
         self.policy = policy
         self.refusals: Counter[tuple[str, str]] = Counter()  # (method, error name) -> count
         self._logged_at: dict[str, float] = {}
         self._unlogged: Counter[str] = Counter()
-        self._handlers: dict[str, Any] = {}
 
-    async def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        method = details.method
-        # A method's handler is the same on every call (the services are registered before the server
-        # starts): wrapped once, then handed out without asking the inner interceptors again.
-        wrapped = self._handlers.get(method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # health's Watch: streams carry nothing the policy guards
-        wrapped = self._handlers[method] = self._wrap(method, handler)
-        return wrapped
-
-    def _wrap(self, method: str, handler: Any) -> Any:
+    def wrap(self, method: str, handler: Any) -> Any:
         inner = handler.unary_unary
         found = self.policy.get(method)
         open_to_all = found is not None and found.roles == ALL_ROLES and found.claimed_host is None

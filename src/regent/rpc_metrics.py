@@ -9,19 +9,21 @@ short "Service/Method" (a fixed set: the daemon's methods), the code label a gRP
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from regent.unary_interceptor import UnaryInterceptor
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class RpcMetrics(UnaryInterceptor):
     """Counts and times the unary calls of one gRPC server (see the module doc)."""
 
     def __init__(self, registry: CollectorRegistry, daemon: str) -> None:
+        super().__init__()
         self.calls = Counter(
             f"regent_{daemon}_rpc_requests", "RPCs received, by method", ["method"], registry=registry
         )
@@ -38,22 +40,8 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self._handlers: dict[str, Any] = {}
 
-    async def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        method = details.method
-        # A method's handler is the same on every call (the services are registered before the server
-        # starts): wrapped once, then handed out without asking the inner interceptors again.
-        wrapped = self._handlers.get(method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # streams (health's Watch) are not counted
-        wrapped = self._handlers[method] = self._wrap(method, handler)
-        return wrapped
-
-    def _wrap(self, method: str, handler: Any) -> Any:
+    def wrap(self, method: str, handler: Any) -> Any:
         inner = handler.unary_unary
         short = method.rsplit(".", 1)[-1]  # "/regent.v1.Master/Assign" -> "Master/Assign"
         calls, seconds, errors = self.calls.labels(short), self.seconds.labels(short), self.errors
