@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from regent.bench.data import Job, Target
+from regent.bench.data import Job, Measured, Target
 from regent.supervise import free_ports
 
 
 def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None:
     args = ["--records", "1500", "--regions", "3", "--servers", "1", "--clients", "2", "--threads", "2"]
-    args += ["--ops", "400", "--workloads", "A,E", "--json"]
+    args += ["--ops", "400", "--workloads", "A,E", "--rounds", "2", "--json"]
     done = subprocess.run(
         [sys.executable, "-m", "regent.cli", "bench", "data", *args],
         capture_output=True,
@@ -44,6 +44,15 @@ def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None
     a, e = lines[1], lines[2]
     assert 0 < a["read_p50_ms"] <= a["read_p99_ms"] and 0 < a["update_p50_ms"] <= a["update_p99_ms"]
     assert 0 < e["scan_p50_ms"] <= e["scan_p99_ms"] and "read_p50_ms" not in e
+
+
+def test_slices_measured_together_are_their_operations_over_their_own_time() -> None:
+    one = Measured(100, 2.0, {"read": [1.0, 3.0]}, 0.5)
+    two = Measured(300, 1.0, {"read": [2.0], "update": [4.0]}, 1.5)
+    both = Measured.together([one, two])
+    assert (both.ops, both.seconds, both.client_cpu_s) == (400, 3.0, 2.0)
+    assert both.by_kind == {"read": [1.0, 3.0, 2.0], "update": [4.0]}
+    assert both.summary()["ops_per_s"] == 133
 
 
 def test_bench_data_refuses_an_unknown_workload() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 
+import regent
 from meta import RegionState
 from tests.cluster import wait_until
 from tests.failure_helpers import (
@@ -63,6 +64,20 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
         value(after_create, "regent_master_procedure_seconds_count", kind="create_table", state="SUCCESS")
         == 1
     )
+
+    # Two puts to a row: the first creates its region's store, the second is one small group commit on the
+    # RegionServer that serves the row, on the loop or in a thread.
+    def small_commits(server: object) -> float:
+        samples = scrape(http_url(server))  # type: ignore[arg-type]
+        return sum(
+            value(samples, "regent_regionserver_small_commits_total", on=on) for on in ("loop", "thread")
+        )
+
+    committed = {s.address: small_commits(s) for s in cluster.servers}
+    with regent.connect(cluster.master_addresses, timeout=30.0) as connection:
+        for value_ in (b"v1", b"v2"):
+            connection.table("t").put(b"row", {f"{FAMILY}:q".encode(): value_})
+    assert sum(small_commits(s) - committed[s.address] for s in cluster.servers) == 1
 
     # An RPC that fails is counted by its code.
     try:

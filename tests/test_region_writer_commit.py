@@ -1,6 +1,7 @@
-"""Where a region's writer commits (regionserver.data.writer): a small group in a thread, with its
-environment pinned against the LRU, a large one on the event loop; a full map met in the thread is grown
-on the loop, nothing lost or written twice."""
+"""Where a region's writer commits (regionserver.data.writer): a small group on the event loop while the
+placement allows it (regionserver.data.commit_place) and in a thread otherwise, a medium one in a thread
+with its environment pinned against the LRU, a large one on the loop; a full map met in the thread is
+grown on the loop, nothing lost or written twice."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ import pytest
 
 from meta import ServerName
 from meta.types import ColumnFamily
+from regionserver.data.commit_place import CommitPlacement
 from regionserver.data.environments import Claim, Environments
 from regionserver.data.mutations import Get, Outcome, Put, RowMutation, Write
 from regionserver.data.region_store import RegionStore
-from regionserver.data.writer import THREAD_MAX_CELLS, RegionWriter, WriterClosed
+from regionserver.data.writer import LOOP_MAX_CELLS, THREAD_MAX_CELLS, RegionWriter, WriterClosed
 
 FAMILIES = {b"f": ColumnFamily("f")}
 CLAIM = Claim(ServerName("h", 1, 1000), 5)
+#: A placement with no budget for the loop: every small group goes to a thread.
+IN_THREADS = CommitPlacement(share=0.0)
 
 
 @pytest.fixture
@@ -47,9 +51,10 @@ def watched(envs: Environments, path: Path) -> WatchedStore:
     return store
 
 
-def started(store: RegionStore) -> RegionWriter:
-    """A writer of `store`, started on the running loop."""
-    writer = RegionWriter(store)
+def started(store: RegionStore, placement: CommitPlacement = IN_THREADS) -> RegionWriter:
+    """A writer of `store`, started on the running loop (small groups in threads, unless `placement`
+    says otherwise)."""
+    writer = RegionWriter(store, placement=placement)
     writer.start()
     return writer
 
@@ -79,6 +84,55 @@ def test_a_small_group_commits_in_a_thread_and_a_large_one_on_the_loop(
     small, large = store.threads
     assert small != loop_thread and large == loop_thread
     assert read(store, b"small") == THREAD_MAX_CELLS and read(store, b"large") == THREAD_MAX_CELLS + 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_small_group_commits_on_the_loop_until_a_slow_commit_sends_the_next_to_a_thread(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+    clock = Clock()
+    placement = CommitPlacement(slow_s=0.0, stall_s=0.0, clock=clock)  # any real commit is a stall
+
+    async def main() -> int:
+        writer = started(store, placement)
+        assert await writer.mutate([row(b"a", 1)]) == [None]  # on the loop: slow, so ...
+        assert await writer.mutate([row(b"b", 1)]) == [None]  # ... in a thread during the back-off
+        clock.now += 1.0
+        assert await writer.mutate([row(b"c", 1)]) == [None]  # the back-off is over: the loop again
+        await writer.stop()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    a, b, c = store.threads
+    assert a == loop_thread and b != loop_thread and c == loop_thread
+    assert read(store, b"a") == read(store, b"b") == read(store, b"c") == 1
+
+
+def test_only_a_group_of_at_most_loop_max_cells_commits_on_the_loop(
+    envs: Environments, tmp_path: Path
+) -> None:
+    store = watched(envs, tmp_path / "r")
+    placement = CommitPlacement(slow_s=60.0, stall_s=60.0, share=1.0)  # the loop may commit anything
+
+    async def main() -> int:
+        writer = started(store, placement)
+        assert await writer.mutate([row(b"small", LOOP_MAX_CELLS)]) == [None]
+        assert await writer.mutate([row(b"medium", LOOP_MAX_CELLS + 1)]) == [None]
+        await writer.stop()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    small, medium = store.threads
+    assert small == loop_thread and medium != loop_thread
+    assert read(store, b"small") == LOOP_MAX_CELLS and read(store, b"medium") == LOOP_MAX_CELLS + 1
 
 
 def test_the_loop_keeps_serving_reads_while_a_small_commit_is_in_its_thread(
@@ -125,8 +179,7 @@ def test_a_full_map_in_the_thread_is_grown_on_the_loop_and_the_group_written_onc
         big = row(b"big", 40, bytes(50_000))  # 2 MB in a 1 MB map, within THREAD_MAX_CELLS
 
         async def main() -> list[object]:
-            writer = RegionWriter(store)
-            writer.start()
+            writer = started(store)
             outcome = await writer.mutate([big])
             await writer.stop()
             return list(outcome)

@@ -398,6 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     bdata.add_argument(
         "--workloads", default="A,B,C,E", help="comma-separated YCSB workloads (default A,B,C,E)"
     )
+    bdata.add_argument(
+        "--rounds",
+        type=_positive,
+        default=3,
+        help="slices of each workload, alternating with slices of its transport floor (default 3)",
+    )
     bdata.add_argument("--insecure", action="store_true", help="plain text (default: mutual TLS)")
     bdata.add_argument("--json", action="store_true", help="print only the JSON lines (no progress)")
     bdata.add_argument(
@@ -651,6 +657,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     workloads=tuple(w.strip().upper() for w in args.workloads.split(",") if w.strip()),
                     quiet=args.json,
                     profile=args.profile,
+                    rounds=args.rounds,
                 ):
                     print(json.dumps(line), flush=True)
             elif args.bench == "recovery":

@@ -21,8 +21,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from regionserver.data.commit_place import PLACEMENT
 
 if TYPE_CHECKING:
     from regionserver.daemon import RegionServer
@@ -107,7 +109,7 @@ def environments(count: int) -> None:
 
 
 class RegionServerCollector(Collector):
-    """Gauges read from the RegionServer's state at scrape time."""
+    """Gauges (and the commit placement's counts) read from the RegionServer's state at scrape time."""
 
     def __init__(self, server: RegionServer) -> None:
         self.server = server
@@ -143,6 +145,15 @@ class RegionServerCollector(Collector):
             "Time left on this server's lease before it stops serving on its own (fencing)",
             value=max(0.0, left) if left != float("inf") else 0.0,
         )
+        commits = CounterMetricFamily(
+            "regent_regionserver_small_commits",
+            "Small group commits of region stores, by where they ran: on the event loop while the disk's "
+            "commits are quick, else in a commit thread (regionserver.data.commit_place)",
+            labels=["on"],
+        )
+        commits.add_metric(["loop"], PLACEMENT.on_loop_commits)
+        commits.add_metric(["thread"], PLACEMENT.in_thread_commits)
+        yield commits
 
 
 def store_bytes(rs: RegionServer) -> int:

@@ -7,8 +7,11 @@
 3. Each workload from P client processes with T threads each, closed loop (one operation in flight per
    thread), zipfian keys (regent.bench.ycsb), through the SDK's `Table`: ops/s and p50/p99 latency.
 4. The floors of each workload (regent.bench.data_floor), in the same run: the same requests and replies
-   through gRPC to a server that does nothing, right after the workload's own run (the cluster idle
-   meanwhile), and at the end the same operations straight on LMDB in one process.
+   through gRPC to a server that does nothing (the cluster idle meanwhile), and at the end the same
+   operations straight on LMDB in one process. A workload and its transport floor run in slices that
+   alternate (`rounds` of each, ROUNDS by default), each slice with keys of its own: on a machine whose
+   speed drifts within minutes, each of the two is then measured within seconds of the other, and the
+   ratio of their sums is steadier than that of one long run after another.
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
 "floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", "client_cpu_ms_per_op",
@@ -35,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -270,6 +273,16 @@ class Measured:
     by_kind: dict[str, list[float]]  # latencies (ms) by operation kind
     client_cpu_s: float  # the client processes' CPU (user and system) over the operations, all together
 
+    @classmethod
+    def together(cls, parts: Sequence[Measured]) -> Measured:
+        """Runs one after another as one: their operations over the time they ran (not the gaps)."""
+        return cls(
+            sum(p.ops for p in parts),
+            sum(p.seconds for p in parts),
+            merged([p.by_kind for p in parts]),
+            sum(p.client_cpu_s for p in parts),
+        )
+
     @property
     def latencies(self) -> list[float]:
         return [x for values in self.by_kind.values() for x in values]
@@ -394,6 +407,10 @@ def _say(quiet: bool, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+#: Slices of each workload, alternating with as many of its transport floor (see the module's doc).
+ROUNDS = 3
+
+
 def run(
     *,
     records: int = 1_000_000,
@@ -406,8 +423,11 @@ def run(
     seed: int = 1,
     quiet: bool = False,
     profile: Path | None = None,
+    rounds: int = ROUNDS,
 ) -> Iterator[dict[str, Any]]:
     """The bench's JSON objects, one by one as they are measured (`profile`: see the module's doc)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, not {rounds}")
     for name in workloads:
         if name not in ycsb.WORKLOADS:
             raise ValueError(f"unknown workload {name!r}; known: {', '.join(ycsb.WORKLOADS)}")
@@ -460,17 +480,37 @@ def run(
             floor = _floor_target(children, noop, insecure, certs)
             measured, cpu, transport = {}, {}, {}
             for name in workloads:
-                _say(quiet, f"workload {name}: {ops:,} operations ...")
-                servers_cpu = _cpu_seconds(children, "rs")
-                measured[name] = run_clients(cluster, name, records, ops, processes, threads, seed, profile)
-                cpu[name] = _cpu_seconds(children, "rs") - servers_cpu
-                children.check()
-                # Right after the cluster's run: a machine shared with other work drifts within minutes,
-                # and the ratio compares the two.
-                _say(quiet, f"workload {name}: its transport floor (the cluster idle) ...")
-                transport[name] = _transport_floor(
-                    children, floor, name, records, ops, processes, threads, seed
+                _say(
+                    quiet,
+                    f"workload {name}: {ops:,} operations, in {rounds} slices between its transport floor's",
                 )
+                slices: list[Measured] = []
+                floor_slices: list[Measured] = []
+                cpu[name] = floor_cpu = 0.0
+                for r in range(rounds):
+                    keys = seed + r * 1009  # each slice its own keys, the floor's slice the same
+                    servers_cpu = _cpu_seconds(children, "rs")
+                    slices.append(
+                        run_clients(
+                            cluster,
+                            name,
+                            records,
+                            ops // rounds,
+                            processes,
+                            threads,
+                            keys,
+                            profile if r == 0 else None,
+                        )
+                    )
+                    cpu[name] += _cpu_seconds(children, "rs") - servers_cpu
+                    children.check()
+                    noop_cpu = _cpu_seconds(children, "noop")
+                    floor_slices.append(
+                        run_clients(floor, name, records, ops // rounds, processes, threads, keys)
+                    )
+                    floor_cpu += _cpu_seconds(children, "noop") - noop_cpu
+                measured[name] = Measured.together(slices)
+                transport[name] = _floor_figures(Measured.together(floor_slices), floor_cpu)
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
         _say(quiet, "the LMDB floor ...")
         lmdb_floor = _lmdb_floor(root / "floor", records, ops, list(workloads), processes * threads, seed)
@@ -542,24 +582,11 @@ def _floor_target(children: Children, noop: tuple[int, Any], insecure: bool, cer
     return Target("transport", f"127.0.0.1:{port}", insecure, certs)
 
 
-def _transport_floor(
-    children: Children,
-    target: Target,
-    workload: str,
-    records: int,
-    ops: int,
-    processes: int,
-    threads: int,
-    seed: int,
-) -> dict[str, float]:
-    """The floor of `workload`: its ops/s and the CPU per operation of its server and of its clients."""
-    server_cpu = _cpu_seconds(children, "noop")
-    m = run_clients(target, workload, records, ops, processes, threads, seed)
+def _floor_figures(m: Measured, server_cpu_s: float) -> dict[str, float]:
+    """A workload's transport floor: its ops/s and the CPU per operation of its server and of its clients."""
     return {
         "transport_floor_ops_per_s": round(m.ops / m.seconds),
-        "transport_floor_server_cpu_ms_per_op": round(
-            (_cpu_seconds(children, "noop") - server_cpu) * 1000 / m.ops, 3
-        ),
+        "transport_floor_server_cpu_ms_per_op": round(server_cpu_s * 1000 / m.ops, 3),
         "transport_floor_client_cpu_ms_per_op": round(m.client_cpu_s * 1000 / m.ops, 3),
     }
 

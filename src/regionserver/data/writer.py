@@ -8,11 +8,15 @@ thread").
 
 Where a group is committed depends on its size (docs/decisions.md, "Region store (issue 8)"):
 
-- **Most groups** (at most THREAD_MAX_CELLS cells: YCSB's updates and inserts, a batched load's share of
-  one region) are committed in one of the process's commit threads (regionserver.data.commit_threads),
-  their environment pinned meanwhile (regionserver.data.environments). The commit's cost
-  is its fsync, during which the GIL is free: the event loop keeps serving reads and heartbeats, and the
-  fsyncs of the server's regions overlap instead of queueing one after another on the loop.
+- **A small group** (at most LOOP_MAX_CELLS cells: YCSB's updates, a single put or increment) is
+  committed on the event loop while the disk's commits are quick and take a small share of the loop's
+  time, which spares it the two thread wake-ups of a hand-off (regionserver.data.commit_place decides);
+  otherwise it goes to a thread, as a medium one does.
+- **A medium group** (at most THREAD_MAX_CELLS cells: a batched load's share of one region) is committed
+  in one of the process's commit threads (regionserver.data.commit_threads), its environment pinned
+  meanwhile (regionserver.data.environments). The commit's cost is its fsync, during which the GIL is
+  free: the event loop keeps serving reads and heartbeats, and the fsyncs of the server's regions overlap
+  instead of queueing one after another on the loop.
 - **A huge group** (a batched put of thousands of cells into one region) is committed on the event loop's
   own thread, as meta's writer (src/meta/writer.py): a thread would share the GIL with a busy loop for
   all of its Python work, and hold it back for as long.
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
+from regionserver.data.commit_place import PLACEMENT, CommitPlacement
 from regionserver.data.commit_threads import COMMIT_THREADS, CommitThreads
 from regionserver.data.errors import MapFull, RowError, StoreError
 from regionserver.data.mutations import CheckAndPut, Counters, Increment, Outcome, RowMutation, Write
@@ -40,6 +46,9 @@ MAX_GROUP_WRITES = 20_000
 #: A group of at most this many cells is committed in a thread (see the module's doc; measured in
 #: docs/decisions.md).
 THREAD_MAX_CELLS = 1000
+#: A group of at most this many cells may be committed on the loop, when the placement says so: its
+#: Python is short, and its commit's time is its fsync's (see the module's doc).
+LOOP_MAX_CELLS = 100
 
 Group = list[tuple[Sequence[Write], "asyncio.Future[list[Outcome]]"]]
 
@@ -60,9 +69,15 @@ class WriterClosed(StoreError):
 class RegionWriter:
     """Group-commits the writes of one region (see the module's doc)."""
 
-    def __init__(self, store: RegionStore, threads: CommitThreads = COMMIT_THREADS) -> None:
+    def __init__(
+        self,
+        store: RegionStore,
+        threads: CommitThreads = COMMIT_THREADS,
+        placement: CommitPlacement = PLACEMENT,
+    ) -> None:
         self.store = store
         self._threads = threads
+        self._placement = placement
         self._queue: Group = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduled = False  # a flush is on its way (call_soon)
@@ -139,14 +154,17 @@ class RegionWriter:
             # not pinned, and the loop's LRU may close one at any moment no loop transaction is open
             # (regionserver.data.environments).
             store = self.store
-            if (
-                store.exists
-                and not store.has_references
-                and sum(cells_of(w) for w in every) <= THREAD_MAX_CELLS
-            ):
-                self._commit_in_thread(group, every)
-                continue  # busy now, unless the store refused at once
-            self._commit(group, every)
+            cells = sum(cells_of(w) for w in every)
+            if store.exists and not store.has_references and cells <= THREAD_MAX_CELLS:
+                if cells <= LOOP_MAX_CELLS and self._placement.on_loop():
+                    started = time.perf_counter()
+                    self._commit(group, every)
+                    self._placement.took(time.perf_counter() - started)
+                else:
+                    self._commit_in_thread(group, every)
+                    continue  # busy now, unless the store refused at once
+            else:
+                self._commit(group, every)
             if self._queue:  # one group per turn: other callbacks run in between
                 self._schedule()
                 return
