@@ -25,6 +25,7 @@ from regionserver.data.region_store import PROCESS_ENVIRONMENTS, RegionStore
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.split_policy import SplitSettings, due, jitter, threshold
 from regionserver.store import Stores
+from tests.clocks import Clock
 
 FAMILIES = {b"f": ColumnFamily("f")}
 SERVER = ServerName("127.0.0.1", 7000, 1000)
@@ -105,14 +106,6 @@ def _closed() -> Iterator[None]:
     PROCESS_ENVIRONMENTS.close_all()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def settled(auto: AutoSplits) -> None:
     await asyncio.wait_for(asyncio.gather(*list(auto._tasks)), timeout=10)
 
@@ -133,7 +126,7 @@ def test_a_region_past_its_threshold_asks_once_per_open_and_waits_after_a_refusa
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
             stub = master_pb2_grpc.RegionServerStatusStub(channel)
-            hosting, stores, clock = Hosting(), Stores(tmp_path, SERVER), Clock()
+            hosting, stores, clock = Hosting(), Stores(tmp_path, SERVER), Clock(1000.0)
             auto = AutoSplits(hosting, stores, SERVER, lambda r: stub.RequestSplit(r, timeout=5), clock)
             size = grown(stores, region := HostedRegion(1, "t", b"", b"", 5, 1, FAMILIES), 400)
             # A maximum whose eighth (times the region's jitter) is just under the store's size.
@@ -182,7 +175,7 @@ def test_no_request_below_the_step_disabled_without_settings_or_with_references(
         return master_pb2.RequestSplitResponse(accepted=True)
 
     async def main() -> None:
-        hosting, stores, clock = Hosting(), Stores(tmp_path, SERVER), Clock()
+        hosting, stores, clock = Hosting(), Stores(tmp_path, SERVER), Clock(1000.0)
         auto = AutoSplits(hosting, stores, SERVER, request, clock)
         region = HostedRegion(1, "t", b"", b"", 5, 1, FAMILIES)
         size = grown(stores, region, 400)

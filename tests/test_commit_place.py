@@ -10,14 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regionserver.data.commit_place import BACKOFF_S, MAX_BACKOFF_S, WINDOW, CommitPlacement
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import Clock
 
 
 def placement(clock: Clock, **kwargs: float) -> CommitPlacement:

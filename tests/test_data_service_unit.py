@@ -19,17 +19,10 @@ from regionserver.data.keys import TS_MAX
 from regionserver.hosting import Hosting, MovedRegions
 from regionserver.scanners import ParsedFilter, ScannerNotFound, Scanners, TooManyScanners
 from regionserver.store import RegionData
+from tests.clocks import Clock
 
 SERVER = ServerName("127.0.0.1", 16020, 1)
 FAMILIES = {b"f": ColumnFamily("f")}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

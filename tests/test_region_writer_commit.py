@@ -19,6 +19,7 @@ from regionserver.data.environments import Claim, Environments
 from regionserver.data.mutations import Get, Outcome, Put, RowMutation, Write
 from regionserver.data.region_store import RegionStore
 from regionserver.data.writer import LOOP_MAX_CELLS, THREAD_MAX_CELLS, RegionWriter, WriterClosed
+from tests.clocks import Clock
 
 FAMILIES = {b"f": ColumnFamily("f")}
 CLAIM = Claim(ServerName("h", 1, 1000), 5)
@@ -86,19 +87,11 @@ def test_a_small_group_commits_in_a_thread_and_a_large_one_on_the_loop(
     assert read(store, b"small") == THREAD_MAX_CELLS and read(store, b"large") == THREAD_MAX_CELLS + 1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_small_group_commits_on_the_loop_until_a_slow_commit_sends_the_next_to_a_thread(
     envs: Environments, tmp_path: Path
 ) -> None:
     store = watched(envs, tmp_path / "r")
-    clock = Clock()
+    clock = Clock(0.0)
     placement = CommitPlacement(slow_s=0.0, stall_s=0.0, clock=clock)  # any real commit is a stall
 
     async def main() -> int:

@@ -16,6 +16,7 @@ from master.servers import ServerManager
 from meta import RegionInfo, RegionState, RegionStateRow, ServerName, TransitKind
 from meta.codec import decode_region_state, intern_server
 from regionserver.hosting import CLOSED, OPENED, Hosting
+from tests.clocks import Clock
 from tests.simulation import Faults, Simulation
 
 S = RegionState
@@ -45,14 +46,6 @@ def test_simulation_sweep(block: int) -> None:
 
 
 # ---- the bugs the simulation found, one test each ----
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _core(states: list[RegionStateRow]) -> tuple[AssignmentManager, ServerManager, Clock]:

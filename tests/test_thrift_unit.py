@@ -20,14 +20,7 @@ from gateway.thrift.handler import UNSUPPORTED, Handler
 from gateway.thrift.idl import IDL_PATH, METHODS, AlreadyExists, IllegalArgument, IOError, Mutation
 from gateway.thrift.scanners import ScannerRegistry, TooManyScanners, UnknownScanner
 from gateway.thrift.wire import FrameSizes, WireError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import Clock
 
 
 def registry(clock: Clock, **kw: object) -> ScannerRegistry:
@@ -45,7 +38,7 @@ def opened(reg: ScannerRegistry, owner: int, closed: list[int], rows: int = 3) -
 
 
 def test_an_idle_scanner_expires_and_a_read_one_does_not() -> None:
-    clock, closed = Clock(), []
+    clock, closed = Clock(0.0), []
     reg = registry(clock, idle_timeout_s=10)
     idle, read = opened(reg, 1, closed), opened(reg, 1, closed)
     clock.now = 6
@@ -61,7 +54,7 @@ def test_an_idle_scanner_expires_and_a_read_one_does_not() -> None:
 
 
 def test_a_scanner_being_read_is_closed_by_its_reader_not_under_it() -> None:
-    clock, closed = Clock(), []
+    clock, closed = Clock(0.0), []
     reg = registry(clock, idle_timeout_s=1)
     sid = opened(reg, 1, closed)
     held = reg.acquire(sid)
@@ -74,7 +67,7 @@ def test_a_scanner_being_read_is_closed_by_its_reader_not_under_it() -> None:
 
 
 def test_the_bound_is_per_connection() -> None:
-    clock, closed = Clock(), []
+    clock, closed = Clock(0.0), []
     reg = registry(clock, per_connection=2)
     first = opened(reg, 1, closed)
     opened(reg, 1, closed)
@@ -89,7 +82,7 @@ def test_the_bound_is_per_connection() -> None:
 
 
 def test_a_connection_ending_closes_its_scanners_only() -> None:
-    clock, closed = Clock(), []
+    clock, closed = Clock(0.0), []
     reg = registry(clock)
     mine = {opened(reg, 1, closed) for _ in range(3)}
     theirs = opened(reg, 2, closed)
@@ -100,7 +93,7 @@ def test_a_connection_ending_closes_its_scanners_only() -> None:
 
 
 def test_unknown_and_closed_ids_are_unknown() -> None:
-    reg = registry(Clock())
+    reg = registry(Clock(0.0))
     with pytest.raises(UnknownScanner):
         reg.acquire(42)
     sid = opened(reg, 1, [])
@@ -110,14 +103,14 @@ def test_unknown_and_closed_ids_are_unknown() -> None:
 
 
 def test_ids_are_positive_i32_and_distinct() -> None:
-    reg = registry(Clock(), per_connection=1000)
+    reg = registry(Clock(0.0), per_connection=1000)
     ids = [opened(reg, 1, []) for _ in range(500)]
     assert len(set(ids)) == 500 and all(0 < i < 2**31 for i in ids)
 
 
 def test_close_all_closes_everything() -> None:
     closed: list[int] = []
-    reg = registry(Clock())
+    reg = registry(Clock(0.0))
     for owner in (1, 2, 3):
         opened(reg, owner, closed)
     assert reg.close_all() == 3 and len(closed) == 3 and len(reg) == 0
