@@ -281,8 +281,17 @@ class Clusters:
         self.rootdir = rootdir
         self.started: list[Cluster] = []
 
-    def start(self, *, masters: int = 1, servers: int = 3, master_args: Sequence[str] = ()) -> Cluster:
-        cluster = Cluster(self.daemons, self.rootdir, masters=masters, master_args=master_args)
+    def start(
+        self,
+        *,
+        masters: int = 1,
+        servers: int = 3,
+        master_args: Sequence[str] = (),
+        server_args: Sequence[str] = (),
+    ) -> Cluster:
+        cluster = Cluster(
+            self.daemons, self.rootdir, masters=masters, master_args=master_args, server_args=server_args
+        )
         self.started.append(cluster)
         # Backups start once the first master is active, so that the first one is the active one.
         cluster.start_master(0).wait_active(30)

@@ -107,6 +107,15 @@ def test_commits_beyond_the_loops_share_go_to_the_threads_until_the_budget_refil
     assert back_to_back() in (100, 101)
 
 
+def test_a_server_that_does_not_allow_the_loop_commits_every_small_group_in_a_thread() -> None:
+    place = placement(Clock())
+    place.allow_loop(False)  # --small-commits thread
+    assert not place.on_loop() and not place.on_loop()
+    place.allow_loop(True)
+    assert place.on_loop()
+    assert (place.on_loop_commits, place.in_thread_commits) == (1, 2)
+
+
 def test_no_share_means_every_commit_in_a_thread() -> None:
     assert not CommitPlacement(share=0.0).on_loop()
 

@@ -646,16 +646,33 @@ def stopped(pid: int) -> bool:
     return bool(states) and all(state in "tT" for state in states)
 
 
+def loop_blocked(base: str) -> bool:
+    """Whether the server at `base` no longer answers its status page within half a second (its event
+    loop is held up)."""
+    try:
+        http_get(base + "/stacks", timeout=0.5)
+    except OSError:  # a timeout (URLError wraps it)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("small_commits", ["thread", "auto"])
 def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
-    clusters: Clusters, tmp_path: Path
+    clusters: Clusters, tmp_path: Path, small_commits: str
 ) -> None:
     """The old owner takes a write, passes its lease check, and is paused (SIGSTOP) before its commit can
     reach the store: the test holds the store's LMDB write lock meanwhile. Its lease runs out, the master
     reopens the region elsewhere (that open claims the store), the old owner wakes and commits: the store
-    refuses the write (FENCED), and the client's retry on the new owner is written."""
+    refuses the write (FENCED), and the client's retry on the new owner is written. The same whether the
+    old owner's commit waits in a commit thread (`--small-commits thread`) or on its event loop (`auto`,
+    where the loop's commits are quick: the first small one is)."""
     # A lease (3 s) longer than the test holds the lock (about a second): the new owner's open, which waits
     # for the lock too if it comes that early, must not cost that server its lease.
-    cluster = clusters.start(servers=2, master_args=("--heartbeat-ms", "200", "--lease-ms", "3000"))
+    cluster = clusters.start(
+        servers=2,
+        master_args=("--heartbeat-ms", "200", "--lease-ms", "3000"),
+        server_args=("--small-commits", small_commits),
+    )
     cluster.admin.create_table(TABLE, ["f"], num_regions=1)
     (region,) = cluster.wait_open(TABLE, 1)
     old = next(s for s in cluster.servers if s.address == region.server.address)
@@ -684,9 +701,12 @@ def test_paused_old_owners_write_after_its_region_moved_is_refused_by_the_store(
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             try:
                 late = pool.submit(write, stub, b"written by the old owner after the move")
-                # The old owner's commit (a small one: in a thread, regionserver.data.writer) now waits
-                # for the lock; the event loop, which awaits it, keeps answering.
-                wait_until(lambda: committing(base), 30, "the old owner's commit to wait for the lock")
+                if small_commits == "thread":
+                    # The old owner's commit now waits for the lock in a commit thread; the event loop,
+                    # which awaits it, keeps answering.
+                    wait_until(lambda: committing(base), 30, "the old owner's commit to wait for the lock")
+                else:  # it waits on the event loop, which answers nothing meanwhile
+                    wait_until(lambda: loop_blocked(base), 30, "the old owner's loop to wait for the lock")
                 old.pause()
                 # Released only once every thread of the old owner is stopped: its commit thread, woken
                 # by the release, must not take the lock before it stops.

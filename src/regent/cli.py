@@ -271,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="open scanners allowed at once on this server (default 10000)",
     )
+    rs.add_argument(
+        "--small-commits",
+        choices=("auto", "thread"),
+        default="auto",
+        help="where a commit of at most 100 cells runs: auto, on the event loop while the disk's commits "
+        "are quick (cheaper in CPU; the default), or thread, always in a commit thread (a commit that "
+        "waits never holds up the server's other regions); docs/operations.md",
+    )
     add_security_arguments(rs)
     add_http_arguments(rs, 16030)
 
@@ -559,6 +567,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_cell_bytes=args.max_cell_bytes,
                 scanner_timeout_s=args.scanner_timeout,
                 max_scanners=args.max_scanners,
+                small_commits_on_loop=args.small_commits == "auto",
                 http_host=args.http_host,
                 http_port=args.http_port,
             )

@@ -38,6 +38,7 @@ from regionserver.access import POLICY
 from regionserver.auto_split import AutoSplits
 from regionserver.claims import Claims
 from regionserver.data import MAX_CELL_BYTES, families_of
+from regionserver.data.commit_place import PLACEMENT
 from regionserver.data_service import RegionDataService
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.load import LoadCounters
@@ -71,6 +72,7 @@ class RegionServerConfig:
     max_cell_bytes: int = MAX_CELL_BYTES  # --max-cell-bytes
     scanner_timeout_s: float = SCANNER_TIMEOUT_S  # --scanner-timeout
     max_scanners: int = MAX_SCANNERS  # --max-scanners
+    small_commits_on_loop: bool = True  # --small-commits auto (True) or thread (data.commit_place)
     http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
     http_port: int = 0  # 0: a free port, logged in http_started
 
@@ -180,6 +182,7 @@ class RegionServer:
         self.name = ServerName(config.host, config.port, int(time.time() * 1000))
         self.hosting = Hosting()
         self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes)
+        PLACEMENT.allow_loop(config.small_commits_on_loop)  # the process's: one RegionServer per process
         self.scanners = Scanners(config.scanner_timeout_s, config.max_scanners)
         self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)

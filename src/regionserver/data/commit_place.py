@@ -20,6 +20,13 @@ server until its fsync returns. So a small group is committed on the loop only w
 
 Only the loop's own small commits are timed: their time is the fsync's and little else, where a thread's
 commit waits for the GIL too, and would look slow on a busy server whatever the disk.
+
+What the loop gives up is isolation: a commit that waits, waits for the whole server. A region's store is
+written only by its owner, and another process takes its LMDB writer lock only briefly (a new owner's
+claim, a fenced old owner's refused commit); but one stopped while holding it (SIGSTOP, a frozen VM) would
+stall every region of this server until it resumed or died, where a thread would have stalled only that
+region. A RegionServer started with `--small-commits thread` commits every small group in a thread
+(`allow_loop(False)`).
 """
 
 from __future__ import annotations
@@ -71,14 +78,19 @@ class CommitPlacement:
         self._recent: deque[float] = deque(maxlen=WINDOW)
         self._threads_until = float("-inf")
         self._backoff = BACKOFF_S
+        self._loop_allowed = True
         #: Small groups committed on the loop, and in threads, so far (regionserver.metrics).
         self.on_loop_commits = 0
         self.in_thread_commits = 0
 
+    def allow_loop(self, allowed: bool) -> None:
+        """Whether small groups may be committed on the loop at all (`--small-commits auto|thread`)."""
+        self._loop_allowed = allowed
+
     def on_loop(self) -> bool:
         """Whether the next small group is committed on the loop; counted as so."""
         now = self._refill()
-        if now >= self._threads_until and self._budget > 0:
+        if self._loop_allowed and now >= self._threads_until and self._budget > 0:
             self.on_loop_commits += 1
             return True
         self.in_thread_commits += 1
