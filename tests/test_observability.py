@@ -8,7 +8,7 @@ import signal
 
 import regent
 from meta import RegionState
-from tests.cluster import wait_until
+from tests.cluster import Daemon, wait_until
 from tests.failure_helpers import (
     FAMILY,
     SHORT_LEASE,
@@ -67,8 +67,8 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
 
     # Two puts to a row: the first creates its region's store, the second is one small group commit on the
     # RegionServer that serves the row, on the loop or in a thread.
-    def small_commits(server: object) -> float:
-        samples = scrape(http_url(server))  # type: ignore[arg-type]
+    def small_commits(server: Daemon) -> float:
+        samples = scrape(http_url(server))
         return sum(
             value(samples, "regent_regionserver_small_commits_total", on=on) for on in ("loop", "thread")
         )
