@@ -249,6 +249,88 @@ def test_a_refusal_of_the_request_itself_is_raised_at_once_as_its_named_error() 
     assert len(fake.sent) == 1
 
 
+# ---- one row whose region is cached: one call without the rounds (Router._one), the same outcomes ----
+
+
+def warmed(fake: FakeCluster) -> Router:
+    """A router whose cache holds region 1 on a:1 (one read done), the sent calls forgotten."""
+    router = fake.router()
+    assert get(router, [b"x"]) == [b"x"]
+    fake.sent.clear()
+    fake.lookups = 0
+    return router
+
+
+def test_a_cached_single_row_is_one_call_and_asks_the_master_nothing() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1})}
+    router = warmed(fake)
+    assert get(router, [b"y"]) == [b"y"]
+    put = (Mutation(Kind.PUT, b"f", b"q", b"v"),)
+    assert router.execute("t", MutateRows(), [RowChange(b"y", put)], time.monotonic() + 5) == [None]
+    assert [(addr, method) for addr, method, _ in fake.sent] == [("a:1", "Get"), ("a:1", "Mutate")]
+    assert fake.lookups == 0
+
+
+def test_a_cached_single_row_that_moved_goes_to_the_destination_at_once() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1}), "b:2": serving({1})}
+    router = warmed(fake)
+    moved = data_pb2.RegionError(
+        reason=data_pb2.RegionError.MOVED, moved_to=common_pb2.ServerName(host="b", port=2)
+    )
+    fake.servers["a:1"] = serving(set(), {1: moved})
+    assert get(router, [b"y"]) == [b"y"]
+    assert [addr for addr, _, _ in fake.sent] == ["a:1", "b:2"]
+    assert fake.lookups == 0
+    assert [r.server for r in router.locations.table("t").regions()] == ["b:2"]
+
+
+def test_a_cached_single_row_whose_server_died_is_looked_up_again() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1}), "b:2": serving({1})}
+    router = warmed(fake)
+
+    def dead(method: str, request: Any) -> Any:
+        fake.meta[0] = (1, b"", b"", "b:2")
+        raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused")
+
+    fake.servers["a:1"] = dead
+    assert get(router, [b"y"]) == [b"y"]
+    assert [addr for addr, _, _ in fake.sent] == ["a:1", "b:2"]
+    assert fake.lookups == 1
+
+
+def test_a_cached_single_row_refused_as_a_request_raises_at_once() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1})}
+    router = warmed(fake)
+
+    def refuse(method: str, request: Any) -> Any:
+        raise FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "bad filter at offset 3", "FilterSyntax")
+
+    fake.servers["a:1"] = refuse
+    with pytest.raises(FilterSyntax, match="offset 3"):
+        get(router, [b"y"])
+    assert len(fake.sent) == 1
+
+
+def test_a_cached_single_row_never_served_raises_at_the_deadline_with_the_cause() -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1})}
+    router = warmed(fake)
+    opening = data_pb2.RegionError(reason=data_pb2.RegionError.OPENING, message="opening here")
+    fake.servers["a:1"] = serving(set(), {1: opening})
+    with pytest.raises(DataTimeout) as info:
+        get(router, [b"y"], timeout=0.5)
+    assert info.value.rows == (b"y",) and "OPENING" in info.value.cause
+
+
 def test_refused_rows_of_a_mutation_come_back_per_row_and_are_not_retried() -> None:
     fake = FakeCluster()
     fake.meta = [(1, b"", b"", "a:1")]

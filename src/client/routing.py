@@ -279,6 +279,10 @@ class Router:
 
     def execute(self, table: str, op: Operation[I, R], items: Sequence[I], deadline: float) -> list[R]:
         """Run `op` for every item, in rounds until each is done; results in the items' order."""
+        if len(items) == 1:
+            done = self._one(table, op, items[0], deadline)
+            if done is not None:
+                return done
         results: dict[int, R] = {}
         pending = dict(enumerate(items))
         cache = self.locations.table(table)
@@ -300,6 +304,34 @@ class Router:
                 self.pause(attempt, deadline)
                 attempt += 1
         return [results[i] for i in range(len(items))]
+
+    def _one(self, table: str, op: Operation[I, R], item: I, deadline: float) -> list[R] | None:
+        """A single row whose region is cached, in one blocking call without the rounds' bookkeeping (a
+        happybase `row` or `put`, the commonest call). None if it is not done: the region is not cached,
+        it was refused (the cache told, as a round would), or its server did not answer (forgotten); the
+        rounds then take the row from the start, within the same deadline."""
+        cache = self.locations.table(table)
+        region = cache.find(op.row(item))
+        if region is None or time.monotonic() >= deadline:
+            return None
+        request = op.request([(region.region_id, [item])])
+        try:
+            response = getattr(self.stub(region.server), op.method)(
+                request, timeout=self.attempt_timeout(deadline)
+            )
+        except grpc.RpcError as exc:
+            if not is_transport_failure(status_name(exc)):
+                raise from_rpc_error(exc) from None
+            self.server_failed(region.server)
+            return None
+        replies = op.replies(request, response)
+        if len(replies) != 1:
+            return None  # not an answer for the region asked: the rounds say so
+        reply = replies[0]
+        if reply.refusal is not None:
+            apply_refusal(cache, reply.refusal)
+            return None
+        return list(reply.results) if len(reply.results) == 1 else None
 
     @staticmethod
     def _rows(op: Operation[I, R], pending: dict[int, I]) -> list[tuple[int, bytes]]:
