@@ -7,6 +7,8 @@ decides what that means for the cache), or its server did not answer (a transpor
 cached on that server is forgotten). Only the refused rows go into the next round, after a pause with
 backoff and jitter (none when a refusal said where the region went). Rows in no cached region are looked
 up at the master in one LocateRegions per run of missing rows, which prefetches the regions after them.
+A call of one row whose region is cached is one blocking call without the rounds (`Router._one`); the
+rounds take it over only when that call did not do it.
 
 Every call has a deadline; each attempt gets at most `rpc_timeout` of it, so a server that hangs (SIGSTOP)
 costs one attempt, not the whole call. When the deadline runs out, DataTimeout names the table, the rows
