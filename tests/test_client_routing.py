@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 
+from client import routing
 from client.errors import DataTimeout, FilterSyntax, MasterUnavailable
 from client.operations import GetRows, Kind, MutateRows, Mutation, RowChange
 from client.routing import Router
 from client.scanning import Scan, Scanner
 from regent.proto import common_pb2, data_pb2, master_pb2
+from tests.clocks import Clock
 
 Handler = Callable[[str, Any], Any]
 
@@ -329,6 +332,31 @@ def test_a_cached_single_row_never_served_raises_at_the_deadline_with_the_cause(
     with pytest.raises(DataTimeout) as info:
         get(router, [b"y"], timeout=0.5)
     assert info.value.rows == (b"y",) and "OPENING" in info.value.cause
+
+
+def test_a_cached_single_rows_server_that_outlasts_the_deadline_is_named_as_the_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeCluster()
+    fake.meta = [(1, b"", b"", "a:1")]
+    fake.servers = {"a:1": serving({1})}
+    router = warmed(fake)
+    clock = Clock()
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    monkeypatch.setattr(routing, "time", SimpleNamespace(monotonic=clock, sleep=sleep))
+
+    def hangs(method: str, request: Any) -> Any:
+        clock.now += 5.0  # the whole deadline spent in this one call
+        raise FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+
+    fake.servers["a:1"] = hangs
+    with pytest.raises(DataTimeout) as info:
+        router.execute("t", GetRows([], 1, None), [b"y"], clock.now + 1.0)
+    assert "server a:1: DEADLINE_EXCEEDED" in info.value.cause
+    assert len(fake.sent) == 1
 
 
 def test_refused_rows_of_a_mutation_come_back_per_row_and_are_not_retried() -> None:

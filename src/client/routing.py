@@ -281,14 +281,14 @@ class Router:
 
     def execute(self, table: str, op: Operation[I, R], items: Sequence[I], deadline: float) -> list[R]:
         """Run `op` for every item, in rounds until each is done; results in the items' order."""
+        cause = ""
         if len(items) == 1:
-            done = self._one(table, op, items[0], deadline)
+            done, cause = self._one(table, op, items[0], deadline)
             if done is not None:
                 return done
         results: dict[int, R] = {}
         pending = dict(enumerate(items))
         cache = self.locations.table(table)
-        cause = ""
         attempt = 0
         while pending:
             if time.monotonic() >= deadline:
@@ -307,33 +307,33 @@ class Router:
                 attempt += 1
         return [results[i] for i in range(len(items))]
 
-    def _one(self, table: str, op: Operation[I, R], item: I, deadline: float) -> list[R] | None:
+    def _one(self, table: str, op: Operation[I, R], item: I, deadline: float) -> tuple[list[R] | None, str]:
         """A single row whose region is cached, in one blocking call without the rounds' bookkeeping (a
-        happybase `row` or `put`, the commonest call). None if it is not done: the region is not cached,
-        it was refused (the cache told, as a round would), or its server did not answer (forgotten); the
-        rounds then take the row from the start, within the same deadline."""
+        happybase `row` or `put`, the commonest call): (its result, ""), or (None, why) if it is not
+        done: the region is not cached, it was refused (the cache told, as a round would), or its server
+        did not answer (forgotten); the rounds then take the row from the start within the same deadline,
+        and name the cause if the deadline runs out first."""
         cache = self.locations.table(table)
         region = cache.find(op.row(item))
         if region is None or time.monotonic() >= deadline:
-            return None
+            return None, ""
+        server = region.server
         request = op.request([(region.region_id, [item])])
         try:
-            response = getattr(self.stub(region.server), op.method)(
-                request, timeout=self.attempt_timeout(deadline)
-            )
+            response = getattr(self.stub(server), op.method)(request, timeout=self.attempt_timeout(deadline))
         except grpc.RpcError as exc:
             if not is_transport_failure(status_name(exc)):
                 raise from_rpc_error(exc) from None
-            self.server_failed(region.server)
-            return None
+            self.server_failed(server)
+            return None, _no_answer(server, exc)
         replies = op.replies(request, response)
-        if len(replies) != 1:
-            return None  # not an answer for the region asked: the rounds say so
+        if len(replies) != 1 or (replies[0].refusal is None and len(replies[0].results) != 1):
+            return None, f"server {server} did not answer for region {region.region_id}"
         reply = replies[0]
         if reply.refusal is not None:
             apply_refusal(cache, reply.refusal)
-            return None
-        return list(reply.results) if len(reply.results) == 1 else None
+            return None, reply.refusal.describe(server)
+        return list(reply.results), ""
 
     @staticmethod
     def _rows(op: Operation[I, R], pending: dict[int, I]) -> list[tuple[int, bytes]]:
@@ -400,7 +400,7 @@ class Router:
                         other.cancel()
                     raise from_rpc_error(exc) from None
                 self.server_failed(server)
-                cause = f"server {server}: {status_name(exc)} ({_details(exc)})"
+                cause = _no_answer(server, exc)
                 at_once = False
                 continue
             replies = op.replies(request, response)
@@ -441,6 +441,11 @@ class _Called:
 
     def cancel(self) -> bool:
         return True
+
+
+def _no_answer(server: str, exc: Any) -> str:
+    """The cause of a call that `server` did not answer (a transport failure)."""
+    return f"server {server}: {status_name(exc)} ({_details(exc)})"
 
 
 def _details(exc: Any) -> str:
