@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from regent import tls
 from regent.certs import ensure_local
 from regent.proto import data_pb2_grpc, master_pb2, master_pb2_grpc, regionserver_pb2, regionserver_pb2_grpc
+from regent.supervise import free_ports
 from regent.transport import INSECURE, Transport
 from regent.verify import serving
 from tests import data_calls
@@ -78,10 +78,9 @@ def add_test_port(server: Any, address: str) -> int:
 
 
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that nothing listens on right now, below the kernel's ephemeral range, so that no
+    daemon's status page (bound to port 0) can take it before the daemon meant for it binds."""
+    return free_ports(1)[0]
 
 
 def wait_until(

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from regent import local, local_state
+from regent import local, local_state, supervise
+from regent.supervise import free_ports
 from tests.cluster import wait_until
 from tests.processes import Proc, ProcessGroups, alive, children_of
 
@@ -58,16 +59,16 @@ sys.exit(code)
 
 
 def free_base_port(servers: int, backups: int = 0) -> int:
-    """A --port whose master and RegionServer ports (and their status pages' ports) are all free now."""
+    """A --port whose master and RegionServer ports (and their status pages' ports) are all free now and
+    below the kernel's ephemeral range (regent.supervise.free_ports says why)."""
     for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = free_ports(1)[0]
         try:
             masters, regionservers = local.ports_for(port, backups, servers)
         except local.LocalError:
             continue
-        if not local.busy_ports(local.every_port(masters, regionservers)):
+        ports = local.every_port(masters, regionservers)
+        if max(ports) <= supervise.below_ephemeral_range() and not local.busy_ports(ports):
             return port
     raise AssertionError("no free port range found")
 

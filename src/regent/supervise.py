@@ -7,6 +7,7 @@ even by SIGKILL. Children are spawned (never forked after gRPC is up) and log to
 from __future__ import annotations
 
 import ctypes
+import random
 import signal
 import socket
 import subprocess
@@ -24,8 +25,52 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# Ports we choose lie below the kernel's ephemeral range. A socket bound to port 0 (a daemon's status
+# page, any outgoing connection) gets its port from that range, so it can never take one of ours in the
+# moment between our choice and the daemon's own bind. Chosen from the kernel's range instead, a port
+# just released was handed to the next status page, and the daemon meant for it could not listen.
+_LOWEST_PORT = 10000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+_random = random.SystemRandom()  # not the `random` module's state, which tests may seed
+
+
+def below_ephemeral_range() -> int:
+    """The highest port below the kernel's ephemeral range (32767 where the range cannot be read)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return 32767
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports (bound together, so the kernel gives distinct ones)."""
+    """`count` distinct loopback ports that nothing is bound to now and that this process has not handed
+    out before, chosen below the kernel's ephemeral range (see above)."""
+    highest = below_ephemeral_range()
+    if highest - _LOWEST_PORT < 1000:  # an unusual kernel range: let the kernel choose, as a last resort
+        return _kernel_ports(count)
+    chosen: list[int] = []
+    for _ in range(100 * count + 1000):
+        if len(chosen) == count:
+            return chosen
+        port = _random.randint(_LOWEST_PORT, highest)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            chosen.append(port)
+    raise RuntimeError(f"no free loopback port found in {_LOWEST_PORT}-{highest}")
+
+
+def _kernel_ports(count: int) -> list[int]:
+    """`count` distinct free ports the kernel picks (bound together, so the kernel gives distinct ones)."""
     sockets = []
     try:
         for _ in range(count):
@@ -107,4 +152,4 @@ class Children:
         self.stop()
 
 
-__all__ = ["ChildDied", "Children", "free_ports"]
+__all__ = ["ChildDied", "Children", "below_ephemeral_range", "free_ports"]
