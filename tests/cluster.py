@@ -36,6 +36,7 @@ from regent.supervise import free_ports
 from regent.transport import INSECURE, Transport
 from regent.verify import serving
 from tests import data_calls
+from tests.processes import group_members, stopped
 
 LOOPBACK = "127.0.0.1"
 #: How long a daemon gets to stop after SIGTERM before it is killed.
@@ -189,8 +190,13 @@ class Daemon:
         return self.proc.returncode
 
     def pause(self, *, group: bool = False) -> None:
-        """SIGSTOP: the process stays, holds its locks and sockets, but answers nothing."""
+        """SIGSTOP: the process stays, holds its locks and sockets, but answers nothing. Returns once it
+        has stopped, not only been sent the signal: a thread in a system call (a commit's write or
+        fsync) runs on until the call returns, and a test that reads the daemon's files right after
+        pausing it would otherwise race that write."""
         self.send_signal(signal.SIGSTOP, group=group)
+        pids = group_members(self.pid) if group else [self.pid]
+        wait_until(lambda: all(stopped(p) for p in pids), STOP_TIMEOUT_S, f"{self.name} to stop (SIGSTOP)")
 
     def resume(self, *, group: bool = False) -> None:
         self.send_signal(signal.SIGCONT, group=group)

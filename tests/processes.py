@@ -55,6 +55,29 @@ def process_state(pid: int) -> str | None:
     return fields[1] if fields is not None else None
 
 
+def stopped(pid: int) -> bool:
+    """Whether SIGSTOP has taken effect on process `pid`, not only been sent: every thread of it stopped
+    (a thread in a system call stops when the call returns), or the process gone or a zombie."""
+    states = []
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                raw = (task / "stat").read_text()
+                states.append(raw[raw.rindex(")") + 2])
+    return all(state in "tTZX" for state in states)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The pids of the processes in process group `pgid` now."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and int(fields[3]) == pgid:
+                found.append(int(entry))
+    return found
+
+
 def children_of(parent: int) -> list[Proc]:
     """The processes whose parent is `parent` now, zombies included."""
     found = []

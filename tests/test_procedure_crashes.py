@@ -12,6 +12,9 @@ Submissions are sent once, to the master that will halt, and never retried: the 
 call whose master died before answering to the next master, which would submit it a second time (see
 test_a_ddl_call_retried_after_its_master_died_is_submitted_once). The procedure's id is then found on the
 new master, which also shows that exactly one was submitted.
+
+The default suite runs one step of each operation (FAST) and two of the four aborts; the other cases are
+marked slow (`make test-all` runs every one).
 """
 
 from __future__ import annotations
@@ -178,20 +181,38 @@ STEPS = {
 }
 
 
+#: The cases of the default suite: one step of each operation, a middle one where there is one, taken over
+#: by a backup or by a restart; the other steps are marked slow (`make test-all` runs every case).
+FAST = {
+    ("create_table", "add_to_meta"),
+    ("disable_table", "close"),
+    ("enable_table", "assign"),
+    ("delete_table", "remove_stores"),
+    ("truncate_table", "assign"),
+    ("modify_table", "reopen"),
+    ("add_family", "reopen"),
+    ("delete_family", "prepare"),
+    ("server_crash", "recover"),
+}
+
+
 def _cases() -> Iterator[Any]:
     for op in OPERATIONS.values():
         steps = STEPS[op.kind] if op.name == op.kind else ("prepare", "reopen")
         for i, step in enumerate(steps):
             takeover = "restart" if i % 2 else "backup"
-            yield pytest.param(op.name, step, takeover, id=f"{op.name}:{step}-{takeover}")
+            marks = () if (op.name, step) in FAST else (pytest.mark.slow,)
+            yield pytest.param(op.name, step, takeover, id=f"{op.name}:{step}-{takeover}", marks=marks)
 
 
 def test_the_cases_cover_every_persisted_step_of_every_kind() -> None:
     """A step added to a kind without a crash case here fails this test (rollback steps are covered by the
-    abort tests below)."""
+    abort tests below); each operation has a case in the default suite."""
     for kind, cls in KINDS.items():
         forward = [s for s in cls.STEPS if not s.startswith("rb_") and s != "rolled_back"]
         assert set(STEPS[kind]) == {"submitted", *forward}, kind
+    assert {name for name, _ in FAST} == set(OPERATIONS)
+    assert all(step in (STEPS[OPERATIONS[name].kind]) for name, step in FAST)
 
 
 # ---- the cluster ----
@@ -497,13 +518,23 @@ S = RegionState
 ABORTS = [
     # (halt, table state and region states durable at the halt, table state after the rollback)
     pytest.param(
-        "disable_table:prepare", TableState.DISABLING, {S.OPEN}, TableState.ENABLED, id="disable-prepare"
+        "disable_table:prepare",
+        TableState.DISABLING,
+        {S.OPEN},
+        TableState.ENABLED,
+        id="disable-prepare",
+        marks=pytest.mark.slow,
     ),
     pytest.param(
         "disable_table:close", TableState.DISABLING, {S.CLOSING}, TableState.ENABLED, id="disable-close"
     ),
     pytest.param(
-        "enable_table:prepare", TableState.ENABLING, {S.CLOSED}, TableState.DISABLED, id="enable-prepare"
+        "enable_table:prepare",
+        TableState.ENABLING,
+        {S.CLOSED},
+        TableState.DISABLED,
+        id="enable-prepare",
+        marks=pytest.mark.slow,
     ),
     pytest.param(
         "enable_table:assign", TableState.ENABLING, {S.OPENING}, TableState.DISABLED, id="enable-assign"

@@ -6,7 +6,7 @@ rows agreeing with the master and no store directory left that belongs to no reg
 
 An abort after a crash before the point of no return rolls back: the parent serves again, the daughters'
 directories (with their REFERENCES files) are gone. The cases of the default suite are a few; the rest
-are marked slow (`make test-slow`).
+are marked slow (`make test-all` runs them).
 """
 
 from __future__ import annotations
