@@ -28,8 +28,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# PYTEST_ARGS='-n 2 --dist loadfile' runs the tests in two workers (pytest-xdist): 10 minutes instead of
+# 15, but not yet the default (docs/decisions.md, "The test suite's time and its flakes").
+PYTEST_ARGS ?=
+PYTEST := $(BIN)/pytest -q $(PYTEST_ARGS)
+
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 # Every test, slow ones included, with hypothesis exploring: random examples, ten times as many
 # (tests/hypothesis_profiles.py). The seed is printed first and on every failure; replay a run with
@@ -37,7 +42,7 @@ test: lint typecheck
 test-all: lint typecheck
 	@seed=$${HYPOTHESIS_SEED:-$$($(BIN)/python -c 'import secrets; print(secrets.randbits(32))')}; \
 	echo "hypothesis seed $$seed (replay: make test-all HYPOTHESIS_SEED=$$seed)"; \
-	REGENT_HYPOTHESIS_PROFILE=explore $(BIN)/pytest -q -m '' --hypothesis-seed=$$seed
+	REGENT_HYPOTHESIS_PROFILE=explore $(PYTEST) -m '' --hypothesis-seed=$$seed
 
 protos: $(STAMP)
 	$(BIN)/python tools/genproto.py

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from regent import tls
+from regent import supervise, tls
 from tests import hypothesis_profiles
 from tests.cluster import Daemons, make_test_certs, wait_until
 from tests.failure_helpers import Clusters
@@ -38,6 +38,21 @@ def pytest_configure(config: pytest.Config) -> None:
     # Orphans of our children (a supervisor killed before its daemons) are re-parented to the test run
     # rather than to init, so the session-end check still sees them.
     become_subreaper()
+    own_ports_per_worker()
+
+
+def own_ports_per_worker() -> None:
+    """In a parallel run (`make test`: pytest-xdist), give each worker its own share of the range
+    free_ports chooses from, inherited by the daemons and benchmarks it starts: two workers then never
+    choose the same port (one could otherwise take a port the other's daemon is about to restart on)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    bounds = supervise.port_range()
+    if not worker.startswith("gw") or bounds is None:
+        return
+    index, workers = int(worker[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    low, high = bounds
+    share = (high - low + 1) // max(workers, 1)
+    os.environ[supervise.PORT_RANGE_ENV] = f"{low + index * share}-{low + (index + 1) * share - 1}"
 
 
 def pytest_report_header(config: pytest.Config) -> str:

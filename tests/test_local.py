@@ -60,7 +60,7 @@ sys.exit(code)
 
 def free_base_port(servers: int, backups: int = 0) -> int:
     """A --port whose master and RegionServer ports (and their status pages' ports) are all free now and
-    below the kernel's ephemeral range (regent.supervise.free_ports says why)."""
+    in the range free_ports chooses from (regent.supervise says why)."""
     for _ in range(100):
         port = free_ports(1)[0]
         try:
@@ -68,7 +68,8 @@ def free_base_port(servers: int, backups: int = 0) -> int:
         except local.LocalError:
             continue
         ports = local.every_port(masters, regionservers)
-        if max(ports) <= supervise.below_ephemeral_range() and not local.busy_ports(ports):
+        bounds = supervise.port_range()
+        if (bounds is None or max(ports) <= bounds[1]) and not local.busy_ports(ports):
             return port
     raise AssertionError("no free port range found")
 

@@ -7,11 +7,13 @@ even by SIGKILL. Children are spawned (never forked after gRPC is up) and log to
 from __future__ import annotations
 
 import ctypes
+import os
 import random
 import signal
 import socket
 import subprocess
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,13 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 # just released was handed to the next status page, and the daemon meant for it could not listen.
 _LOWEST_PORT = 10000
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_handed_out: set[int] = set()
+#: PORT_RANGE_ENV="LOW-HIGH" narrows the range (each worker of a parallel test run takes its own share,
+#: so that two processes never choose the same port: tests/conftest.py).
+PORT_RANGE_ENV = "REGENT_PORT_RANGE"
+#: The ports handed out last, oldest first: none is chosen again before this many others (a daemon
+#: restarted on its old port finds it free).
+_RECENT = 2000
+_handed_out: OrderedDict[int, None] = OrderedDict()
 _random = random.SystemRandom()  # not the `random` module's state, which tests may seed
 
 
@@ -41,6 +49,23 @@ def below_ephemeral_range() -> int:
         return int(_EPHEMERAL_RANGE.read_text().split()[0]) - 1
     except (OSError, ValueError, IndexError):
         return 32767
+
+
+def port_range() -> tuple[int, int] | None:
+    """The lowest and highest port free_ports chooses from: $REGENT_PORT_RANGE, else 10000 up to the
+    kernel's ephemeral range; None where that leaves too few ports (the kernel then chooses)."""
+    text = os.environ.get(PORT_RANGE_ENV, "")
+    if not text:
+        highest = below_ephemeral_range()
+        return (_LOWEST_PORT, highest) if highest - _LOWEST_PORT >= 1000 else None
+    low, _, high = text.partition("-")
+    try:
+        chosen = (int(low), int(high))
+    except ValueError:
+        chosen = (0, 0)
+    if not 1024 <= chosen[0] < chosen[1] <= 65535:
+        raise ValueError(f"${PORT_RANGE_ENV} must be LOW-HIGH with 1024 <= LOW < HIGH <= 65535, got {text!r}")
+    return chosen
 
 
 def _bindable(port: int) -> bool:
@@ -54,19 +79,26 @@ def _bindable(port: int) -> bool:
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct loopback ports that nothing is bound to now and that this process has not handed
-    out before, chosen below the kernel's ephemeral range (see above)."""
-    highest = below_ephemeral_range()
-    if highest - _LOWEST_PORT < 1000:  # an unusual kernel range: let the kernel choose, as a last resort
+    out lately, chosen in port_range() (below the kernel's ephemeral range: see above)."""
+    bounds = port_range()
+    if bounds is None:
         return _kernel_ports(count)
+    low, high = bounds
+    recent = min(_RECENT, (high - low + 1) // 2)
     chosen: list[int] = []
     for _ in range(100 * count + 1000):
         if len(chosen) == count:
-            return chosen
-        port = _random.randint(_LOWEST_PORT, highest)
-        if port not in _handed_out and _bindable(port):
-            _handed_out.add(port)
+            break
+        port = _random.randint(low, high)
+        if port not in _handed_out and port not in chosen and _bindable(port):
             chosen.append(port)
-    raise RuntimeError(f"no free loopback port found in {_LOWEST_PORT}-{highest}")
+    if len(chosen) < count:
+        raise RuntimeError(f"no {count} free loopback ports found in {low}-{high}")
+    for port in chosen:
+        _handed_out[port] = None
+    while len(_handed_out) > recent:
+        _handed_out.popitem(last=False)
+    return chosen
 
 
 def _kernel_ports(count: int) -> list[int]:
@@ -152,4 +184,4 @@ class Children:
         self.stop()
 
 
-__all__ = ["ChildDied", "Children", "below_ephemeral_range", "free_ports"]
+__all__ = ["PORT_RANGE_ENV", "ChildDied", "Children", "below_ephemeral_range", "free_ports", "port_range"]
