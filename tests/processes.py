@@ -67,26 +67,25 @@ def stopped(pid: int) -> bool:
     return all(state in "tTZX" for state in states)
 
 
-def group_members(pgid: int) -> list[int]:
-    """The pids of the processes in process group `pgid` now."""
+def _processes() -> list[tuple[int, list[str]]]:
+    """Every process now, with its /proc/<pid>/stat fields (_stat)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat(int(entry))
-            if fields is not None and int(fields[3]) == pgid:
-                found.append(int(entry))
+            if fields is not None:
+                found.append((int(entry), fields))
     return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """The pids of the processes in process group `pgid` now."""
+    return [pid for pid, fields in _processes() if int(fields[3]) == pgid]
 
 
 def children_of(parent: int) -> list[Proc]:
     """The processes whose parent is `parent` now, zombies included."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None and int(fields[2]) == parent:
-                found.append(Proc(int(entry), int(fields[20])))
-    return found
+    return [Proc(pid, int(fields[20])) for pid, fields in _processes() if int(fields[2]) == parent]
 
 
 def descendants_of(root: int) -> list[Proc]:

@@ -515,30 +515,16 @@ def abort_then_resume(admin: Admin, proc_id: int, servers: list[RegionServer]) -
 
 
 S = RegionState
+#: (halt, table state and region states durable at the halt, table state after the rollback); the
+#: aborts after "prepare" are marked slow.
 ABORTS = [
-    # (halt, table state and region states durable at the halt, table state after the rollback)
-    pytest.param(
-        "disable_table:prepare",
-        TableState.DISABLING,
-        {S.OPEN},
-        TableState.ENABLED,
-        id="disable-prepare",
-        marks=pytest.mark.slow,
-    ),
-    pytest.param(
-        "disable_table:close", TableState.DISABLING, {S.CLOSING}, TableState.ENABLED, id="disable-close"
-    ),
-    pytest.param(
-        "enable_table:prepare",
-        TableState.ENABLING,
-        {S.CLOSED},
-        TableState.DISABLED,
-        id="enable-prepare",
-        marks=pytest.mark.slow,
-    ),
-    pytest.param(
-        "enable_table:assign", TableState.ENABLING, {S.OPENING}, TableState.DISABLED, id="enable-assign"
-    ),
+    pytest.param(halt, at, regions, after, id=name, marks=[pytest.mark.slow] if "prepare" in name else [])
+    for name, halt, at, regions, after in (
+        ("disable-prepare", "disable_table:prepare", TableState.DISABLING, {S.OPEN}, TableState.ENABLED),
+        ("disable-close", "disable_table:close", TableState.DISABLING, {S.CLOSING}, TableState.ENABLED),
+        ("enable-prepare", "enable_table:prepare", TableState.ENABLING, {S.CLOSED}, TableState.DISABLED),
+        ("enable-assign", "enable_table:assign", TableState.ENABLING, {S.OPENING}, TableState.DISABLED),
+    )
 ]
 
 
