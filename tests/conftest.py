@@ -42,9 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def own_ports_per_worker() -> None:
-    """In a parallel run (`make test`: pytest-xdist), give each worker its own share of the range
-    free_ports chooses from, inherited by the daemons and benchmarks it starts: two workers then never
-    choose the same port (one could otherwise take a port the other's daemon is about to restart on)."""
+    """In a parallel run (pytest-xdist: `make test PYTEST_ARGS='-n 2'`), give each worker its own share
+    of the range free_ports chooses from, inherited by the daemons and benchmarks it starts: two workers
+    then never choose the same port (one could otherwise take a port the other's daemon is about to
+    restart on)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     bounds = supervise.port_range()
     if not worker.startswith("gw") or bounds is None:

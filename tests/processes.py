@@ -38,11 +38,12 @@ class Proc:
     starttime: int
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat split into fields: [0] = pid, [1] = state, [2] = ppid, [3] = pgid, [20] = starttime
-    (numbering of proc(5) minus one after the command name), None if the process is gone."""
+def _stat(pid: int, stat: str = "") -> list[str] | None:
+    """/proc/<pid>/stat (or `stat`, a thread's /proc/<pid>/task/<tid>/stat) split into fields: [0] = pid,
+    [1] = state, [2] = ppid, [3] = pgid, [20] = starttime (numbering of proc(5) minus one after the
+    command name), None if the process is gone."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        raw = Path(stat or f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name is in parentheses and may hold spaces: fields start after the last ')'.
@@ -58,13 +59,10 @@ def process_state(pid: int) -> str | None:
 def stopped(pid: int) -> bool:
     """Whether SIGSTOP has taken effect on process `pid`, not only been sent: every thread of it stopped
     (a thread in a system call stops when the call returns), or the process gone or a zombie."""
-    states = []
+    threads = []
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                raw = (task / "stat").read_text()
-                states.append(raw[raw.rindex(")") + 2])
-    return all(state in "tTZX" for state in states)
+        threads = [_stat(pid, str(task / "stat")) for task in Path(f"/proc/{pid}/task").iterdir()]
+    return all(fields is None or fields[1] in "tTZX" for fields in threads)
 
 
 def _processes() -> list[tuple[int, list[str]]]:
