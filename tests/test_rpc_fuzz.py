@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client.errors import error_name
-from meta import DATABASES
+from meta import DATABASES, RegionStateRow
+from meta.codec import decode_region_state
 from regent import tls
 from regent.proto import common_pb2, data_pb2, master_pb2, regionserver_pb2
 from tests.cluster import Cluster, Daemons, health_status, secure_transport, wait_until
@@ -171,12 +172,33 @@ class Env:
         )
 
     def served_as_meta_says(self) -> bool:
-        placed: dict[str, set[int]] = {s.address: set() for s in self.cluster.servers}
-        for table in self.cluster.admin.list_tables(timeout=10.0):
-            for region in self.cluster.admin.table_regions(table.name, timeout=10.0):
-                if region.state.name == "OPEN" and region.server is not None:
-                    placed.setdefault(region.server.address, set()).add(region.region_id)
-        return all(set(online_of(address) or {}) == held for address, held in placed.items())
+        """Every server holds exactly the regions meta places OPEN on it, each under meta's open sequence
+        number: a forged open a server accepted for a region it already held (a newer number) is repaired
+        by reconciliation, a close and a reopen, which changes meta; the next example must not see it."""
+        placed: dict[str, dict[int, int]] = {s.address: {} for s in self.cluster.servers}
+        for region_id, row in region_states(self.rootdir).items():
+            if row.state.name == "OPEN" and row.server is not None:
+                placed.setdefault(row.server.address, {})[region_id] = row.open_seq_num
+        return all(online_of(address) == held for address, held in placed.items())
+
+
+def region_states(rootdir: Path) -> dict[int, RegionStateRow]:
+    """Meta's region_state rows, read from disk: region id -> row."""
+    env = lmdb.open(str(rootdir / "meta"), readonly=True, max_dbs=32)
+    try:
+        with env.begin() as txn:
+            db = env.open_db(b"region_state", txn=txn, create=False)
+            return {int.from_bytes(k, "big"): decode_region_state(v) for k, v in txn.cursor(db)}
+    finally:
+        env.close()
+
+
+def _changed_rows(before: dict[int, RegionStateRow], after: dict[int, RegionStateRow]) -> str:
+    """The region_state rows that differ, for a person reading a failure."""
+    ids = sorted(set(before) | set(after))
+    return "\n".join(
+        f"  region {i}: {before.get(i)} -> {after.get(i)}" for i in ids if before.get(i) != after.get(i)
+    )
 
 
 def meta_and_stores(rootdir: Path) -> tuple[Any, ...]:
@@ -483,7 +505,7 @@ def requests(method: MethodDescriptor, env: Env) -> st.SearchStrategy[Any]:
 def check_one(env: Env, who: str, role: str, method: MethodDescriptor, request: Any) -> None:
     if env.dirty:
         env.settle()
-    before = meta_and_stores(env.rootdir)
+    before, rows_before = meta_and_stores(env.rootdir), region_states(env.rootdir)
     address = env.address(who)
     call: Callable[..., Any] = env.channel(address, role).unary_unary(
         f"/{method.containing_service.full_name}/{method.name}",
@@ -501,7 +523,8 @@ def check_one(env: Env, who: str, role: str, method: MethodDescriptor, request: 
             assert error_name(exc) in ("NotActiveMaster", "MetaUnavailable"), f"{method.name}: {details}"
         after = meta_and_stores(env.rootdir)
         assert after == before, (
-            f"{method.name} was refused ({code.name}: {details}) but changed meta or a store"
+            f"{method.name} was refused ({code.name}: {details}) but changed meta or a store\n"
+            f"region_state rows changed:\n{_changed_rows(rows_before, region_states(env.rootdir))}"
         )
     else:
         if method.name not in READS:
