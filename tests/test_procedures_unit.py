@@ -164,6 +164,29 @@ def test_create_disable_enable_delete_run_to_their_end(harness: Harness) -> None
     run(scenario())
 
 
+def test_a_dead_server_named_by_an_equal_copy_of_its_name_has_its_regions_recovered(harness: Harness) -> None:
+    """The assignment core compares servers by identity; server_dead takes any equal name (a test's
+    constant, a name parsed elsewhere). It once matched nothing when the shared name had been made by an
+    earlier test of the same process, and a split waited forever for its parent's close."""
+    h = harness
+
+    async def scenario() -> None:
+        runner = await _started(h)
+        await h.until(await _create(h))
+        victim = SERVERS[0]
+        held = [n.region_id for n in h.catalog.regions.table("t") if n.server == victim]
+        assert held
+        h.hold = True  # the reassignment's opens stay unanswered: the regions stay where recovery put them
+        copy = ServerName(victim.host, victim.port, victim.startcode)
+        assert h.am.servers.expire(copy)
+        await h.apply(h.am.server_dead(copy), None)
+        recovered = [h.catalog.regions.get(r) for r in held]
+        assert all(n is not None and n.server != victim and n.state is RegionState.OPENING for n in recovered)
+        runner.cancel()
+
+    run(scenario())
+
+
 def test_procedures_on_one_table_run_one_at_a_time_in_submission_order(harness: Harness) -> None:
     h = harness
 

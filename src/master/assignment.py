@@ -27,7 +27,7 @@ from master.errors import (
 from master.regions import RegionMap, RegionNode
 from master.servers import ServerManager
 from meta import RegionInfo, RegionState, ServerName, TransitKind
-from meta.codec import ROW_HEAD, ROW_VERSION, server_bytes
+from meta.codec import ROW_HEAD, ROW_VERSION, intern_server, server_bytes
 from meta.digest import Digest
 from meta.states import ASSIGNABLE, transition, transition_many
 
@@ -334,8 +334,11 @@ class AssignmentManager:
     def server_dead(self, server: ServerName) -> Effects:
         """`server` died: every region it held or was opening or closing is recovered (batched, contiguous).
 
-        The caller expired the server first, so nothing is placed on it again.
+        The caller expired the server first, so nothing is placed on it again. `server` may be any equal
+        name: it is replaced by the shared one (meta.codec.intern_server), which the loop compares by
+        identity.
         """
+        server = intern_server(server)
         effects = Effects()
         to_assign: list[RegionNode] = []
         for node in self.regions:
