@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def own_ports_per_worker() -> None:
-    """In a parallel run (pytest-xdist: `make test PYTEST_ARGS='-n 2'`), give each worker its own share
+    """In a parallel run (pytest-xdist: `make test` runs two workers), give each worker its own share
     of the range free_ports chooses from, inherited by the daemons and benchmarks it starts: two workers
     then never choose the same port (one could otherwise take a port the other's daemon is about to
     restart on)."""

@@ -148,6 +148,7 @@ def test_story_lists_a_moved_regions_steps_and_status_watch_refreshes_until_ctrl
             ),
             30,
             "two refreshes of the summary",
+            context=lambda: "what it printed:\n" + "".join(lines)[-3000:],
         )
         watching.send_signal(signal.SIGINT)
         # Read what it still writes while it exits: a full pipe would block its last flush forever.
