@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from regent.bench.data import Job, Measured, Target
+from regent.bench.data_floor import Routes
 from regent.supervise import free_ports
 
 
-def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None:
-    args = ["--records", "1500", "--regions", "3", "--servers", "1", "--clients", "2", "--threads", "2"]
+def test_bench_data_prints_the_load_and_each_workload_with_its_floors() -> None:
+    args = ["--records", "1500", "--regions", "3", "--servers", "2", "--clients", "2", "--threads", "2"]
     args += ["--ops", "400", "--workloads", "A,E", "--rounds", "2", "--json"]
     done = subprocess.run(
         [sys.executable, "-m", "regent.cli", "bench", "data", *args],
@@ -36,6 +37,9 @@ def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None
         assert line["regionserver_cpu_ms_per_op"] > 0
         assert line["floor_ops_per_s"] > 0 and line["transport_floor_ops_per_s"] > 0
         assert line["ratio_to_transport_floor"] > 0
+        # The transport floor in the cluster's shape: one no-op server per RegionServer.
+        assert line["spread_floor_ops_per_s"] > 0 and line["ratio_to_spread_floor"] > 0
+        assert line["spread_floor_server_cpu_ms_per_op"] > 0 and line["spread_floor_client_cpu_ms_per_op"] > 0
         # Where the CPU went: the cluster's clients, and the floor's server and clients.
         assert line["client_cpu_ms_per_op"] > 0
         assert line["transport_floor_server_cpu_ms_per_op"] > 0
@@ -44,6 +48,27 @@ def test_bench_data_prints_the_load_and_each_workload_with_both_floors() -> None
     a, e = lines[1], lines[2]
     assert 0 < a["read_p50_ms"] <= a["read_p99_ms"] and 0 < a["update_p50_ms"] <= a["update_p99_ms"]
     assert 0 < e["scan_p50_ms"] <= e["scan_p99_ms"] and "read_p50_ms" not in e
+
+
+def test_the_spread_floor_sends_each_row_to_the_server_of_its_region() -> None:
+    routes = Routes([("", 1), (b"m".hex(), 0), (b"t".hex(), 2)])
+    assert [routes.server(r) for r in (b"", b"a", b"l\xff", b"m", b"s", b"t", b"\xff" * 9)] == [
+        1,
+        1,
+        1,
+        0,
+        0,
+        2,
+        2,
+    ]
+    for bad in ([], [(b"a".hex(), 0)], [("", 0), (b"m".hex(), 1), (b"c".hex(), 2)], [("", 0), ("", 1)]):
+        with pytest.raises(ValueError, match="routes must be sorted"):
+            Routes(bad)
+
+
+def test_a_target_crosses_to_a_client_process_as_json_and_back() -> None:
+    target = Target("spread", "127.0.0.1:1,127.0.0.1:2", True, None, (("", 0), (b"m".hex(), 1)))
+    assert Target.from_json(json.loads(json.dumps(dataclasses.asdict(target)))) == target
 
 
 def test_slices_measured_together_are_their_operations_over_their_own_time() -> None:

@@ -11,11 +11,15 @@
    operations straight on LMDB in one process. A workload and its transport floor run in slices that
    alternate (`rounds` of each, ROUNDS by default), each slice with keys of its own: on a machine whose
    speed drifts within minutes, each of the two is then measured within seconds of the other, and the
-   ratio of their sums is steadier than that of one long run after another.
+   ratio of their sums is steadier than that of one long run after another. A third slice each round
+   runs the spread floor: the same requests to as many no-op servers as there are RegionServers, each to
+   the one standing for its row's RegionServer (the cluster's shape; printed beside the issue's floor of
+   one server, not instead of it).
 
 One JSON line per workload: {"benchmark": "data", "workload": "C", "ops_per_s", "p50_ms", "p99_ms",
 "floor_ops_per_s", "transport_floor_ops_per_s", "regionserver_cpu_ms_per_op", "client_cpu_ms_per_op",
-"transport_floor_server_cpu_ms_per_op", "transport_floor_client_cpu_ms_per_op", ...}; the load's has
+"transport_floor_server_cpu_ms_per_op", "transport_floor_client_cpu_ms_per_op", "ratio_to_transport_floor",
+"spread_floor_ops_per_s", "ratio_to_spread_floor", ...}; the load's has
 "regionserver_cpu_us_per_cell". The CPU the RegionServers used (from /proc, all of them together) is the
 figure to compare runs by on a machine shared with other work, which inflates wall-clock times far more.
 
@@ -45,7 +49,7 @@ from typing import Any, Protocol
 
 from regent.bench import security, ycsb
 from regent.bench.assign import _regent, _stub, _wait_active, start_master, start_regionservers
-from regent.bench.data_floor import LmdbFloor, TransportClient
+from regent.bench.data_floor import LmdbFloor, SpreadClient, TransportClient
 from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
 
@@ -98,10 +102,12 @@ class ClusterClient:
 class Target:
     """Where client processes send their operations (picklable: it crosses to spawned processes)."""
 
-    kind: str  # "cluster" or "transport"
-    address: str
+    kind: str  # "cluster", "transport" or "spread"
+    address: str  # the master's; the no-op server's; the spread floor's servers', comma-separated
     insecure: bool
     certs_dir: str | None
+    #: The spread floor's: each region's start key (hex) and the index of its server, by start key.
+    routes: tuple[tuple[str, int], ...] = ()
 
     def client(self) -> Client:
         security.use_insecure(self.insecure)
@@ -109,7 +115,14 @@ class Target:
             security.use_certs_dir(Path(self.certs_dir))
         if self.kind == "cluster":
             return ClusterClient(self.address, security.connect_options())
+        if self.kind == "spread":
+            return SpreadClient(self.address.split(","), self.routes, security.transport("admin"))
         return TransportClient(self.address, security.transport("admin"))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Target:
+        routes = tuple((str(start), int(index)) for start, index in raw.get("routes", ()))
+        return cls(**{**raw, "routes": routes})
 
 
 @dataclass(frozen=True)
@@ -242,7 +255,7 @@ def client_main() -> None:
 
     logs.configure("bench", level="warning")  # to stderr: stdout is the parent's protocol
     raw = json.loads(sys.stdin.readline())
-    job = Job(**{**raw, "target": Target(**raw["target"])})
+    job = Job(**{**raw, "target": Target.from_json(raw["target"])})
 
     def ready() -> None:
         print("ready", flush=True)
@@ -451,7 +464,9 @@ def run(
         with Children(root / "logs", grace_s=5.0 if profile is None else 120.0) as children:
             _start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers], profile)
             start_master(children, root / "cluster", ports[0], servers)
-            noop = _start_noop(children, insecure, certs)  # before any channel of this process
+            # the floors' servers before any channel of this process
+            noop = _start_noop(children, "noop", insecure, certs)
+            spread_noops = [_start_noop(children, f"spread{i}", insecure, certs) for i in range(servers)]
             stub = _stub(master)
             _wait_active(stub, children, 60)
             _say(quiet, f"creating {TABLE} with {regions} regions ...")
@@ -477,16 +492,20 @@ def run(
                 "batch_p99_ms": round(ycsb.percentile(sorted(loaded.latencies), 0.99), 1),
                 "regionserver_cpu_us_per_cell": round(load_cpu * 1e6 / (records * ycsb.FIELDS), 2),
             }
-            floor = _floor_target(children, noop, insecure, certs)
-            measured, cpu, transport = {}, {}, {}
+            floor = _floor_target(children, [noop], insecure, certs)
+            spread = _floor_target(
+                children, spread_noops, insecure, certs, _routes(master, ports[2 : 2 + servers])
+            )
+            measured, cpu, transport, spread_floor = {}, {}, {}, {}
             for name in workloads:
                 _say(
                     quiet,
-                    f"workload {name}: {ops:,} operations, in {rounds} slices between its transport floor's",
+                    f"workload {name}: {ops:,} operations, in {rounds} slices between its floors'",
                 )
                 slices: list[Measured] = []
                 floor_slices: list[Measured] = []
-                cpu[name] = floor_cpu = 0.0
+                spread_slices: list[Measured] = []
+                cpu[name] = floor_cpu = spread_cpu = 0.0
                 for r in range(rounds):
                     keys = seed + r * 1009  # each slice its own keys, the floor's slice the same
                     servers_cpu = _cpu_seconds(children, "rs")
@@ -509,13 +528,23 @@ def run(
                         run_clients(floor, name, records, ops // rounds, processes, threads, keys)
                     )
                     floor_cpu += _cpu_seconds(children, "noop") - noop_cpu
+                    noop_cpu = _cpu_seconds(children, "spread")
+                    spread_slices.append(
+                        run_clients(spread, name, records, ops // rounds, processes, threads, keys)
+                    )
+                    spread_cpu += _cpu_seconds(children, "spread") - noop_cpu
                 measured[name] = Measured.together(slices)
-                transport[name] = _floor_figures(Measured.together(floor_slices), floor_cpu)
+                transport[name] = _floor_figures(
+                    "transport_floor", Measured.together(floor_slices), floor_cpu
+                )
+                spread_floor[name] = _floor_figures(
+                    "spread_floor", Measured.together(spread_slices), spread_cpu
+                )
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
         _say(quiet, "the LMDB floor ...")
         lmdb_floor = _lmdb_floor(root / "floor", records, ops, list(workloads), processes * threads, seed)
         for name in workloads:
-            floor_ops = transport[name]["transport_floor_ops_per_s"]
+            ops_per_s = measured[name].ops / measured[name].seconds
             yield {
                 **common,
                 "workload": name,
@@ -523,7 +552,11 @@ def run(
                 "regionserver_cpu_ms_per_op": round(cpu[name] * 1000 / measured[name].ops, 3),
                 "floor_ops_per_s": lmdb_floor[name],
                 **transport[name],
-                "ratio_to_transport_floor": round(measured[name].ops / measured[name].seconds / floor_ops, 2),
+                "ratio_to_transport_floor": round(
+                    ops_per_s / transport[name]["transport_floor_ops_per_s"], 2
+                ),
+                **spread_floor[name],
+                "ratio_to_spread_floor": round(ops_per_s / spread_floor[name]["spread_floor_ops_per_s"], 2),
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -561,33 +594,57 @@ def _start_regionservers(
         children.start(f"rs{i}", argv)
 
 
-def _start_noop(children: Children, insecure: bool, certs: str | None) -> tuple[int, Any]:
-    """The transport floor's server, started with the cluster's daemons: before this process opens any gRPC
+def _start_noop(children: Children, name: str, insecure: bool, certs: str | None) -> tuple[int, Any]:
+    """A floor's no-op server, started with the cluster's daemons: before this process opens any gRPC
     channel, since a fork after that can break the child's gRPC (grpc/grpc#43055)."""
     port = free_ports(1)[0]
     argv = [sys.executable, "-m", "regent.bench.data_floor", "--port", str(port)]
     argv += ["--insecure"] if insecure else ["--certs-dir", str(certs)]
-    return port, children.start("noop", argv)
+    return port, children.start(name, argv)
 
 
-def _floor_target(children: Children, noop: tuple[int, Any], insecure: bool, certs: str | None) -> Target:
-    """The transport floor's server as a target, once it is ready."""
-    port, server = noop
+def _routes(master: str, regionserver_ports: list[int]) -> tuple[tuple[str, int], ...]:
+    """The spread floor's routes: each region of the table by start key, with the index of the port of
+    the RegionServer the master places it on (the i-th spread server stands for the i-th RegionServer)."""
+    import regent
+
+    index = {f"127.0.0.1:{port}": i for i, port in enumerate(regionserver_ports)}
+    with regent.connect(master, **security.connect_options()) as connection:
+        regions = connection.admin().table_regions(TABLE, timeout=60)
+    routes = []
+    for region in sorted(regions, key=lambda r: r.info.start_key):
+        if region.server is None or region.server.address not in index:
+            raise RuntimeError(f"region {region.region_id} of {TABLE} is on no RegionServer of the bench")
+        routes.append((region.info.start_key.hex(), index[region.server.address]))
+    return tuple(routes)
+
+
+def _floor_target(
+    children: Children,
+    noops: list[tuple[int, Any]],
+    insecure: bool,
+    certs: str | None,
+    routes: tuple[tuple[str, int], ...] = (),
+) -> Target:
+    """A floor's no-op servers as a target once they are ready: one, the transport floor; with `routes`,
+    the spread floor."""
     deadline = time.monotonic() + 30
-    while "ready" not in server.log.read_text(errors="replace"):
-        children.check()
-        if time.monotonic() > deadline:
-            raise RuntimeError("the transport floor's server did not start within 30 s")
-        time.sleep(0.05)
-    return Target("transport", f"127.0.0.1:{port}", insecure, certs)
+    for _, server in noops:
+        while "ready" not in server.log.read_text(errors="replace"):
+            children.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the floor's server {server.name} did not start within 30 s")
+            time.sleep(0.05)
+    addresses = ",".join(f"127.0.0.1:{port}" for port, _ in noops)
+    return Target("spread" if routes else "transport", addresses, insecure, certs, routes)
 
 
-def _floor_figures(m: Measured, server_cpu_s: float) -> dict[str, float]:
-    """A workload's transport floor: its ops/s and the CPU per operation of its server and of its clients."""
+def _floor_figures(name: str, m: Measured, server_cpu_s: float) -> dict[str, float]:
+    """A workload's floor `name`: its ops/s and the CPU per operation of its servers and of its clients."""
     return {
-        "transport_floor_ops_per_s": round(m.ops / m.seconds),
-        "transport_floor_server_cpu_ms_per_op": round(server_cpu_s * 1000 / m.ops, 3),
-        "transport_floor_client_cpu_ms_per_op": round(m.client_cpu_s * 1000 / m.ops, 3),
+        f"{name}_ops_per_s": round(m.ops / m.seconds),
+        f"{name}_server_cpu_ms_per_op": round(server_cpu_s * 1000 / m.ops, 3),
+        f"{name}_client_cpu_ms_per_op": round(m.client_cpu_s * 1000 / m.ops, 3),
     }
 
 

@@ -8,6 +8,10 @@
   same client processes and threads, through gRPC (with TLS when the bench runs with it) to a RegionData
   server that does nothing but answer with a reply of the size a real one has (a read: one row of 10 cells
   of 100 bytes; a scan: as many rows as asked).
+- **The spread floor** (`SpreadClient`): the transport floor in the cluster's shape, as many no-op servers
+  as the cluster has RegionServers, each operation sent to the one standing for the RegionServer that
+  holds its row's region. What the transport alone costs when the load is split over that many processes,
+  which on a machine with fewer cores than processes is more per call than one process pays.
 
     python -m regent.bench.data_floor --port P [--insecure | --certs-dir D]   # the no-op server
 """
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +140,60 @@ class TransportClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+class Routes:
+    """Which server a row goes to: `routes` holds each region's start key (hex) and its server's index,
+    sorted by start key, the first region's start key empty."""
+
+    def __init__(self, routes: Sequence[Sequence[Any]]) -> None:
+        starts = [bytes.fromhex(str(start)) for start, _ in routes]
+        if not starts or starts[0] != b"" or starts != sorted(set(starts)):
+            raise ValueError("routes must be sorted by distinct start keys, the first one empty")
+        self.starts = starts
+        self.servers = [int(index) for _, index in routes]
+
+    def server(self, row: bytes) -> int:
+        return self.servers[bisect.bisect_right(self.starts, row) - 1]
+
+
+class SpreadClient:
+    """The transport floor over several no-op servers (`addresses`), each operation to the server of its
+    row's region by `routes` (see Routes)."""
+
+    def __init__(
+        self, addresses: Sequence[str], routes: Sequence[Sequence[Any]], transport: Transport
+    ) -> None:
+        self.routes = Routes(routes)
+        if max(self.routes.servers) >= len(addresses):
+            raise ValueError(f"routes name server {max(self.routes.servers)} of {len(addresses)}")
+        self.clients = [TransportClient(a, transport) for a in addresses]
+
+    def _at(self, row: bytes) -> TransportClient:
+        return self.clients[self.routes.server(row)]
+
+    def read(self, row: bytes) -> None:
+        self._at(row).read(row)
+
+    def update(self, row: bytes, column: bytes, value: bytes) -> None:
+        self._at(row).update(row, column, value)
+
+    def insert(self, row: bytes, data: dict[bytes, bytes]) -> None:
+        self._at(row).insert(row, data)
+
+    def load(self, rows: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        by_server: dict[int, list[tuple[bytes, dict[bytes, bytes]]]] = {}
+        for row, data in rows:
+            by_server.setdefault(self.routes.server(row), []).append((row, data))
+        for server, part in sorted(by_server.items()):
+            self.clients[server].load(part)
+
+    def scan(self, row: bytes, length: int) -> None:
+        self._at(row).scan(row, length)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
 
 
 class LmdbFloor:
