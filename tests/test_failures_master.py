@@ -52,9 +52,19 @@ def test_backup_master_finishes_a_large_assignment_the_killed_master_left_half_d
             cluster.admin.create_table(name, [FAMILY], num_regions=20_000, wait=False)
             tables[name] = 20_000
             active.pause()
-            opened, total, slice_s = 0, sum(tables.values()), 0.002
+            opened, total, slice_s, unreadable = 0, sum(tables.values()), 0.002, 0
             while True:
-                rows, _ = read_meta(clusters.rootdir)
+                try:
+                    rows, _ = read_meta(clusters.rootdir)
+                except lmdb.PageNotFoundError:
+                    # Seen twice in CI under load, with every thread of the master stopped (Daemon.pause
+                    # waits for that) and not explained (docs/decisions.md, "The test suite's time and
+                    # its flakes"): read again after the master's next slice, a few times at most.
+                    unreadable += 1
+                    assert unreadable <= 3, "meta unreadable without locks after three slices in a row"
+                    rows = {}
+                else:
+                    unreadable = 0
                 opened = sum(r.state is RegionState.OPEN for r in rows.values())
                 if len(rows) == total and opened > total - tables[name]:
                     break
