@@ -29,7 +29,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The tests run in two workers (pytest-xdist), whole files to one worker so that a module's shared cluster
-# starts once: 601 s of pytest instead of 820 (docs/decisions.md, "The test suite's time and its flakes").
+# starts once: 601 s of pytest instead of 820 on a quick VM (docs/decisions.md, "The test suite's time and
+# its flakes").
 # `make test PYTEST_ARGS=` runs them one at a time.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 PYTEST := $(BIN)/pytest -q $(PYTEST_ARGS)
