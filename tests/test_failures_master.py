@@ -57,9 +57,10 @@ def test_backup_master_finishes_a_large_assignment_the_killed_master_left_half_d
                 try:
                     rows, _ = read_meta(clusters.rootdir)
                 except lmdb.PageNotFoundError:
-                    # Seen twice in CI under load, with every thread of the master stopped (Daemon.pause
-                    # waits for that) and not explained (docs/decisions.md, "The test suite's time and
-                    # its flakes"): read again after the master's next slice, a few times at most.
+                    # Seen twice under load, the second time with every thread of the master stopped
+                    # (Daemon.pause waits for that), and not explained (docs/decisions.md, "The test
+                    # suite's time and its flakes"): read again after the master's next slice, a few
+                    # times at most.
                     unreadable += 1
                     assert unreadable <= 3, "meta unreadable without locks after three slices in a row"
                     rows = {}

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client.errors import error_name
-from meta import DATABASES, RegionStateRow
+from meta import DATABASES, RegionState, RegionStateRow
 from meta.codec import decode_region_state
 from meta.states import TRANSIENT
 from regent import tls
@@ -179,7 +179,7 @@ class Env:
         for region_id, row in region_states(self.rootdir).items():
             if row.proc_id or row.state in TRANSIENT:
                 return False
-            if row.state.name == "OPEN" and row.server is not None:
+            if row.state is RegionState.OPEN and row.server is not None:
                 placed.setdefault(row.server.address, {})[region_id] = row.open_seq_num
         return all(online_of(address) == held for address, held in placed.items())
 

@@ -502,43 +502,25 @@ def run(
                     quiet,
                     f"workload {name}: {ops:,} operations, in {rounds} slices between its floors'",
                 )
-                slices: list[Measured] = []
-                floor_slices: list[Measured] = []
-                spread_slices: list[Measured] = []
-                cpu[name] = floor_cpu = spread_cpu = 0.0
+                # by the name prefix of the children serving each target: its slices, their servers' CPU
+                slices: dict[str, list[Measured]] = {"rs": [], "noop": [], "spread": []}
+                used = dict.fromkeys(slices, 0.0)
                 for r in range(rounds):
-                    keys = seed + r * 1009  # each slice its own keys, the floor's slice the same
-                    servers_cpu = _cpu_seconds(children, "rs")
-                    slices.append(
-                        run_clients(
-                            cluster,
-                            name,
-                            records,
-                            ops // rounds,
-                            processes,
-                            threads,
-                            keys,
-                            profile if r == 0 else None,
+                    keys = seed + r * 1009  # each slice its own keys, the floors' slices the same
+                    for prefix, target in (("rs", cluster), ("noop", floor), ("spread", spread)):
+                        where = profile if r == 0 and target is cluster else None
+                        before = _cpu_seconds(children, prefix)
+                        slices[prefix].append(
+                            run_clients(target, name, records, ops // rounds, processes, threads, keys, where)
                         )
-                    )
-                    cpu[name] += _cpu_seconds(children, "rs") - servers_cpu
-                    children.check()
-                    noop_cpu = _cpu_seconds(children, "noop")
-                    floor_slices.append(
-                        run_clients(floor, name, records, ops // rounds, processes, threads, keys)
-                    )
-                    floor_cpu += _cpu_seconds(children, "noop") - noop_cpu
-                    noop_cpu = _cpu_seconds(children, "spread")
-                    spread_slices.append(
-                        run_clients(spread, name, records, ops // rounds, processes, threads, keys)
-                    )
-                    spread_cpu += _cpu_seconds(children, "spread") - noop_cpu
-                measured[name] = Measured.together(slices)
+                        used[prefix] += _cpu_seconds(children, prefix) - before
+                        children.check()
+                measured[name], cpu[name] = Measured.together(slices["rs"]), used["rs"]
                 transport[name] = _floor_figures(
-                    "transport_floor", Measured.together(floor_slices), floor_cpu
+                    "transport_floor", Measured.together(slices["noop"]), used["noop"]
                 )
                 spread_floor[name] = _floor_figures(
-                    "spread_floor", Measured.together(spread_slices), spread_cpu
+                    "spread_floor", Measured.together(slices["spread"]), used["spread"]
                 )
             stub.ClusterStatus(master_pb2.ClusterStatusRequest(), timeout=10)  # the master still answers
         _say(quiet, "the LMDB floor ...")
