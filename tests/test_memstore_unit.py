@@ -94,22 +94,27 @@ bounds = st.tuples(st.just(b"") | cell_keys, st.none() | cell_keys)
 
 
 def _layered(
-    base: Cells, layers: list[list[tuple[str, bytes, bytes]]], model: dict[bytes, bytes]
+    base: Cells | None, layers: list[list[tuple[str, bytes, bytes]]], model: dict[bytes, bytes]
 ) -> list[MemStore]:
     """Write each layer's edits through a MemCells whose top it is (older layers below); the memstores,
     newest first, with `model` updated as a dict would be."""
     stores: list[MemStore] = []
     for layer in layers:
         cells = MemCells(MemStore(), stores, base)
-        for kind, key, value in layer:
-            if kind == "put":
-                cells.put(key, value)
-                model[key] = value
-            else:
-                cells.delete(key)
-                model.pop(key, None)
+        _write(cells, layer, model)
         stores.insert(0, cells.top)
     return stores
+
+
+def _write(cells: Cells, layer: list[tuple[str, bytes, bytes]], model: dict[bytes, bytes]) -> None:
+    """Write `layer`'s puts and deletes through `cells`, and into `model` as a dict would take them."""
+    for kind, key, value in layer:
+        if kind == "put":
+            cells.put(key, value)
+            model[key] = value
+        else:
+            cells.delete(key)
+            model.pop(key, None)
 
 
 def _check_reads(cells: Cells, model: dict[bytes, bytes], universe: set[bytes], spans: list) -> None:
@@ -164,17 +169,7 @@ def test_memory_layers_without_a_base_read_as_one_dict(
     layers: list[list[tuple[str, bytes, bytes]]], spans: list[tuple[bytes, bytes | None]]
 ) -> None:
     model: dict[bytes, bytes] = {}
-    stores: list[MemStore] = []
-    for layer in layers:  # as _layered, with no base: a region that has no store yet
-        cells = MemCells(MemStore(), stores, None)
-        for kind, key, value in layer:
-            if kind == "put":
-                cells.put(key, value)
-                model[key] = value
-            else:
-                cells.delete(key)
-                model.pop(key, None)
-        stores.insert(0, cells.top)
+    stores = _layered(None, layers, model)  # no base: a region that has no store yet
     universe = {key for layer in layers for _, key, _ in layer}
     _check_reads(MemCells(MemStore(), stores, None), model, universe, spans)
     merged = MemStore()
@@ -195,14 +190,7 @@ def test_merging_each_top_into_the_active_memstore_reads_as_the_layers_did(
     for layers in groups:
         for layer in layers:
             top = MemStore()
-            cells = MemCells(top, [active], base)
-            for kind, key, value in layer:
-                if kind == "put":
-                    cells.put(key, value)
-                    model[key] = value
-                else:
-                    cells.delete(key)
-                    model.pop(key, None)
+            _write(MemCells(top, [active], base), layer, model)
             active.merge_from(top)
         assert active.size_bytes == _expected_size(active)
         _check_reads(MemCells(MemStore(), [active], base), model, set(model) | set(base.content), [])

@@ -23,7 +23,7 @@ from pathlib import Path
 from meta.references import Reference
 from regionserver.data import keys
 from regionserver.data.errors import StoreError
-from regionserver.data.ordered import Cells
+from regionserver.data.ordered import Cells, merge_first_wins
 
 Item = tuple[bytes, bytes]
 
@@ -129,26 +129,4 @@ class LayeredCells:
     def items(self, start: bytes, stop: bytes | None = None, *, reverse: bool = False) -> Iterator[Item]:
         """The child's cells with start <= key < stop: own and referenced merged, own first on a tie."""
         own = self.own.items(start, stop, reverse=reverse) if self.own is not None else iter(())
-        return _merge(own, self.parent_items(start, stop, reverse=reverse), reverse)
-
-
-def _merge(first: Iterator[Item], second: Iterator[Item], reverse: bool) -> Iterator[Item]:
-    """Two streams in key order (or both reversed) as one; on an equal key, `first`'s item only."""
-    a = next(first, None)
-    b = next(second, None)
-    while a is not None and b is not None:
-        if a[0] == b[0]:
-            yield a
-            a, b = next(first, None), next(second, None)
-        elif (a[0] < b[0]) != reverse:
-            yield a
-            a = next(first, None)
-        else:
-            yield b
-            b = next(second, None)
-    if a is not None:
-        yield a
-        yield from first
-    if b is not None:
-        yield b
-        yield from second
+        return merge_first_wins(own, self.parent_items(start, stop, reverse=reverse), reverse)

@@ -27,12 +27,13 @@ layer touches reads the base's own iterator, with nothing in between.
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Final, Literal
 
 from sortedcontainers import SortedDict
 
-from regionserver.data.ordered import Cells
+from regionserver.data.ordered import Cells, merge_first_wins
 
 Item = tuple[bytes, bytes]
 
@@ -164,13 +165,13 @@ class MemCells:
         for layer in reversed(self._layers):  # oldest first: each newer layer is merged over the result
             if layer.touches(start, stop):
                 newer = layer.entries(start, stop, reverse=reverse)
-                memory = newer if memory is None else _newer_first(newer, memory, reverse)
+                memory = newer if memory is None else merge_first_wins(newer, memory, reverse)
         if self.base is None:
             return _present(memory) if memory is not None else iter(())
         below = self.base.items(start, stop, reverse=reverse)
         if memory is None:
             return below
-        return _over_backward(memory, below) if reverse else _over_forward(memory, below)
+        return _over(memory, below, reverse)
 
 
 def _present(edits: Iterator[Edit]) -> Iterator[Item]:
@@ -179,64 +180,14 @@ def _present(edits: Iterator[Edit]) -> Iterator[Item]:
             yield key, entry
 
 
-def _newer_first(newer: Iterator[Edit], older: Iterator[Edit], reverse: bool) -> Iterator[Edit]:
-    """Two layers' entries (both in key order, or both reversed) as one; on an equal key, `newer`'s."""
-    a = next(newer, None)
-    b = next(older, None)
-    while a is not None and b is not None:
-        if a[0] == b[0]:
-            yield a
-            a, b = next(newer, None), next(older, None)
-        elif (a[0] < b[0]) != reverse:
-            yield a
-            a = next(newer, None)
-        else:
-            yield b
-            b = next(older, None)
-    if a is not None:
-        yield a
-        yield from newer
-    if b is not None:
-        yield b
-        yield from older
-
-
-def _over_forward(memory: Iterator[Edit], base: Iterator[Item]) -> Iterator[Item]:
-    """The memory layers' entries laid over the base's cells, in key order: a scan's hot loop when
-    memory holds cells of the range, so a base cell costs a comparison or two."""
+def _over(memory: Iterator[Edit], base: Iterator[Item], reverse: bool) -> Iterator[Item]:
+    """The memory layers' entries laid over the base's cells, both in key order (or both reversed): a
+    scan's hot loop when memory holds cells of the range, so a base cell costs a comparison or two."""
+    precedes = operator.gt if reverse else operator.lt
     key, entry = next(memory)  # the caller checked that memory has an entry in the range
     for item in base:
         here = item[0]
-        while key < here:
-            if entry is not DELETED:
-                yield key, entry
-            edit = next(memory, None)
-            if edit is None:
-                yield item
-                yield from base
-                return
-            key, entry = edit
-        if key == here:
-            if entry is not DELETED:
-                yield key, entry
-            edit = next(memory, None)
-            if edit is None:
-                yield from base
-                return
-            key, entry = edit
-        else:
-            yield item
-    if entry is not DELETED:
-        yield key, entry
-    yield from _present(memory)
-
-
-def _over_backward(memory: Iterator[Edit], base: Iterator[Item]) -> Iterator[Item]:
-    """_over_forward for a reverse walk: both streams in descending key order."""
-    key, entry = next(memory)
-    for item in base:
-        here = item[0]
-        while key > here:
+        while precedes(key, here):
             if entry is not DELETED:
                 yield key, entry
             edit = next(memory, None)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 SHORT = 510  # LMDB's default maximum key size is 511
 _BUCKET = b"\xff"
 _LEN = struct.Struct(">I")
+#: An item of a sorted stream: (key, anything).
+KeyedItem = TypeVar("KeyedItem", bound=tuple[bytes, Any])
 
 
 def lmdb_key(key: bytes) -> bytes:
@@ -160,3 +162,28 @@ def _backward(
                     yield key, value
         elif start <= stored and (stop is None or stored < stop):
             yield stored, raw
+
+
+def merge_first_wins(
+    first: Iterator[KeyedItem], second: Iterator[KeyedItem], reverse: bool
+) -> Iterator[KeyedItem]:
+    """Two streams of (key, ...) in key order (or both reversed) as one; on an equal key, `first`'s item
+    only (a child's own cells over its parents', a newer memstore over an older one)."""
+    a = next(first, None)
+    b = next(second, None)
+    while a is not None and b is not None:
+        if a[0] == b[0]:
+            yield a
+            a, b = next(first, None), next(second, None)
+        elif (a[0] < b[0]) != reverse:
+            yield a
+            a = next(first, None)
+        else:
+            yield b
+            b = next(second, None)
+    if a is not None:
+        yield a
+        yield from first
+    if b is not None:
+        yield b
+        yield from second
