@@ -16,6 +16,7 @@ import time
 
 import regent
 from client.errors import NoSuchFamily
+from regionserver.data import wal
 from tests.background import CheckedThread
 from tests.cluster import wait_until
 from tests.failure_helpers import LONG_LEASE, SHORT_LEASE, Clusters
@@ -28,7 +29,7 @@ CALL_TIMEOUT_S = 60.0
 def test_every_acknowledged_write_survives_a_killed_regionserver_and_no_refused_one_appears(
     clusters: Clusters,
 ) -> None:
-    cluster = clusters.start(servers=3, master_args=SHORT_LEASE)
+    cluster = clusters.start(servers=3, master_args=SHORT_LEASE, server_args=("--wal", "on"))
     cluster.admin.create_table("w", FAMILIES, num_regions=8)
     cluster.wait_open("w", 8)
     acknowledged: list[bytes] = []
@@ -69,6 +70,16 @@ def test_every_acknowledged_write_survives_a_killed_regionserver_and_no_refused_
         for key, data in table.rows(refused):
             assert b"nope:v" not in data, key
         assert not [k for k in refused if k not in acknowledged and table.row(k)]
+    # The writes went through the servers' write-ahead logs, and the killed server's regions were taken
+    # over from its log: sealed there (and replayed, or there would be writes missing above).
+    records = [
+        record
+        for directory in (cluster.rootdir / "wal").iterdir()
+        for n in wal.segment_numbers(directory)
+        for _, record in wal.read_segment(directory, n)
+    ]
+    assert any(isinstance(r, wal.LoggedEdit) for r in records)
+    assert any(isinstance(r, wal.Seal) for r in records)
 
 
 def test_a_retry_after_the_region_moved_lands_on_the_new_owner_while_the_old_one_is_stopped(

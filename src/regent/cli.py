@@ -279,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         "are quick (cheaper in CPU; the default), or thread, always in a commit thread (a commit that "
         "waits never holds up the server's other regions); docs/operations.md",
     )
+    rs.add_argument(
+        "--wal",
+        choices=("on", "off"),
+        default="off",
+        help="on: small puts and deletes are made durable in the server's write-ahead log, shared by its "
+        "regions, and flushed into the regions' stores later; off: every write is committed to its "
+        "region's store (the default until the log is finished: docs/operations.md)",
+    )
     add_security_arguments(rs)
     add_http_arguments(rs, 16030)
 
@@ -405,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bdata.add_argument(
         "--workloads", default="A,B,C,E", help="comma-separated YCSB workloads (default A,B,C,E)"
+    )
+    bdata.add_argument(
+        "--wal",
+        choices=("on", "off"),
+        default="off",
+        help="the RegionServers' --wal (default off): on makes small writes durable in a shared log",
     )
     bdata.add_argument(
         "--rounds",
@@ -568,6 +582,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 scanner_timeout_s=args.scanner_timeout,
                 max_scanners=args.max_scanners,
                 small_commits_on_loop=args.small_commits == "auto",
+                wal=args.wal == "on",
                 http_host=args.http_host,
                 http_port=args.http_port,
             )
@@ -667,6 +682,7 @@ def _run(argv: Sequence[str] | None) -> None:
                     quiet=args.json,
                     profile=args.profile,
                     rounds=args.rounds,
+                    wal=args.wal == "on",
                 ):
                     print(json.dumps(line), flush=True)
             elif args.bench == "recovery":

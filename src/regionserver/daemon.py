@@ -38,7 +38,10 @@ from regionserver.access import POLICY
 from regionserver.auto_split import AutoSplits
 from regionserver.claims import Claims
 from regionserver.data import MAX_CELL_BYTES, families_of
-from regionserver.data.commit_place import PLACEMENT
+from regionserver.data.commit_place import LOG_PLACEMENT, PLACEMENT
+from regionserver.data.server_wal import ServerWal
+from regionserver.data.takeover import log_dir
+from regionserver.data.wal import ServerLog, WalError
 from regionserver.data_service import RegionDataService
 from regionserver.hosting import HostedRegion, Hosting
 from regionserver.load import LoadCounters
@@ -56,6 +59,8 @@ MAX_ORDERS = 200_000  # orders per ExecuteProcedures
 #: With "1" in a RegionServer's environment, its admin service takes the test hooks DropRegion and
 #: AdoptRegion (regionserver.proto): what it holds changes behind the master's back (reconciliation tests).
 TEST_HOOKS_ENV = "REGENT_TEST_HOOKS"
+#: How often the write-ahead log's flushes and segment deletions are seen to (ServerWal.maintain).
+WAL_MAINTAIN_S = 1.0
 
 
 class RegionServerStartError(Exception):
@@ -73,6 +78,7 @@ class RegionServerConfig:
     scanner_timeout_s: float = SCANNER_TIMEOUT_S  # --scanner-timeout
     max_scanners: int = MAX_SCANNERS  # --max-scanners
     small_commits_on_loop: bool = True  # --small-commits auto (True) or thread (data.commit_place)
+    wal: bool = False  # --wal on (True) or off (regionserver.data.server_wal)
     http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
     http_port: int = 0  # 0: a free port, logged in http_started
 
@@ -181,8 +187,12 @@ class RegionServer:
         self.config = config
         self.name = ServerName(config.host, config.port, int(time.time() * 1000))
         self.hosting = Hosting()
-        self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes)
+        #: The write-ahead log of this incarnation, made before any region is opened (a claim may log only
+        #: into a log that exists: regionserver.data.takeover).
+        self.wal = ServerWal(ServerLog.create(log_dir(config.rootdir, self.name))) if config.wal else None
+        self.stores = Stores(config.rootdir, self.name, max_cell_bytes=config.max_cell_bytes, wal=self.wal)
         PLACEMENT.allow_loop(config.small_commits_on_loop)  # the process's: one RegionServer per process
+        LOG_PLACEMENT.allow_loop(config.small_commits_on_loop)
         self.scanners = Scanners(config.scanner_timeout_s, config.max_scanners)
         self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
@@ -280,6 +290,17 @@ class RegionServer:
             expired = self.scanners.expire()
             if expired:
                 log.info("scanners_expired", scanners=expired, open=len(self.scanners))
+
+    async def maintain_wal(self) -> None:
+        """Ask for the flushes the log needs and free its old segments, every WAL_MAINTAIN_S."""
+        if self.wal is None:
+            return
+        while True:
+            await asyncio.sleep(WAL_MAINTAIN_S)
+            try:
+                self.wal.maintain()
+            except (OSError, WalError) as exc:  # deleting a segment failed: kept, tried again next time
+                log.error("wal_maintenance_failed", error=str(exc))
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
@@ -590,7 +611,10 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
             f"{', '.join(transport.creds.identity.names)}, not for --host {config.host}: the master would "
             f"refuse its reports (make one with `regent certs create-node {config.host} ...`)"
         )
-    rs = RegionServer(config)
+    try:
+        rs = RegionServer(config)
+    except (OSError, WalError) as exc:
+        raise RegionServerStartError(f"cannot create this server's write-ahead log: {exc}") from None
     interceptors = [
         RpcMetrics(rs_metrics.REGISTRY, "regionserver"),
         *([Authorizer(POLICY)] if transport.secure else []),
@@ -632,7 +656,12 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         await rs.register()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         await asyncio.gather(
-            rs.heartbeats(), rs.reports(), rs.watch_lease(), rs.link.learn_masters(), rs.expire_scanners()
+            rs.heartbeats(),
+            rs.reports(),
+            rs.watch_lease(),
+            rs.link.learn_masters(),
+            rs.expire_scanners(),
+            rs.maintain_wal(),
         )
 
     main = asyncio.ensure_future(lifecycle())
@@ -659,6 +688,8 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
         await http.stop()
         await server.stop(1.0)
         await rs.link.close()
+        if rs.wal is not None:
+            rs.wal.close()
         log.info("regionserver_stopped", server=str(rs.name))
 
 

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from regionserver.data.commit_place import PLACEMENT
+from regionserver.data.commit_place import LOG_PLACEMENT, PLACEMENT
 
 if TYPE_CHECKING:
     from regionserver.daemon import RegionServer
@@ -154,6 +154,41 @@ class RegionServerCollector(Collector):
         commits.add_metric(["loop"], PLACEMENT.on_loop_commits)
         commits.add_metric(["thread"], PLACEMENT.in_thread_commits)
         yield commits
+        yield from wal_metrics(rs)
+
+
+def wal_metrics(rs: RegionServer) -> Iterator[Metric]:
+    """The write-ahead log's: appends by where they ran, edits, segments, memory, replays."""
+    wal = rs.wal
+    if wal is not None:
+        appends = CounterMetricFamily(
+            "regent_regionserver_wal_appends",
+            "Appends to this server's write-ahead log (one write and fdatasync each), by where they ran",
+            labels=["on"],
+        )
+        appends.add_metric(["loop"], LOG_PLACEMENT.on_loop_commits)
+        appends.add_metric(["thread"], LOG_PLACEMENT.in_thread_commits)
+        yield appends
+        yield CounterMetricFamily(
+            "regent_regionserver_wal_edits",
+            "Region edits (a region's group of writes) logged",
+            value=wal.edits,
+        )
+        yield GaugeMetricFamily(
+            "regent_regionserver_wal_segments",
+            "Segments of this server's log on disk",
+            value=len(wal.log.segments()),
+        )
+        yield GaugeMetricFamily(
+            "regent_regionserver_memstore_bytes",
+            "Bytes logged and not yet flushed into the region stores (keys and values)",
+            value=sum(m.size_bytes for m in wal.memories.values()),
+        )
+    yield CounterMetricFamily(
+        "regent_regionserver_wal_replayed_edits",
+        "Edits of earlier owners' logs replayed into stores this server took over",
+        value=rs.stores.takeover.replayed_edits,
+    )
 
 
 def store_bytes(rs: RegionServer) -> int:

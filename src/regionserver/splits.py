@@ -47,6 +47,7 @@ async def split_point(
     end = quote(region.end_key) if region.end_key else "the table's end"
     rows = f"[{quote(region.start_key)}, {end})"
     try:
+        store.flush()  # the middle row and the size count what the write-ahead log holds in memory
         if split_key is not None:
             if not split_key or not _inside(split_key, region.start_key, region.end_key):
                 raise SplitRefused(
@@ -85,6 +86,8 @@ def region_sizes(hosting: Hosting, rootdir: Path) -> regionserver_pb2.RegionSize
         store = data.store if data is not None else None
         path = store.path if store is not None else region_dir(rootdir, region.table, region.region_id)
         size = _file_bytes(path)
+        if store is not None and store.memory is not None:
+            size += store.memory.size_bytes  # logged, not flushed yet
         parents = store.parents if store is not None else ()
         size += sum(_file_bytes(p.path) // 2 for p in parents)
         ids.append(region.region_id)

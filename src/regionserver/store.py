@@ -24,7 +24,10 @@ from regionserver.data import MAX_CELL_BYTES, RegionStore, RegionWriter, parents
 from regionserver.data.environments import MAP_SIZE, Claim, region_dir, regions_with_store
 from regionserver.data.errors import Fenced, StoreError
 from regionserver.data.fold import STEP_CELLS, FoldStats, fold_while_serving
+from regionserver.data.region_memory import RegionMemory
 from regionserver.data.region_store import PROCESS_ENVIRONMENTS
+from regionserver.data.server_wal import ServerWal
+from regionserver.data.takeover import TakeOver, region_key
 from regionserver.hosting import HostedRegion, OpenFailed
 
 log = structlog.get_logger("regionserver.store")
@@ -50,8 +53,9 @@ __all__ = [
 class RegionData:
     """One hosted region's store and (from its first write on) its writer."""
 
-    def __init__(self, store: RegionStore) -> None:
+    def __init__(self, store: RegionStore, wal: ServerWal | None = None) -> None:
         self.store = store
+        self.wal = wal
         self._writer: RegionWriter | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._fold: asyncio.Task[FoldStats | StoreError] | None = None
@@ -110,7 +114,7 @@ class RegionData:
     def writer(self) -> RegionWriter:
         """The region's writer, started on first use (on the event loop)."""
         if self._writer is None:
-            self._writer = RegionWriter(self.store)
+            self._writer = RegionWriter(self.store, wal=self.wal)
             self._writer.start()
         return self._writer
 
@@ -151,17 +155,31 @@ class RegionData:
 class Stores:
     """Makes the RegionData of this server's regions (one server incarnation, one ROOTDIR)."""
 
-    def __init__(self, rootdir: Path, server: ServerName, *, max_cell_bytes: int = MAX_CELL_BYTES) -> None:
+    def __init__(
+        self,
+        rootdir: Path,
+        server: ServerName,
+        *,
+        max_cell_bytes: int = MAX_CELL_BYTES,
+        wal: ServerWal | None = None,
+    ) -> None:
         self.rootdir = rootdir
         self.server = server
         self.max_cell_bytes = max_cell_bytes
+        #: The server's write-ahead log (None: every write goes straight to its region's store).
+        self.wal = wal
+        #: Claims replay what earlier owners logged, whether or not this server logs.
+        self.takeover = TakeOver(rootdir, str(server))
 
     def _store(self, region: HostedRegion) -> RegionStore:
+        path = region_dir(self.rootdir, region.table, region.region_id)
         return RegionStore(
-            region_dir(self.rootdir, region.table, region.region_id),
+            path,
             Claim(self.server, region.open_seq_num),
             region.families,
             max_cell_bytes=self.max_cell_bytes,
+            memory=RegionMemory(region_key(path, region.open_seq_num)) if self.wal is not None else None,
+            takeover=self.takeover,
         )
 
     def claim_existing(self, region: HostedRegion) -> OpenFailed | None:
@@ -190,7 +208,7 @@ class Stores:
         except StoreError as exc:
             log.warning("open_failed", region=region.region_id, reason=str(exc))
             return OpenFailed(str(exc))
-        region.store = RegionData(store)
+        region.store = RegionData(store, self.wal)
         return None
 
     def close_failed(self, region: HostedRegion) -> None:
@@ -220,6 +238,6 @@ class Stores:
         store and claims it)."""
         data = region.store
         if data is None:
-            data = region.store = RegionData(self._store(region))
+            data = region.store = RegionData(self._store(region), self.wal)
         assert isinstance(data, RegionData)
         return data

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from regent.bench import security, ycsb
-from regent.bench.assign import _regent, _stub, _wait_active, start_master, start_regionservers
+from regent.bench.assign import _regent, _stub, _wait_active, start_master
 from regent.bench.data_floor import LmdbFloor, SpreadClient, TransportClient
 from regent.proto import master_pb2
 from regent.supervise import Children, free_ports
@@ -437,6 +437,7 @@ def run(
     quiet: bool = False,
     profile: Path | None = None,
     rounds: int = ROUNDS,
+    wal: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The bench's JSON objects, one by one as they are measured (`profile`: see the module's doc)."""
     if rounds < 1:
@@ -454,6 +455,7 @@ def run(
         "servers": servers,
         "processes": processes,
         "threads": threads,
+        "wal": wal,
     }
     try:
         ports = free_ports(servers + 2)
@@ -462,7 +464,7 @@ def run(
             profile.mkdir(parents=True, exist_ok=True)
         # A profiled RegionServer writes its profile as it stops: give it the time to.
         with Children(root / "logs", grace_s=5.0 if profile is None else 120.0) as children:
-            _start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers], profile)
+            _start_regionservers(children, root / "cluster", master, ports[2 : 2 + servers], profile, wal)
             start_master(children, root / "cluster", ports[0], servers)
             # the floors' servers before any channel of this process
             noop = _start_noop(children, "noop", insecure, certs)
@@ -562,15 +564,14 @@ def _cpu_seconds(children: Children, prefix: str) -> float:
 
 
 def _start_regionservers(
-    children: Children, rootdir: Path, master: str, ports: list[int], profile: Path | None
+    children: Children, rootdir: Path, master: str, ports: list[int], profile: Path | None, wal: bool
 ) -> None:
-    """The RegionServers; with `profile`, the first under pyinstrument (profile/regionserver.txt)."""
-    if profile is None:
-        start_regionservers(children, rootdir, master, ports)
-        return
+    """The RegionServers (`--wal on` or `off`); with `profile`, the first under pyinstrument
+    (profile/regionserver.txt)."""
     for i, port in enumerate(ports):
         argv = _regent("regionserver", "--rootdir", str(rootdir), "--master", master, "--port", str(port))
-        if i == 0:
+        argv += ["--wal", "on" if wal else "off"]
+        if i == 0 and profile is not None:
             out = str(profile / "regionserver.txt")
             argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", out, "-m", *argv[2:]]
         children.start(f"rs{i}", argv)

@@ -120,3 +120,6 @@ class CommitPlacement:
 
 #: The process's placement: its regions share the disk, and the loop.
 PLACEMENT = CommitPlacement()
+#: The placement of the server's write-ahead log appends (regionserver.data.server_wal): a budget and
+#: counters of their own, the same rule.
+LOG_PLACEMENT = CommitPlacement()

@@ -69,6 +69,7 @@ def _steps(store: RegionStore, stats: CompactionStats, budget: int) -> Iterator[
     """Run the steps of a whole compaction, pausing (yielding) after each."""
     if not store.exists:
         return
+    store.flush()  # what the write-ahead log holds in memory is compacted too
     at: bytes | None = b""
     while at is not None:
         at = step(store, at, stats, budget=budget)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -30,6 +30,7 @@ from meta.codec import server_from_proto, server_to_proto
 from regent.durable import missing_parents, sync_new_entries
 from regent.proto import meta_pb2
 from regionserver.data.errors import Fenced, StoreError
+from regionserver.data.takeover import LOGGED, TakeOver, decode_logged, encode_logged, must_replay
 
 MAP_SIZE = 1 << 30  # address space, grown on MapFullError; the file grows with the data
 DEFAULT_CAPACITY = 256  # open environments per RegionServer
@@ -122,17 +123,69 @@ class RegionEnvironment:
             env.close()
             raise StoreError(f"cannot open the databases of region store {path}: {exc}") from None
 
-    def claim(self, claim: Claim) -> None:
-        """Record `claim` as the owner, unless a newer open owns the store already (then Fenced)."""
-        with self.env.begin(write=True) as txn:
-            owner = self._owner(txn)
+    def claim(self, claim: Claim, takeover: TakeOver | None = None) -> None:
+        """Record `claim` as the owner, unless a newer open owns the store already (then Fenced); with
+        `takeover`, first seal and replay the previous owner's log (regionserver.data.takeover)."""
+
+        def fence(owner: Claim | None) -> bool:
             if owner is not None and owner.open_seq_num > claim.open_seq_num:
                 raise Fenced(
                     f"region store {self.path} is owned by {owner.server} with open sequence number "
                     f"{owner.open_seq_num}, newer than this open's {claim.open_seq_num}",
                     owner_seq=owner.open_seq_num,
                 )
-            txn.put(_OWNER, claim.encode(), db=self.owner_db)
+            return True
+
+        self._take_over(claim, takeover, fence)
+
+    def _take_over(
+        self, claim: Claim, takeover: TakeOver | None, replace: Callable[[Claim | None], bool]
+    ) -> bool:
+        """Make `claim` the owner if `replace(owner)` says so (it may raise instead): the one transaction
+        of takeover's step 2, after its step 1 sealed the owner it found. Whether the record changed."""
+        sealed: Claim | None = None
+        while True:
+            if takeover is not None:
+                with self.env.begin() as txn:
+                    owner, logged = self._owner(txn), self.logged(txn)
+                if owner != claim and owner != sealed and must_replay(logged) and replace(owner):
+                    assert owner is not None
+                    takeover.seal(self.path, owner)
+                    sealed = owner
+            txn = self.env.begin(write=True)
+            try:
+                owner = self._owner(txn)
+                if not replace(owner):
+                    txn.abort()
+                    return False
+                logged = self.logged(txn)
+                if owner != claim and must_replay(logged):
+                    if takeover is None:
+                        raise StoreError(
+                            f"region store {self.path} holds writes of {owner} in its log: only a server "
+                            "that replays logs may claim it"
+                        )
+                    if owner != sealed:
+                        txn.abort()  # it changed since step 1: seal the owner found now
+                        continue
+                    assert owner is not None and logged is not None
+                    takeover.replay(txn, self.cells_db, self.path, owner, logged)
+                txn.put(_OWNER, claim.encode(), db=self.owner_db)
+                if owner != claim:
+                    txn.delete(LOGGED, db=self.owner_db)
+                txn.commit()
+                return True
+            except BaseException:
+                txn.abort()
+                raise
+
+    def logged(self, txn: Any) -> int | None:
+        """The store's LOGGED record (regionserver.data.takeover), None when there is none."""
+        return decode_logged(txn.get(LOGGED, db=self.owner_db))
+
+    def set_logged(self, txn: Any, seq: int) -> None:
+        """Record in the owner's write transaction `txn` that its log's edits up to `seq` are in the store."""
+        txn.put(LOGGED, encode_logged(seq), db=self.owner_db)
 
     def check_owner(self, txn: Any, claim: Claim) -> None:
         """Raise Fenced unless `claim` is the recorded owner, as seen by `txn` (call it inside every
@@ -150,16 +203,14 @@ class RegionEnvironment:
         with self.env.begin() as txn:
             return self._owner(txn)
 
-    def seal(self, claim: Claim) -> bool:
+    def seal(self, claim: Claim, takeover: TakeOver | None = None) -> bool:
         """Raise the owner record to `claim` if its open sequence number is lower (a parent store, at the
-        open of a child that references it): an old owner of the parent can no longer write it. Never
-        Fenced: a newer record is left as it is. Whether the record changed."""
-        with self.env.begin(write=True) as txn:
-            owner = self._owner(txn)
-            if owner is not None and owner.open_seq_num >= claim.open_seq_num:
-                return False
-            txn.put(_OWNER, claim.encode(), db=self.owner_db)
-            return True
+        open of a child that references it): an old owner of the parent can no longer write it; with
+        `takeover`, what it logged is replayed first. Never Fenced: a newer record is left as it is.
+        Whether the record changed."""
+        return self._take_over(
+            claim, takeover, lambda owner: owner is None or owner.open_seq_num < claim.open_seq_num
+        )
 
     def _owner(self, txn: Any) -> Claim | None:
         raw = txn.get(_OWNER, db=self.owner_db)

@@ -46,6 +46,6 @@ def attach(store: RegionStore, refs: list[Reference]) -> tuple[ParentRange, ...]
             raise StoreError(f"cannot rewrite the REFERENCES of {store.path}: {exc}") from None
     for parent in present:  # pinned: safe in a thread (the claims of an open order run in one)
         with store.environments.pinned(parent.path) as env:
-            env.seal(store.claim)
+            env.seal(store.claim, store.takeover)  # what the parent's owner logged is replayed first
     store.parents = tuple(present)
     return store.parents

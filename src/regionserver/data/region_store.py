@@ -27,6 +27,7 @@ from regionserver.data.cells import Cell
 from regionserver.data.environments import Claim, Environments, RegionEnvironment, exists
 from regionserver.data.errors import Fenced, MapFull, RowError, StoreError
 from regionserver.data.layered import LayeredCells, ParentRange
+from regionserver.data.memstore import MemCells, MemStore
 from regionserver.data.mutations import (
     ALL_TIME,
     CheckAndPut,
@@ -42,6 +43,8 @@ from regionserver.data.mutations import (
 )
 from regionserver.data.nonces import Nonces
 from regionserver.data.ordered import Cells, OrderedCells
+from regionserver.data.region_memory import RegionMemory
+from regionserver.data.takeover import TakeOver
 from regionserver.data.versions import RowVisibility, Selection
 
 MAX_CELL_BYTES = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
@@ -73,6 +76,8 @@ class RegionStore:
         environments: Environments | None = None,
         clock: Clock = wall_clock_ms,
         max_cell_bytes: int = MAX_CELL_BYTES,
+        memory: RegionMemory | None = None,
+        takeover: TakeOver | None = None,
     ) -> None:
         self.path = path
         self.claim = claim
@@ -86,6 +91,10 @@ class RegionStore:
         #: from REFERENCES, emptied once the fold copied their cells here).
         self.parents: tuple[ParentRange, ...] = ()
         self._claimed = False
+        #: What this claim logged and has not flushed (None: it writes its store directly, never a log).
+        self.memory = memory
+        #: How a claim takes the store over from an owner that logged (None: it cannot; tests).
+        self.takeover = takeover
 
     @classmethod
     def open(
@@ -117,7 +126,7 @@ class RegionStore:
         if not exists(self.path):
             return False
         with self.environments.pinned(self.path) as env:
-            env.claim(self.claim)  # refused (Fenced) if a newer open claimed it
+            env.claim(self.claim, self.takeover)  # refused (Fenced) if a newer open claimed it
         self._claimed = True
         self._checked = env  # a later use that finds this environment still open need not check again
         return True
@@ -126,7 +135,7 @@ class RegionStore:
         env = self.environments.get(self.path, create=create, keep=[p.path for p in self.parents])
         if env is not self._checked:
             if not self._claimed:
-                env.claim(self.claim)  # first use: claim it (refused if a newer open did)
+                env.claim(self.claim, self.takeover)  # first use: claim it (refused if a newer open did)
                 self._claimed = True
             else:
                 with env.env.begin() as txn:  # a reopen: is the claim still the recorded one?
@@ -145,6 +154,22 @@ class RegionStore:
         return self._environment(create=False)
 
     # ---- writes ----
+
+    def apply_logged(self, writes: Sequence[RowMutation], pending: MemStore) -> list[Outcome]:
+        """Apply puts and deletes to `pending`, over the memory and one read transaction of the store: the
+        writes of a group that goes to the log (regionserver.data.writer), one outcome each. Nothing is
+        durable yet; the caller logs `pending`, then merges it into the memory."""
+        memory = self.memory
+        assert memory is not None and not self.parents, "a logged group of a store that does not log"
+        ctx = Context(self.families, self.clock(), self.max_cell_bytes)
+        below = [memory.active]  # taken before the read transaction begins (region_memory's doc)
+        env = self._environment(create=False)
+        try:
+            with env.env.begin() as txn:
+                cells = MemCells(pending, below, OrderedCells(txn, env.cells_db))
+                return [apply(cells, write, ctx) for write in writes]
+        except lmdb.Error as exc:
+            raise StoreError(f"cannot read region store {self.path}: {exc}") from None
 
     def apply(self, writes: Sequence[Write], *, grow: bool = True) -> list[Outcome]:
         """Apply `writes` in one transaction, checked against the claim inside it; one outcome each.
@@ -193,7 +218,9 @@ class RegionStore:
         env = self._environment(create=False)
         with env.env.begin(write=True) as txn:
             env.check_owner(txn, self.claim)
+            flush = self._flush_memory(env, txn)
             txn_body(txn, OrderedCells(txn, env.cells_db))
+        self._flushed(flush)
         self.commits += 1
 
     def fold_in(self, body: Callable[[LayeredCells], T]) -> T:
@@ -255,11 +282,42 @@ class RegionStore:
         with self._transaction(env, write=write) as (cells, _):
             yield cells
 
+    def _flush_memory(self, env: RegionEnvironment, txn: Any) -> tuple[MemStore, int | None] | None:
+        """In a write transaction of the own store, checked against the claim: the memory written into it
+        and its LOGGED recorded (regionserver.data.takeover); for `_flushed` once it committed."""
+        memory = self.memory
+        if memory is None:
+            return None
+        flushing, logged = memory.flush_into(OrderedCells(txn, env.cells_db))
+        if logged is not None:
+            env.set_logged(txn, logged)
+        return flushing, logged
+
+    def _flushed(self, flush: tuple[MemStore, int | None] | None) -> None:
+        if flush is not None:
+            assert self.memory is not None
+            self.memory.flushed(*flush)
+
+    def flush(self, *, closing: bool = False) -> None:
+        """Write the memory into the store in one transaction (with `closing`, record CLEAN: nothing of
+        this claim is left in its log, and nothing more may be logged)."""
+        memory = self.memory
+        if memory is None or memory.closed or not self.exists:
+            return
+        if not (memory.active or (closing and memory.armed)):
+            return  # nothing to write: an unarmed claim logged nothing, so a new owner replays nothing
+        memory.closing = memory.closing or closing
+        self.apply([])
+
     @contextmanager
     def _transaction(
         self, env: RegionEnvironment | None, *, write: bool
     ) -> Iterator[tuple[Cells, Nonces | None]]:
-        """`_cells`, with the nonce records a write sees (None for a read, or without an own store)."""
+        """`_cells`, with the nonce records a write sees (None for a read, or without an own store). A
+        write first writes the memory into the own store; a read sees the memory over the store."""
+        memory = self.memory
+        above = memory.active if memory is not None and not write else None  # before the transaction
+        flush: tuple[MemStore, int | None] | None = None
         with ExitStack() as stack:
             own: OrderedCells | None = None
             masked: OrderedCells | None = None
@@ -268,21 +326,38 @@ class RegionStore:
                 txn = stack.enter_context(env.env.begin(write=write))
                 if write:
                     env.check_owner(txn, self.claim)
+                    flush = self._flush_memory(env, txn)
                 own, masked = OrderedCells(txn, env.cells_db), OrderedCells(txn, env.masked_db)
             if not self.parents:
                 assert own is not None and env is not None, "a store without references nor environment"
-                yield own, Nonces(txn, env.nonces_db) if write else None
-                return
-            keep = [self.path, *(p.path for p in self.parents)]
-            layers: list[tuple[ParentRange, Cells | None]] = []
-            parent_nonces: list[tuple[Any, Any]] = []
-            for parent in self.parents:
-                penv = self.environments.get(parent.path, create=False, keep=keep)
-                ptxn = stack.enter_context(penv.env.begin())
-                layers.append((parent, OrderedCells(ptxn, penv.cells_db)))
-                parent_nonces.append((ptxn, penv.nonces_db))
-            noted = Nonces(txn, env.nonces_db, parent_nonces) if write and env is not None else None
-            yield LayeredCells(own, masked, layers), noted
+                yield (
+                    (MemCells(above, (), own) if above else own),
+                    Nonces(txn, env.nonces_db) if write else None,
+                )
+            else:
+                yield self._layered(stack, env, own, masked, txn, write)
+        self._flushed(flush)
+
+    def _layered(
+        self,
+        stack: ExitStack,
+        env: RegionEnvironment | None,
+        own: OrderedCells | None,
+        masked: OrderedCells | None,
+        txn: Any,
+        write: bool,
+    ) -> tuple[Cells, Nonces | None]:
+        """The layered cells of a store that references parents, over their read transactions."""
+        keep = [self.path, *(p.path for p in self.parents)]
+        layers: list[tuple[ParentRange, Cells | None]] = []
+        parent_nonces: list[tuple[Any, Any]] = []
+        for parent in self.parents:
+            penv = self.environments.get(parent.path, create=False, keep=keep)
+            ptxn = stack.enter_context(penv.env.begin())
+            layers.append((parent, OrderedCells(ptxn, penv.cells_db)))
+            parent_nonces.append((ptxn, penv.nonces_db))
+        noted = Nonces(txn, env.nonces_db, parent_nonces) if write and env is not None else None
+        return LayeredCells(own, masked, layers), noted
 
     # ---- reads ----
 

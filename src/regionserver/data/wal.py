@@ -67,6 +67,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -183,21 +184,64 @@ def recover(directory: Path, region: bytes, after_seq: int = 0) -> list[LoggedEd
     """The edits of `region` with seq > after_seq that its owner acknowledged or may still acknowledge,
     in log order: every edit of the region but those after a SEAL of it in the same segment (module's doc).
     Read-only; called after seal()."""
-    edits: list[LoggedEdit] = []
-    last_seq = 0
-    for number in segment_numbers(directory):
-        sealed_here = False
-        for offset, record in read_segment(directory, number):
-            if isinstance(record, LoggedEdit):
-                if record.seq <= last_seq:
-                    path = segment_path(directory, number)
-                    raise WalCorrupt(path, offset, f"seq {record.seq} after seq {last_seq}")
-                last_seq = record.seq
-                if record.region == region and not sealed_here and record.seq > after_seq:
-                    edits.append(record)
-            elif isinstance(record, Seal) and record.region == region:
-                sealed_here = True
-    return edits
+    return LogReader(directory).edits(region, after_seq)
+
+
+class LogReader:
+    """Another process's view of a log, read incrementally: each `edits` call first reads what was
+    appended since the last one (seals included), so a reader kept across the regions of one dead server
+    reads its log once however many of its regions are taken over, and each answer is as fresh as a
+    `recover` would be. Thread-safe: calls are serialised."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        #: segment -> (offset read up to, its edits and seals read so far, in log order)
+        self._segments: dict[int, tuple[int, list[LoggedEdit | Seal]]] = {}
+
+    def edits(self, region: bytes, after_seq: int = 0) -> list[LoggedEdit]:
+        """As `recover(directory, region, after_seq)`, from what was read before and what was added since."""
+        with self._lock:
+            self._catch_up()
+            edits: list[LoggedEdit] = []
+            last_seq = 0
+            for number in sorted(self._segments):
+                sealed_here = False
+                for record in self._segments[number][1]:
+                    if isinstance(record, LoggedEdit):
+                        if record.seq <= last_seq:
+                            path = segment_path(self.directory, number)
+                            raise WalCorrupt(path, 0, f"seq {record.seq} after seq {last_seq}")
+                        last_seq = record.seq
+                        if record.region == region and not sealed_here and record.seq > after_seq:
+                            edits.append(record)
+                    elif record.region == region:
+                        sealed_here = True
+            return edits
+
+    def _catch_up(self) -> None:
+        numbers = segment_numbers(self.directory)
+        for gone in set(self._segments) - set(numbers):  # deleted by the owner: its edits were flushed
+            del self._segments[gone]
+        for number in numbers:
+            offset, records = self._segments.get(number, (0, []))
+            path = segment_path(self.directory, number)
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            parsed, whole = parse(data, path, offset)
+            if offset == 0:
+                if not parsed or parsed[0][1] != Header(number):
+                    if not data:
+                        continue  # not written yet
+                    found = parsed[0][1] if parsed else "nothing whole"
+                    raise WalCorrupt(path, 0, f"expected the header of segment {number}, found {found}")
+                parsed = parsed[1:]
+            records.extend(r for _, r in parsed if not isinstance(r, Header))
+            self._segments[number] = (whole, records)
 
 
 # ---- the owner ----
@@ -239,6 +283,11 @@ class ServerLog:
     @property
     def current_segment(self) -> int:
         return self._number
+
+    @property
+    def last_seq(self) -> int:
+        """The highest seq given to an edit so far (written or not, if an append failed)."""
+        return self._next_seq - 1
 
     def sealed(self, region: bytes) -> bool:
         """Whether the log knows `region` to be sealed by another process (then its edits are refused)."""
@@ -365,6 +414,7 @@ __all__ = [
     "SEGMENT_BYTES",
     "Edit",
     "Header",
+    "LogReader",
     "LoggedEdit",
     "Op",
     "Record",

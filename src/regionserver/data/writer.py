@@ -34,9 +34,12 @@ import structlog
 
 from regionserver.data.commit_place import PLACEMENT, CommitPlacement
 from regionserver.data.commit_threads import COMMIT_THREADS, CommitThreads
-from regionserver.data.errors import MapFull, RowError, StoreError
+from regionserver.data.errors import Fenced, MapFull, RowError, StoreError
+from regionserver.data.memstore import MemStore
 from regionserver.data.mutations import CheckAndPut, Counters, Increment, Outcome, RowMutation, Write
 from regionserver.data.region_store import RegionStore
+from regionserver.data.server_wal import ServerWal
+from regionserver.data.wal import Edit
 
 log = structlog.get_logger("regionserver.data.writer")
 
@@ -74,8 +77,10 @@ class RegionWriter:
         store: RegionStore,
         threads: CommitThreads = COMMIT_THREADS,
         placement: CommitPlacement = PLACEMENT,
+        wal: ServerWal | None = None,
     ) -> None:
         self.store = store
+        self._wal = wal if store.memory is not None else None
         self._threads = threads
         self._placement = placement
         self._queue: Group = []
@@ -88,22 +93,33 @@ class RegionWriter:
     def start(self) -> None:
         """Bind the writer to the running event loop (its callers' and its commits' loop)."""
         self._loop = asyncio.get_running_loop()
+        if self.store.memory is not None:
+            self.store.memory.request_flush = self.request_flush
+
+    def request_flush(self) -> None:
+        """Write the region's memory into its store soon (the server's log asks: by size, age, or to free
+        a segment): a group of no writes, committed as any other."""
+        if self._closed or self._loop is None:
+            return
+        self._enqueue([]).add_done_callback(_retrieved)
 
     async def write(self, writes: Sequence[Write]) -> list[Outcome]:
         """Outcomes of `writes` once they are durable. Raises Fenced or StoreError for the region."""
         if self._closed:
             raise WriterClosed(f"the writer of region store {self.store.path} is stopped: nothing written")
-        loop = self._loop
-        if loop is None:
+        if self._loop is None:
             self.start()
-            loop = self._loop
-            assert loop is not None
+        return await self._enqueue(writes)
+
+    def _enqueue(self, writes: Sequence[Write]) -> asyncio.Future[list[Outcome]]:
+        loop = self._loop
+        assert loop is not None
         future: asyncio.Future[list[Outcome]] = loop.create_future()
         self._queue.append((writes, future))
         if not self._scheduled and not self._busy:
             self._scheduled = True
             loop.call_soon(self._one_more_turn)
-        return await future
+        return future
 
     async def mutate(self, rows: Sequence[RowMutation]) -> list[RowError | None]:
         """Puts and deletes of many rows; for each row None, or the RowError that refused it."""
@@ -128,7 +144,12 @@ class RegionWriter:
         return outcome
 
     async def stop(self) -> None:
-        """Commit what is queued, then refuse further writes."""
+        """Commit what is queued and write the region's memory into its store recording that nothing of it
+        is left in the log (a new owner then replays nothing), then refuse further writes."""
+        memory = self.store.memory
+        if memory is not None and memory.armed and not memory.closed and self._loop is not None:
+            memory.closing = True  # no more logging: what is queued is committed to the store
+            self._enqueue([]).add_done_callback(_retrieved)
         self._closed = True
         if not (self._queue or self._busy or self._scheduled):
             return
@@ -155,6 +176,10 @@ class RegionWriter:
             # (regionserver.data.environments).
             store = self.store
             cells = sum(cells_of(w) for w in every)
+            if self._loggable(every, cells):
+                if self._log(group, every):
+                    return  # busy until the log answers
+                continue
             if store.exists and not store.has_references and cells <= THREAD_MAX_CELLS:
                 if cells <= LOOP_MAX_CELLS and self._placement.on_loop():
                     started = time.perf_counter()
@@ -191,6 +216,74 @@ class RegionWriter:
                 return group
         group, self._queue = self._queue, []
         return group
+
+    def _loggable(self, every: list[Write], cells: int) -> bool:
+        """Whether the group goes to the server's log rather than into a store transaction: puts and
+        deletes, few cells, a store of its own that records that this claim logs (the first such group is
+        committed to the store, and asks it to record so), and memory not due for a flush."""
+        wal, memory, store = self._wal, self.store.memory, self.store
+        if wal is None or memory is None or not wal.usable or not every or cells > LOOP_MAX_CELLS:
+            return False
+        if store.has_references or not all(isinstance(w, RowMutation) for w in every):
+            return False
+        if not memory.can_log():
+            memory.arm = not memory.closing  # this group's commit arms the log for the next ones
+            return False
+        # A store of its own (a claim that logs has one), and memory not due for a flush (this group's
+        # commit flushes it).
+        return store.exists and memory.size_bytes < wal.flush_bytes
+
+    def _log(self, group: Group, every: list[Write]) -> bool:
+        """Apply the group in memory over the store, and log it; True while the log has it (busy)."""
+        wal, memory = self._wal, self.store.memory
+        assert wal is not None and memory is not None
+        pending = MemStore()
+        try:
+            outcomes = self.store.apply_logged([w for w in every if isinstance(w, RowMutation)], pending)
+        except StoreError as exc:
+            self._failed(group, every, exc)
+            return False
+        if not pending:  # every row refused, or deletes of nothing
+            self._answer(group, outcomes)
+            return False
+        self._busy = True
+        edit = Edit(memory.key, tuple((0, key, value) for key, value in pending.edits()))
+        wal.append(memory, edit, functools.partial(self._logged, group, every, outcomes, pending))
+        return True
+
+    def _logged(
+        self, group: Group, every: list[Write], outcomes: list[Outcome], pending: MemStore, seq: Any
+    ) -> None:
+        """The log answered a group: merged and answered, or refused."""
+        self._busy = False
+        memory = self.store.memory
+        assert memory is not None
+        if isinstance(seq, int):
+            memory.merged(pending, seq)
+            self._answer(group, outcomes)
+        elif seq is None:
+            self._failed(
+                group,
+                every,
+                Fenced(
+                    f"write refused: region store {self.store.path} was taken over by a newer open (sealed)"
+                ),
+                from_log=True,
+            )
+        else:
+            self._failed(
+                group,
+                every,
+                StoreError(
+                    f"the log of region store {self.store.path} failed ({seq}): the writes may or may "
+                    "not be durable"
+                ),
+                from_log=True,
+            )
+        if self._queue:
+            self._schedule()
+        else:
+            self._settled()
 
     def _commit_in_thread(self, group: Group, every: list[Write]) -> None:
         store = self.store
@@ -230,8 +323,12 @@ class RegionWriter:
             return
         self._answer(group, outcomes)
 
-    def _failed(self, group: Group, every: list[Write], exc: Exception) -> None:
+    def _failed(self, group: Group, every: list[Write], exc: Exception, *, from_log: bool = False) -> None:
         log.error("region_commit_failed", store=str(self.store.path), writes=len(every), error=str(exc))
+        memory = self.store.memory
+        if isinstance(exc, Fenced) and memory is not None and not from_log:
+            # A newer open's claim committed (it replayed this claim's log): the memory is given up.
+            memory.closing = memory.closed = True
         for _, future in group:
             if not future.done():
                 future.set_exception(exc)
@@ -242,3 +339,9 @@ class RegionWriter:
             if not future.done():
                 future.set_result(outcomes[at : at + len(writes)])
             at += len(writes)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A flush nobody awaits: its failure was logged by _failed; retrieve it so asyncio does not warn."""
+    if not future.cancelled():
+        future.exception()
