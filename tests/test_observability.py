@@ -65,19 +65,25 @@ def test_metrics_move_and_the_story_tells_each_step_across_a_crash_and_a_failove
         == 1
     )
 
-    # Two puts to a row: the first creates its region's store, the second is one small group commit on the
-    # RegionServer that serves the row, on the loop or in a thread.
-    def small_commits(server: Daemon) -> float:
+    # Two puts to a row: the first creates its region's store (recording that its claim logs), the second
+    # is one append to the write-ahead log of the RegionServer that serves the row; an increment then is
+    # one small group commit of the store. Each on the loop or in a thread.
+    def on_loop_or_thread(server: Daemon, metric: str) -> float:
         samples = scrape(http_url(server))
-        return sum(
-            value(samples, "regent_regionserver_small_commits_total", on=on) for on in ("loop", "thread")
-        )
+        return sum(value(samples, metric, on=on) for on in ("loop", "thread"))
 
-    committed = {s.address: small_commits(s) for s in cluster.servers}
+    def counted(metric: str, since: dict[str, float]) -> float:
+        return sum(on_loop_or_thread(s, metric) - since[s.address] for s in cluster.servers)
+
+    commits, appends = "regent_regionserver_small_commits_total", "regent_regionserver_wal_appends_total"
+    committed = {s.address: on_loop_or_thread(s, commits) for s in cluster.servers}
+    appended = {s.address: on_loop_or_thread(s, appends) for s in cluster.servers}
     with regent.connect(cluster.master_addresses, timeout=30.0) as connection:
         for value_ in (b"v1", b"v2"):
             connection.table("t").put(b"row", {f"{FAMILY}:q".encode(): value_})
-    assert sum(small_commits(s) - committed[s.address] for s in cluster.servers) == 1
+        assert counted(appends, appended) == 1 and counted(commits, committed) == 0
+        connection.table("t").counter_inc(b"row", f"{FAMILY}:n".encode())
+    assert counted(appends, appended) == 1 and counted(commits, committed) == 1
 
     # An RPC that fails is counted by its code.
     try:

@@ -37,6 +37,14 @@ S2 = ServerName("127.0.0.1", 16021, 2000)
 ON_LOOP = CommitPlacement(slow_s=10.0, stall_s=10.0, share=1.0)
 
 
+async def until_flushed(memory: RegionMemory) -> None:
+    """Wait (5 s at most) until the claim's memory has been flushed, looking again every loop turn (a
+    flush the server's log asks for has no future of its own to await)."""
+    async with asyncio.timeout(5):
+        while memory.active:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+
+
 @pytest.fixture
 def envs() -> Iterator[Environments]:
     environments = Environments(capacity=8)
@@ -279,18 +287,13 @@ def test_maintain_flushes_old_and_large_memories_and_deletes_segments_no_region_
         memory = a.store.memory
         assert memory is not None
         assert a.wal.maintain(now=memory.since + 1) == 1  # too many segments: the region keeping them
-        await asyncio.sleep(0)  # the flush is a group of no writes, committed on the next turns
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert not memory.active
+        await until_flushed(memory)  # the flush is a group of no writes, committed on the next turns
         a.wal.maintain()
         assert len(a.log.segments()) == 1  # every older one deleted: nothing in them is unflushed
         await a.put(b"late", b"1")
         assert a.wal.maintain(now=memory.since + 1) == 0
         assert a.wal.maintain(now=memory.since + 5) == 1  # its oldest edit is 5 s old
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert not memory.active
+        await until_flushed(memory)
 
     asyncio.run(main())
     a.crash()

@@ -282,10 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument(
         "--wal",
         choices=("on", "off"),
-        default="off",
-        help="on: small puts and deletes are made durable in the server's write-ahead log, shared by its "
-        "regions, and flushed into the regions' stores later; off: every write is committed to its "
-        "region's store (the default until the log is finished: docs/operations.md)",
+        default="on",
+        help="on (the default): small puts and deletes are made durable in the server's write-ahead log, "
+        "shared by its regions, and flushed into the regions' stores later; off: every write is "
+        "committed to its region's store (docs/operations.md)",
     )
     add_security_arguments(rs)
     add_http_arguments(rs, 16030)
@@ -417,8 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     bdata.add_argument(
         "--wal",
         choices=("on", "off"),
-        default="off",
-        help="the RegionServers' --wal (default off): on makes small writes durable in a shared log",
+        default="on",
+        help="the RegionServers' --wal (default on): on makes small writes durable in a shared log",
     )
     bdata.add_argument(
         "--rounds",

@@ -78,7 +78,7 @@ class RegionServerConfig:
     scanner_timeout_s: float = SCANNER_TIMEOUT_S  # --scanner-timeout
     max_scanners: int = MAX_SCANNERS  # --max-scanners
     small_commits_on_loop: bool = True  # --small-commits auto (True) or thread (data.commit_place)
-    wal: bool = False  # --wal on (True) or off (regionserver.data.server_wal)
+    wal: bool = True  # --wal on (True, the default) or off (regionserver.data.server_wal)
     http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
     http_port: int = 0  # 0: a free port, logged in http_started
 

@@ -452,6 +452,7 @@ class RegionDataService(data_pb2_grpc.RegionDataServicer):
             data = self.stores.of(found)
             store = data.store
             try:
+                store.flush()  # the figures count what the write-ahead log holds in memory too
                 result.cells_before, result.bytes_before = _figures(store)
                 await data.folded()  # a split daughter or merged child: its parents' cells first
                 await compact_region(store)

@@ -437,7 +437,7 @@ def run(
     quiet: bool = False,
     profile: Path | None = None,
     rounds: int = ROUNDS,
-    wal: bool = False,
+    wal: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """The bench's JSON objects, one by one as they are measured (`profile`: see the module's doc)."""
     if rounds < 1:

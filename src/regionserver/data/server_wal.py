@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -179,7 +179,7 @@ class ServerWal:
             memory.request_flush()
         return len(wanted)
 
-    def _needed(self, regions: dict[bytes, int] | Any) -> bool:
+    def _needed(self, regions: Mapping[bytes, int]) -> bool:
         """Whether a segment whose regions' highest seqs are `regions` holds an edit not yet in a store."""
         for key, seq in regions.items():
             memory = self.memories.get(key)
