@@ -142,6 +142,80 @@ def test_a_torn_tail_at_the_end_of_an_older_segment_is_tolerated(tmp_path: Path)
     assert [e.seq for e in recover(tmp_path / "log", R)] == [first[0], 2]
 
 
+def whole_records(path: Path) -> list[wal.Record]:
+    """The segment's records, asserting that it ends with a whole one (no torn tail)."""
+    data = path.read_bytes()
+    records, whole = parse(data, path)
+    assert whole == len(data), f"a torn tail from offset {whole} of {len(data)}"
+    return [r for _, r in records]
+
+
+def test_a_seal_after_a_dead_owners_torn_record_cuts_the_record_off(tmp_path: Path) -> None:
+    """A machine's crash left the owner's last append torn: the seal must not land after it."""
+    directory = tmp_path / "log"
+    with make(directory) as log:  # the owner, gone once closed
+        log.append([Edit(R, ops(0))])
+        log.append([Edit(R2, ops(1))])
+    path = segment_path(directory, 1)
+    with path.open("ab") as f:
+        f.write(encode(LoggedEdit(R, 3, ops(2)))[:-5])
+    seal(directory, R, b"new-owner")
+    records = whole_records(path)
+    assert records[-1] == Seal(R, b"new-owner") and len(records) == 4  # header, two edits, the seal
+    assert [e.seq for e in recover(directory, R)] == [1]
+    seal(directory, R2, b"another")  # a second seal appends after the first, whole
+    assert whole_records(path)[-2:] == [Seal(R, b"new-owner"), Seal(R2, b"another")]
+
+
+def test_a_seal_after_a_torn_record_of_a_running_owner_fails_until_the_owner_cuts_it(tmp_path: Path) -> None:
+    """A sealer that died halfway through its SEAL left it torn while the owner still runs."""
+    directory = tmp_path / "log"
+    path = segment_path(directory, 1)
+    with make(directory) as log:
+        log.append([Edit(R, ops(0))])
+        with path.open("ab") as f:
+            f.write(encode(Seal(R2, b"died"))[:-3])
+        with pytest.raises(WalError, match="owner is still running"):
+            seal(directory, R, b"new-owner")
+        torn_at = (
+            path.stat().st_size - len(encode(Seal(R2, b"died"))) + 3 - len(encode(Seal(R, b"new-owner")))
+        )
+        with pytest.raises(WalCorrupt) as caught:  # the owner's next append breaks the log
+            log.append([Edit(R, ops(1))])
+        assert caught.value.offset == torn_at
+        assert whole_records(path)[-1] == LoggedEdit(R, 1, ops(0))  # ... and cuts what followed its last
+        seal(directory, R, b"new-owner")
+        assert [e.seq for e in recover(directory, R)] == [1]
+        with pytest.raises(WalError, match="cannot be appended"):
+            log.append([Edit(R2, ops(2))])
+
+
+def test_a_short_write_is_cut_back_and_breaks_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short write (the disk full) leaves nothing torn for a sealer to append after."""
+    directory = tmp_path / "log"
+    path = segment_path(directory, 1)
+    with make(directory) as log:
+        log.append([Edit(R, ops(0))])
+        real_write = os.write
+        monkeypatch.setattr(wal.os, "write", lambda fd, data: real_write(fd, data[: len(data) // 2]))
+        with pytest.raises(WalError, match="short write"):
+            log.append([Edit(R, ops(1)), Edit(R2, ops(2))])
+        monkeypatch.setattr(wal.os, "write", real_write)
+        assert whole_records(path)[-1] == LoggedEdit(R, 1, ops(0))
+        seal(directory, R, b"new-owner")
+        assert [e.seq for e in recover(directory, R)] == [1]
+        with pytest.raises(WalError, match="cannot be appended"):
+            log.append([Edit(R, ops(3))])
+
+
+def test_a_log_has_one_owner_at_a_time(tmp_path: Path) -> None:
+    directory = tmp_path / "log"
+    with make(directory), pytest.raises(WalError, match="another process owns"):
+        make(directory)
+
+
 # ---- sequence numbers, segments, retention ----
 
 
@@ -276,7 +350,7 @@ def test_a_seal_of_the_old_segment_before_the_owner_reads_its_tail_is_seen_at_th
             monkeypatch,
             log,
             "created",
-            lambda: wal._append_seal(segment_path(directory, 1), encode(Seal(R, b"x"))),
+            lambda: wal._append_seal(directory, 1, encode(Seal(R, b"x")), 0),
         )
         assert log.append([Edit(R, ops(1)), Edit(R2, ops(1))]) == [None, 2]
         assert log.current_segment == 2
@@ -294,7 +368,7 @@ def test_a_seal_of_the_old_segment_after_the_owner_read_its_tail_is_repeated_in_
         assert log.append([Edit(R, ops(0))]) == [1]
 
         def late_sealer() -> None:
-            wal._append_seal(segment_path(directory, 1), encode(Seal(R, b"x")))
+            wal._append_seal(directory, 1, encode(Seal(R, b"x")), 0)
             seal(directory, R, b"x")  # lists: segment 2 is there now
 
         roll_with(monkeypatch, log, "read", late_sealer)
@@ -313,11 +387,11 @@ def test_seal_lists_again_and_seals_the_segment_the_owner_rolled_to_meanwhile(
     with make(directory, segment_bytes=1) as log:
         assert log.append([Edit(R, ops(0))]) == [1]
 
-        def owner_rolls_first(path: Path, record: bytes) -> None:
-            if path == segment_path(directory, 1):
+        def owner_rolls_first(at: Path, number: int, record: bytes, known_whole: int) -> None:
+            if number == 1:
                 assert log.append([Edit(R2, ops(1))]) == [2]  # the roll to segment 2
                 assert log.current_segment == 2
-            real_append_seal(path, record)
+            real_append_seal(at, number, record, known_whole)
 
         monkeypatch.setattr(wal, "_append_seal", owner_rolls_first)
         seal(directory, R, b"new-owner")
@@ -346,7 +420,7 @@ def test_without_the_sealers_second_listing_the_owner_acknowledges_and_recover_k
             monkeypatch,
             log,
             "read",
-            lambda: wal._append_seal(segment_path(directory, 1), encode(Seal(R, b"x"))),
+            lambda: wal._append_seal(directory, 1, encode(Seal(R, b"x")), 0),
         )
         assert log.append([Edit(R, ops(1))]) == [2]
     assert [e.seq for e in recover(directory, R)] == [1, 2]

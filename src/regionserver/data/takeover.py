@@ -96,7 +96,7 @@ class TakeOver:
         if not segment_numbers(directory):
             return  # no log (removed once replayed everywhere): nothing to seal, nor to replay
         try:
-            seal(directory, region_key(store_path, owner.open_seq_num), self.sealer)
+            seal(directory, region_key(store_path, owner.open_seq_num), self.sealer, self._reader(directory))
         except (OSError, WalError) as exc:
             raise StoreError(f"cannot seal {store_path} in the log {directory}: {exc}") from None
 

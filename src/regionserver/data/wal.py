@@ -57,6 +57,25 @@ segment N while the owner rolls to N+1, either the SEAL was complete when the ow
 owner sees it), or it was not, so it completed after N+1 existed, and the sealer's next listing sees N+1
 and seals that too. A SEAL the owner reads half-written is the second case: the reader's torn tail.
 
+Torn tails and seals
+--------------------
+A torn record is left by a write cut short: its writer died in it (a machine's crash; a SIGKILL between two
+pages of a large write) or got a short write (ENOSPC). A seal appended after one would be unreadable (a
+torn record followed by more data reads as corruption), so the two writers clean up after themselves:
+
+- The owner, when its append fails with bytes written (a short write, or a torn foreign record just
+  before its own write), cuts the segment back to the last whole record before them and is broken from
+  then on (it acknowledges nothing more). The seals it cuts away were of no use: a broken owner writes no
+  edit after them.
+- A sealer takes an flock of the segment (sealers of a segment one at a time; the owner does not take it),
+  appends its SEAL and then reads what lies between the whole records it knows and its SEAL. An owner's
+  write that was in flight when the sealer looked is complete by then (the inode lock), so a torn record
+  there is permanent. The owner holds an flock of its log's `owner.lock` for its life; if the sealer can
+  take that lock, the owner is gone: it cuts the torn record (never acknowledged: its fdatasync never
+  returned) and its own SEAL off and appends the SEAL again. If not, the owner is alive and broken, or about
+  to break at its next append and cut the tail itself: the seal fails with WalError and is tried again by
+  the next open of the region.
+
 Assumptions: the directory is on a local filesystem (O_APPEND writes serialised and visible through the
 page cache to readers on the same machine; not NFS). A corrupted length field at a segment's end looks like
 a torn tail (the format does not checksum the lengths).
@@ -64,10 +83,12 @@ a torn tail (the format does not checksum the lengths).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import struct
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +116,8 @@ log = structlog.get_logger("regionserver.data.wal")
 #: A segment is rolled once it exceeds this many bytes (by at most one append's records).
 SEGMENT_BYTES = 64 * 1024 * 1024
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.log$")
+#: The file whose flock the owner of a log holds for its life (the module's doc, "Torn tails and seals").
+OWNER_LOCK = "owner.lock"
 
 
 def segment_path(directory: Path, number: int) -> Path:
@@ -145,20 +168,73 @@ _HEADER_BYTES = len(encode(Header(0)))  # a segment's header, whatever its numbe
 # ---- other processes: seal and recover ----
 
 
-def _append_seal(path: Path, record: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+def _write_seal(fd: int, path: Path, record: bytes) -> int:
+    """Append `record` (a SEAL) through `fd` (O_APPEND); the offset where it begins."""
+    written = os.write(fd, record)
+    if written != len(record):
+        raise WalError(f"{path}: short write of a seal ({written} of {len(record)} bytes)")
+    return os.lseek(fd, 0, os.SEEK_CUR) - written
+
+
+def _append_seal(directory: Path, number: int, record: bytes, known_whole: int) -> None:
+    """Append a SEAL to segment `number`, whose records are whole up to `known_whole` (0: not known), and
+    make sure no torn record precedes it (the module's doc, "Torn tails and seals")."""
+    path = segment_path(directory, number)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
     try:
-        if os.write(fd, record) != len(record):
-            raise WalError(f"{path}: short write of a seal")
+        _lock_segment(fd, path)
+        at = _write_seal(fd, path, record)
+        with path.open("rb") as f:
+            f.seek(known_whole)
+            _, whole = parse(f.read(at - known_whole), path, known_whole)
+        if whole != at:
+            _cut_after_dead_owner(directory, path, fd, whole)
+            if _write_seal(fd, path, record) != whole:
+                raise WalError(f"{path}: written to after its owner stopped")
         os.fdatasync(fd)
     finally:
         os.close(fd)
 
 
-def seal(directory: Path, region: bytes, sealer: bytes) -> None:
+#: How long a sealer waits for another sealer of the same segment (a paused one holds its lock).
+SEAL_LOCK_WAIT_S = 10.0
+
+
+def _lock_segment(fd: int, path: Path) -> None:
+    """Take the sealers' flock of the segment open as `fd`, waiting SEAL_LOCK_WAIT_S at most."""
+    deadline = time.monotonic() + SEAL_LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise WalError(f"{path}: another sealer has held it for {SEAL_LOCK_WAIT_S:.0f} s") from None
+            time.sleep(0.005)
+
+
+def _cut_after_dead_owner(directory: Path, path: Path, fd: int, whole: int) -> None:
+    """Cut the segment open as `fd` back to `whole`, where a torn record begins, if its owner is gone."""
+    lock = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WalError(
+                f"{path}: a torn record at offset {whole} and the log's owner is still running: the "
+                "segment cannot be sealed until the owner stops or cuts it"
+            ) from None
+        os.ftruncate(fd, whole)
+        log.warning("wal_torn_record_cut", segment=str(path), offset=whole)
+    finally:
+        os.close(lock)
+
+
+def seal(directory: Path, region: bytes, sealer: bytes, reader: LogReader | None = None) -> None:
     """Seal `region` in the log in `directory`: once this returns, its owner acknowledges no more edit of
     the region (see the module's doc). A directory without a segment gets segment 1 holding the seal, so
-    that an owner that has not created its log yet cannot (ServerLog.create refuses a non-empty log)."""
+    that an owner that has not created its log yet cannot (ServerLog.create refuses a non-empty log).
+    `reader`, a reader of the same log, tells how far the segments are known whole (read less again)."""
     record = encode(Seal(region, sealer))
     sealed = 0
     while True:
@@ -174,7 +250,7 @@ def seal(directory: Path, region: bytes, sealer: bytes) -> None:
             sealed = 1
         elif numbers[-1] > sealed:
             sealed = numbers[-1]
-            _append_seal(segment_path(directory, sealed), record)
+            _append_seal(directory, sealed, record, 0 if reader is None else reader.whole_up_to(sealed))
             continue  # list again: the owner may have rolled meanwhile
         log.info("wal_region_sealed", directory=str(directory), region=region, segment=sealed)
         return
@@ -219,6 +295,11 @@ class LogReader:
                         sealed_here = True
             return edits
 
+    def whole_up_to(self, number: int) -> int:
+        """How far segment `number` was read as whole records (0: not read)."""
+        with self._lock:
+            return self._segments.get(number, (0, []))[0]
+
     def _catch_up(self) -> None:
         numbers = segment_numbers(self.directory)
         for gone in set(self._segments) - set(numbers):  # deleted by the owner: its edits were flushed
@@ -262,12 +343,21 @@ class ServerLog:
         created = missing_parents(directory)
         directory.mkdir(parents=True, exist_ok=True)
         sync_new_entries(directory, created)
-        if segment_numbers(directory):
-            raise WalError(f"{directory} already holds a log: a new incarnation needs a new directory")
+        self._lock_fd: int | None = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if segment_numbers(directory):
+                raise WalError(f"{directory} already holds a log: a new incarnation needs a new directory")
             _create_segment(directory, 1)
+        except BlockingIOError:
+            self._release()
+            raise WalError(f"{directory}: another process owns this log") from None
         except FileExistsError:
+            self._release()
             raise WalError(f"{directory}: segment 1 appeared meanwhile (sealed before creation?)") from None
+        except BaseException:
+            self._release()
+            raise
         self._number = 1
         self._fd: int | None = os.open(segment_path(directory, 1), os.O_WRONLY | os.O_APPEND)
         self._end = _HEADER_BYTES  # where the owner's last write ended
@@ -319,9 +409,14 @@ class ServerLog:
         written = os.write(fd, data)
         end = os.lseek(fd, 0, os.SEEK_CUR)
         if written != len(data):
+            self._cut(fd, end - written)
             raise WalError(f"{self._path()}: short write ({written} of {len(data)} bytes): the log is broken")
         if end - written != self._end:
-            self._learn(self._foreign(self._end, end - written, tail_ok=False))
+            try:
+                self._learn(self._foreign(self._end, end - written, tail_ok=False))
+            except WalCorrupt as exc:
+                self._cut(fd, exc.offset)
+                raise
         self._end = end
         os.fdatasync(fd)
         self._broken = False
@@ -353,6 +448,13 @@ class ServerLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._release()
+
+    def _release(self) -> None:
+        """Give up the owner's lock (a sealer may then cut a torn record of this log)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> ServerLog:
         return self
@@ -386,6 +488,17 @@ class ServerLog:
         self._segments[number] = {}
         log.info("wal_segment_rolled", directory=str(self.directory), segment=number, next_seq=self._next_seq)
         return fd
+
+    def _cut(self, fd: int, offset: int) -> None:
+        """A failed append left bytes from `offset` on that are not whole records: cut them off (with
+        whatever followed them), so that a sealer can append after the whole ones. The log stays broken."""
+        try:
+            os.ftruncate(fd, offset)
+            os.fdatasync(fd)
+        except OSError as exc:
+            log.error("wal_cut_failed", segment=str(self._path()), offset=offset, error=str(exc))
+        else:
+            log.warning("wal_failed_append_cut", segment=str(self._path()), offset=offset)
 
     def _foreign(self, start: int, stop: int | None, *, tail_ok: bool) -> list[tuple[int, Record]]:
         """What others appended to the current segment from `start` to `stop` (to its end if None). Only
