@@ -6,6 +6,7 @@ and scans complete without the caller seeing an error (DESIGN.md §8), and nothi
 - A region moves and its old owner is then SIGSTOPped: a client whose cache still names the old owner
   times one attempt out, forgets it, and its retry lands on the new owner.
 - A scan whose regions move between its pages returns every row once, in order.
+- A killed server's write-ahead log is removed by another server once its regions were taken over.
 """
 
 from __future__ import annotations
@@ -86,6 +87,28 @@ def test_every_acknowledged_write_survives_a_killed_regionserver_and_no_refused_
     logged = {r.region for r in killed if isinstance(r, wal.LoggedEdit)}
     sealed = {r.region for r in killed if isinstance(r, wal.Seal)}
     assert logged and logged <= sealed, (logged, sealed)
+
+
+def test_a_killed_servers_log_is_removed_once_its_regions_were_taken_over(clusters: Clusters) -> None:
+    cluster = clusters.start(
+        servers=2, master_args=SHORT_LEASE, server_args=("--wal", "on", "--wal-cleaner-interval", "0.2")
+    )
+    cluster.admin.create_table("c", FAMILIES, num_regions=4)
+    cluster.wait_open("c", 4)
+    victim = cluster.servers[0]
+    keys = [bytes([i]) + b"-%d" % n for i in range(0, 256, 16) for n in range(3)]  # every region, logged
+    with regent.connect(cluster.master_addresses, timeout=CALL_TIMEOUT_S) as conn:
+        table = conn.table("c")
+        for key in keys:
+            table.put(key, {b"f:v": key})
+        logs = cluster.rootdir / "wal"
+        (killed,) = [d for d in logs.iterdir() if d.name.startswith(victim.address.replace(":", ",") + ",")]
+        assert any(isinstance(r, wal.LoggedEdit) for _, r in wal.read_segment(killed, 1))
+        assert victim.kill() == -signal.SIGKILL
+        cluster.wait_open("c", 4, timeout=60)
+        wait_until(lambda: not killed.exists(), 30, "the killed server's log to be removed")
+        assert dict(table.rows(keys)) == {key: {b"f:v": key} for key in keys}
+    assert [d.name.split(",")[1] for d in logs.iterdir()] == [str(cluster.servers[1].port)]  # the live one's
 
 
 def test_a_retry_after_the_region_moved_lands_on_the_new_owner_while_the_old_one_is_stopped(

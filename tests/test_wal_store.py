@@ -10,6 +10,7 @@ are in test_table_failures.py (SIGKILL of a writer's server) and test_data_rpc.p
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from meta import ServerName
 from meta.types import ColumnFamily
-from regionserver.data import wal
+from regionserver.data import log_cleaner, wal
 from regionserver.data.commit_place import CommitPlacement
 from regionserver.data.environments import Claim, Environments
 from regionserver.data.errors import Fenced
@@ -183,16 +184,26 @@ def test_a_replay_never_lays_a_flushed_edit_over_a_later_commit(envs: Environmen
     assert b.read(b"k") == b"direct" and b.takeover.replayed_edits == 0
 
 
-def test_a_clean_close_leaves_nothing_to_replay_and_no_seal(envs: Environments, tmp_path: Path) -> None:
-    a = Owner(tmp_path, envs, S1, 1)
+def s1_wrote(root: Path, envs: Environments, *, close: bool) -> Owner:
+    """S1's claim of the region with two writes, the second only in its log; then the region's close
+    (flushed, CLEAN) or S1's crash."""
+    a = Owner(root, envs, S1, 1)
     a.open()
 
-    async def write_and_close() -> None:
+    async def write() -> None:
         await a.put(b"r", b"1")
         await a.put(b"r", b"2")
-        await a.writer.stop()
+        if close:
+            await a.writer.stop()
 
-    asyncio.run(write_and_close())
+    asyncio.run(write())
+    if not close:
+        a.crash()
+    return a
+
+
+def test_a_clean_close_leaves_nothing_to_replay_and_no_seal(envs: Environments, tmp_path: Path) -> None:
+    a = s1_wrote(tmp_path, envs, close=True)
     assert logged_record(a) == CLEAN and a.store.memory is not None and a.store.memory.closed
     b = Owner(tmp_path, envs, S2, 2)
     b.open()
@@ -269,6 +280,59 @@ def test_a_reopen_on_the_same_server_logs_under_its_own_name(envs: Environments,
     c.open()
     (cells,) = c.store.get([Get(b"r")])
     assert [x.value for x in cells] == [b"5"]
+
+
+# ---- removing the logs of stopped incarnations (regionserver.data.log_cleaner) ----
+
+
+def test_a_stopped_owners_log_is_kept_until_its_claims_are_taken_over_then_removed(
+    envs: Environments, tmp_path: Path
+) -> None:
+    a = Owner(tmp_path, envs, S1, 1)
+    a.open()
+    directory = log_dir(tmp_path, S1)
+
+    async def write() -> None:
+        await a.put(b"arm", b"")
+        await a.put(b"r", b"only-logged")
+        assert log_cleaner.clean(tmp_path, S2, envs).kept == {directory: "its owner runs"}
+
+    asyncio.run(write())
+    a.crash()
+    kept = log_cleaner.clean(tmp_path, S2, envs).kept  # the store still names S1's claim: needed
+    assert kept == {directory: f"{region_key(a.path, 1).decode()} has not been taken over"}
+    b = Owner(tmp_path, envs, S2, 2)  # S2 also creates its own log
+    b.open()
+    assert b.read(b"r") == b"only-logged"
+    cleaned = log_cleaner.clean(tmp_path, S2, envs)
+    assert cleaned.removed == [directory] and not directory.exists() and cleaned.kept == {}
+    assert wal.segment_numbers(log_dir(tmp_path, S2))  # its own, never touched
+    assert b.read(b"r") == b"only-logged"
+    b.crash()
+
+
+def test_the_log_of_a_claim_that_closed_clean_or_whose_store_is_gone_is_removed(
+    envs: Environments, tmp_path: Path
+) -> None:
+    s1_wrote(tmp_path, envs, close=True).crash()
+    assert log_cleaner.clean(tmp_path, S2, envs).removed == [log_dir(tmp_path, S1)]
+
+    gone = s1_wrote(tmp_path / "dropped", envs, close=False)
+    envs.close(gone.path)
+    shutil.rmtree(gone.path)  # the table dropped: no store names the claim any more
+    assert log_cleaner.clean(tmp_path / "dropped", S2, envs).removed == [log_dir(tmp_path / "dropped", S1)]
+
+
+def test_a_log_being_created_and_what_is_not_a_log_are_left(envs: Environments, tmp_path: Path) -> None:
+    s1_wrote(tmp_path, envs, close=False)
+    creating = log_dir(tmp_path, S2)
+    creating.mkdir(parents=True)  # its owner has not written segment 1 yet
+    (tmp_path / "wal" / "not-a-server").mkdir()
+    found = log_cleaner.clean(tmp_path, ServerName("127.0.0.1", 16099, 3), envs)
+    assert found.removed == [] and found.kept[creating] == "being created"
+    assert set(found.kept) == {creating, log_dir(tmp_path, S1)}
+    assert (tmp_path / "wal" / "not-a-server").exists()
+    wal.ServerLog.create(creating).close()  # the owner can still create it
 
 
 def test_maintain_flushes_old_and_large_memories_and_deletes_segments_no_region_needs(

@@ -287,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         "shared by its regions, and flushed into the regions' stores later; off: every write is "
         "committed to its region's store (docs/operations.md)",
     )
+    rs.add_argument(
+        "--wal-cleaner-interval",
+        type=_positive_seconds,
+        default=60.0,
+        help="seconds between looks at the write-ahead logs of stopped servers, each removed once every "
+        "region it logged for was taken over (default 60)",
+    )
     add_security_arguments(rs)
     add_http_arguments(rs, 16030)
 
@@ -583,6 +590,7 @@ def _run(argv: Sequence[str] | None) -> None:
                 max_scanners=args.max_scanners,
                 small_commits_on_loop=args.small_commits == "auto",
                 wal=args.wal == "on",
+                wal_cleaner_interval_s=args.wal_cleaner_interval,
                 http_host=args.http_host,
                 http_port=args.http_port,
             )

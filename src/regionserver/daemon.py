@@ -37,8 +37,9 @@ from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
 from regionserver.auto_split import AutoSplits
 from regionserver.claims import Claims
-from regionserver.data import MAX_CELL_BYTES, families_of
+from regionserver.data import MAX_CELL_BYTES, families_of, log_cleaner
 from regionserver.data.commit_place import LOG_PLACEMENT, PLACEMENT
+from regionserver.data.region_store import PROCESS_ENVIRONMENTS
 from regionserver.data.server_wal import ServerWal
 from regionserver.data.takeover import log_dir
 from regionserver.data.wal import ServerLog, WalError
@@ -61,6 +62,8 @@ MAX_ORDERS = 200_000  # orders per ExecuteProcedures
 TEST_HOOKS_ENV = "REGENT_TEST_HOOKS"
 #: How often the write-ahead log's flushes and segment deletions are seen to (ServerWal.maintain).
 WAL_MAINTAIN_S = 1.0
+#: How often the logs of stopped incarnations are looked at for removal (regionserver.data.log_cleaner).
+WAL_CLEANER_INTERVAL_S = 60.0
 
 
 class RegionServerStartError(Exception):
@@ -79,6 +82,7 @@ class RegionServerConfig:
     max_scanners: int = MAX_SCANNERS  # --max-scanners
     small_commits_on_loop: bool = True  # --small-commits auto (True) or thread (data.commit_place)
     wal: bool = True  # --wal on (True, the default) or off (regionserver.data.server_wal)
+    wal_cleaner_interval_s: float = WAL_CLEANER_INTERVAL_S  # --wal-cleaner-interval
     http_host: str = "127.0.0.1"  # the status page and /metrics (regionserver.http)
     http_port: int = 0  # 0: a free port, logged in http_started
 
@@ -301,6 +305,21 @@ class RegionServer:
                 self.wal.maintain()
             except (OSError, WalError) as exc:  # deleting a segment failed: kept, tried again next time
                 log.error("wal_maintenance_failed", error=str(exc))
+
+    async def clean_logs(self) -> None:
+        """Remove the write-ahead logs of stopped incarnations that nothing needs any more, every
+        wal_cleaner_interval_s (whether this server logs or not: its claims replay others' logs)."""
+        while True:
+            await asyncio.sleep(self.config.wal_cleaner_interval_s)
+            try:
+                await asyncio.to_thread(
+                    log_cleaner.clean, self.config.rootdir, self.name, PROCESS_ENVIRONMENTS
+                )
+            except (
+                Exception
+            ) as exc:  # e.g. ROOTDIR/wal unreadable: tried again next time, the server serves on
+                log.error("wal_cleaner_failed", error=str(exc))
+            PROCESS_ENVIRONMENTS.trim()  # back to the bound after the stores the cleaner looked at
 
     async def watch_lease(self) -> None:
         """Self-fencing, as the operator sees it: every request and write checks the lease (serving());
@@ -662,6 +681,7 @@ async def serve(config: RegionServerConfig, stop: asyncio.Event) -> None:
             rs.link.learn_masters(),
             rs.expire_scanners(),
             rs.maintain_wal(),
+            rs.clean_logs(),
         )
 
     main = asyncio.ensure_future(lifecycle())

@@ -203,6 +203,10 @@ class RegionEnvironment:
         with self.env.begin() as txn:
             return self._owner(txn)
 
+    def owner_in(self, txn: Any) -> Claim | None:
+        """The owner record as transaction `txn` sees it."""
+        return self._owner(txn)
+
     def seal(self, claim: Claim, takeover: TakeOver | None = None) -> bool:
         """Raise the owner record to `claim` if its open sequence number is lower (a parent store, at the
         open of a child that references it): an old owner of the parent can no longer write it; with
@@ -339,6 +343,13 @@ class Environments:
 
     def is_open(self, path: Path) -> bool:
         return path in self._open
+
+    def make_least_recent(self, path: Path) -> None:
+        """Make `path`'s environment, if open, the first the LRU closes (a look at a store that serves
+        nothing here, such as the log cleaner's: regionserver.data.log_cleaner)."""
+        with self._lock:
+            if path in self._open:
+                self._open.move_to_end(path, last=False)
 
     def close(self, path: Path) -> None:
         """Close `path`'s environment; a pinned one is left open (a commit in a thread is using it),

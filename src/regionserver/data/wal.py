@@ -89,7 +89,8 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -198,36 +199,57 @@ def _append_seal(directory: Path, number: int, record: bytes, known_whole: int) 
 
 #: How long a sealer waits for another sealer of the same segment (a paused one holds its lock).
 SEAL_LOCK_WAIT_S = 10.0
+#: How long a new owner waits for its log's lock (a cleaner, finding the log has segments, lets go at once).
+OWNER_LOCK_WAIT_S = 2.0
 
 
-def _lock_segment(fd: int, path: Path) -> None:
-    """Take the sealers' flock of the segment open as `fd`, waiting SEAL_LOCK_WAIT_S at most."""
-    deadline = time.monotonic() + SEAL_LOCK_WAIT_S
+def _flock_within(fd: int, seconds: float) -> None:
+    """Take an exclusive flock of `fd`, waiting `seconds` at most (BlockingIOError after that)."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise WalError(f"{path}: another sealer has held it for {SEAL_LOCK_WAIT_S:.0f} s") from None
+                raise
             time.sleep(0.005)
+
+
+def _lock_segment(fd: int, path: Path) -> None:
+    """Take the sealers' flock of the segment open as `fd`, waiting SEAL_LOCK_WAIT_S at most."""
+    try:
+        _flock_within(fd, SEAL_LOCK_WAIT_S)
+    except BlockingIOError:
+        raise WalError(f"{path}: another sealer has held it for {SEAL_LOCK_WAIT_S:.0f} s") from None
 
 
 def _cut_after_dead_owner(directory: Path, path: Path, fd: int, whole: int) -> None:
     """Cut the segment open as `fd` back to `whole`, where a torn record begins, if its owner is gone."""
-    lock = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with owner_stopped(directory) as stopped:
+        if not stopped:
             raise WalError(
-                f"{path}: a torn record at offset {whole} and the log's owner is still running: the "
-                "segment cannot be sealed until the owner stops or cuts it"
-            ) from None
+                f"{path}: a torn record at offset {whole} and the log's owner is still running (or the log "
+                "is being cleaned): the segment cannot be sealed until the owner stops or cuts it"
+            )
         os.ftruncate(fd, whole)
         log.warning("wal_torn_record_cut", segment=str(path), offset=whole)
+
+
+@contextmanager
+def owner_stopped(directory: Path) -> Iterator[bool]:
+    """Whether the owner of the log in `directory` has stopped: its lock (OWNER_LOCK) is free. If so, the
+    lock is held until the block ends, so that no other cleaner or cut works on the log meanwhile."""
+    fd = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
     finally:
-        os.close(lock)
+        os.close(fd)
 
 
 def seal(directory: Path, region: bytes, sealer: bytes, reader: LogReader | None = None) -> None:
@@ -295,6 +317,17 @@ class LogReader:
                         sealed_here = True
             return edits
 
+    def claims(self) -> set[bytes]:
+        """The regions (claims: regionserver.data.takeover.region_key) that the log holds edits of."""
+        with self._lock:
+            self._catch_up()
+            return {
+                r.region
+                for _, records in self._segments.values()
+                for r in records
+                if isinstance(r, LoggedEdit)
+            }
+
     def whole_up_to(self, number: int) -> int:
         """How far segment `number` was read as whole records (0: not read)."""
         with self._lock:
@@ -345,7 +378,7 @@ class ServerLog:
         sync_new_entries(directory, created)
         self._lock_fd: int | None = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_within(self._lock_fd, OWNER_LOCK_WAIT_S)  # a cleaner looks at a log with it for an instant
             if segment_numbers(directory):
                 raise WalError(f"{directory} already holds a log: a new incarnation needs a new directory")
             _create_segment(directory, 1)
@@ -524,6 +557,7 @@ class ServerLog:
 
 
 __all__ = [
+    "OWNER_LOCK",
     "SEGMENT_BYTES",
     "Edit",
     "Header",
@@ -538,6 +572,7 @@ __all__ = [
     "WalError",
     "decode_body",
     "encode",
+    "owner_stopped",
     "parse",
     "read_segment",
     "recover",
