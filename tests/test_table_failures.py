@@ -22,6 +22,7 @@ from regionserver.data import wal
 from tests.background import CheckedThread
 from tests.cluster import wait_until
 from tests.failure_helpers import LONG_LEASE, SHORT_LEASE, Clusters
+from tests.http_helpers import http_url, scrape, value
 
 FAMILIES = {"f": None}
 #: The writer's deadline per call: far longer than a lease expiry and the reassignment after it.
@@ -108,6 +109,9 @@ def test_a_killed_servers_log_is_removed_once_its_regions_were_taken_over(cluste
         cluster.wait_open("c", 4, timeout=60)
         wait_until(lambda: not killed.exists(), 30, "the killed server's log to be removed")
         assert dict(table.rows(keys)) == {key: {b"f:v": key} for key in keys}
+    survivor = scrape(http_url(cluster.servers[1]))
+    assert value(survivor, "regent_regionserver_wal_logs_removed_total") == 1
+    assert value(survivor, "regent_regionserver_wal_stopped_logs_kept") == 0
     assert [d.name.split(",")[1] for d in logs.iterdir()] == [str(cluster.servers[1].port)]  # the live one's
 
 

@@ -201,6 +201,8 @@ class RegionServer:
         self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
+        self.logs_removed = 0  # by this server's log cleaner (regionserver.data.log_cleaner)
+        self.stopped_logs_kept = 0  # as the cleaner's last look found them
         self.heartbeat_s = 1.0
         self.lease_s = 3.0
         self.lease_until = float("inf")  # monotonic: past it, this server must not serve anything
@@ -311,14 +313,15 @@ class RegionServer:
         wal_cleaner_interval_s (whether this server logs or not: its claims replay others' logs)."""
         while True:
             await asyncio.sleep(self.config.wal_cleaner_interval_s)
+            rootdir = self.config.rootdir
             try:
-                await asyncio.to_thread(
-                    log_cleaner.clean, self.config.rootdir, self.name, PROCESS_ENVIRONMENTS
-                )
-            except (
-                Exception
-            ) as exc:  # e.g. ROOTDIR/wal unreadable: tried again next time, the server serves on
+                found = await asyncio.to_thread(log_cleaner.clean, rootdir, self.name, PROCESS_ENVIRONMENTS)
+            except Exception as exc:  # ROOTDIR/wal unreadable: tried again next time, the server serves on
                 log.error("wal_cleaner_failed", error=str(exc))
+            else:
+                self.logs_removed += len(found.removed)
+                running = (log_cleaner.OWNER_RUNS, log_cleaner.CREATING)
+                self.stopped_logs_kept = sum(why not in running for why in found.kept.values())
             PROCESS_ENVIRONMENTS.trim()  # back to the bound after the stores the cleaner looked at
 
     async def watch_lease(self) -> None:

@@ -189,6 +189,17 @@ def wal_metrics(rs: RegionServer) -> Iterator[Metric]:
         "Edits of earlier owners' logs replayed into stores this server took over",
         value=rs.stores.takeover.replayed_edits,
     )
+    yield CounterMetricFamily(
+        "regent_regionserver_wal_logs_removed",
+        "Logs of stopped servers this server's log cleaner removed (regionserver.data.log_cleaner)",
+        value=rs.logs_removed,
+    )
+    yield GaugeMetricFamily(
+        "regent_regionserver_wal_stopped_logs_kept",
+        "Logs of stopped servers that the cleaner's last look kept: a region they logged for is not taken "
+        "over yet, or the log could not be read",
+        value=rs.stopped_logs_kept,
+    )
 
 
 def store_bytes(rs: RegionServer) -> int:

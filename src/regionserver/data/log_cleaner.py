@@ -37,6 +37,10 @@ from regionserver.data.takeover import must_replay
 
 log = structlog.get_logger("regionserver.data.log_cleaner")
 
+#: Why a log is kept while its owner runs or creates it (the other reasons name what keeps it).
+OWNER_RUNS = "its owner runs"
+CREATING = "being created"
+
 
 @dataclass(slots=True)
 class Cleaned:
@@ -94,9 +98,9 @@ def _clean_one(rootdir: Path, directory: Path, server: ServerName, environments:
     """Remove the log in `directory` if it may be; None if removed, else why it is kept."""
     with wal.owner_stopped(directory) as stopped:
         if not stopped:
-            return "its owner runs"
+            return OWNER_RUNS
         if not wal.segment_numbers(directory):
-            return "being created"
+            return CREATING
         for region in sorted(wal.LogReader(directory).claims()):
             path, claim = claim_of(rootdir, server, region)
             if _needs_log(path, claim, environments):
