@@ -335,6 +335,22 @@ def test_a_log_being_created_and_what_is_not_a_log_are_left(envs: Environments, 
     wal.ServerLog.create(creating).close()  # the owner can still create it
 
 
+def test_a_log_another_cleaner_removes_first_is_passed_over(
+    envs: Environments, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The servers' cleaners look at the same time: one removes a log while another is about to look."""
+    s1_wrote(tmp_path, envs, close=True).crash()
+    real = log_cleaner._clean_one
+
+    def the_other_was_quicker(root: Path, directory: Path, *args: object) -> str | None:
+        assert real(root, directory, *args) is None  # type: ignore[arg-type]  # the other removes it
+        return real(root, directory, *args)  # type: ignore[arg-type]  # and this one looks
+
+    monkeypatch.setattr(log_cleaner, "_clean_one", the_other_was_quicker)
+    found = log_cleaner.clean(tmp_path, ServerName("127.0.0.1", 16099, 3), envs)
+    assert found.removed == [] and found.kept == {} and not log_dir(tmp_path, S1).exists()
+
+
 def test_maintain_flushes_old_and_large_memories_and_deletes_segments_no_region_needs(
     envs: Environments, tmp_path: Path
 ) -> None:

@@ -83,6 +83,8 @@ def clean(rootdir: Path, own: ServerName, environments: Environments) -> Cleaned
         try:
             reason = _clean_one(rootdir, directory, server, environments)
         except (OSError, StoreError, ValueError, wal.WalError) as exc:
+            if not directory.exists():
+                continue  # another server's cleaner removed it meanwhile
             reason = f"cannot be judged: {exc}"
             log.error("wal_log_not_cleaned", log=str(directory), error=str(exc))
         if reason is None:
