@@ -291,20 +291,23 @@ def test_a_stopped_owners_log_is_kept_until_its_claims_are_taken_over_then_remov
     a = Owner(tmp_path, envs, S1, 1)
     a.open()
     directory = log_dir(tmp_path, S1)
+    cleaner = log_cleaner.LogCleaner(tmp_path, S2, envs)  # one cleaner, look after look, as a server's
 
     async def write() -> None:
         await a.put(b"arm", b"")
         await a.put(b"r", b"only-logged")
-        assert log_cleaner.clean(tmp_path, S2, envs).kept == {directory: "its owner runs"}
+        assert cleaner.clean().kept == {directory: "its owner runs"}
 
     asyncio.run(write())
     a.crash()
-    kept = log_cleaner.clean(tmp_path, S2, envs).kept  # the store still names S1's claim: needed
-    assert kept == {directory: f"{region_key(a.path, 1).decode()} has not been taken over"}
+    for _ in range(2):  # the store still names S1's claim: needed, at the look that read the log and after
+        found = cleaner.clean()
+        assert found.kept == {directory: f"{region_key(a.path, 1).decode()} has not been taken over"}
+        assert found.stopped_kept == 1
     b = Owner(tmp_path, envs, S2, 2)  # S2 also creates its own log
     b.open()
     assert b.read(b"r") == b"only-logged"
-    cleaned = log_cleaner.clean(tmp_path, S2, envs)
+    cleaned = cleaner.clean()
     assert cleaned.removed == [directory] and not directory.exists() and cleaned.kept == {}
     assert wal.segment_numbers(log_dir(tmp_path, S2))  # its own, never touched
     assert b.read(b"r") == b"only-logged"
@@ -315,12 +318,13 @@ def test_the_log_of_a_claim_that_closed_clean_or_whose_store_is_gone_is_removed(
     envs: Environments, tmp_path: Path
 ) -> None:
     s1_wrote(tmp_path, envs, close=True).crash()
-    assert log_cleaner.clean(tmp_path, S2, envs).removed == [log_dir(tmp_path, S1)]
+    assert log_cleaner.LogCleaner(tmp_path, S2, envs).clean().removed == [log_dir(tmp_path, S1)]
 
     gone = s1_wrote(tmp_path / "dropped", envs, close=False)
     envs.close(gone.path)
     shutil.rmtree(gone.path)  # the table dropped: no store names the claim any more
-    assert log_cleaner.clean(tmp_path / "dropped", S2, envs).removed == [log_dir(tmp_path / "dropped", S1)]
+    cleaned = log_cleaner.LogCleaner(tmp_path / "dropped", S2, envs).clean()
+    assert cleaned.removed == [log_dir(tmp_path / "dropped", S1)]
 
 
 def test_a_log_being_created_and_what_is_not_a_log_are_left(envs: Environments, tmp_path: Path) -> None:
@@ -328,8 +332,8 @@ def test_a_log_being_created_and_what_is_not_a_log_are_left(envs: Environments, 
     creating = log_dir(tmp_path, S2)
     creating.mkdir(parents=True)  # its owner has not written segment 1 yet
     (tmp_path / "wal" / "not-a-server").mkdir()
-    found = log_cleaner.clean(tmp_path, ServerName("127.0.0.1", 16099, 3), envs)
-    assert found.removed == [] and found.kept[creating] == "being created"
+    found = log_cleaner.LogCleaner(tmp_path, ServerName("127.0.0.1", 16099, 3), envs).clean()
+    assert found.removed == [] and found.kept[creating] == "being created" and found.stopped_kept == 1
     assert set(found.kept) == {creating, log_dir(tmp_path, S1)}
     assert (tmp_path / "wal" / "not-a-server").exists()
     wal.ServerLog.create(creating).close()  # the owner can still create it
@@ -340,14 +344,17 @@ def test_a_log_another_cleaner_removes_first_is_passed_over(
 ) -> None:
     """The servers' cleaners look at the same time: one removes a log while another is about to look."""
     s1_wrote(tmp_path, envs, close=True).crash()
-    real = log_cleaner._clean_one
+    other = log_cleaner.LogCleaner(tmp_path, S2, envs)
+    real = log_cleaner.LogCleaner._clean_one
 
-    def the_other_was_quicker(root: Path, directory: Path, *args: object) -> str | None:
-        assert real(root, directory, *args) is None  # type: ignore[arg-type]  # the other removes it
-        return real(root, directory, *args)  # type: ignore[arg-type]  # and this one looks
+    def the_other_was_quicker(
+        self: log_cleaner.LogCleaner, directory: Path, server: ServerName
+    ) -> str | None:
+        assert real(other, directory, server) is None  # the other server's cleaner removes it
+        return real(self, directory, server)  # and this one looks
 
-    monkeypatch.setattr(log_cleaner, "_clean_one", the_other_was_quicker)
-    found = log_cleaner.clean(tmp_path, ServerName("127.0.0.1", 16099, 3), envs)
+    monkeypatch.setattr(log_cleaner.LogCleaner, "_clean_one", the_other_was_quicker)
+    found = log_cleaner.LogCleaner(tmp_path, ServerName("127.0.0.1", 16099, 3), envs).clean()
     assert found.removed == [] and found.kept == {} and not log_dir(tmp_path, S1).exists()
 
 

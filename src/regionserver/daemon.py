@@ -37,8 +37,9 @@ from regionserver import metrics as rs_metrics
 from regionserver.access import POLICY
 from regionserver.auto_split import AutoSplits
 from regionserver.claims import Claims
-from regionserver.data import MAX_CELL_BYTES, families_of, log_cleaner
+from regionserver.data import MAX_CELL_BYTES, families_of
 from regionserver.data.commit_place import LOG_PLACEMENT, PLACEMENT
+from regionserver.data.log_cleaner import LogCleaner
 from regionserver.data.region_store import PROCESS_ENVIRONMENTS
 from regionserver.data.server_wal import ServerWal
 from regionserver.data.takeover import log_dir
@@ -201,7 +202,8 @@ class RegionServer:
         self.load = LoadCounters()  # what heartbeats report; the data path counts its requests here
         self.link = MasterLink(config.masters, config.transport)
         self.epoch = 0
-        self.logs_removed = 0  # by this server's log cleaner (regionserver.data.log_cleaner)
+        self.log_cleaner = LogCleaner(config.rootdir, self.name, PROCESS_ENVIRONMENTS)
+        self.logs_removed = 0  # by this server's log cleaner
         self.stopped_logs_kept = 0  # as the cleaner's last look found them
         self.heartbeat_s = 1.0
         self.lease_s = 3.0
@@ -313,15 +315,13 @@ class RegionServer:
         wal_cleaner_interval_s (whether this server logs or not: its claims replay others' logs)."""
         while True:
             await asyncio.sleep(self.config.wal_cleaner_interval_s)
-            rootdir = self.config.rootdir
             try:
-                found = await asyncio.to_thread(log_cleaner.clean, rootdir, self.name, PROCESS_ENVIRONMENTS)
+                found = await asyncio.to_thread(self.log_cleaner.clean)
             except Exception as exc:  # ROOTDIR/wal unreadable: tried again next time, the server serves on
                 log.error("wal_cleaner_failed", error=str(exc))
             else:
                 self.logs_removed += len(found.removed)
-                running = (log_cleaner.OWNER_RUNS, log_cleaner.CREATING)
-                self.stopped_logs_kept = sum(why not in running for why in found.kept.values())
+                self.stopped_logs_kept = found.stopped_kept
             PROCESS_ENVIRONMENTS.trim()  # back to the bound after the stores the cleaner looked at
 
     async def watch_lease(self) -> None:

@@ -147,14 +147,14 @@ class RegionEnvironment:
         while True:
             if takeover is not None:
                 with self.env.begin() as txn:
-                    owner, logged = self._owner(txn), self.logged(txn)
+                    owner, logged = self.owner_in(txn), self.logged(txn)
                 if owner != claim and owner != sealed and must_replay(logged) and replace(owner):
                     assert owner is not None
                     takeover.seal(self.path, owner)
                     sealed = owner
             txn = self.env.begin(write=True)
             try:
-                owner = self._owner(txn)
+                owner = self.owner_in(txn)
                 if not replace(owner):
                     txn.abort()
                     return False
@@ -190,7 +190,7 @@ class RegionEnvironment:
     def check_owner(self, txn: Any, claim: Claim) -> None:
         """Raise Fenced unless `claim` is the recorded owner, as seen by `txn` (call it inside every
         write transaction: the check and the write then commit together or not at all)."""
-        owner = self._owner(txn)
+        owner = self.owner_in(txn)
         if owner != claim:
             raise Fenced(
                 f"write refused: region store {self.path} is owned by "
@@ -201,11 +201,7 @@ class RegionEnvironment:
 
     def owner(self) -> Claim | None:
         with self.env.begin() as txn:
-            return self._owner(txn)
-
-    def owner_in(self, txn: Any) -> Claim | None:
-        """The owner record as transaction `txn` sees it."""
-        return self._owner(txn)
+            return self.owner_in(txn)
 
     def seal(self, claim: Claim, takeover: TakeOver | None = None) -> bool:
         """Raise the owner record to `claim` if its open sequence number is lower (a parent store, at the
@@ -216,7 +212,8 @@ class RegionEnvironment:
             claim, takeover, lambda owner: owner is None or owner.open_seq_num < claim.open_seq_num
         )
 
-    def _owner(self, txn: Any) -> Claim | None:
+    def owner_in(self, txn: Any) -> Claim | None:
+        """The owner record as transaction `txn` sees it."""
         raw = txn.get(_OWNER, db=self.owner_db)
         return Claim.decode(raw) if raw is not None else None
 
